@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The user side of an endpoint and its fast paths, inline (liburing
+ * style): posting a Tx entry, polling an Rx entry, SAR, and the polling
+ * message calls for the common case. Rules for everything in this file:
+ * no malloc, no lock, no system call. Whatever needs one goes through an
+ * out-of-line clcp__ function. The library also exports each inline under
+ * the same name for FFI users (src/ffi.c).
+ *
+ * Fields of struct clcp_endpt are private to the library: read them only
+ * through the functions below.
+ */
+#ifndef CLCP_ENDPT_H
+#define CLCP_ENDPT_H
+
+#include <string.h>
+
+#include "clcp/abi.h"
+#include "clcp/barrier.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef CLCP_INLINE
+#define CLCP_INLINE static inline
+#endif
+
+struct clcp__endpt_priv;
+
+struct clcp_endpt {
+	uint32_t magic;	     /* CLCP_ENDPT_MAGIC while allocated */
+	unsigned char *base; /* the mapped endpoint region */
+	struct clcp_endpt_hdr *hdr;
+	struct clcp_qentry *txq;
+	struct clcp_qentry *rxq;
+	struct clcp_chan_desc *chans;
+	uint32_t tx_mask, rx_mask;
+	uint32_t mtu;
+	uint32_t nchan;
+	uint32_t tx_tail; /* next Tx entry the user fills */
+	uint32_t rx_tail; /* next Rx slot the user reads */
+	uint32_t rx_post; /* next Rx slot the user gives a buffer */
+	uint32_t nheld;	  /* frames parked per channel (slow path owns them) */
+	int32_t *chan_err; /* sticky error per channel (0 = fine) */
+	int (*kick)(struct clcp_endpt *ep); /* the NIC: send what is posted */
+	struct clcp__endpt_priv *priv;
+};
+
+/* Out-of-line halves of the fast paths (src/). */
+CLCP_API ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
+			      size_t len, int flags, int spin);
+CLCP_API ssize_t clcp__tx_finish(struct clcp_endpt *ep, int chan, size_t len,
+				 int rc, int spin);
+CLCP_API ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf,
+			      size_t cap, int flags, int spin);
+CLCP_API void clcp__wake_senders(struct clcp_endpt *ep);
+
+/* --- SAR --- */
+
+/* Frames a message of len bytes needs (a 0-byte message is one frame). */
+CLCP_INLINE uint32_t clcp_sar_nframes(uint64_t len, uint32_t mtu)
+{
+	return len == 0 ? 1u : (uint32_t)((len + mtu - 1) / mtu);
+}
+
+/* Length of frame i of a message of len bytes. */
+CLCP_INLINE uint32_t clcp_sar_frame_len(uint64_t len, uint32_t mtu, uint32_t i)
+{
+	uint64_t off = (uint64_t)i * mtu;
+
+	return len - off < mtu ? (uint32_t)(len - off) : mtu;
+}
+
+/* Queue-entry flags of frame i of an n-frame message. */
+CLCP_INLINE uint8_t clcp_sar_flags(uint32_t i, uint32_t n)
+{
+	return (uint8_t)((i == 0 ? CLCP_QF_FIRST : 0) |
+			 (i + 1 == n ? CLCP_QF_LAST : 0));
+}
+
+/* --- Tx queue --- */
+
+/*
+ * The next Tx entry, if the NIC has handed it back (owner FREE), else
+ * NULL. Its buffer is clcp_txq_buf(); fill it, then clcp_txq_post().
+ */
+CLCP_INLINE struct clcp_qentry *clcp_txq_reserve(struct clcp_endpt *ep)
+{
+	struct clcp_qentry *e = &ep->txq[ep->tx_tail & ep->tx_mask];
+
+	/* A2: pairs with the NIC's release of a sent entry (R2). */
+	if (clcp_load_acquire(&e->owner) != CLCP_OWNER_FREE)
+		return NULL;
+	return e;
+}
+
+CLCP_INLINE void *clcp_txq_buf(struct clcp_endpt *ep,
+			       const struct clcp_qentry *e)
+{
+	return ep->base + e->buf_off;
+}
+
+/* Hands a filled Tx entry to the NIC. The NIC sends it after a kick. */
+CLCP_INLINE void clcp_txq_post(struct clcp_endpt *ep, struct clcp_qentry *e,
+			       uint16_t chan, uint32_t len, uint32_t msg_len,
+			       uint8_t flags)
+{
+	e->len = len;
+	e->msg_len = msg_len;
+	e->chan = chan;
+	e->status = 0;
+	e->flags = flags;
+	/* R1: publishes the entry and its buffer; pairs with the NIC's A1. */
+	clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_NIC);
+	ep->tx_tail++;
+}
+
+/* --- Rx queue --- */
+
+/* The next received frame's entry, or NULL. Read it, then consume it. */
+CLCP_INLINE const struct clcp_qentry *clcp_rxq_peek(struct clcp_endpt *ep)
+{
+	const struct clcp_qentry *e = &ep->rxq[ep->rx_tail & ep->rx_mask];
+
+	/* A3: pairs with the NIC's release of a filled entry (R3). */
+	if (clcp_load_acquire(&e->owner) != CLCP_OWNER_USER)
+		return NULL;
+	return e;
+}
+
+CLCP_INLINE const void *clcp_rxq_data(struct clcp_endpt *ep,
+				      const struct clcp_qentry *e)
+{
+	return ep->base + e->buf_off;
+}
+
+/* Done reading the peeked entry (its buffer is still the user's). */
+CLCP_INLINE void clcp_rxq_consume(struct clcp_endpt *ep)
+{
+	ep->rx_tail++;
+}
+
+/*
+ * Gives an Rx buffer (offset) to the NIC in the next free slot. The caller
+ * keeps rx_post - rx_tail < queue length. Wakes senders that sleep for Rx
+ * space (a system call only when one sleeps).
+ */
+CLCP_INLINE void clcp_rxq_post(struct clcp_endpt *ep, uint32_t buf_off)
+{
+	struct clcp_qentry *e = &ep->rxq[ep->rx_post & ep->rx_mask];
+
+	e->buf_off = buf_off;
+	/* R4: hands the buffer to the NIC; pairs with the NIC's A4. */
+	clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_NIC);
+	ep->rx_post++;
+	/* F1: orders the post before reading rx_waiters; pairs with F2. */
+	clcp_fence_full();
+	if (clcp_load_relaxed(&ep->hdr->rx_waiters))
+		clcp__wake_senders(ep);
+}
+
+/* --- polling message calls: the one-frame case inline --- */
+
+CLCP_INLINE int clcp__chan_ready(struct clcp_endpt *ep, int chan)
+{
+	return (unsigned)chan < ep->nchan && ep->chan_err[chan] == 0 &&
+	       ep->chans[chan].state == CLCP_CHAN_ACTIVE;
+}
+
+CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
+				     const void *buf, size_t len, int flags)
+{
+	struct clcp_qentry *e;
+	int rc;
+
+	if (len > ep->mtu || (flags & CLCP_NONBLOCK) || buf == NULL ||
+	    !clcp__chan_ready(ep, chan) || (e = clcp_txq_reserve(ep)) == NULL)
+		return clcp__tx_msg(ep, chan, buf, len, flags, 1);
+	memcpy(clcp_txq_buf(ep, e), buf, len);
+	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, (uint32_t)len,
+		      CLCP_QF_FIRST | CLCP_QF_LAST);
+	rc = ep->kick(ep);
+	if (rc == 0)
+		return (ssize_t)len;
+	return clcp__tx_finish(ep, chan, len, rc, 1);
+}
+
+CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
+				     void *buf, size_t cap, int flags)
+{
+	const struct clcp_qentry *e;
+	uint32_t len, off;
+	int c;
+
+	if (chan == NULL || ep->nheld != 0 || (e = clcp_rxq_peek(ep)) == NULL)
+		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
+	len = e->len;
+	c = e->chan;
+	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) !=
+		    (CLCP_QF_FIRST | CLCP_QF_LAST) ||
+	    len > cap || (*chan != CLCP_ANY && *chan != c) ||
+	    (buf == NULL && len != 0))
+		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
+	off = e->buf_off;
+	memcpy(buf, ep->base + off, len);
+	clcp_rxq_consume(ep);
+	clcp_rxq_post(ep, off);
+	*chan = c;
+	return (ssize_t)len;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLCP_ENDPT_H */

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* Library internals: the backend ops table, the device, endpoint state. */
+#ifndef CLCP_INTERNAL_H
+#define CLCP_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+
+#include "clcp/clcp.h"
+
+#define CLCP__ARGS_MAX 256
+#define CLCP__NAME_MAX 32
+
+/*
+ * A backend plays the NIC. Every slot is filled (no NULLs): unsupported
+ * operations point at a stub returning -ENOSYS. The core owns the endpoint
+ * layout, the queues' user side, SAR and the receive/send state machines.
+ */
+struct clcp_backend_ops {
+	uint32_t size; /* sizeof(struct clcp_backend_ops) */
+	const char *name;
+	const char *uri_help;
+	uint32_t caps; /* CLCP_CAP_* */
+	uint32_t max_endpts;
+	uint32_t mtu_max;
+	/* args: what follows "name:" or "name://" in the URI ("" if none) */
+	int (*open)(struct clcp_dev *dev, const char *args);
+	void (*close)(struct clcp_dev *dev);
+	/* Provide zeroed memory of `size` bytes at ep->base (and ep->priv->fd). */
+	int (*endpt_alloc)(struct clcp_endpt *ep, uint32_t size);
+	/* Called once the core has written the header and queues. */
+	int (*endpt_start)(struct clcp_endpt *ep);
+	void (*endpt_release)(struct clcp_endpt *ep);
+	/* The channel's desc is filled; bind its port (-EADDRINUSE). */
+	int (*chan_alloc)(struct clcp_endpt *ep, int chan);
+	void (*chan_release)(struct clcp_endpt *ep, int chan);
+	/* Send posted Tx entries: 0 all sent, -EAGAIN some wait, or error. */
+	int (*kick)(struct clcp_endpt *ep);
+	/* 1 if chan's peer can take a frame now, 0 if not, or an error. */
+	int (*tx_ready)(struct clcp_endpt *ep, int chan);
+	/* Sleep (or spin) until the Tx queue head may move, at most ms. */
+	int (*tx_wait)(struct clcp_endpt *ep, int ms, bool spin);
+	/* Peer of chan alive? 0, -ECONNRESET (gone), -ENOTCONN (not yet). */
+	int (*chan_check)(struct clcp_endpt *ep, int chan);
+	/* Make the endpoint fd readable now / consume pending wake-ups. */
+	void (*fd_signal)(struct clcp_endpt *ep);
+	void (*fd_drain)(struct clcp_endpt *ep);
+	/* Receiver posted Rx buffers while senders sleep for them. */
+	void (*wake_senders)(struct clcp_endpt *ep);
+	/* Background work while a caller polls (retransmits...); may be a no-op. */
+	void (*progress)(struct clcp_endpt *ep);
+};
+
+extern const struct clcp_backend_ops *const clcp__backends[];
+
+struct clcp_dev {
+	const struct clcp_backend_ops *ops;
+	uint32_t node;
+	uint32_t max_endpts;
+	void *bpriv; /* the backend's */
+	struct clcp_endpt *endpts; /* max_endpts slots (stay valid until close) */
+	char args[CLCP__ARGS_MAX];
+};
+
+/* A parked received frame, indexed by its Rx buffer number. */
+struct clcp__held {
+	uint32_t len;
+	uint32_t msg_len;
+	int32_t next; /* next held frame of the same channel, or -1 */
+	uint16_t chan;
+	uint8_t flags;
+	uint8_t lent; /* handed out by clcp_rcv_frame */
+};
+
+struct clcp__chanq {
+	int32_t head, tail; /* held frames, in arrival order; -1 if none */
+};
+
+struct clcp__endpt_priv {
+	struct clcp_dev *dev;
+	struct clcp_endpt_attr attr;
+	uint32_t size;
+	int fd;
+	void *bpriv; /* the backend's */
+	uint32_t *free_bufs; /* Rx buffer offsets not posted nor held */
+	uint32_t nfree;
+	struct clcp__held *held;
+	struct clcp__chanq *chq;
+	uint32_t rr; /* round robin start for CLCP_ANY */
+};
+
+/* Error reporting: set the thread's detail text, return -err. */
+int clcp__err(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Endpoint helpers shared by rx.c and tx.c. */
+int clcp__endpt_check(struct clcp_endpt *ep);
+int clcp__chan_check(struct clcp_endpt *ep, int chan);
+uint64_t clcp__now_ms(void);
+uint64_t clcp__deadline(int32_t timeout_ms);
+bool clcp__rx_has_last(struct clcp_endpt *ep);
+/* Wait on the endpoint fd (interrupt group) or spin, up to ms. */
+int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin);
+void clcp__rx_refill(struct clcp_endpt *ep);
+
+/* Stubs for ops a backend does not support. */
+int clcp__nosys_chan(struct clcp_endpt *ep, int chan);
+void clcp__noop(struct clcp_endpt *ep);
+
+#endif /* CLCP_INTERNAL_H */
