@@ -87,6 +87,8 @@ struct clcp__endpt_priv {
 	struct clcp__held *held;
 	struct clcp__chanq *chq;
 	uint32_t rr; /* round robin start for CLCP_ANY */
+	uint32_t stride; /* bytes between frame buffers */
+	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
 };
 
 /* Error reporting: set the thread's detail text, return -err. */
@@ -102,6 +104,8 @@ bool clcp__rx_has_last(struct clcp_endpt *ep);
 /* Wait on the endpoint fd (interrupt group) or spin, up to ms. */
 int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin);
 void clcp__rx_refill(struct clcp_endpt *ep);
+bool clcp__rx_ready(struct clcp_endpt *ep);
+void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan);
 
 /* Stubs for ops a backend does not support. */
 int clcp__nosys_chan(struct clcp_endpt *ep, int chan);

@@ -56,7 +56,7 @@ struct clcp_qentry {
 	clcp_u16 chan;	  /* channel index within the endpoint */
 	clcp_s16 status;  /* 0, or a negative errno set by the NIC */
 	clcp_u8 flags;	  /* CLCP_QF_* (signal flag = CLCP_QF_LAST) */
-	clcp_u8 rsvd[8];
+	clcp_u8 rsvd[10];
 	clcp_u8 owner; /* enum clcp_owner; always written last */
 };
 

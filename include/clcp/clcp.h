@@ -140,11 +140,13 @@ CLCP_API ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf,
 CLCP_API int clcp_release_frames(clcp_endpt_t *ep, const struct clcp_frame *f,
 				 unsigned n);
 
-/* --- polling group (Table 2): waits spin, never enter the kernel --- */
-CLCP_API ssize_t clcp_poll_tx_msg(clcp_endpt_t *ep, int chan, const void *buf,
-				  size_t len, int flags);
-CLCP_API ssize_t clcp_poll_rx_msg(clcp_endpt_t *ep, int *chan, void *buf,
-				  size_t cap, int flags);
+/*
+ * --- polling group (Table 2): waits spin, never enter the kernel ---
+ * clcp_poll_tx_msg(ep, chan, buf, len, flags) and
+ * clcp_poll_rx_msg(ep, &chan, buf, cap, flags) behave as clcp_snd_message
+ * and clcp_rcv_message but spin instead of sleeping; they are inline in
+ * clcp/endpt.h (one-frame messages never leave the inline code).
+ */
 
 /* --- beyond Table 2 --- */
 

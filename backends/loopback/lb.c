@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: MIT */
+/* Loopback backend: endpoints, channels, and the NIC (kick). */
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lb.h"
+
+static struct lb_dev *LB(struct clcp_dev *dev)
+{
+	return dev->bpriv;
+}
+
+static struct lb_ep *LBE(struct clcp_endpt *ep)
+{
+	return ep->priv->bpriv;
+}
+
+/* "" | "NODE" | "NODE?max_endpts=N" | "?max_endpts=N" */
+static int parse_args(struct clcp_dev *dev, const char *args, uint32_t *max_endpts)
+{
+	unsigned long v;
+	char *end;
+
+	*max_endpts = LB_DEFAULT_ENDPTS;
+	if (*args && *args != '?') {
+		errno = 0;
+		v = strtoul(args, &end, 10);
+		if (errno || end == args || v > UINT32_MAX || (*end && *end != '?'))
+			return clcp__err(EINVAL, "loopback URI: bad node id in \"%s\"", args);
+		dev->node = (uint32_t)v;
+		args = end;
+	}
+	if (!*args)
+		return 0;
+	if (strncmp(args, "?max_endpts=", 12) != 0)
+		return clcp__err(EINVAL, "loopback URI: unknown option \"%s\"", args);
+	errno = 0;
+	v = strtoul(args + 12, &end, 10);
+	if (errno || *end || v < 1 || v > LB_MAX_ENDPTS)
+		return clcp__err(EINVAL, "loopback URI: max_endpts must be 1..%u", LB_MAX_ENDPTS);
+	*max_endpts = (uint32_t)v;
+	return 0;
+}
+
+static int lb_open(struct clcp_dev *dev, const char *args)
+{
+	const char *dir = getenv("CLCP_SHM_DIR");
+	uint32_t max_endpts;
+	struct lb_dev *lb;
+	int rc = parse_args(dev, args, &max_endpts);
+
+	if (rc < 0)
+		return rc;
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return clcp__err(ENOMEM, "loopback: out of memory");
+	snprintf(lb->dir, sizeof(lb->dir), "%s", dir && *dir ? dir : "/dev/shm");
+	lb->uid = (uint32_t)getuid();
+	lb->wake_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lb->wake_sock < 0) {
+		free(lb);
+		return clcp__err(errno, "loopback: socket: %s", strerror(errno));
+	}
+	dev->bpriv = lb;
+	rc = lb_node_attach(dev, lb, max_endpts);
+	if (rc < 0) {
+		close(lb->wake_sock);
+		free(lb);
+		dev->bpriv = NULL;
+	}
+	return rc;
+}
+
+static void remote_put(struct lb_remote *r)
+{
+	if (--r->refs > 0)
+		return;
+	munmap(r->base, r->size);
+	r->base = NULL;
+}
+
+static void lb_close(struct clcp_dev *dev)
+{
+	struct lb_dev *lb = LB(dev);
+	uint32_t i;
+
+	lb_node_detach(dev, lb);
+	for (i = 0; i < LB_MAX_NODES; i++)
+		if (lb->others[i].seg)
+			munmap(lb->others[i].seg, lb->others[i].size);
+	for (i = 0; i < LB_MAX_REMOTES; i++)
+		if (lb->rem[i].base)
+			munmap(lb->rem[i].base, lb->rem[i].size);
+	close(lb->wake_sock);
+	free(lb);
+}
+
+static int slot_take(struct clcp_dev *dev, struct lb_ep *le)
+{
+	struct lb_node *n = LB(dev)->node;
+	uint32_t i;
+
+	lb_node_lock(n);
+	for (i = 0; i < n->max_endpts; i++)
+		if (n->slots[i].state == LB_SLOT_FREE)
+			break;
+	if (i == n->max_endpts) {
+		lb_node_unlock(n);
+		return clcp__err(EBUSY, "all %u endpoints of node %u are in use",
+				 n->max_endpts, dev->node);
+	}
+	n->slots[i].state = LB_SLOT_RESERVED;
+	n->slots[i].gen++;
+	n->slots[i].pid = getpid();
+	le->idx = i;
+	le->gen = n->slots[i].gen;
+	lb_node_unlock(n);
+	return 0;
+}
+
+static void slot_give(struct clcp_dev *dev, struct lb_ep *le)
+{
+	struct lb_node *n = LB(dev)->node;
+
+	lb_node_lock(n);
+	n->slots[le->idx].state = LB_SLOT_FREE;
+	lb_node_unlock(n);
+}
+
+static int wake_sock_open(struct clcp_endpt *ep)
+{
+	struct clcp_dev *dev = ep->priv->dev;
+	struct lb_ep *le = LBE(ep);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return clcp__err(errno, "loopback: socket: %s", strerror(errno));
+	lb_wake_name(LB(dev), sa.sun_path, sizeof(sa.sun_path), dev->node, le->idx, le->gen);
+	if (bind(fd, (struct sockaddr *)&sa,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			     strlen(sa.sun_path + 1))) < 0) {
+		close(fd);
+		return clcp__err(errno, "loopback: bind wake socket: %s", strerror(errno));
+	}
+	ep->priv->fd = fd;
+	return 0;
+}
+
+static int lb_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
+{
+	struct clcp_dev *dev = ep->priv->dev;
+	char path[PATH_MAX];
+	struct lb_ep *le;
+	void *map;
+	int rc;
+
+	le = calloc(1, sizeof(*le));
+	if (le)
+		le->chans = calloc(ep->priv->attr.nchan, sizeof(*le->chans));
+	if (!le || !le->chans) {
+		free(le);
+		return clcp__err(ENOMEM, "loopback: out of memory");
+	}
+	ep->priv->bpriv = le;
+	rc = slot_take(dev, le);
+	if (rc == 0) {
+		lb_ep_path(LB(dev), path, sizeof(path), dev->node, le->idx, getpid(), le->gen);
+		rc = lb_file_create(path, size, &map);
+		if (rc < 0)
+			slot_give(dev, le);
+	}
+	if (rc == 0) {
+		ep->base = map;
+		rc = wake_sock_open(ep);
+		if (rc < 0) {
+			munmap(map, size);
+			unlink(path);
+			slot_give(dev, le);
+		}
+	}
+	if (rc < 0) {
+		free(le->chans);
+		free(le);
+		ep->priv->bpriv = NULL;
+	}
+	return rc;
+}
+
+static int lb_endpt_start(struct clcp_endpt *ep)
+{
+	struct lb_node *n = LB(ep->priv->dev)->node;
+	struct lb_ep *le = LBE(ep);
+
+	ep->hdr->index = le->idx;
+	ep->hdr->owner_pid = (uint32_t)getpid();
+	/* R7: the endpoint is complete; pairs with A7 of peers that map it. */
+	clcp_store_release(&ep->hdr->magic, CLCP_ENDPT_MAGIC);
+	lb_node_lock(n);
+	n->slots[le->idx].state = LB_SLOT_LIVE;
+	lb_node_unlock(n);
+	return 0;
+}
+
+static void futex_wake_all(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+static void lb_endpt_release(struct clcp_endpt *ep)
+{
+	struct clcp_dev *dev = ep->priv->dev;
+	struct lb_ep *le = LBE(ep);
+	char path[PATH_MAX];
+	uint32_t c;
+
+	clcp_store_release(&ep->hdr->closed, 1u);
+	clcp_fetch_add(&ep->hdr->rx_posted, 1u); /* sleeping senders: look again */
+	futex_wake_all(&ep->hdr->rx_posted);
+	for (c = 0; c < ep->nchan; c++)
+		if (le->chans[c].rem)
+			remote_put(le->chans[c].rem);
+	slot_give(dev, le);
+	lb_ep_path(LB(dev), path, sizeof(path), dev->node, le->idx, getpid(), le->gen);
+	unlink(path);
+	munmap(ep->base, ep->priv->size);
+	close(ep->priv->fd);
+	free(le->chans);
+	free(le);
+}
+
+static uint16_t port_pick(struct lb_node *n)
+{
+	static uint32_t next;
+	uint32_t i, p;
+
+	for (i = 0; i < LB_NPORTS - 1024; i++) {
+		p = 1024 + (next++ % (LB_NPORTS - 1024));
+		if (n->ports[p] == 0)
+			return (uint16_t)p;
+	}
+	return 0;
+}
+
+static int lb_chan_alloc(struct clcp_endpt *ep, int chan)
+{
+	struct lb_node *n = LB(ep->priv->dev)->node;
+	struct clcp_chan_desc *d = &ep->chans[chan];
+	uint64_t w;
+	uint32_t ep1 = LB_PORT_EP1(0);
+
+	lb_node_lock(n);
+	if (d->my_port == CLCP_PORT_ANY)
+		d->my_port = port_pick(n);
+	if (d->my_port == 0 || n->ports[d->my_port] != 0) {
+		ep1 = LB_PORT_EP1(n->ports[d->my_port]);
+		lb_node_unlock(n);
+		return d->my_port == 0 ? clcp__err(EADDRINUSE, "no free port")
+				       : clcp__err(EADDRINUSE, "port %u is in use on node %u (endpoint %u)",
+						   d->my_port, ep->hdr->node, ep1 - 1);
+	}
+	w = ((uint64_t)++n->port_gen << 32) | ((uint64_t)(LBE(ep)->idx + 1) << 16) |
+	    (uint32_t)chan;
+	clcp_store_release(&n->ports[d->my_port], w);
+	lb_node_unlock(n);
+	memset(&LBE(ep)->chans[chan], 0, sizeof(struct lb_chan));
+	return 0;
+}
+
+static void lb_chan_release(struct clcp_endpt *ep, int chan)
+{
+	struct lb_node *n = LB(ep->priv->dev)->node;
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	uint16_t port = ep->chans[chan].my_port;
+	uint64_t w;
+
+	lb_node_lock(n);
+	w = n->ports[port];
+	if (LB_PORT_EP1(w) == LBE(ep)->idx + 1 && LB_PORT_CHAN(w) == (uint32_t)chan)
+		clcp_store_release(&n->ports[port], (uint64_t)0);
+	lb_node_unlock(n);
+	if (lc->rem)
+		remote_put(lc->rem);
+	memset(lc, 0, sizeof(*lc));
+}
+
+/* Maps peer endpoint idx of node (shared between channels). */
+static struct lb_remote *remote_get(struct clcp_dev *dev, struct lb_node *n,
+				    uint32_t node, uint32_t idx)
+{
+	struct lb_dev *lb = LB(dev);
+	struct lb_remote *r, *free_r = NULL;
+	struct clcp_endpt_hdr *h;
+	char path[PATH_MAX];
+	struct stat st;
+	uint32_t i, gen = n->slots[idx].gen;
+	int32_t pid = n->slots[idx].pid;
+	void *map;
+	int fd;
+
+	for (i = 0; i < LB_MAX_REMOTES; i++) {
+		r = &lb->rem[i];
+		if (r->base && r->node == node && r->idx == idx && r->gen == gen) {
+			r->refs++;
+			return r;
+		}
+		if (!r->base && !free_r)
+			free_r = r;
+	}
+	if (!free_r)
+		return NULL;
+	lb_ep_path(lb, path, sizeof(path), node, idx, pid, gen);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || st.st_uid != lb->uid ||
+	    st.st_size < (off_t)sizeof(*h)) {
+		close(fd);
+		return NULL;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return NULL;
+	h = map;
+	/* A7: pairs with R7 of the endpoint's owner. */
+	if (clcp_load_acquire(&h->magic) != CLCP_ENDPT_MAGIC ||
+	    h->abi_version != CLCP_ABI_VERSION || h->size > (uint64_t)st.st_size) {
+		munmap(map, (size_t)st.st_size);
+		return NULL;
+	}
+	*free_r = (struct lb_remote){ node, idx, gen, 1, pid, map, (size_t)st.st_size };
+	return free_r;
+}
+
+static struct clcp_endpt_hdr *RH(struct lb_remote *r)
+{
+	return (struct clcp_endpt_hdr *)r->base;
+}
+
+/* The peer's channel (from the port word) points back at us? */
+static bool peer_matches(struct clcp_endpt *ep, int chan, struct lb_remote *r,
+			 uint64_t w)
+{
+	const struct clcp_chan_desc *me = &ep->chans[chan], *pd;
+	uint32_t pc = LB_PORT_CHAN(w);
+
+	if (pc >= RH(r)->nchan)
+		return false;
+	pd = (const struct clcp_chan_desc *)(r->base + RH(r)->chan_off) + pc;
+	return pd->peer_node == ep->hdr->node && pd->peer_port == me->my_port;
+}
+
+/* Finds the peer of chan: 0, -ENOTCONN (not bound yet), -ECONNRESET. */
+static int resolve(struct clcp_endpt *ep, int chan)
+{
+	struct clcp_dev *dev = ep->priv->dev;
+	const struct clcp_chan_desc *d = &ep->chans[chan];
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	struct lb_node *n = lb_node_peek(dev, LB(dev), d->peer_node);
+	struct lb_remote *r;
+	uint64_t w = n ? clcp_load_acquire(&n->ports[d->peer_port]) : 0;
+	uint32_t ep1 = LB_PORT_EP1(w);
+
+	if (lc->rem && w == lc->port_word)
+		return 0;
+	if (lc->rem) {
+		remote_put(lc->rem);
+		lc->rem = NULL;
+	}
+	if (ep1 == 0 || ep1 > n->max_endpts)
+		return lc->seen ? -ECONNRESET : -ENOTCONN;
+	r = remote_get(dev, n, d->peer_node, ep1 - 1);
+	if (!r)
+		return lc->seen ? -ECONNRESET : -ENOTCONN;
+	if (!peer_matches(ep, chan, r, w)) {
+		remote_put(r);
+		return lc->seen ? -ECONNRESET : -ENOTCONN;
+	}
+	lc->rem = r;
+	lc->port_word = w;
+	lc->seen = true;
+	return 0;
+}
+
+static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r)
+{
+	struct lb_dev *lb = LB(ep->priv->dev);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char b = 1;
+
+	lb_wake_name(lb, sa.sun_path, sizeof(sa.sun_path), r->node, r->idx, r->gen);
+	sendto(lb->wake_sock, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			   strlen(sa.sun_path + 1)));
+}
+
+/* Raises the "interrupt" of an armed peer endpoint. */
+static void interrupt(struct clcp_endpt *ep, struct lb_remote *r)
+{
+	struct clcp_endpt_hdr *h = RH(r);
+
+	/* F4: orders the frame's publication before reading armed; pairs with F3. */
+	clcp_fence_full();
+	if (clcp_load_relaxed(&h->armed) && clcp_exchange(&h->armed, 0u)) {
+		clcp_fetch_add(&h->wakeups, 1u);
+		wake_remote(ep, r);
+	}
+}
+
+/* Claims the peer's next posted Rx slot, or NULL when none is posted. */
+static struct clcp_qentry *rx_claim(struct lb_remote *r)
+{
+	struct clcp_endpt_hdr *h = RH(r);
+	struct clcp_qentry *q = (struct clcp_qentry *)(r->base + h->rxq_off);
+	uint32_t head = clcp_load_relaxed(&h->rx_head);
+
+	for (;;) {
+		struct clcp_qentry *s = &q[head & (h->rxq_len - 1)];
+
+		/* A4: pairs with the receiver's R4 that posted the slot. */
+		if (clcp_load_acquire(&s->owner) != CLCP_OWNER_NIC)
+			return NULL;
+		if (clcp_cas(&h->rx_head, &head, head + 1))
+			return s;
+	}
+}
+
+static int deliver(struct clcp_endpt *ep, const struct clcp_qentry *e)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[e->chan];
+	struct clcp_endpt_hdr *rh;
+	struct clcp_qentry *s;
+	int rc = resolve(ep, e->chan);
+
+	if (rc < 0)
+		return rc == -ENOTCONN ? -EAGAIN : rc;
+	rh = RH(lc->rem);
+	if (clcp_load_relaxed(&rh->closed))
+		return -ECONNRESET;
+	if (e->len > rh->mtu)
+		return clcp__err(EMSGSIZE, "frame of %u bytes > peer mtu %u", e->len, rh->mtu);
+	s = rx_claim(lc->rem);
+	if (!s)
+		return -EAGAIN;
+	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
+		return clcp__err(EPROTO, "peer posted a bad buffer");
+	memcpy(lc->rem->base + s->buf_off, ep->base + e->buf_off, e->len);
+	s->len = e->len;
+	s->msg_len = e->msg_len;
+	s->seq = ep->chans[e->chan].tx_seq++;
+	s->chan = (uint16_t)LB_PORT_CHAN(lc->port_word);
+	s->status = 0;
+	s->flags = e->flags;
+	/* R3: publishes the frame; pairs with the receiver's A3. */
+	clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+	rh->rx_frames++;
+	if (e->flags & CLCP_QF_LAST)
+		interrupt(ep, lc->rem);
+	return 0;
+}
+
+static int lb_kick(struct clcp_endpt *ep)
+{
+	uint32_t head = ep->hdr->tx_head;
+	int rc = 0;
+
+	while (head != ep->tx_tail) {
+		struct clcp_qentry *e = &ep->txq[head & ep->tx_mask];
+
+		rc = ep->chan_err[e->chan];
+		if (rc == 0) {
+			rc = deliver(ep, e);
+			if (rc == -EAGAIN)
+				break;
+			if (rc < 0)
+				ep->chan_err[e->chan] = rc;
+		}
+		e->status = (int16_t)rc;
+		/* R2: hands the entry back; pairs with A2 of the reserver. */
+		clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_FREE);
+		head++;
+		ep->hdr->tx_frames++;
+		rc = 0;
+	}
+	ep->hdr->tx_head = head;
+	return rc;
+}
+
+static int lb_chan_check(struct clcp_endpt *ep, int chan)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	int rc = resolve(ep, chan);
+
+	if (rc < 0)
+		return rc;
+	if (clcp_load_relaxed(&RH(lc->rem)->closed) || lb_pid_dead(lc->rem->pid))
+		return -ECONNRESET;
+	return 0;
+}
+
+static int lb_tx_ready(struct clcp_endpt *ep, int chan)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	struct clcp_endpt_hdr *h;
+	struct clcp_qentry *q;
+	int rc;
+
+	if (ep->hdr->tx_head != ep->tx_tail) /* earlier frames still wait */
+		return 0;
+	rc = resolve(ep, chan);
+	if (rc < 0)
+		return rc == -ENOTCONN ? 0 : rc;
+	h = RH(lc->rem);
+	q = (struct clcp_qentry *)(lc->rem->base + h->rxq_off);
+	return clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) ==
+	       CLCP_OWNER_NIC;
+}
+
+static int futex_wait(uint32_t *word, uint32_t val, int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	return (int)syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+/* The Tx head waits for an unbound peer port: refuse after connect_ms. */
+static void wait_unbound(struct clcp_endpt *ep, int chan)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	uint64_t now = clcp__now_ms();
+	struct timespec ts = { 0, 1000000L };
+
+	if (lc->unbound_since == 0)
+		lc->unbound_since = now;
+	if (now - lc->unbound_since >= (uint64_t)ep->priv->attr.connect_ms) {
+		ep->chan_err[chan] = clcp__err(ECONNREFUSED, "peer port %u of node %u not bound within %d ms",
+					       ep->chans[chan].peer_port,
+					       ep->chans[chan].peer_node,
+					       ep->priv->attr.connect_ms);
+		return;
+	}
+	nanosleep(&ts, NULL);
+}
+
+/* The Tx head waits for Rx space at its peer r. */
+static void wait_space(struct clcp_endpt *ep, struct lb_remote *r, int ms, bool spin)
+{
+	struct clcp_endpt_hdr *h = RH(r);
+	struct clcp_qentry *q = (struct clcp_qentry *)(r->base + h->rxq_off);
+	uint64_t end = clcp__now_ms() + (uint64_t)ms;
+	uint32_t posted;
+	unsigned n;
+
+	if (!clcp_load_relaxed(&h->tx_blocked))
+		clcp_store_relaxed(&h->tx_blocked, 1u);
+	interrupt(ep, r); /* an armed receiver drains its queue */
+	if (spin) {
+		for (n = 1; clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) !=
+			    CLCP_OWNER_NIC && !clcp_load_relaxed(&h->closed);
+		     n++) {
+			clcp_cpu_relax();
+			if ((n & 1023) == 0 && clcp__now_ms() >= end)
+				break;
+		}
+		return;
+	}
+	posted = clcp_load_acquire(&h->rx_posted);
+	clcp_fetch_add(&h->rx_waiters, 1u);
+	/* F2: orders rx_waiters before looking at the slot; pairs with F1. */
+	clcp_fence_full();
+	if (clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) !=
+		    CLCP_OWNER_NIC && !clcp_load_relaxed(&h->closed))
+		futex_wait(&h->rx_posted, posted, ms);
+	clcp_fetch_add(&h->rx_waiters, (uint32_t)-1);
+}
+
+static int lb_tx_wait(struct clcp_endpt *ep, int ms, bool spin)
+{
+	struct lb_ep *le = LBE(ep);
+	const struct clcp_qentry *e = &ep->txq[ep->hdr->tx_head & ep->tx_mask];
+	struct lb_chan *lc = &le->chans[e->chan];
+	uint64_t now = clcp__now_ms();
+	int rc;
+
+	if (ep->hdr->tx_head == ep->tx_tail)
+		return 0;
+	if (now - le->last_check >= (uint64_t)ep->priv->attr.peer_check_ms) {
+		le->last_check = now;
+		rc = lb_chan_check(ep, e->chan);
+		if (rc == -ECONNRESET) {
+			ep->chan_err[e->chan] = clcp__err(ECONNRESET, "peer of channel %u is gone", e->chan);
+			return 0;
+		}
+	}
+	rc = resolve(ep, e->chan);
+	if (rc == -ENOTCONN) {
+		wait_unbound(ep, e->chan);
+		return 0;
+	}
+	if (rc < 0) {
+		ep->chan_err[e->chan] = rc;
+		return 0;
+	}
+	lc->unbound_since = 0;
+	wait_space(ep, lc->rem, ms, spin);
+	if (clcp_load_relaxed(&RH(lc->rem)->tx_blocked))
+		clcp_store_relaxed(&RH(lc->rem)->tx_blocked, 0u);
+	return 0;
+}
+
+static void lb_fd_signal(struct clcp_endpt *ep)
+{
+	struct lb_remote self = { .node = ep->hdr->node, .idx = LBE(ep)->idx,
+				  .gen = LBE(ep)->gen };
+
+	wake_remote(ep, &self);
+}
+
+static void lb_fd_drain(struct clcp_endpt *ep)
+{
+	char b[64];
+
+	while (recv(ep->priv->fd, b, sizeof(b), MSG_DONTWAIT) > 0)
+		;
+}
+
+static void lb_wake_senders(struct clcp_endpt *ep)
+{
+	clcp_fetch_add(&ep->hdr->rx_posted, 1u);
+	futex_wake_all(&ep->hdr->rx_posted);
+}
+
+const struct clcp_backend_ops clcp_loopback_ops = {
+	.size = sizeof(struct clcp_backend_ops),
+	.name = "loopback",
+	.uri_help = "loopback[://NODE][?max_endpts=N]: processes on this host, shared memory",
+	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_KERNEL_BYPASS,
+	.max_endpts = LB_DEFAULT_ENDPTS,
+	.mtu_max = CLCP_MTU_MAX,
+	.open = lb_open,
+	.close = lb_close,
+	.endpt_alloc = lb_endpt_alloc,
+	.endpt_start = lb_endpt_start,
+	.endpt_release = lb_endpt_release,
+	.chan_alloc = lb_chan_alloc,
+	.chan_release = lb_chan_release,
+	.kick = lb_kick,
+	.tx_ready = lb_tx_ready,
+	.tx_wait = lb_tx_wait,
+	.chan_check = lb_chan_check,
+	.fd_signal = lb_fd_signal,
+	.fd_drain = lb_fd_drain,
+	.wake_senders = lb_wake_senders,
+	.progress = clcp__noop,
+};

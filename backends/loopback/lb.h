@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loopback backend: processes on one host exchange frames through shared
+ * memory. The sending process plays the NIC: its kick copies each posted
+ * Tx frame straight into the receiver's Rx queue. A node segment per node
+ * id holds the endpoint table and the port map; each endpoint is a file of
+ * its own. Files live in $CLCP_SHM_DIR (default /dev/shm), mode 0600.
+ */
+#ifndef CLCP_LB_H
+#define CLCP_LB_H
+
+#include <limits.h>
+#include <pthread.h>
+
+#include "internal.h"
+
+#define LB_NODE_MAGIC 0x4c424e31u
+#define LB_NODE_DEAD 0xdead0deau
+#define LB_MAX_USERS 1024u
+#define LB_NPORTS 65536u
+#define LB_MAX_NODES 16u
+#define LB_MAX_REMOTES 256u
+#define LB_DEFAULT_ENDPTS 16u
+#define LB_MAX_ENDPTS 1024u
+
+/* Port map word: generation (32) | endpoint index + 1 (16) | channel (16). */
+#define LB_PORT_EP1(w) ((uint32_t)((w) >> 16) & 0xffffu)
+#define LB_PORT_CHAN(w) ((uint32_t)(w)&0xffffu)
+
+enum lb_slot_state { LB_SLOT_FREE = 0, LB_SLOT_RESERVED = 1, LB_SLOT_LIVE = 2 };
+
+struct lb_slot {
+	uint32_t state;
+	uint32_t gen;
+	int32_t pid;
+	uint32_t pad;
+};
+
+struct lb_node {
+	uint32_t magic;
+	uint32_t max_endpts;
+	uint32_t port_gen;
+	uint32_t pad;
+	pthread_mutex_t lock; /* robust, process-shared */
+	int32_t users[LB_MAX_USERS]; /* pids of processes that opened the node */
+	uint64_t ports[LB_NPORTS];
+	struct lb_slot slots[];
+};
+
+struct lb_nodemap {
+	uint32_t node;
+	struct lb_node *seg;
+	size_t size;
+};
+
+/* A peer endpoint mapped into this process. */
+struct lb_remote {
+	uint32_t node, idx, gen;
+	int refs;
+	int32_t pid;
+	unsigned char *base;
+	size_t size;
+};
+
+struct lb_dev {
+	char dir[PATH_MAX - 64];
+	uint32_t uid;
+	struct lb_node *node; /* our own node */
+	size_t node_size;
+	struct lb_nodemap others[LB_MAX_NODES];
+	struct lb_remote rem[LB_MAX_REMOTES];
+	int wake_sock;
+};
+
+struct lb_chan {
+	struct lb_remote *rem; /* NULL until resolved */
+	uint64_t port_word;    /* the peer's port map word when resolved */
+	uint64_t unbound_since;
+	bool seen; /* the peer was bound once: its loss is a reset */
+};
+
+struct lb_ep {
+	uint32_t idx, gen;
+	uint64_t last_check;
+	struct lb_chan *chans;
+};
+
+/* lb_node.c */
+size_t lb_node_size(uint32_t max_endpts);
+int lb_node_attach(struct clcp_dev *dev, struct lb_dev *lb, uint32_t max_endpts);
+void lb_node_detach(struct clcp_dev *dev, struct lb_dev *lb);
+struct lb_node *lb_node_peek(struct clcp_dev *dev, struct lb_dev *lb, uint32_t node);
+void lb_node_lock(struct lb_node *n);
+void lb_node_unlock(struct lb_node *n);
+bool lb_pid_dead(int32_t pid);
+void lb_ep_path(struct lb_dev *lb, char *buf, size_t len, uint32_t node,
+		uint32_t idx, int32_t pid, uint32_t gen);
+int lb_file_create(const char *path, size_t size, void **map);
+void lb_wake_name(struct lb_dev *lb, char *name, size_t len, uint32_t node,
+		  uint32_t idx, uint32_t gen);
+
+#endif /* CLCP_LB_H */

@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Receive side: the Rx ring is read in order; frames are parked per channel
+ * (no copy, the buffer stays held) until a call takes them. Slots are
+ * reposted in ring order from a pool of spare buffers, so a parked frame
+ * does not stop the ring. Messages are copied out once.
+ */
+#include <poll.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MSG_LEN_UNKNOWN UINT32_MAX
+
+static uint32_t buf_index(struct clcp_endpt *ep, uint32_t off)
+{
+	return (off - ep->hdr->rxbuf_off) / ep->priv->stride;
+}
+
+static uint32_t buf_off(struct clcp_endpt *ep, uint32_t idx)
+{
+	return ep->hdr->rxbuf_off + idx * ep->priv->stride;
+}
+
+void clcp__rx_refill(struct clcp_endpt *ep)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+
+	while (ep->rx_post - ep->rx_tail < ep->rx_mask + 1 && p->nfree)
+		clcp_rxq_post(ep, p->free_bufs[--p->nfree]);
+}
+
+static void buf_free(struct clcp_endpt *ep, uint32_t idx)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+
+	p->free_bufs[p->nfree++] = buf_off(ep, idx);
+	clcp__rx_refill(ep);
+}
+
+static bool entry_sane(struct clcp_endpt *ep, const struct clcp_qentry *e)
+{
+	uint32_t off = e->buf_off, h_off = ep->hdr->rxbuf_off;
+
+	return off >= h_off && (off - h_off) % ep->priv->stride == 0 &&
+	       (off - h_off) / ep->priv->stride < ep->hdr->nrxbuf &&
+	       e->len <= ep->mtu && e->chan < ep->nchan;
+}
+
+/* Moves the frame at the ring's tail to its channel's parked list. */
+static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+	struct clcp__chanq *q;
+	struct clcp__held *h;
+	uint32_t idx;
+
+	if (!entry_sane(ep, e)) {
+		ep->hdr->rx_drops++;
+		clcp_rxq_consume(ep);
+		clcp__rx_refill(ep);
+		return;
+	}
+	idx = buf_index(ep, e->buf_off);
+	h = &p->held[idx];
+	h->len = e->len;
+	h->msg_len = e->msg_len;
+	h->chan = e->chan;
+	h->flags = e->flags;
+	h->next = -1;
+	h->lent = 0;
+	clcp_rxq_consume(ep);
+	if (ep->chans[h->chan].state != CLCP_CHAN_ACTIVE) {
+		buf_free(ep, idx); /* channel released: nobody to take it */
+		return;
+	}
+	q = &p->chq[h->chan];
+	if (q->tail >= 0)
+		p->held[q->tail].next = (int32_t)idx;
+	else
+		q->head = (int32_t)idx;
+	q->tail = (int32_t)idx;
+	ep->nheld++;
+	clcp__rx_refill(ep);
+}
+
+static bool park_from_ring(struct clcp_endpt *ep)
+{
+	const struct clcp_qentry *e = clcp_rxq_peek(ep);
+
+	if (!e)
+		return false;
+	park_one(ep, e);
+	return true;
+}
+
+/* Takes the head frame of chan's parked list; returns its buffer index. */
+static int32_t unpark(struct clcp_endpt *ep, int chan)
+{
+	struct clcp__chanq *q = &ep->priv->chq[chan];
+	int32_t idx = q->head;
+
+	q->head = ep->priv->held[idx].next;
+	if (q->head < 0)
+		q->tail = -1;
+	ep->nheld--;
+	return idx;
+}
+
+void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan)
+{
+	while (ep->priv->chq[chan].head >= 0)
+		buf_free(ep, (uint32_t)unpark(ep, chan));
+}
+
+bool clcp__rx_has_last(struct clcp_endpt *ep)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+	uint32_t i, c;
+
+	for (i = ep->rx_tail; i != ep->rx_post; i++) {
+		const struct clcp_qentry *e = &ep->rxq[i & ep->rx_mask];
+
+		if (clcp_load_acquire(&e->owner) != CLCP_OWNER_USER)
+			break;
+		if (e->flags & CLCP_QF_LAST)
+			return true;
+	}
+	if (ep->nheld == 0)
+		return false;
+	for (c = 0; c < ep->nchan; c++) {
+		int32_t idx;
+
+		for (idx = p->chq[c].head; idx >= 0; idx = p->held[idx].next)
+			if (p->held[idx].flags & CLCP_QF_LAST)
+				return true;
+	}
+	return false;
+}
+
+int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	uint64_t end = clcp__now_ms() + (uint64_t)ms;
+	struct pollfd pfd;
+	unsigned n;
+
+	if (spin) {
+		for (n = 1;; n++) {
+			ops->progress(ep);
+			if (clcp_rxq_peek(ep))
+				return 0;
+			clcp_cpu_relax();
+			if ((n & 1023) == 0 && clcp__now_ms() >= end)
+				return -ETIMEDOUT;
+		}
+	}
+	ops->fd_drain(ep);
+	clcp_store_relaxed(&ep->hdr->armed, 1u);
+	/* F3: orders arming before looking at the ring; pairs with F4. */
+	clcp_fence_full();
+	if (!clcp_rxq_peek(ep)) {
+		pfd.fd = ep->priv->fd;
+		pfd.events = POLLIN;
+		poll(&pfd, 1, ms);
+	}
+	clcp_store_relaxed(&ep->hdr->armed, 0u);
+	return 0;
+}
+
+/* A channel that can start a message (or give a frame), from CLCP_ANY. */
+static int pick_parked(struct clcp_endpt *ep, bool need_first)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+	uint32_t i, c;
+
+	if (ep->nheld == 0)
+		return -1;
+	for (i = 0; i < ep->nchan; i++) {
+		int32_t idx;
+
+		c = (p->rr + i) % ep->nchan;
+		idx = p->chq[c].head;
+		if (idx >= 0 && (!need_first || (p->held[idx].flags & CLCP_QF_FIRST))) {
+			p->rr = c + 1;
+			return (int)c;
+		}
+	}
+	return -1;
+}
+
+/* Peer checks: the named channel, or every channel not yet reported. */
+static int peers_check(struct clcp_endpt *ep, int *chan)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	uint32_t c, first = *chan == CLCP_ANY ? 0 : (uint32_t)*chan;
+	uint32_t last = *chan == CLCP_ANY ? ep->nchan : first + 1;
+
+	for (c = first; c < last; c++) {
+		int rc;
+
+		if (ep->chans[c].state != CLCP_CHAN_ACTIVE)
+			continue;
+		if (ep->chan_err[c]) {
+			if (*chan == CLCP_ANY)
+				continue; /* reported once already */
+			return ep->chan_err[c];
+		}
+		rc = ops->chan_check(ep, (int)c);
+		if (rc != -ECONNRESET)
+			continue;
+		ep->chan_err[c] = rc;
+		*chan = (int)c;
+		return clcp__err(ECONNRESET, "peer of channel %u is gone", c);
+	}
+	return 0;
+}
+
+static bool rx_starved(struct clcp_endpt *ep)
+{
+	return ep->rx_post == ep->rx_tail && ep->priv->nfree == 0;
+}
+
+struct rx_wait_ctx {
+	uint64_t deadline;
+	uint64_t next_check;
+	int32_t check_ms;
+	bool spin;
+	bool nonblock;
+};
+
+static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
+			  int flags, bool spin, bool timed)
+{
+	const struct clcp_endpt_attr *a = &ep->priv->attr;
+
+	w->nonblock = flags & CLCP_NONBLOCK;
+	w->spin = spin;
+	w->check_ms = a->peer_check_ms;
+	w->deadline = timed ? clcp__deadline(a->timeout_ms) : UINT64_MAX;
+	w->next_check = clcp__now_ms() + (uint64_t)w->check_ms;
+}
+
+/* One idle round: errors for starvation, timeout, dead peers; else waits. */
+static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
+{
+	uint64_t now, until;
+	int rc;
+
+	if (rx_starved(ep))
+		return clcp__err(ENOBUFS, "parked frames of other channels hold every Rx buffer");
+	if (w->nonblock)
+		return clcp__err(EAGAIN, "nothing to receive");
+	now = clcp__now_ms();
+	if (now >= w->deadline)
+		return clcp__err(ETIMEDOUT, "no message within %d ms",
+				 ep->priv->attr.timeout_ms);
+	if (now >= w->next_check) {
+		rc = peers_check(ep, chan);
+		if (rc < 0)
+			return rc;
+		w->next_check = now + (uint64_t)w->check_ms;
+	}
+	until = w->deadline < w->next_check ? w->deadline : w->next_check;
+	return clcp__rx_wait(ep, (int)(until > now ? until - now : 0), w->spin);
+}
+
+/* Waits until *chan (or some channel, for CLCP_ANY) has a parked frame. */
+static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
+		       bool need_first)
+{
+	struct rx_wait_ctx w;
+	int rc, c;
+
+	wait_ctx_init(ep, &w, flags, spin, true);
+	for (;;) {
+		c = *chan == CLCP_ANY ? pick_parked(ep, need_first) : *chan;
+		if (c >= 0 && ep->priv->chq[c].head >= 0) {
+			*chan = c;
+			return 0;
+		}
+		if (park_from_ring(ep))
+			continue;
+		if (*chan != CLCP_ANY && ep->chan_err[*chan])
+			return ep->chan_err[*chan];
+		rc = idle(ep, &w, chan);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Next frame of chan inside a message: parked, or waited for. */
+static int32_t next_frame(struct clcp_endpt *ep, int chan, struct rx_wait_ctx *w)
+{
+	int rc, c = chan;
+
+	for (;;) {
+		if (ep->priv->chq[chan].head >= 0)
+			return unpark(ep, chan);
+		if (park_from_ring(ep))
+			continue;
+		if (ep->chan_err[chan])
+			return ep->chan_err[chan];
+		rc = idle(ep, w, &c);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
+			    size_t cap, bool spin)
+{
+	struct clcp__held *h;
+	struct rx_wait_ctx w;
+	uint32_t msg_len;
+	size_t off = 0;
+	bool last, overflow = false;
+	int32_t idx;
+
+	wait_ctx_init(ep, &w, 0, spin, false);
+	msg_len = ep->priv->held[ep->priv->chq[chan].head].msg_len;
+	do {
+		idx = next_frame(ep, chan, &w);
+		if (idx < 0)
+			return idx;
+		h = &ep->priv->held[idx];
+		last = h->flags & CLCP_QF_LAST;
+		if (off + h->len > cap)
+			overflow = true;
+		else if (h->len)
+			memcpy((char *)buf + off, ep->base + buf_off(ep, (uint32_t)idx),
+			       h->len);
+		off += h->len;
+		buf_free(ep, (uint32_t)idx);
+	} while (!last);
+	if (overflow)
+		return clcp__err(EMSGSIZE, "frame-built message of %zu bytes did not fit in %zu",
+				 off, cap);
+	if (msg_len != MSG_LEN_UNKNOWN && off != msg_len)
+		return clcp__err(EPROTO, "message of %u bytes arrived as %zu", msg_len, off);
+	return (ssize_t)off;
+}
+
+static int rx_args_check(struct clcp_endpt *ep, const int *chan)
+{
+	int rc = clcp__endpt_check(ep);
+
+	if (rc < 0)
+		return rc;
+	if (!chan)
+		return clcp__err(EINVAL, "chan pointer is NULL");
+	if (*chan == CLCP_ANY)
+		return 0;
+	return clcp__chan_check(ep, *chan);
+}
+
+/* Waits for a message to begin on *chan; checks it fits in cap. */
+static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
+			uint32_t *msg_len)
+{
+	struct clcp__held *h;
+	int rc;
+
+	rc = rx_args_check(ep, chan);
+	if (rc == 0)
+		rc = wait_parked(ep, chan, flags, spin, true);
+	if (rc < 0)
+		return rc;
+	h = &ep->priv->held[ep->priv->chq[*chan].head];
+	if (!(h->flags & CLCP_QF_FIRST))
+		return clcp__err(EPROTO, "channel %d holds the rest of a message begun with clcp_rcv_frame", *chan);
+	*msg_len = h->msg_len;
+	return 0;
+}
+
+ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
+		     int flags, int spin)
+{
+	uint32_t msg_len;
+	int c, rc;
+
+	if (!chan)
+		return clcp__err(EINVAL, "chan pointer is NULL");
+	c = *chan;
+	rc = message_head(ep, &c, flags, spin, &msg_len);
+	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
+		*chan = c;
+	if (rc < 0)
+		return rc;
+	if (msg_len != MSG_LEN_UNKNOWN && msg_len > cap)
+		return clcp__err(EMSGSIZE, "message of %u bytes, buffer of %zu", msg_len, cap);
+	if (cap && !buf)
+		return clcp__err(EFAULT, "buffer is NULL");
+	return copy_message(ep, c, buf, cap, spin);
+}
+
+ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf, size_t cap,
+			 int flags)
+{
+	return clcp__rx_msg(ep, chan, buf, cap, flags, 0);
+}
+
+ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
+{
+	uint32_t msg_len;
+	int c, rc;
+
+	if (!chan)
+		return clcp__err(EINVAL, "chan pointer is NULL");
+	c = *chan;
+	rc = message_head(ep, &c, flags, false, &msg_len);
+	if (rc < 0)
+		return rc;
+	*chan = c;
+	if (msg_len == MSG_LEN_UNKNOWN)
+		return clcp__err(ENODATA, "message built from frames: length unknown");
+	return msg_len;
+}
+
+int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
+{
+	struct clcp__held *h;
+	int c = chan, rc;
+	int32_t idx;
+
+	rc = rx_args_check(ep, &c);
+	if (rc < 0)
+		return rc;
+	if (!f)
+		return clcp__err(EINVAL, "frame pointer is NULL");
+	rc = wait_parked(ep, &c, flags, false, false);
+	if (rc < 0)
+		return rc;
+	idx = unpark(ep, c);
+	h = &ep->priv->held[idx];
+	h->lent = 1;
+	f->data = ep->base + buf_off(ep, (uint32_t)idx);
+	f->len = h->len;
+	f->msg_len = h->msg_len;
+	f->chan = c;
+	f->flags = h->flags;
+	f->id = (uint32_t)idx;
+	return 0;
+}
+
+int clcp_release_frames(clcp_endpt_t *ep, const struct clcp_frame *f, unsigned n)
+{
+	int rc = clcp__endpt_check(ep);
+	unsigned i;
+
+	if (rc < 0)
+		return rc;
+	if (!f && n)
+		return clcp__err(EINVAL, "frames pointer is NULL");
+	for (i = 0; i < n; i++) {
+		if (f[i].id >= ep->hdr->nrxbuf || !ep->priv->held[f[i].id].lent)
+			return clcp__err(EINVAL, "frame id %u is not lent out", f[i].id);
+		ep->priv->held[f[i].id].lent = 0;
+		buf_free(ep, f[i].id);
+	}
+	return 0;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Send side: SAR into Tx entries, kick the NIC, wait while the peer has no
+ * Rx space. A call returns once its frames are handed over; only a peer
+ * failure (sticky per channel in chan_err) stops a message once begun.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#define MSG_LEN_UNKNOWN UINT32_MAX
+#define KICK_BATCH 16u
+
+/* Kicks until every posted entry is sent; waits while the NIC is blocked. */
+static int tx_flush(struct clcp_endpt *ep, int rc, bool spin)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+
+	while (rc == -EAGAIN) {
+		rc = ops->tx_wait(ep, ep->priv->attr.peer_check_ms, spin);
+		if (rc == 0)
+			rc = ep->kick(ep);
+	}
+	return rc;
+}
+
+ssize_t clcp__tx_finish(struct clcp_endpt *ep, int chan, size_t len, int rc,
+			int spin)
+{
+	rc = tx_flush(ep, rc, spin);
+	if (rc < 0)
+		return rc;
+	if (ep->chan_err[chan])
+		return ep->chan_err[chan];
+	return (ssize_t)len;
+}
+
+/* A free Tx entry, kicking and waiting for one if needed. */
+static struct clcp_qentry *tx_entry(struct clcp_endpt *ep, int chan, bool spin,
+				    int *rc)
+{
+	struct clcp_qentry *e;
+
+	while ((e = clcp_txq_reserve(ep)) == NULL) {
+		*rc = tx_flush(ep, ep->kick(ep), spin);
+		if (*rc < 0)
+			return NULL;
+		if (ep->chan_err[chan]) {
+			*rc = ep->chan_err[chan];
+			return NULL;
+		}
+	}
+	return e;
+}
+
+static int tx_args_check(struct clcp_endpt *ep, int chan, const void *buf,
+			 size_t len, int flags)
+{
+	int rc = clcp__endpt_check(ep);
+
+	if (rc == 0)
+		rc = clcp__chan_check(ep, chan);
+	if (rc < 0)
+		return rc;
+	if (ep->chan_err[chan])
+		return clcp__err(-ep->chan_err[chan], "channel %d failed earlier: %s",
+				 chan, clcp_strerror(ep->chan_err[chan]));
+	if (len && !buf)
+		return clcp__err(EFAULT, "buffer is NULL");
+	if (flags & CLCP_NONBLOCK) {
+		rc = ep->priv->dev->ops->tx_ready(ep, chan);
+		if (rc == 0)
+			return clcp__err(EAGAIN, "peer of channel %d cannot take a frame now", chan);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
+		     size_t len, int flags, int spin)
+{
+	uint32_t i, n, flen;
+	struct clcp_qentry *e;
+	int rc;
+
+	if (len > CLCP_MSG_MAX)
+		return clcp__err(EMSGSIZE, "message of %zu bytes > CLCP_MSG_MAX", len);
+	rc = tx_args_check(ep, chan, buf, len, flags);
+	if (rc < 0)
+		return rc;
+	n = clcp_sar_nframes(len, ep->mtu);
+	for (i = 0; i < n; i++) {
+		e = tx_entry(ep, chan, spin, &rc);
+		if (!e)
+			return rc;
+		flen = clcp_sar_frame_len(len, ep->mtu, i);
+		if (flen)
+			memcpy(clcp_txq_buf(ep, e), (const char *)buf + (size_t)i * ep->mtu,
+			       flen);
+		clcp_txq_post(ep, e, (uint16_t)chan, flen, (uint32_t)len,
+			      clcp_sar_flags(i, n));
+		if (i % KICK_BATCH == KICK_BATCH - 1)
+			ep->kick(ep);
+	}
+	return clcp__tx_finish(ep, chan, len, ep->kick(ep), spin);
+}
+
+ssize_t clcp_snd_message(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
+			 int flags)
+{
+	return clcp__tx_msg(ep, chan, buf, len, flags, 0);
+}
+
+ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
+			int flags)
+{
+	struct clcp_qentry *e;
+	uint8_t qflags;
+	int rc = tx_args_check(ep, chan, buf, len, flags);
+
+	if (rc < 0)
+		return rc;
+	if (len > ep->mtu)
+		return clcp__err(EMSGSIZE, "frame of %zu bytes > mtu %u", len, ep->mtu);
+	e = tx_entry(ep, chan, false, &rc);
+	if (!e)
+		return rc;
+	qflags = ep->priv->tx_midmsg[chan] ? 0 : CLCP_QF_FIRST;
+	if (!(flags & CLCP_MORE))
+		qflags |= CLCP_QF_LAST;
+	ep->priv->tx_midmsg[chan] = !(qflags & CLCP_QF_LAST);
+	if (len)
+		memcpy(clcp_txq_buf(ep, e), buf, len);
+	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, MSG_LEN_UNKNOWN, qflags);
+	return clcp__tx_finish(ep, chan, len, ep->kick(ep), false);
+}
+
+void clcp__wake_senders(struct clcp_endpt *ep)
+{
+	ep->priv->dev->ops->wake_senders(ep);
+}
