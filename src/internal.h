@@ -38,8 +38,11 @@ struct clcp_backend_ops {
 	int (*kick)(struct clcp_endpt *ep);
 	/* 1 if chan's peer can take a frame now, 0 if not, or an error. */
 	int (*tx_ready)(struct clcp_endpt *ep, int chan);
-	/* Sleep (or spin) until the Tx queue head may move, at most ms. */
-	int (*tx_wait)(struct clcp_endpt *ep, int ms, bool spin);
+	/* Send one frame from user memory if nothing is queued: 0, -EAGAIN. */
+	int (*tx_direct)(struct clcp_endpt *ep, int chan, const void *buf,
+			 uint32_t len, uint32_t msg_len, uint8_t flags);
+	/* Sleep (or spin) until chan's peer may take a frame, at most ms. */
+	int (*tx_wait)(struct clcp_endpt *ep, int chan, int ms, bool spin);
 	/* Peer of chan alive? 0, -ECONNRESET (gone), -ENOTCONN (not yet). */
 	int (*chan_check)(struct clcp_endpt *ep, int chan);
 	/* Make the endpoint fd readable now / consume pending wake-ups. */

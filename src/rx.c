@@ -156,6 +156,8 @@ int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
 		}
 	}
 	ops->fd_drain(ep);
+	if (clcp_load_relaxed(&ep->hdr->tx_blocked))
+		clcp_store_relaxed(&ep->hdr->tx_blocked, 0u); /* senders set it again */
 	clcp_store_relaxed(&ep->hdr->armed, 1u);
 	/* F3: orders arming before looking at the ring; pairs with F4. */
 	clcp_fence_full();

@@ -17,7 +17,8 @@ static int tx_flush(struct clcp_endpt *ep, int rc, bool spin)
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
 
 	while (rc == -EAGAIN) {
-		rc = ops->tx_wait(ep, ep->priv->attr.peer_check_ms, spin);
+		rc = ops->tx_wait(ep, ep->txq[ep->hdr->tx_head & ep->tx_mask].chan,
+				  ep->priv->attr.peer_check_ms, spin);
 		if (rc == 0)
 			rc = ep->kick(ep);
 	}
@@ -51,6 +52,31 @@ static struct clcp_qentry *tx_entry(struct clcp_endpt *ep, int chan, bool spin,
 		}
 	}
 	return e;
+}
+
+/*
+ * One frame straight from user memory, waiting while the peer is full:
+ * 0 sent, -ENOSYS (backend has no direct path: use the queue), or error.
+ */
+static int tx_direct(struct clcp_endpt *ep, int chan, const void *data,
+		     uint32_t len, uint32_t msg_len, uint8_t flags, bool spin)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	int rc;
+
+	for (;;) {
+		if (ep->hdr->tx_head != ep->tx_tail)
+			return -ENOSYS; /* keep order behind queued frames */
+		rc = ops->tx_direct(ep, chan, data, len, msg_len, flags);
+		if (rc != -EAGAIN)
+			break;
+		rc = ops->tx_wait(ep, chan, ep->priv->attr.peer_check_ms, spin);
+		if (rc < 0)
+			break;
+		if (ep->chan_err[chan])
+			return ep->chan_err[chan];
+	}
+	return rc == 0 && ep->chan_err[chan] ? ep->chan_err[chan] : rc;
 }
 
 static int tx_args_check(struct clcp_endpt *ep, int chan, const void *buf,
@@ -91,13 +117,19 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 		return rc;
 	n = clcp_sar_nframes(len, ep->mtu);
 	for (i = 0; i < n; i++) {
+		const char *data = (const char *)buf + (size_t)i * ep->mtu;
+
+		flen = clcp_sar_frame_len(len, ep->mtu, i);
+		rc = tx_direct(ep, chan, data, flen, (uint32_t)len, clcp_sar_flags(i, n), spin);
+		if (rc == 0)
+			continue;
+		if (rc != -ENOSYS)
+			return rc;
 		e = tx_entry(ep, chan, spin, &rc);
 		if (!e)
 			return rc;
-		flen = clcp_sar_frame_len(len, ep->mtu, i);
 		if (flen)
-			memcpy(clcp_txq_buf(ep, e), (const char *)buf + (size_t)i * ep->mtu,
-			       flen);
+			memcpy(clcp_txq_buf(ep, e), data, flen);
 		clcp_txq_post(ep, e, (uint16_t)chan, flen, (uint32_t)len,
 			      clcp_sar_flags(i, n));
 		if (i % KICK_BATCH == KICK_BATCH - 1)

@@ -436,12 +436,14 @@ static struct clcp_qentry *rx_claim(struct lb_remote *r)
 	}
 }
 
-static int deliver(struct clcp_endpt *ep, const struct clcp_qentry *e)
+/* The NIC's work for one frame: into the peer's next posted Rx buffer. */
+static int deliver(struct clcp_endpt *ep, int chan, const void *data,
+		   const struct clcp_qentry *e)
 {
-	struct lb_chan *lc = &LBE(ep)->chans[e->chan];
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	struct clcp_endpt_hdr *rh;
 	struct clcp_qentry *s;
-	int rc = resolve(ep, e->chan);
+	int rc = resolve(ep, chan);
 
 	if (rc < 0)
 		return rc == -ENOTCONN ? -EAGAIN : rc;
@@ -455,10 +457,10 @@ static int deliver(struct clcp_endpt *ep, const struct clcp_qentry *e)
 		return -EAGAIN;
 	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
 		return clcp__err(EPROTO, "peer posted a bad buffer");
-	memcpy(lc->rem->base + s->buf_off, ep->base + e->buf_off, e->len);
+	memcpy(lc->rem->base + s->buf_off, data, e->len);
 	s->len = e->len;
 	s->msg_len = e->msg_len;
-	s->seq = ep->chans[e->chan].tx_seq++;
+	s->seq = ep->chans[chan].tx_seq++;
 	s->chan = (uint16_t)LB_PORT_CHAN(lc->port_word);
 	s->status = 0;
 	s->flags = e->flags;
@@ -480,7 +482,7 @@ static int lb_kick(struct clcp_endpt *ep)
 
 		rc = ep->chan_err[e->chan];
 		if (rc == 0) {
-			rc = deliver(ep, e);
+			rc = deliver(ep, e->chan, ep->base + e->buf_off, e);
 			if (rc == -EAGAIN)
 				break;
 			if (rc < 0)
@@ -494,6 +496,22 @@ static int lb_kick(struct clcp_endpt *ep)
 		rc = 0;
 	}
 	ep->hdr->tx_head = head;
+	return rc;
+}
+
+/* Sends a frame straight from user memory when nothing is queued before it. */
+static int lb_tx_direct(struct clcp_endpt *ep, int chan, const void *buf,
+			uint32_t len, uint32_t msg_len, uint8_t flags)
+{
+	struct clcp_qentry e = { .len = len, .msg_len = msg_len, .flags = flags };
+	int rc;
+
+	if (ep->hdr->tx_head != ep->tx_tail)
+		return -EAGAIN;
+	rc = deliver(ep, chan, buf, &e);
+	if (rc < 0 && rc != -EAGAIN)
+		ep->chan_err[chan] = rc;
+	ep->hdr->tx_frames += rc == 0;
 	return rc;
 }
 
@@ -562,6 +580,7 @@ static void wait_space(struct clcp_endpt *ep, struct lb_remote *r, int ms, bool 
 	uint32_t posted;
 	unsigned n;
 
+	/* The receiver clears tx_blocked before it sleeps; set it once. */
 	if (!clcp_load_relaxed(&h->tx_blocked))
 		clcp_store_relaxed(&h->tx_blocked, 1u);
 	interrupt(ep, r); /* an armed receiver drains its queue */
@@ -585,37 +604,32 @@ static void wait_space(struct clcp_endpt *ep, struct lb_remote *r, int ms, bool 
 	clcp_fetch_add(&h->rx_waiters, (uint32_t)-1);
 }
 
-static int lb_tx_wait(struct clcp_endpt *ep, int ms, bool spin)
+static int lb_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 {
 	struct lb_ep *le = LBE(ep);
-	const struct clcp_qentry *e = &ep->txq[ep->hdr->tx_head & ep->tx_mask];
-	struct lb_chan *lc = &le->chans[e->chan];
+	struct lb_chan *lc = &le->chans[chan];
 	uint64_t now = clcp__now_ms();
 	int rc;
 
-	if (ep->hdr->tx_head == ep->tx_tail)
-		return 0;
 	if (now - le->last_check >= (uint64_t)ep->priv->attr.peer_check_ms) {
 		le->last_check = now;
-		rc = lb_chan_check(ep, e->chan);
+		rc = lb_chan_check(ep, chan);
 		if (rc == -ECONNRESET) {
-			ep->chan_err[e->chan] = clcp__err(ECONNRESET, "peer of channel %u is gone", e->chan);
+			ep->chan_err[chan] = clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
 			return 0;
 		}
 	}
-	rc = resolve(ep, e->chan);
+	rc = resolve(ep, chan);
 	if (rc == -ENOTCONN) {
-		wait_unbound(ep, e->chan);
+		wait_unbound(ep, chan);
 		return 0;
 	}
 	if (rc < 0) {
-		ep->chan_err[e->chan] = rc;
+		ep->chan_err[chan] = rc;
 		return 0;
 	}
 	lc->unbound_since = 0;
 	wait_space(ep, lc->rem, ms, spin);
-	if (clcp_load_relaxed(&RH(lc->rem)->tx_blocked))
-		clcp_store_relaxed(&RH(lc->rem)->tx_blocked, 0u);
 	return 0;
 }
 
@@ -657,6 +671,7 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.chan_release = lb_chan_release,
 	.kick = lb_kick,
 	.tx_ready = lb_tx_ready,
+	.tx_direct = lb_tx_direct,
 	.tx_wait = lb_tx_wait,
 	.chan_check = lb_chan_check,
 	.fd_signal = lb_fd_signal,
