@@ -82,14 +82,14 @@ static void print_backends(void)
 
 static void print_attr(const char *indent, const struct clcp_endpt_attr *a)
 {
-	printf("%smtu          %u\n", indent, a->mtu);
-	printf("%stxq_len      %u\n", indent, a->txq_len);
-	printf("%srxq_len      %u\n", indent, a->rxq_len);
-	printf("%snchan        %u\n", indent, a->nchan);
-	printf("%stimeout_ms   %d%s\n", indent, a->timeout_ms,
+	printf("%s%-14s %u\n", indent, "mtu", a->mtu);
+	printf("%s%-14s %u\n", indent, "txq_len", a->txq_len);
+	printf("%s%-14s %u\n", indent, "rxq_len", a->rxq_len);
+	printf("%s%-14s %u\n", indent, "nchan", a->nchan);
+	printf("%s%-14s %d%s\n", indent, "timeout_ms", a->timeout_ms,
 	       a->timeout_ms < 0 ? " (wait forever)" : "");
-	printf("%speer_check_ms %d\n", indent, a->peer_check_ms);
-	printf("%sconnect_ms   %d\n", indent, a->connect_ms);
+	printf("%s%-14s %d\n", indent, "peer_check_ms", a->peer_check_ms);
+	printf("%s%-14s %d\n", indent, "connect_ms", a->connect_ms);
 }
 
 static void print_limits(void)
@@ -99,14 +99,14 @@ static void print_limits(void)
 	printf("library %d.%d.%d, endpoint ABI %u\n", CLCP_VERSION_MAJOR,
 	       CLCP_VERSION_MINOR, CLCP_VERSION_PATCH, CLCP_ABI_VERSION);
 	printf("limits:\n");
-	printf("  mtu          %u..%u (default %u)\n", CLCP_MTU_MIN,
+	printf("  %-14s %u..%u (default %u)\n", "mtu", CLCP_MTU_MIN,
 	       CLCP_MTU_MAX, CLCP_MTU_DEFAULT);
-	printf("  queue length power of two 2..%u (default %u)\n",
+	printf("  %-14s power of two, 2..%u (default %u)\n", "queue length",
 	       CLCP_QLEN_MAX, CLCP_QLEN_DEFAULT);
-	printf("  channels     1..%u per endpoint (default %u)\n",
+	printf("  %-14s 1..%u per endpoint (default %u)\n", "channels",
 	       CLCP_NCHAN_MAX, CLCP_NCHAN_DEFAULT);
-	printf("  message      up to %u bytes (CLCP_MSG_MAX)\n", CLCP_MSG_MAX);
-	printf("  ports        1..65535 per node (%u = pick a free one)\n",
+	printf("  %-14s up to %u bytes (CLCP_MSG_MAX)\n", "message", CLCP_MSG_MAX);
+	printf("  %-14s 1..65535 per node (%u = pick a free one)\n", "ports",
 	       CLCP_PORT_ANY);
 	clcp_endpt_attr_init(&attr);
 	printf("endpoint defaults (clcp_endpt_attr_init):\n");
@@ -146,7 +146,7 @@ static void show_endpoint(clcp_dev_t *dev)
 		fail_clcp("clcp_alloc_endpt", rc);
 	if ((rc = clcp_endpt_attr_get(ep, &attr)) < 0)
 		fail_clcp("clcp_endpt_attr_get", rc);
-	printf("  endpoint fd  %d\n", clcp_endpt_fd(ep));
+	printf("  %-14s %d\n", "endpoint fd", clcp_endpt_fd(ep));
 	print_attr("  ", &attr);
 	if ((rc = clcp_release_endpt(ep)) < 0)
 		fail_clcp("clcp_release_endpt", rc);
@@ -160,8 +160,8 @@ static void open_backend(const char *uri)
 	if ((rc = clcp_open(*uri ? uri : NULL, &dev)) < 0)
 		fail_clcp("clcp_open", rc);
 	printf("opened %s:\n", *uri ? uri : "(default)");
-	printf("  backend      %s\n", clcp_dev_backend(dev));
-	printf("  node         %u\n", clcp_dev_node(dev));
+	printf("  %-14s %s\n", "backend", clcp_dev_backend(dev));
+	printf("  %-14s %u\n", "node", clcp_dev_node(dev));
 	show_endpoint(dev);
 	if ((rc = clcp_close(dev)) < 0)
 		fail_clcp("clcp_close", rc);
