@@ -2,10 +2,10 @@
 /*
  * clcp_pingpong: latency and bandwidth of CLCP, OSU style.
  *
- * By default one command runs both ends: the parent is the client (node 0,
- * port 4000, CPU 0), a forked child the server (node 1, port 4001, CPU 1),
- * on the loopback backend. With --role the two ends run as separate
- * processes, for other backends or hosts.
+ * By default one command runs both ends on the loopback backend: the
+ * parent is the client (port 4000, CPU 0), a forked child the server (port
+ * 4001, CPU 1), each on a node of its own. With --role the two ends run as
+ * separate processes, for other backends or hosts.
  *
  * The client drives: before each batch it sends a control message (what to
  * do, size, count); the server obeys until told CTRL_DONE. Latency is half
@@ -144,15 +144,26 @@ static _Noreturn void fail_clcp(const char *call, long err)
 	     *detail ? " (" : "", detail, *detail ? ")" : "");
 }
 
-static void on_alarm(int sig)
-{
-	static const char msg[] =
-		PROG ": timed out: the other end is stuck or gone\n";
+/* The CLCP call a timeout interrupts, for the message. */
+static const char *volatile in_call = "";
 
-	(void)sig;
-	if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) {
+static void write_err(const char *s)
+{
+	size_t n = 0;
+
+	while (s[n])
+		n++;
+	if (write(STDERR_FILENO, s, n) < 0) {
 		/* nothing more to do */
 	}
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	write_err(PROG ": timed out in ");
+	write_err(*in_call ? in_call : "the benchmark");
+	write_err(": the other end is stuck or gone\n");
 	if (peer_pid > 0)
 		kill(peer_pid, SIGKILL);
 	_exit(3);
@@ -302,8 +313,8 @@ static void usage(FILE *f)
 		"usage: " PROG " [options]\n"
 		"Measures CLCP latency (half a round trip: p50, p99, mean) and\n"
 		"streaming bandwidth. By default runs both ends (fork: loopback\n"
-		"nodes 0 and 1, CPUs 0 and 1): --mode poll, --mode intr, then\n"
-		"the shared-memory floor and the ratios ours/floor.\n"
+		"nodes 2*pid and 2*pid+1, CPUs 0 and 1): --mode poll, --mode\n"
+		"intr, then the shared-memory floor and the ratios ours/floor.\n"
 		"  --mode poll|intr|both  polling or interrupt (blocking) calls\n"
 		"  --api msg|frame        message calls (SAR), or one-frame calls\n"
 		"                         (sizes <= MTU) (msg)\n"
@@ -328,7 +339,7 @@ static void usage(FILE *f)
 		"  --backend URI          backend name or URI (loopback); a name\n"
 		"                         gets \"://NODE\" appended\n"
 		"  --node N --peer-node M node ids (client 0, server 1)\n"
-		"  --port P --peer-port Q ports (node 0: 4000, node 1: 4001)\n"
+		"  --port P --peer-port Q ports (client 4000, server 4001)\n"
 		"  --cpu N                pin this process to CPU N\n");
 }
 
@@ -336,6 +347,12 @@ static _Noreturn void bad_option(const char *opt, const char *val,
 				 const char *why)
 {
 	fprintf(stderr, PROG ": --%s %s: %s (see --help)\n", opt, val, why);
+	exit(2);
+}
+
+static _Noreturn void size_error(const char *why)
+{
+	fprintf(stderr, PROG ": %s\n", why);
 	exit(2);
 }
 
@@ -493,30 +510,38 @@ static void parse_one(struct opts *o, int id, const char *a)
 	}
 }
 
-/* Node and port defaults: the client is node 0, the server node 1. */
+/*
+ * Node and port defaults: the client is node 0, the server node 1. Forked
+ * ends take node ids of their own (from the pid), so that runs sharing a
+ * host never meet in one port namespace.
+ */
 static void opts_resolve(struct opts *o)
 {
 	bool server = o->role == ROLE_SERVER;
 
+	if (o->role == ROLE_BOTH && o->node < 0 && o->peer_node < 0) {
+		o->node = 2L * getpid();
+		o->peer_node = o->node + 1;
+	}
 	if (o->node < 0)
 		o->node = server ? NODE_B : NODE_A;
 	if (o->peer_node < 0)
 		o->peer_node = server ? NODE_A : NODE_B;
 	if (o->port < 0)
-		o->port = o->node == NODE_B ? PORT_B : PORT_A;
+		o->port = server ? PORT_B : PORT_A;
 	if (o->peer_port < 0)
-		o->peer_port = o->port == PORT_A ? PORT_B : PORT_A;
+		o->peer_port = server ? PORT_A : PORT_B;
 	if (o->floor < 0)
 		o->floor = !o->mode_set && o->role == ROLE_BOTH;
 	if (o->min_size > o->max_size)
-		bad_option("min", "", "larger than --max");
+		size_error("--min is larger than --max");
 	if (o->api == API_FRAME && o->max_size > o->mtu) {
 		if (o->max_size != DEFAULT_MAX)
 			fprintf(stderr, PROG ": --api frame: sizes above the "
 					"MTU (%u) left out\n", o->mtu);
 		o->max_size = o->mtu;
 		if (o->min_size > o->max_size)
-			bad_option("min", "", "larger than the MTU for --api frame");
+			size_error("--min is larger than the MTU (--api frame)");
 	}
 }
 
@@ -708,6 +733,7 @@ static void link_send(struct link *l, const void *buf, size_t len)
 {
 	ssize_t n;
 
+	in_call = send_call(l);
 	if (l->api == API_FRAME)
 		n = send_frame(l, buf, len);
 	else if (l->mode == MODE_POLL)
@@ -725,6 +751,7 @@ static const void *recv_frame(struct link *l, size_t *len)
 	int flags = l->mode == MODE_POLL ? CLCP_NONBLOCK : 0;
 	int rc;
 
+	in_call = "clcp_rcv_frame";
 	do
 		rc = clcp_rcv_frame(l->ep, l->chan, &l->frame, flags);
 	while (rc == -EAGAIN && l->mode == MODE_POLL);
@@ -743,6 +770,7 @@ static const void *recv_msg(struct link *l, void *buf, size_t cap,
 	int chan = l->chan;
 	ssize_t n;
 
+	in_call = l->mode == MODE_POLL ? "clcp_poll_rx_msg" : "clcp_rcv_message";
 	if (l->mode == MODE_POLL)
 		n = clcp_poll_rx_msg(l->ep, &chan, buf, cap, 0);
 	else
@@ -1304,6 +1332,7 @@ static void floor_run(struct bench *bn)
 		floor_child(&f);
 	}
 	peer_pid = pid;
+	in_call = "the floor's shared-memory ping-pong";
 	/* Untimed: the child starts up and faults its pages in. */
 	floor_rounds(bn, &f, bn->sizes[bn->nsizes - 1], WARM_MIN,
 		     bn->bufs.tx, bn->bufs.rx);
@@ -1492,6 +1521,7 @@ static void run_server(const struct opts *o, long node, long port,
 
 	link_open(&l, o, node, port, peer_node, peer_port);
 	bufs_init(&b, o->max_size);
+	l.mode = MODE_INTR; /* wait for the client asleep */
 	serve(&l, &b);
 	link_close(&l);
 }
