@@ -1,6 +1,7 @@
 # Tests owned by the build: the README example and the installed-tree
-# consumers. Each uses its own CLCP_SHM_DIR, so they may run in parallel
-# with anything else.
+# consumers. Each uses its own CLCP_SHM_DIR and a loopback node id of its
+# own (abstract wake-socket names are per node, not per directory), so they
+# may run in parallel with other tests.
 
 add_executable(clcp_example docs/example.c)
 target_link_libraries(clcp_example PRIVATE clcp_static)
@@ -8,7 +9,7 @@ set(CLCP_EXAMPLE_SHM ${PROJECT_BINARY_DIR}/test-shm/example)
 file(MAKE_DIRECTORY ${CLCP_EXAMPLE_SHM})
 add_test(NAME example COMMAND clcp_example)
 set_tests_properties(example PROPERTIES TIMEOUT 30
-  ENVIRONMENT "CLCP_SHM_DIR=${CLCP_EXAMPLE_SHM};CLCP_BACKEND=loopback"
+  ENVIRONMENT "CLCP_SHM_DIR=${CLCP_EXAMPLE_SHM};CLCP_BACKEND=loopback;CLCP_NODE=201"
   PASS_REGULAR_EXPRESSION "port 10 got \"pong\"")
 
 get_property(clcp_multi_config GLOBAL PROPERTY GENERATOR_IS_MULTI_CONFIG)

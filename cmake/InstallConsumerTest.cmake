@@ -48,7 +48,7 @@ if(SANITIZE)
 endif()
 
 set(env ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${libdir}/pkgconfig
-  LD_LIBRARY_PATH=${libdir} CLCP_SHM_DIR=${WORK_DIR}/shm CLCP_BACKEND=loopback)
+  LD_LIBRARY_PATH=${libdir} CLCP_SHM_DIR=${WORK_DIR}/shm CLCP_BACKEND=loopback CLCP_NODE=202)
 run("consumer configure" ${env} ${CMAKE_COMMAND} -G ${GENERATOR}
   -S ${SOURCE_DIR}/cmake/consumer -B ${WORK_DIR}/consumer
   -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_C_FLAGS=${cflags}
@@ -69,7 +69,7 @@ run("compile with pkg-config flags" ${C_COMPILER} ${cflags}
 foreach(exe consumer/consumer_shared consumer/consumer_static
     consumer/consumer_pc consumer_cc)
   run("running ${exe}" ${env} ${WORK_DIR}/${exe})
-  if(NOT OUT MATCHES "consumer: loopback node 0, endpoint fd [0-9]+, -EINVAL: ")
+  if(NOT OUT MATCHES "consumer: loopback node 202, endpoint fd [0-9]+, -EINVAL: ")
     message(FATAL_ERROR "install_consumer: ${exe} printed:\n${OUT}")
   endif()
   message(STATUS "${exe}: ${OUT}")

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what CLCP needs on Debian/Ubuntu, only what is missing (apt-get
+# update runs once, and only then). As non-root, or without apt, it lists
+# what is missing and fails.
+#   deps.sh          building and testing (gcc, clang, g++, Criterion)
+#   deps.sh build    building the library and tools only
+set -euo pipefail
+
+pkgs=(cmake ninja-build gcc libc6-dev)
+[ "${1:-}" = build ] || pkgs+=(g++ clang libcriterion-dev pkg-config)
+missing=()
+
+if ! command -v dpkg-query >/dev/null; then
+	for c in cmake ninja gcc; do
+		command -v "$c" >/dev/null || missing+=("$c")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "deps.sh: not a Debian system; install: ${missing[*]}" >&2
+		exit 1
+	fi
+	exit 0
+fi
+
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: as root: apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds and tests CLCP the ways CI does: gcc (RelWithDebInfo), clang, and
+# gcc with ASan+UBSan, each followed by its ctest run; then a short
+# clcp_pingpong run that must print sane numbers. Installs missing Debian
+# packages first when run as root. Ends with one line "N passed, N failed"
+# (ctest tests of all builds, plus one for the benchmark check; a build that
+# fails counts as one failure). Exit status 0 only if nothing failed.
+#
+# Environment: CLCP_BUILD_ROOT (build-ci), CLCP_JOBS (2) for ninja,
+# CLCP_CTEST_JOBS (1), CLCP_CONFIGS ("gcc clang asan"), plus the usual
+# CLCP_TEST_BACKENDS, passed through to the tests.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+build_root=${CLCP_BUILD_ROOT:-build-ci}
+jobs=${CLCP_JOBS:-2}
+ctest_jobs=${CLCP_CTEST_JOBS:-1}
+configs=${CLCP_CONFIGS:-gcc clang asan}
+
+"$root/scripts/deps.sh"
+
+# A private loopback namespace: other users of /dev/shm on this machine do
+# not see our nodes and ports, and files left by a crash go with it.
+shm_parent=/dev/shm
+[ -d "$shm_parent" ] && [ -w "$shm_parent" ] || shm_parent=${TMPDIR:-/tmp}
+CLCP_SHM_DIR=$(mktemp -d "$shm_parent/ci-clcp.XXXXXX")
+export CLCP_SHM_DIR
+trap 'rm -rf "$CLCP_SHM_DIR"' EXIT
+
+total_pass=0
+total_fail=0
+summary=()
+
+note() { printf '\n=== %s\n' "$*"; }
+
+# run_config NAME CC CMAKE_ARGS...
+run_config() {
+	local name=$1 cc=$2 dir=$build_root/$1 log start p f line
+	shift 2
+	start=$SECONDS
+	note "$name: configure and build ($cc $*)"
+	if ! cmake -G Ninja -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" "$@" ||
+	   ! cmake --build "$dir" -j "$jobs"; then
+		total_fail=$((total_fail + 1))
+		summary+=("$name: build FAILED")
+		return 0
+	fi
+	note "$name: ctest"
+	log=$dir/ctest.log
+	set +e
+	(cd "$dir" && ctest --output-on-failure --no-tests=error -j "$ctest_jobs" \
+		--timeout 600) 2>&1 | tee "$log"
+	set -e
+	line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)
+	if [ -z "$line" ]; then
+		total_fail=$((total_fail + 1))
+		summary+=("$name: ctest did not run")
+		return 0
+	fi
+	f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+	p=$(( $(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line") - f ))
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	summary+=("$name: $p tests passed, $f tests failed ($((SECONDS - start)) s)")
+}
+
+# bench_check BUILD_DIR: clcp_pingpong runs and its numbers are sane (not a
+# timing assertion: positive, finite, p50 <= p99, every size present).
+bench_check() {
+	local exe=$1/tools/clcp_pingpong csv=$1/pingpong.csv
+	if [ ! -x "$exe" ]; then
+		summary+=("pingpong: not built, skipped")
+		return 0
+	fi
+	note "pingpong: 8 B .. 64 KiB, poll and intr, 200 iterations"
+	if timeout 300 "$exe" --mode both --min 8 --max 64K --iters 200 --warmup 10 \
+		--no-floor --csv "$csv" &&
+	   awk -F, '
+		NR == 1 { next }
+		{ rows++; seen[$1]++ }
+		!($4 > 0 && $5 >= $4 && $6 > 0 && $7 > 0 && $4 < 1e9) {
+			print "pingpong: insane row: " $0; bad = 1 }
+		END { # 8 B .. 64 KiB is 14 sizes, in each mode
+		      if (rows != 28 || seen["poll"] != 14 || seen["intr"] != 14) {
+			print "pingpong: want 14 sizes x 2 modes, got " rows " rows"; bad = 1 }
+		      exit bad }' "$csv"; then
+		total_pass=$((total_pass + 1))
+		summary+=("pingpong: numbers sane")
+	else
+		total_fail=$((total_fail + 1))
+		summary+=("pingpong: FAILED")
+	fi
+}
+
+for c in $configs; do
+	case $c in
+	gcc) run_config gcc gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
+	clang) run_config clang clang -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
+	asan) run_config asan gcc -DCMAKE_BUILD_TYPE=Debug \
+		-DCLCP_SANITIZE=address,undefined ;;
+	tsan) run_config tsan clang -DCMAKE_BUILD_TYPE=Debug -DCLCP_SANITIZE=thread ;;
+	*) echo "test.sh: unknown config $c" >&2; exit 2 ;;
+	esac
+done
+first=${configs%% *}
+[ -d "$build_root/$first" ] && bench_check "$build_root/$first"
+
+note "summary"
+printf '%s\n' "${summary[@]}"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
