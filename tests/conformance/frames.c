@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The frames API: clcp_rcv_frame hands out Rx buffers without copying,
+ * clcp_release_frames gives them back; ids not on loan are -EINVAL.
+ */
+#include "harness.h"
+
+#include <stdlib.h>
+
+#define NFRAMES 4
+
+/* A message of NFRAMES frames: (NFRAMES - 1) full frames and 5 bytes. */
+static size_t frames_msg_len(uint32_t mtu)
+{
+	return (NFRAMES - 1) * (size_t)mtu + 5;
+}
+
+CONF_TEST(frames, message_as_frames, conf_params_backends)
+{
+	struct clcp_frame f[NFRAMES], bad;
+	struct conf_pair pr;
+	size_t len;
+
+	conf_pair_open(p, NULL, &pr);
+	len = frames_msg_len(pr.mtu);
+	conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca, len, 3), 0, "send");
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[i], 0), 0,
+			       "rcv_frame");
+		cr_assert_eq(f[i].chan, pr.cb);
+		cr_assert_eq(f[i].len, clcp_sar_frame_len(len, pr.mtu, i),
+			     "frame %u: len %u", i, f[i].len);
+		cr_assert_eq(f[i].msg_len, len, "frame %u: msg_len %u", i,
+			     f[i].msg_len);
+		cr_assert_eq(f[i].flags & (CLCP_QF_FIRST | CLCP_QF_LAST),
+			     clcp_sar_flags(i, NFRAMES), "frame %u: flags 0x%x", i,
+			     f[i].flags);
+		cr_assert_eq(tu_check_at(f[i].data, f[i].len, 3,
+					 (uint64_t)i * pr.mtu), -1,
+			     "frame %u: data", i);
+		for (uint32_t j = 0; j < i; j++)
+			cr_assert_neq(f[i].id, f[j].id, "two frames on loan, one id");
+	}
+	/* Zero copy: the data stays put while the frames are on loan. */
+	for (uint32_t i = 0; i < NFRAMES; i++)
+		cr_assert_eq(tu_check_at(f[i].data, f[i].len, 3,
+					 (uint64_t)i * pr.mtu), -1);
+	conf_assert_rc(p, clcp_release_frames(pr.b, f, NFRAMES), 0, "release all");
+	conf_assert_rc(p, clcp_release_frames(pr.b, &f[0], 1), -EINVAL,
+		       "release a frame twice");
+	bad = f[0];
+	bad.id = UINT32_MAX;
+	conf_assert_rc(p, clcp_release_frames(pr.b, &bad, 1), -EINVAL,
+		       "release an id never lent");
+	conf_pair_close(&pr);
+}
+
+CONF_TEST(frames, send_frame_more_and_last, conf_params_backends)
+{
+	static const uint32_t lens[] = { 10, 0, 200, 20 };
+	struct clcp_frame f;
+	struct conf_pair pr;
+	char buf[256];
+
+	conf_pair_open(p, NULL, &pr);
+	for (uint32_t i = 0; i < 4; i++) {
+		int more = i < 3 ? CLCP_MORE : 0;
+
+		tu_fill(buf, lens[i], i);
+		conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, lens[i], more),
+			       lens[i], "send_frame");
+	}
+	for (uint32_t i = 0; i < 4; i++) {
+		conf_assert_rc(p, clcp_rcv_frame(pr.b, pr.cb, &f, 0), 0, "rcv_frame");
+		cr_assert_eq(f.len, lens[i]);
+		cr_assert_eq(!!(f.flags & CLCP_QF_LAST), i == 3, "frame %u flags 0x%x",
+			     i, f.flags);
+		cr_assert_eq(tu_check(f.data, f.len, i), -1, "frame %u data", i);
+		conf_assert_rc(p, clcp_release_frames(pr.b, &f, 1), 0, "release");
+	}
+	conf_pair_close(&pr);
+}
+
+CONF_TEST(frames, full_mtu_frame, conf_params_backends)
+{
+	struct clcp_frame f;
+	struct conf_pair pr;
+	char *buf;
+
+	conf_pair_open(p, NULL, &pr);
+	buf = malloc(pr.mtu);
+	cr_assert_not_null(buf);
+	tu_fill(buf, pr.mtu, 5);
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, pr.mtu, 0), pr.mtu,
+		       "send_frame of exactly mtu");
+	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f, 0), 0, "rcv_frame");
+	cr_assert_eq(f.len, pr.mtu);
+	cr_assert_eq(tu_check(f.data, f.len, 5), -1);
+	conf_assert_rc(p, clcp_release_frames(pr.b, &f, 1), 0, "release");
+	free(buf);
+	conf_pair_close(&pr);
+}
+
+/* Frames on loan are not handed out twice; released ones are reusable. */
+CONF_TEST(frames, loans_then_messages, conf_params_backends)
+{
+	struct clcp_frame f[2];
+	struct conf_pair pr;
+	int c = CLCP_ANY;
+
+	conf_pair_open(p, NULL, &pr);
+	for (uint32_t i = 0; i < 2; i++)
+		conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca, 50, i), 0,
+			       "send");
+	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[0], 0), 0, "rcv_frame");
+	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[1], 0), 0, "rcv_frame");
+	cr_assert_eq(tu_check(f[0].data, 50, 0), -1, "first frame first");
+	cr_assert_eq(tu_check(f[1].data, 50, 1), -1);
+	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[1], CLCP_NONBLOCK),
+		       -EAGAIN, "nothing left");
+	conf_assert_rc(p, clcp_release_frames(pr.b, f, 2), 0, "release");
+	/* The buffers go round again, many times the Rx queue length. */
+	for (uint32_t i = 0; i < 4 * CLCP_QLEN_DEFAULT; i++) {
+		conf_assert_rc(p, conf_send_pat(CONF_POLL, pr.a, pr.ca, 50, i), 0,
+			       "send");
+		conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[0], 0), 0,
+			       "rcv_frame");
+		cr_assert_eq(tu_check(f[0].data, 50, i), -1);
+		conf_assert_rc(p, clcp_release_frames(pr.b, f, 1), 0, "release");
+	}
+	conf_assert_rc(p, conf_send_pat(CONF_POLL, pr.a, pr.ca, 50, 9), 0, "send");
+	conf_assert_rc(p, conf_recv_pat(CONF_POLL, pr.b, &c, 50, 9), 0,
+		       "message after frames");
+	conf_pair_close(&pr);
+}
