@@ -64,6 +64,7 @@ static int lb_open(struct clcp_dev *dev, const char *args)
 	lb = calloc(1, sizeof(*lb));
 	if (!lb)
 		return clcp__err(ENOMEM, "loopback: out of memory");
+	pthread_mutex_init(&lb->lock, NULL);
 	snprintf(lb->dir, sizeof(lb->dir), "%s", dir && *dir ? dir : "/dev/shm");
 	lb->uid = (uint32_t)getuid();
 	lb->wake_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -102,6 +103,7 @@ static void lb_close(struct clcp_dev *dev)
 		if (lb->rem[i].base)
 			munmap(lb->rem[i].base, lb->rem[i].size);
 	close(lb->wake_sock);
+	pthread_mutex_destroy(&lb->lock);
 	free(lb);
 }
 
@@ -227,9 +229,11 @@ static void lb_endpt_release(struct clcp_endpt *ep)
 	clcp_store_release(&ep->hdr->closed, 1u);
 	clcp_fetch_add(&ep->hdr->rx_posted, 1u); /* sleeping senders: look again */
 	futex_wake_all(&ep->hdr->rx_posted);
+	pthread_mutex_lock(&LB(dev)->lock);
 	for (c = 0; c < ep->nchan; c++)
 		if (le->chans[c].rem)
 			remote_put(le->chans[c].rem);
+	pthread_mutex_unlock(&LB(dev)->lock);
 	slot_give(dev, le);
 	lb_ep_path(LB(dev), path, sizeof(path), dev->node, le->idx, getpid(), le->gen);
 	unlink(path);
@@ -289,8 +293,10 @@ static void lb_chan_release(struct clcp_endpt *ep, int chan)
 	if (LB_PORT_EP1(w) == LBE(ep)->idx + 1 && LB_PORT_CHAN(w) == (uint32_t)chan)
 		clcp_store_release(&n->ports[port], (uint64_t)0);
 	lb_node_unlock(n);
+	pthread_mutex_lock(&LB(ep->priv->dev)->lock);
 	if (lc->rem)
 		remote_put(lc->rem);
+	pthread_mutex_unlock(&LB(ep->priv->dev)->lock);
 	memset(lc, 0, sizeof(*lc));
 }
 
@@ -361,8 +367,7 @@ static bool peer_matches(struct clcp_endpt *ep, int chan, struct lb_remote *r,
 	return pd->peer_node == ep->hdr->node && pd->peer_port == me->my_port;
 }
 
-/* Finds the peer of chan: 0, -ENOTCONN (not bound yet), -ECONNRESET. */
-static int resolve(struct clcp_endpt *ep, int chan)
+static int resolve_locked(struct clcp_endpt *ep, int chan)
 {
 	struct clcp_dev *dev = ep->priv->dev;
 	const struct clcp_chan_desc *d = &ep->chans[chan];
@@ -372,7 +377,7 @@ static int resolve(struct clcp_endpt *ep, int chan)
 	uint64_t w = n ? clcp_load_acquire(&n->ports[d->peer_port]) : 0;
 	uint32_t ep1 = LB_PORT_EP1(w);
 
-	if (lc->rem && w == lc->port_word)
+	if (lc->rem && w == lc->port_word && n == lc->seg)
 		return 0;
 	if (lc->rem) {
 		remote_put(lc->rem);
@@ -388,9 +393,29 @@ static int resolve(struct clcp_endpt *ep, int chan)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	}
 	lc->rem = r;
+	lc->seg = n;
 	lc->port_word = w;
 	lc->seen = true;
 	return 0;
+}
+
+/*
+ * Finds the peer of chan: 0, -ENOTCONN (not bound yet), -ECONNRESET.
+ * Fast when nothing changed: one load of the peer's port map word.
+ */
+static int resolve(struct clcp_endpt *ep, int chan)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	struct lb_dev *lb = LB(ep->priv->dev);
+	int rc;
+
+	if (lc->rem && clcp_load_acquire(&lc->seg->magic) == LB_NODE_MAGIC &&
+	    clcp_load_acquire(&lc->seg->ports[ep->chans[chan].peer_port]) == lc->port_word)
+		return 0;
+	pthread_mutex_lock(&lb->lock);
+	rc = resolve_locked(ep, chan);
+	pthread_mutex_unlock(&lb->lock);
+	return rc;
 }
 
 static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r)

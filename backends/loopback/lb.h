@@ -18,7 +18,7 @@
 #define LB_NODE_DEAD 0xdead0deau
 #define LB_MAX_USERS 1024u
 #define LB_NPORTS 65536u
-#define LB_MAX_NODES 16u
+#define LB_MAX_NODES 64u
 #define LB_MAX_REMOTES 256u
 #define LB_DEFAULT_ENDPTS 16u
 #define LB_MAX_ENDPTS 1024u
@@ -47,8 +47,10 @@ struct lb_node {
 	struct lb_slot slots[];
 };
 
+/* Other nodes' segments; a dead one stays mapped (channels point into it). */
 struct lb_nodemap {
 	uint32_t node;
+	bool dead;
 	struct lb_node *seg;
 	size_t size;
 };
@@ -63,6 +65,7 @@ struct lb_remote {
 };
 
 struct lb_dev {
+	pthread_mutex_t lock; /* remote and node maps: endpoints may run in threads */
 	char dir[PATH_MAX - 64];
 	uint32_t uid;
 	struct lb_node *node; /* our own node */
@@ -74,6 +77,7 @@ struct lb_dev {
 
 struct lb_chan {
 	struct lb_remote *rem; /* NULL until resolved */
+	struct lb_node *seg;   /* the peer's node segment */
 	uint64_t port_word;    /* the peer's port map word when resolved */
 	uint64_t unbound_since;
 	bool seen; /* the peer was bound once: its loss is a reset */

@@ -285,14 +285,13 @@ struct lb_node *lb_node_peek(struct clcp_dev *dev, struct lb_dev *lb, uint32_t n
 		return lb->node;
 	for (i = 0; i < LB_MAX_NODES; i++) {
 		m = &lb->others[i];
-		if (m->seg && m->node == node) {
+		if (m->seg && !m->dead && m->node == node) {
 			if (clcp_load_acquire(&m->seg->magic) == LB_NODE_MAGIC)
 				return m->seg;
-			munmap(m->seg, m->size); /* that node closed: look again */
-			m->seg = NULL;
+			m->dead = true; /* that node closed: look again */
 		}
 		if (!m->seg && !free_m)
-			free_m = &lb->others[i];
+			free_m = m;
 	}
 	if (!free_m)
 		return NULL;
