@@ -203,7 +203,7 @@ const char *clcp_dev_backend(clcp_dev_t *dev)
 	return dev ? dev->ops->name : NULL;
 }
 
-int clcp_backend_info(unsigned idx, struct clcp_backend_info *info)
+int clcp_backend_info(unsigned idx, struct clcp_backend_desc *info)
 {
 	unsigned i;
 

@@ -60,7 +60,7 @@ static void print_caps(uint32_t caps)
 
 static void print_backends(void)
 {
-	struct clcp_backend_info info;
+	struct clcp_backend_desc info;
 	unsigned i;
 	int rc;
 

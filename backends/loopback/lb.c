@@ -25,6 +25,15 @@ static struct lb_ep *LBE(struct clcp_endpt *ep)
 	return ep->priv->bpriv;
 }
 
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
 /* "" | "NODE" | "NODE?max_endpts=N" | "?max_endpts=N" */
 static int parse_args(struct clcp_dev *dev, const char *args, uint32_t *max_endpts)
 {
@@ -67,6 +76,7 @@ static int lb_open(struct clcp_dev *dev, const char *args)
 	pthread_mutex_init(&lb->lock, NULL);
 	snprintf(lb->dir, sizeof(lb->dir), "%s", dir && *dir ? dir : "/dev/shm");
 	lb->uid = (uint32_t)getuid();
+	lb->dir_hash = fnv1a(lb->dir);
 	lb->wake_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lb->wake_sock < 0) {
 		free(lb);
@@ -243,6 +253,8 @@ static void lb_endpt_release(struct clcp_endpt *ep)
 	free(le);
 }
 
+static int resolve(struct clcp_endpt *ep, int chan);
+
 static uint16_t port_pick(struct lb_node *n)
 {
 	static uint32_t next;
@@ -278,6 +290,7 @@ static int lb_chan_alloc(struct clcp_endpt *ep, int chan)
 	clcp_store_release(&n->ports[d->my_port], w);
 	lb_node_unlock(n);
 	memset(&LBE(ep)->chans[chan], 0, sizeof(struct lb_chan));
+	resolve(ep, chan); /* a peer already bound is seen from now on */
 	return 0;
 }
 
@@ -383,6 +396,8 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 		remote_put(lc->rem);
 		lc->rem = NULL;
 	}
+	if (ep->chans[chan].rx_seq) /* frames came: the peer was there */
+		lc->seen = true;
 	if (ep1 == 0 || ep1 > n->max_endpts)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	r = remote_get(dev, n, d->peer_node, ep1 - 1);
@@ -468,6 +483,7 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	struct clcp_endpt_hdr *rh;
 	struct clcp_qentry *s;
+	uint32_t s_chan;
 	int rc = resolve(ep, chan);
 
 	if (rc < 0)
@@ -482,11 +498,13 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 		return -EAGAIN;
 	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
 		return clcp__err(EPROTO, "peer posted a bad buffer");
+	s_chan = LB_PORT_CHAN(lc->port_word);
 	memcpy(lc->rem->base + s->buf_off, data, e->len);
 	s->len = e->len;
 	s->msg_len = e->msg_len;
 	s->seq = ep->chans[chan].tx_seq++;
-	s->chan = (uint16_t)LB_PORT_CHAN(lc->port_word);
+	((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off))[s_chan].rx_seq++;
+	s->chan = (uint16_t)s_chan;
 	s->status = 0;
 	s->flags = e->flags;
 	/* R3: publishes the frame; pairs with the receiver's A3. */

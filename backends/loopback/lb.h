@@ -68,6 +68,7 @@ struct lb_dev {
 	pthread_mutex_t lock; /* remote and node maps: endpoints may run in threads */
 	char dir[PATH_MAX - 64];
 	uint32_t uid;
+	uint32_t dir_hash; /* tells wake socket names of two directories apart */
 	struct lb_node *node; /* our own node */
 	size_t node_size;
 	struct lb_nodemap others[LB_MAX_NODES];

@@ -17,9 +17,27 @@ size_t lb_node_size(uint32_t max_endpts)
 	return sizeof(struct lb_node) + max_endpts * sizeof(struct lb_slot);
 }
 
+/* A zombie (killed, not yet reaped) counts as dead. */
 bool lb_pid_dead(int32_t pid)
 {
-	return pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+	char path[64], buf[128];
+	const char *state;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	state = strrchr(buf, ')'); /* "pid (comm) S ..." */
+	return state && (state[2] == 'Z' || state[2] == 'X');
 }
 
 void lb_node_lock(struct lb_node *n)
@@ -50,7 +68,8 @@ void lb_wake_name(struct lb_dev *lb, char *name, size_t len, uint32_t node,
 {
 	/* Abstract socket name (leading NUL): gone with its socket. */
 	name[0] = '\0';
-	snprintf(name + 1, len - 1, "clcp-%u-n%u-e%u-g%u", lb->uid, node, idx, gen);
+	snprintf(name + 1, len - 1, "clcp-%u-%08x-n%u-e%u-g%u", lb->uid,
+		 lb->dir_hash, node, idx, gen);
 }
 
 /* Creates a 0600 file of size bytes, backed now (ENOSPC up front), mapped. */
@@ -173,6 +192,33 @@ static void node_reap(struct lb_dev *lb, uint32_t node)
 			slot_reclaim(lb, node, i);
 }
 
+/* Removes a node file whose users and endpoints are all dead processes. */
+static void node_file_reap(struct lb_dev *lb, const char *name)
+{
+	struct lb_dev tmp = *lb;
+	char path[PATH_MAX + 256];
+	unsigned node;
+	bool empty = true;
+	uint32_t i;
+
+	if (sscanf(name + strlen("clcp-"), "%*u-n%u", &node) != 1 ||
+	    snprintf(path, sizeof(path), "%s/%s", lb->dir, name) >= (int)sizeof(path) ||
+	    node_map(lb, path, &tmp.node, &tmp.node_size) <= 0)
+		return;
+	lb_node_lock(tmp.node);
+	node_reap(&tmp, node);
+	for (i = 0; i < LB_MAX_USERS && empty; i++)
+		empty = tmp.node->users[i] == 0;
+	for (i = 0; i < tmp.node->max_endpts && empty; i++)
+		empty = tmp.node->slots[i].state == LB_SLOT_FREE;
+	if (empty) {
+		clcp_store_release(&tmp.node->magic, LB_NODE_DEAD);
+		unlink(path);
+	}
+	lb_node_unlock(tmp.node);
+	munmap(tmp.node, tmp.node_size);
+}
+
 /* Removes endpoint files whose process is dead (their node file is gone). */
 static void dir_reap(struct lb_dev *lb)
 {
@@ -189,7 +235,11 @@ static void dir_reap(struct lb_dev *lb)
 		if (strncmp(d->d_name, prefix, strlen(prefix)) != 0)
 			continue;
 		p = strstr(d->d_name, "-p");
-		if (!p || sscanf(p, "-p%d-", &pid) != 1 || !lb_pid_dead(pid))
+		if (!p) {
+			node_file_reap(lb, d->d_name);
+			continue;
+		}
+		if (sscanf(p, "-p%d-", &pid) != 1 || !lb_pid_dead(pid))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", lb->dir, d->d_name) <
 		    (int)sizeof(path))

@@ -147,7 +147,11 @@ struct clcp_frame_hdr {
 	clcp_u32 key;	  /* job key */
 };
 
+#ifdef __cplusplus
+#define CLCP_ABI_ASSERT(c, m) static_assert(c, m)
+#else
 #define CLCP_ABI_ASSERT(c, m) _Static_assert(c, m)
+#endif
 #define CLCP_OFFSETOF(t, f) __builtin_offsetof(t, f)
 
 CLCP_ABI_ASSERT(sizeof(struct clcp_qentry) == 32, "qentry size");

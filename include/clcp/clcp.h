@@ -85,7 +85,7 @@ struct clcp_frame {
 #define CLCP_CAP_MULTINODE 0x2 /* peers on other hosts */
 #define CLCP_CAP_KERNEL_BYPASS 0x4
 
-struct clcp_backend_info {
+struct clcp_backend_desc {
 	const char *name;
 	const char *uri_help;
 	uint32_t caps;
@@ -174,7 +174,7 @@ CLCP_API const char *clcp_strerror(int err);
 CLCP_API const char *clcp_errmsg(void);
 
 /* Backends compiled in: index 0.. ; -ENOENT past the last. */
-CLCP_API int clcp_backend_info(unsigned idx, struct clcp_backend_info *info);
+CLCP_API int clcp_backend_info(unsigned idx, struct clcp_backend_desc *info);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 
 #include <string.h>
 
+#include "clcp/clcp.h" /* types and constants; it includes this file last */
+
 #include "clcp/abi.h"
 #include "clcp/barrier.h"
 
@@ -174,7 +176,7 @@ CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
 	struct clcp_qentry *e;
 	int rc;
 
-	if (len > ep->mtu || (flags & CLCP_NONBLOCK) || buf == NULL ||
+	if (ep == NULL || len > ep->mtu || (flags & CLCP_NONBLOCK) || buf == NULL ||
 	    !clcp__chan_ready(ep, chan) || (e = clcp_txq_reserve(ep)) == NULL)
 		return clcp__tx_msg(ep, chan, buf, len, flags, 1);
 	memcpy(clcp_txq_buf(ep, e), buf, len);
@@ -193,7 +195,8 @@ CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
 	uint32_t len, off;
 	int c;
 
-	if (chan == NULL || ep->nheld != 0 || (e = clcp_rxq_peek(ep)) == NULL)
+	if (ep == NULL || chan == NULL || ep->nheld != 0 ||
+	    (e = clcp_rxq_peek(ep)) == NULL)
 		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
 	len = e->len;
 	c = e->chan;

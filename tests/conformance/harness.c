@@ -17,7 +17,7 @@ static char backends[CONF_MAX_BACKENDS][CONF_NAME_MAX];
 static unsigned nbackends;
 static const char *shm_dir;
 uint32_t conf_node_a;
-static struct clcp_backend_info cur_info;
+static struct clcp_backend_desc cur_info;
 
 /* Splits CLCP_TEST_BACKENDS ("a,b, c") into backends[]. */
 static void load_backends(void)
@@ -74,7 +74,7 @@ struct criterion_test_params conf_params_sizes(void)
 
 /* --- per test --- */
 
-static int find_backend(const char *name, struct clcp_backend_info *info)
+static int find_backend(const char *name, struct clcp_backend_desc *info)
 {
 	for (unsigned i = 0; clcp_backend_info(i, info) == 0; i++)
 		if (strcmp(info->name, name) == 0)
@@ -114,7 +114,7 @@ uint32_t conf_caps(const struct conf_param *p)
 	return conf_info(p)->caps;
 }
 
-const struct clcp_backend_info *conf_info(const struct conf_param *p)
+const struct clcp_backend_desc *conf_info(const struct conf_param *p)
 {
 	(void)p; /* looked up by conf_begin */
 	return &cur_info;

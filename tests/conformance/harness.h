@@ -80,7 +80,7 @@ void conf_fini(void);
 
 /* The backend's capabilities (clcp_backend_info) and its skip helper. */
 uint32_t conf_caps(const struct conf_param *p);
-const struct clcp_backend_info *conf_info(const struct conf_param *p);
+const struct clcp_backend_desc *conf_info(const struct conf_param *p);
 #define conf_require(p, cap, why)                                             \
 	do {                                                                  \
 		if (!(conf_caps(p) & (cap)))                                  \

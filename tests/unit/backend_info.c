@@ -10,7 +10,7 @@
 
 static unsigned count_backends(void)
 {
-	struct clcp_backend_info info;
+	struct clcp_backend_desc info;
 	unsigned n = 0;
 
 	while (n < MAX_BACKENDS && clcp_backend_info(n, &info) == 0)
@@ -26,7 +26,7 @@ Test(backend_info, list_is_well_formed)
 
 	cr_assert_gt(n, 0u, "no backend compiled in");
 	for (unsigned i = 0; i < n; i++) {
-		struct clcp_backend_info info;
+		struct clcp_backend_desc info;
 
 		cr_assert_eq(clcp_backend_info(i, &info), 0);
 		cr_assert_not_null(info.name, "backend %u", i);
@@ -48,7 +48,7 @@ Test(backend_info, loopback_is_listed)
 	unsigned n = count_backends();
 
 	for (unsigned i = 0; i < n; i++) {
-		struct clcp_backend_info info;
+		struct clcp_backend_desc info;
 
 		cr_assert_eq(clcp_backend_info(i, &info), 0);
 		if (strcmp(info.name, "loopback") != 0)
@@ -64,7 +64,7 @@ Test(backend_info, loopback_is_listed)
 
 Test(backend_info, past_the_end_is_enoent)
 {
-	struct clcp_backend_info info, before;
+	struct clcp_backend_desc info, before;
 	unsigned n = count_backends();
 
 	memset(&info, 0x77, sizeof(info));
