@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loopback specifics: its shared memory lives in $CLCP_SHM_DIR as 0600
+ * files named clcp-<uid>-*, removed at the last close; two directories
+ * are two separate clusters, even with the same node ids and ports.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <clcp/clcp.h>
+
+#include "testutil.h"
+
+static const char *dir;
+
+static void lb_setup(void)
+{
+	dir = tu_shm_setup();
+	cr_assert_not_null(dir);
+}
+
+TestSuite(loopback, .init = lb_setup, .fini = tu_shm_teardown, .timeout = 60);
+
+static void open_node(uint32_t node, clcp_dev_t **dev)
+{
+	char uri[64];
+
+	snprintf(uri, sizeof(uri), "loopback://%u", node);
+	cr_assert_eq(clcp_open(uri, dev), 0, "open %s: %s", uri, clcp_errmsg());
+}
+
+/* Every clcp file in dir is 0600 and owned by us. */
+static void check_modes(const char *d)
+{
+	char prefix[32], path[4096];
+	struct dirent *e;
+	struct stat st;
+	DIR *dp = opendir(d);
+
+	cr_assert_not_null(dp);
+	snprintf(prefix, sizeof(prefix), "clcp-%u-", (unsigned)getuid());
+	while ((e = readdir(dp)) != NULL) {
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", d, e->d_name);
+		cr_assert_eq(stat(path, &st), 0);
+		cr_assert_eq(st.st_mode & 0777, 0600, "%s: mode %o", path,
+			     st.st_mode & 0777);
+		cr_assert_eq(st.st_uid, getuid());
+	}
+	closedir(dp);
+}
+
+Test(loopback, files_in_shm_dir_and_gone_at_close)
+{
+	uint32_t node = tu_private_node();
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+
+	open_node(node, &dev);
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep), 0);
+	cr_assert_geq(clcp_alloc_chan(ep, 10, node, 20), 0);
+	cr_assert_gt(tu_shm_count(dir), 0, "nothing in CLCP_SHM_DIR %s", dir);
+	check_modes(dir);
+	cr_assert_eq(clcp_close(dev), 0);
+	cr_assert_eq(tu_shm_count(dir), 0, "files left at the last close");
+}
+
+/* Two CLCP_SHM_DIRs, same node id, same port: independent. */
+Test(loopback, shm_dirs_are_separate_namespaces)
+{
+	uint32_t node = tu_private_node();
+	char other[4096];
+	clcp_endpt_t *a, *b, *b2;
+	clcp_dev_t *da, *db;
+	char buf[8];
+	int ca, cb, cb2, c = CLCP_ANY;
+
+	open_node(node, &da);
+	cr_assert_eq(clcp_alloc_endpt(da, NULL, &a), 0);
+	ca = clcp_alloc_chan(a, 10, node, 20);
+	cr_assert_geq(ca, 0);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	cr_assert_eq(mkdir(other, 0700), 0);
+	setenv("CLCP_SHM_DIR", other, 1);
+	open_node(node, &db);
+	cr_assert_eq(clcp_alloc_endpt(db, NULL, &b), 0,
+		     "same node id in another CLCP_SHM_DIR: %s", clcp_errmsg());
+	cb = clcp_alloc_chan(b, 10, node, 20);
+	cr_assert_geq(cb, 0, "same port in another CLCP_SHM_DIR: %d", cb);
+	cr_assert_eq(clcp_alloc_endpt(db, NULL, &b2), 0, "%s", clcp_errmsg());
+	cb2 = clcp_alloc_chan(b2, 20, node, 10);
+	cr_assert_geq(cb2, 0);
+	/* A message in the second cluster reaches the second cluster only. */
+	cr_assert_eq(clcp_snd_message(b2, cb2, "x", 1, 0), 1);
+	cr_assert_eq(clcp_rcv_message(b, &c, buf, sizeof(buf), CLCP_NONBLOCK), 1);
+	c = CLCP_ANY;
+	cr_assert_eq(clcp_rcv_message(a, &c, buf, sizeof(buf), CLCP_NONBLOCK),
+		     -EAGAIN);
+	cr_assert_eq(clcp_close(db), 0);
+	cr_assert_eq(clcp_close(da), 0);
+	cr_assert_eq(tu_shm_count(other), 0);
+}
