@@ -99,7 +99,6 @@ for c in $configs; do
 	clang) run_config clang clang -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
 	asan) run_config asan gcc -DCMAKE_BUILD_TYPE=Debug \
 		-DCLCP_SANITIZE=address,undefined ;;
-	tsan) run_config tsan clang -DCMAKE_BUILD_TYPE=Debug -DCLCP_SANITIZE=thread ;;
 	*) echo "test.sh: unknown config $c" >&2; exit 2 ;;
 	esac
 done
