@@ -598,6 +598,25 @@ static void pin_to(int cpu)
 			strerror(errno));
 }
 
+/*
+ * Spinning ends that share a CPU with other runnable tasks wait a whole
+ * scheduler slice per round trip: say so before the figures mislead.
+ */
+static void warn_if_busy(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	int running = 0, total = 0;
+
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%*f %*f %*f %d/%d", &running, &total) == 2 &&
+	    running > 1)
+		fprintf(stderr, PROG ": warning: %d other tasks are runnable; "
+				"figures will be noisy (see /proc/loadavg)\n",
+			running - 1);
+	fclose(f);
+}
+
 /* A forked helper dies with its parent. */
 static void die_with_parent(pid_t parent)
 {
@@ -1605,6 +1624,7 @@ int main(int argc, char **argv)
 		run_server(&o, o.node, o.port, o.peer_node, o.peer_port);
 		return 0;
 	}
+	warn_if_busy();
 	timer_calibrate();
 	bench_init(&bn, &o);
 	if (o.role == ROLE_BOTH && pick_cpus(bn.cpu) < 2)
