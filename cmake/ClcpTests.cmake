@@ -1,7 +1,7 @@
 # Tests owned by the build: the README example (it runs, and README.md shows
 # it as it is) and the installed-tree consumers. Each uses its own
-# CLCP_SHM_DIR and a loopback node id of its own (abstract wake-socket names
-# are per node, not per directory), so they may run in parallel with other
+# CLCP_SHM_DIR (and a node id of its own, so a run by hand in the default
+# directory does not collide either); they may run in parallel with other
 # tests.
 
 add_executable(clcp_example docs/example.c)
