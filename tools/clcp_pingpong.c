@@ -48,8 +48,11 @@
 #define CHECK_EVERY 16		/* --check verifies iterations i % 16 == 0 */
 #define BW_WINDOW 64		/* messages in flight per round (OSU) */
 #define BW_WINDOW_BYTES (8u << 20)
-#define BW_WARM_ROUNDS 4
-#define BW_MIN_ROUNDS 3
+#define BW_WARM_ROUNDS 2
+#define BW_MIN_ROUNDS 2
+#define POINT_CHUNKS 8	/* a size runs in chunks, to stop when time is up */
+#define POINT_OVERRUN 2 /* stop a size past this many times its budget */
+#define MIN_KEPT 20	/* ... once it has this many samples */
 #define BW_MAX_ROUNDS 20000
 #define RATIO_BW_FROM (64u << 10) /* bandwidth ratio from this size up */
 #define FLOOR_CL_ITERS 20000
@@ -851,6 +854,7 @@ struct ctrl {
 	uint32_t count;	 /* round trips, or rounds of a window */
 	uint32_t window; /* messages per bandwidth round */
 	uint32_t check;
+	uint32_t first; /* iteration number of the first round trip */
 };
 
 struct bufs {
@@ -892,7 +896,7 @@ static void recv_ctrl(struct link *l, struct bufs *b, struct ctrl *c)
 
 static void serve_lat(struct link *l, struct bufs *b, const struct ctrl *c)
 {
-	for (unsigned i = 0; i < c->count; i++) {
+	for (unsigned i = c->first; i < c->first + c->count; i++) {
 		const void *data = link_recv_len(l, b->rx, b->cap, c->size);
 
 		if (check_iter(c->check, i))
@@ -1003,19 +1007,27 @@ static unsigned cap_by_time(unsigned n, double per_ns, unsigned budget_ms)
 	return fit < lo ? lo : (unsigned)fit;
 }
 
-/* One batch of round trips; returns how many samples it kept. */
-static unsigned run_lat(struct bench *bn, size_t size, unsigned n)
+/*
+ * A batch of n round trips, numbered from first (for --check); samples go
+ * to out. Returns how many it kept: checked round trips are not timed.
+ */
+typedef unsigned batch_fn(struct bench *bn, void *arg, size_t size,
+			  unsigned first, uint64_t *out, unsigned n);
+
+static unsigned run_lat(struct bench *bn, void *arg, size_t size,
+			unsigned first, uint64_t *out, unsigned n)
 {
 	struct link *l = &bn->link;
 	struct bufs *b = &bn->bufs;
 	struct ctrl c = { .kind = CTRL_LAT, .mode = l->mode,
 			  .size = (uint32_t)size, .count = n,
-			  .check = bn->o->check };
+			  .check = bn->o->check, .first = first };
 	unsigned kept = 0;
 
+	(void)arg;
 	alarm(bn->o->timeout_s);
 	send_ctrl(l, &c);
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = first; i < first + n; i++) {
 		bool chk = check_iter(bn->o->check, i);
 		const void *data;
 		uint64_t t0, t1;
@@ -1029,31 +1041,65 @@ static unsigned run_lat(struct bench *bn, size_t size, unsigned n)
 		if (chk)
 			verify_pattern(data, size, i, "client");
 		else
-			bn->rtt[kept++] = t1 - t0;
+			out[kept++] = t1 - t0;
 		link_done(l);
 	}
 	alarm(0);
 	return kept;
 }
 
-/*
- * Round-trip time of a warmup batch's samples: their median, as the first
- * round trip after a pause can cost as much as all the others.
- */
+/* Round-trip cost from warmup samples: the mean of the fastest 90%. */
 static double warm_rtt_ns(struct bench *bn, unsigned kept)
 {
-	return kept ? 2 * lat_from_rtt(bn->rtt, kept).p50 : 0;
+	unsigned n = kept - kept / 10;
+	double sum = 0;
+
+	if (kept == 0)
+		return 0;
+	qsort(bn->rtt, kept, sizeof *bn->rtt, cmp_u64);
+	for (unsigned i = 0; i < n; i++)
+		sum += (double)bn->rtt[i];
+	return ticks_ns(1) * sum / n;
+}
+
+static bool over_budget(uint64_t t0, unsigned budget_ms)
+{
+	return ticks_ns(ticks() - t0) > POINT_OVERRUN * 1e6 * budget_ms;
+}
+
+/*
+ * Round trips of one size: a warmup sizes the run to budget_ms, then
+ * chunks run until n samples are kept. On a busy machine it stops past
+ * POINT_OVERRUN budgets, with at least MIN_KEPT. --iters is obeyed.
+ */
+static struct lat sample_point(struct bench *bn, batch_fn *run, void *arg,
+			       size_t size, unsigned n, unsigned budget_ms)
+{
+	bool timed = !bn->o->iters_set;
+	unsigned w = warm_iters(bn->o, n), kept = 0, done = 0, chunk;
+	double per = w ? warm_rtt_ns(bn, run(bn, arg, size, 0, bn->rtt, w))
+		       : 0;
+	uint64_t t0;
+
+	if (per > 0 && timed)
+		n = cap_by_time(n, per, budget_ms);
+	chunk = n / POINT_CHUNKS + 1;
+	t0 = ticks();
+	while (kept < n) {
+		unsigned c = n - kept < chunk ? n - kept : chunk;
+
+		kept += run(bn, arg, size, done, bn->rtt + kept, c);
+		done += c;
+		if (timed && kept >= MIN_KEPT && over_budget(t0, budget_ms))
+			break;
+	}
+	return lat_from_rtt(bn->rtt, kept);
 }
 
 static struct lat lat_point(struct bench *bn, size_t size)
 {
-	unsigned n = lat_iters(bn->o, size);
-	unsigned w = warm_iters(bn->o, n);
-	double per = w ? warm_rtt_ns(bn, run_lat(bn, size, w)) : 0;
-
-	if (per > 0 && !bn->o->iters_set)
-		n = cap_by_time(n, per, bn->o->point_ms);
-	return lat_from_rtt(bn->rtt, run_lat(bn, size, n));
+	return sample_point(bn, run_lat, NULL, size, lat_iters(bn->o, size),
+			    bn->o->point_ms);
 }
 
 /* Rounds of window messages, each answered by an ack; returns ns. */
@@ -1085,18 +1131,24 @@ static double run_bw(struct bench *bn, size_t size, unsigned window,
 /* Streaming bandwidth in MB/s (1e6 bytes per second). */
 static double bw_point(struct bench *bn, size_t size)
 {
-	unsigned window = BW_WINDOW_BYTES / size;
-	double per, fit, ns;
-	unsigned rounds;
+	unsigned window = BW_WINDOW_BYTES / size, budget = bn->o->point_ms;
+	unsigned rounds, chunk, done = 0;
+	double per, fit, ns = 0;
 
 	window = window < 2 ? 2 : window > BW_WINDOW ? BW_WINDOW : window;
 	per = run_bw(bn, size, window, BW_WARM_ROUNDS) / BW_WARM_ROUNDS;
-	fit = bn->o->point_ms * 1e6 / (per > 1 ? per : 1);
+	fit = budget * 1e6 / (per > 1 ? per : 1);
 	rounds = fit < BW_MIN_ROUNDS ? BW_MIN_ROUNDS
 		 : fit > BW_MAX_ROUNDS ? BW_MAX_ROUNDS
 				       : (unsigned)fit;
-	ns = run_bw(bn, size, window, rounds);
-	return (double)size * window * rounds / ns * 1e3;
+	chunk = rounds / POINT_CHUNKS + 1;
+	while (done < rounds && ns <= POINT_OVERRUN * 1e6 * budget) {
+		unsigned c = rounds - done < chunk ? rounds - done : chunk;
+
+		ns += run_bw(bn, size, window, c);
+		done += c;
+	}
+	return (double)size * window * done / ns * 1e3;
 }
 
 static void print_table(const struct bench *bn, enum mode m)
@@ -1161,7 +1213,7 @@ static void client_connect(struct bench *bn)
 	size_t size = o->max_size < o->mtu ? (size_t)o->max_size : o->mtu;
 
 	bn->link.mode = MODE_POLL;
-	run_lat(bn, size, 2 * qlen + WARM_MIN);
+	run_lat(bn, NULL, size, 0, bn->rtt, 2 * qlen + WARM_MIN);
 }
 
 static void client(struct bench *bn)
@@ -1258,10 +1310,15 @@ static void floor_cmd(struct floor *f, uint32_t kind, size_t size,
 	floor_ping(f);
 }
 
-static unsigned floor_rounds(struct bench *bn, struct floor *f, size_t size,
-			     unsigned n, const unsigned char *src,
-			     unsigned char *dst)
+/* A batch_fn: n round trips of the floor. */
+static unsigned floor_rounds(struct bench *bn, void *arg, size_t size,
+			     unsigned first, uint64_t *out, unsigned n)
 {
+	struct floor *f = arg;
+	const unsigned char *src = bn->bufs.tx;
+	unsigned char *dst = bn->bufs.rx;
+
+	(void)first;
 	alarm(bn->o->timeout_s);
 	floor_cmd(f, FLOOR_ROUNDS, size, n);
 	for (unsigned i = 0; i < n; i++) {
@@ -1270,7 +1327,7 @@ static unsigned floor_rounds(struct bench *bn, struct floor *f, size_t size,
 		memcpy(f->slot_a, src, size);
 		floor_ping(f);
 		memcpy(dst, f->slot_b, size);
-		bn->rtt[i] = ticks() - t0;
+		out[i] = ticks() - t0;
 	}
 	alarm(0);
 	return n;
@@ -1280,17 +1337,8 @@ static unsigned floor_rounds(struct bench *bn, struct floor *f, size_t size,
 static struct lat floor_lat(struct bench *bn, struct floor *f, size_t size,
 			    unsigned n)
 {
-	unsigned w = warm_iters(bn->o, n);
-	double per = w ? warm_rtt_ns(bn, floor_rounds(bn, f, size, w,
-						       bn->bufs.tx,
-						       bn->bufs.rx))
-		       : 0;
-
-	if (per > 0)
-		n = cap_by_time(n, per, bn->o->point_ms / 2 + 1);
-	return lat_from_rtt(bn->rtt,
-			    floor_rounds(bn, f, size, n, bn->bufs.tx,
-					 bn->bufs.rx));
+	return sample_point(bn, floor_rounds, f, size, n,
+			    bn->o->point_ms / 2 + 1);
 }
 
 static void floor_sweeps(struct bench *bn, struct floor *f)
@@ -1353,8 +1401,7 @@ static void floor_run(struct bench *bn)
 	peer_pid = pid;
 	in_call = "the floor's shared-memory ping-pong";
 	/* Untimed: the child starts up and faults its pages in. */
-	floor_rounds(bn, &f, bn->sizes[bn->nsizes - 1], WARM_MIN,
-		     bn->bufs.tx, bn->bufs.rx);
+	floor_rounds(bn, &f, bn->sizes[bn->nsizes - 1], 0, bn->rtt, WARM_MIN);
 	floor_sweeps(bn, &f);
 	alarm(bn->o->timeout_s);
 	floor_cmd(&f, FLOOR_QUIT, 0, 0);
