@@ -189,3 +189,69 @@ CONF_TEST(channels, port_any, conf_params_backends)
 	cr_assert_neq(a, b);
 	conf_close(&e);
 }
+
+/* Sends on chan with CLCP_NONBLOCK until -EAGAIN; *n counts (and seeds). */
+static ssize_t fill_nonblock(enum conf_mode m, clcp_endpt_t *ep, int chan,
+			     uint32_t *n)
+{
+	char buf[64];
+	ssize_t rc;
+
+	do {
+		tu_fill(buf, sizeof(buf), *n);
+		rc = conf_send(m, ep, chan, buf, sizeof(buf), CLCP_NONBLOCK);
+	} while (rc == (ssize_t)sizeof(buf) && ++*n < 100000);
+	return rc;
+}
+
+/*
+ * Waiting on one channel while another fills every Rx buffer: those
+ * frames are parked, not lost, and once they hold every buffer the wait
+ * fails with -ENOBUFS instead of waiting for ever. Receiving the parked
+ * messages frees the buffers.
+ */
+CONF_TEST(channels, parked_frames_fill_rx_is_enobufs, conf_params_modes)
+{
+	struct clcp_endpt_attr attr;
+	struct conf_end e;
+	clcp_endpt_t *tx;
+	int t1, t2, r1, r2, c;
+	char buf[64];
+	uint32_t n = 0, round;
+	ssize_t rc = 0;
+
+	clcp_endpt_attr_init(&attr);
+	attr.rxq_len = 4;
+	attr.timeout_ms = 5000; /* a missed -ENOBUFS shows as -ETIMEDOUT */
+	conf_open_ok(p, NODE_A, &attr, 0, 0, 0, &e);
+	conf_assert_rc(p, clcp_alloc_endpt(e.dev, NULL, &tx), 0, "sender endpoint");
+	r1 = clcp_alloc_chan(e.ep, 101, NODE_A, 201);
+	r2 = clcp_alloc_chan(e.ep, 102, NODE_A, 202);
+	t1 = clcp_alloc_chan(tx, 201, NODE_A, 101);
+	t2 = clcp_alloc_chan(tx, 202, NODE_A, 102);
+	cr_assert(r1 >= 0 && r2 >= 0 && t1 >= 0 && t2 >= 0);
+	/* Fill, let a look at channel 2 park the frames, fill again... */
+	for (round = 0; round < 100; round++) {
+		conf_assert_rc(p, fill_nonblock(p->mode, tx, t1, &n), -EAGAIN,
+			       "filling channel 1");
+		c = r2;
+		rc = conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK);
+		if (rc != -EAGAIN)
+			break;
+	}
+	conf_assert_rc(p, rc, -ENOBUFS, "nonblocking look at channel 2");
+	cr_assert_gt(n, 0u);
+	c = r2;
+	conf_assert_rc(p, conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), 0),
+		       -ENOBUFS, "blocking wait on channel 2, every buffer parked");
+	for (uint32_t i = 0; i < n; i++) {
+		c = r1;
+		conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, sizeof(buf), i), 0,
+			       "parked message of channel 1");
+	}
+	conf_assert_rc(p, conf_send_pat(p->mode, tx, t2, 10, 77), 0, "send on 2");
+	c = r2;
+	conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, 10, 77), 0,
+		       "channel 2 after the buffers came back");
+	conf_close(&e);
+}

@@ -133,3 +133,65 @@ CONF_TEST(frames, loans_then_messages, conf_params_backends)
 		       "message after frames");
 	conf_pair_close(&pr);
 }
+
+/*
+ * Every Rx buffer on loan: the receive calls must say so (-EAGAIN or
+ * -ENOBUFS), never hand out a frame twice. After the release, the frames
+ * that follow arrive, in order.
+ */
+#define LOAN_MAX 4096
+
+CONF_TEST(frames, every_buffer_on_loan, conf_params_backends)
+{
+	static struct clcp_frame f[LOAN_MAX];
+	struct clcp_endpt_attr attr;
+	struct conf_pair pr;
+	uint32_t sent = 0, got = 0;
+	char buf[32];
+	int c = CLCP_ANY, rc;
+
+	clcp_endpt_attr_init(&attr);
+	attr.rxq_len = 4;
+	conf_pair_open(p, &attr, &pr);
+	for (int round = 0; round < 100 && got < LOAN_MAX; round++) {
+		uint32_t before = got;
+
+		while (sent - got < LOAN_MAX) {
+			tu_fill(buf, sizeof(buf), sent);
+			if (clcp_snd_message(pr.a, pr.ca, buf, sizeof(buf),
+					     CLCP_NONBLOCK) != (ssize_t)sizeof(buf))
+				break;
+			sent++;
+		}
+		while (got < sent && clcp_rcv_frame(pr.b, CLCP_ANY, &f[got],
+						    CLCP_NONBLOCK) == 0) {
+			cr_assert_eq(tu_check(f[got].data, f[got].len, got), -1,
+				     "frame %u: wrong data (a frame handed out twice?)",
+				     got);
+			got++;
+		}
+		if (got == before)
+			break; /* nothing moves: every buffer is on loan */
+	}
+	cr_assert_gt(got, 0u);
+	cr_assert_lt(got, LOAN_MAX, "[%s] %u frames on loan from a 4-entry queue",
+		     p->backend, got);
+	rc = (int)clcp_poll_rx_msg(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK);
+	cr_assert(rc == -EAGAIN || rc == -ENOBUFS,
+		  "[%s] poll_rx_msg with every buffer on loan: %d", p->backend, rc);
+	rc = (int)clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK);
+	cr_assert(rc == -EAGAIN || rc == -ENOBUFS,
+		  "[%s] rcv_message with every buffer on loan: %d", p->backend, rc);
+	conf_assert_rc(p, clcp_release_frames(pr.b, f, got), 0, "release all");
+	/* What was sent and not yet taken comes next, then new messages. */
+	for (uint32_t i = got; i < sent + 3; i++) {
+		if (i >= sent) {
+			conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca,
+							sizeof(buf), i), 0, "send");
+		}
+		c = CLCP_ANY;
+		conf_assert_rc(p, conf_recv_pat(CONF_POLL, pr.b, &c, sizeof(buf), i), 0,
+			       "message after the loans came back");
+	}
+	conf_pair_close(&pr);
+}

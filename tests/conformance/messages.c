@@ -238,3 +238,58 @@ CONF_TEST(messages, receive_waits_for_a_late_message, conf_params_modes)
 	conf_close(&e);
 	close(sock);
 }
+
+/* --- two threads, one endpoint each, in one process --- */
+
+#include <pthread.h>
+
+#define THREAD_ROUNDS 1000u
+
+struct thread_end {
+	const struct conf_param *p;
+	clcp_endpt_t *ep;
+	int chan;
+	int echo; /* 1: receive then send back; 0: send then receive */
+	int rc;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_end *t = arg;
+
+	for (uint32_t i = 0; i < THREAD_ROUNDS && t->rc == 0; i++) {
+		size_t len = (i * 13u) % 2000;
+		int c = t->chan;
+
+		if (!t->echo)
+			t->rc = conf_send_pat(t->p->mode, t->ep, t->chan, len, i);
+		if (t->rc == 0)
+			t->rc = conf_recv_pat(t->p->mode, t->ep, &c, len, i);
+		if (t->rc == 0 && t->echo)
+			t->rc = conf_send_pat(t->p->mode, t->ep, t->chan, len, i);
+	}
+	return NULL;
+}
+
+CONF_TEST(messages, two_threads_two_endpoints, conf_params_modes)
+{
+	struct thread_end a = { .p = p }, b = { .p = p, .echo = 1 };
+	pthread_t ta, tb;
+	clcp_dev_t *dev;
+	char uri[96];
+
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev),
+		       0, "open");
+	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &a.ep), 0, "endpoint a");
+	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &b.ep), 0, "endpoint b");
+	a.chan = clcp_alloc_chan(a.ep, PORT_A, NODE_A, PORT_B);
+	b.chan = clcp_alloc_chan(b.ep, PORT_B, NODE_A, PORT_A);
+	cr_assert(a.chan >= 0 && b.chan >= 0);
+	cr_assert_eq(pthread_create(&tb, NULL, thread_main, &b), 0);
+	cr_assert_eq(pthread_create(&ta, NULL, thread_main, &a), 0);
+	cr_assert_eq(pthread_join(ta, NULL), 0);
+	cr_assert_eq(pthread_join(tb, NULL), 0);
+	conf_assert_rc(p, a.rc, 0, "thread a");
+	conf_assert_rc(p, b.rc, 0, "thread b");
+	conf_assert_rc(p, clcp_close(dev), 0, "close");
+}
