@@ -337,8 +337,10 @@ static void usage(FILE *f)
 		"                         mean_ns,bw_MBps,floor_ns,ratio\n"
 		"  --mtu N --rxq N --txq N  endpoint attributes (4096, 64, 64)\n"
 		"  --timeout S            give up on a batch after S seconds (60)\n"
-		"Two processes (other backends or hosts), same options on both:\n"
-		"  --role server|client   run one end; start the server first\n"
+		"Two processes (other backends or hosts); the client drives, the\n"
+		"server needs only the backend, node and port options:\n"
+		"  --role server|client   run one end (the client waits up to\n"
+		"                         10 s for the server's port)\n"
 		"  --backend URI          backend name or URI (loopback); a name\n"
 		"                         gets \"://NODE\" appended\n"
 		"  --node N --peer-node M node ids (client 0, server 1)\n"
@@ -870,6 +872,16 @@ static void bufs_init(struct bufs *b, uint64_t max_size)
 	b->rx = xalloc(b->cap);
 }
 
+/* The server follows the client's sizes, whatever its own --max. */
+static void bufs_fit(struct bufs *b, size_t size)
+{
+	if (size <= b->cap)
+		return;
+	free(b->tx);
+	free(b->rx);
+	bufs_init(b, size);
+}
+
 static void send_ctrl(struct link *l, const struct ctrl *c)
 {
 	struct ctrl msg = *c;
@@ -928,6 +940,7 @@ static void serve(struct link *l, struct bufs *b)
 	for (;;) {
 		recv_ctrl(l, b, &c);
 		l->mode = (enum mode)c.mode;
+		bufs_fit(b, c.size);
 		if (c.kind == CTRL_LAT)
 			serve_lat(l, b, &c);
 		else if (c.kind == CTRL_BW)
