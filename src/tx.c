@@ -103,24 +103,21 @@ static int tx_args_check(struct clcp_endpt *ep, int chan, const void *buf,
 	return 0;
 }
 
-ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
-		     size_t len, int flags, int spin)
+/* SAR: the message as frames, each straight from buf when nothing is queued. */
+static ssize_t send_frames(struct clcp_endpt *ep, int chan, const void *buf,
+			   size_t len, uint32_t msg_len, uint8_t extra, bool spin)
 {
-	uint32_t i, n, flen;
+	uint32_t i, n = clcp_sar_nframes(len, ep->mtu), flen;
 	struct clcp_qentry *e;
+	uint8_t qflags;
 	int rc;
 
-	if (len > CLCP_MSG_MAX)
-		return clcp__err(EMSGSIZE, "message of %zu bytes > CLCP_MSG_MAX", len);
-	rc = tx_args_check(ep, chan, buf, len, flags);
-	if (rc < 0)
-		return rc;
-	n = clcp_sar_nframes(len, ep->mtu);
 	for (i = 0; i < n; i++) {
 		const char *data = (const char *)buf + (size_t)i * ep->mtu;
 
 		flen = clcp_sar_frame_len(len, ep->mtu, i);
-		rc = tx_direct(ep, chan, data, flen, (uint32_t)len, clcp_sar_flags(i, n), spin);
+		qflags = clcp_sar_flags(i, n) | extra;
+		rc = tx_direct(ep, chan, data, flen, msg_len, qflags, spin);
 		if (rc == 0)
 			continue;
 		if (rc != -ENOSYS)
@@ -130,12 +127,53 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 			return rc;
 		if (flen)
 			memcpy(clcp_txq_buf(ep, e), data, flen);
-		clcp_txq_post(ep, e, (uint16_t)chan, flen, (uint32_t)len,
-			      clcp_sar_flags(i, n));
+		clcp_txq_post(ep, e, (uint16_t)chan, flen, msg_len, qflags);
 		if (i % KICK_BATCH == KICK_BATCH - 1)
 			ep->kick(ep);
 	}
 	return clcp__tx_finish(ep, chan, len, ep->kick(ep), spin);
+}
+
+/*
+ * A large message in one copy when the backend can: a descriptor frame,
+ * then the receiver copies from buf. -ENOSYS: send it as frames.
+ */
+static ssize_t send_bulk(struct clcp_endpt *ep, int chan, const void *buf,
+			 size_t len, bool spin)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	struct clcp_bulk_desc d;
+	int rc = ops->bulk_begin(ep, chan, buf, len, &d);
+	ssize_t n;
+
+	if (rc < 0)
+		return rc;
+	/* The descriptor goes as a one-frame message whose msg_len is len. */
+	n = send_frames(ep, chan, &d, sizeof(d), (uint32_t)len, CLCP_QF_BULK, spin);
+	if (n < 0)
+		return n;
+	rc = ops->bulk_wait(ep, chan, d.cookie, spin);
+	if (rc == -EAGAIN)
+		return -ENOSYS;
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
+		     size_t len, int flags, int spin)
+{
+	ssize_t rc;
+
+	if (len > CLCP_MSG_MAX)
+		return clcp__err(EMSGSIZE, "message of %zu bytes > CLCP_MSG_MAX", len);
+	rc = tx_args_check(ep, chan, buf, len, flags);
+	if (rc < 0)
+		return rc;
+	if (len > ep->mtu) {
+		rc = send_bulk(ep, chan, buf, len, spin);
+		if (rc != -ENOSYS)
+			return rc;
+	}
+	return send_frames(ep, chan, buf, len, (uint32_t)len, 0, spin);
 }
 
 ssize_t clcp_snd_message(clcp_endpt_t *ep, int chan, const void *buf, size_t len,

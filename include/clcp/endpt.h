@@ -137,18 +137,19 @@ CLCP_INLINE const void *clcp_rxq_data(struct clcp_endpt *ep,
 	return ep->base + e->buf_off;
 }
 
-/* Done reading the peeked entry (its buffer is still the user's). */
+/*
+ * Done reading the peeked entry (its buffer is still the user's). The slot
+ * is FREE until the user posts a buffer into it again.
+ */
 CLCP_INLINE void clcp_rxq_consume(struct clcp_endpt *ep)
 {
+	clcp_store_relaxed(&ep->rxq[ep->rx_tail & ep->rx_mask].owner,
+			   (clcp_u8)CLCP_OWNER_FREE);
 	ep->rx_tail++;
 }
 
-/*
- * Gives an Rx buffer (offset) to the NIC in the next free slot. The caller
- * keeps rx_post - rx_tail < queue length. Wakes senders that sleep for Rx
- * space (a system call only when one sleeps).
- */
-CLCP_INLINE void clcp_rxq_post(struct clcp_endpt *ep, uint32_t buf_off)
+/* Gives an Rx buffer (offset) to the NIC in the next free slot, quietly. */
+CLCP_INLINE void clcp_rxq_post_quiet(struct clcp_endpt *ep, uint32_t buf_off)
 {
 	struct clcp_qentry *e = &ep->rxq[ep->rx_post & ep->rx_mask];
 
@@ -156,10 +157,25 @@ CLCP_INLINE void clcp_rxq_post(struct clcp_endpt *ep, uint32_t buf_off)
 	/* R4: hands the buffer to the NIC; pairs with the NIC's A4. */
 	clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_NIC);
 	ep->rx_post++;
-	/* F1: orders the post before reading rx_waiters; pairs with F2. */
+}
+
+/* After posting: wakes senders that sleep for Rx space (a system call only then). */
+CLCP_INLINE void clcp_rxq_notify(struct clcp_endpt *ep)
+{
+	/* F1: orders the posts before reading rx_waiters; pairs with F2. */
 	clcp_fence_full();
 	if (clcp_load_relaxed(&ep->hdr->rx_waiters))
 		clcp__wake_senders(ep);
+}
+
+/*
+ * Gives an Rx buffer (offset) to the NIC in the next free slot and wakes
+ * sleeping senders. The caller keeps rx_post - rx_tail < queue length.
+ */
+CLCP_INLINE void clcp_rxq_post(struct clcp_endpt *ep, uint32_t buf_off)
+{
+	clcp_rxq_post_quiet(ep, buf_off);
+	clcp_rxq_notify(ep);
 }
 
 /* --- polling message calls: the one-frame case inline --- */
@@ -200,7 +216,7 @@ CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
 		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
 	len = e->len;
 	c = e->chan;
-	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) !=
+	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_BULK)) !=
 		    (CLCP_QF_FIRST | CLCP_QF_LAST) ||
 	    len > cap || (*chan != CLCP_ANY && *chan != c) ||
 	    (buf == NULL && len != 0))
