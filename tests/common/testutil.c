@@ -63,8 +63,8 @@ const char *tu_shm_setup(void)
 	static const char *const bases[] = { "/dev/shm", "/tmp" };
 
 	for (unsigned i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
-		snprintf(tu_shm_dir, sizeof(tu_shm_dir), "%s/clcptest.%d.XXXXXX",
-			 bases[i], (int)getpid());
+		snprintf(tu_shm_dir, sizeof(tu_shm_dir), "%s/clcptest.%d.XXXXXX", bases[i],
+			 (int)getpid());
 		if (mkdtemp(tu_shm_dir) != NULL) {
 			setenv("CLCP_SHM_DIR", tu_shm_dir, 1);
 			return tu_shm_dir;
@@ -107,8 +107,7 @@ void tu_shm_list(const char *dir, char *buf, size_t len)
 
 		if (strncmp(d->d_name, prefix, strlen(prefix)) != 0)
 			continue;
-		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
-			     d->d_name);
+		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", d->d_name);
 		if (n < 0)
 			break;
 		used += (size_t)n;
@@ -116,8 +115,7 @@ void tu_shm_list(const char *dir, char *buf, size_t len)
 	closedir(dp);
 }
 
-static int tu_rm_one(const char *path, const struct stat *st, int type,
-		     struct FTW *ftw)
+static int tu_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)st;
 	(void)type;

@@ -14,14 +14,13 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define TU_CHILD_ALARM_S 40  /* a stuck child dies by SIGALRM */
+#define TU_CHILD_ALARM_S 40 /* a stuck child dies by SIGALRM */
 #define TU_CHILD_WAIT_MS 45000
 
 /* Byte i of the pattern seeded by seed: not periodic in 256. */
 static inline uint8_t tu_pat(uint32_t seed, uint64_t i)
 {
-	return (uint8_t)((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) * 31u +
-			 seed * 7u + (seed >> 8));
+	return (uint8_t)((i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)) * 31u + seed * 7u + (seed >> 8));
 }
 
 void tu_fill(void *buf, size_t len, uint32_t seed);
@@ -76,15 +75,14 @@ int tu_get_u64(int sock, unsigned ms, uint64_t *v);
 int tu_readable(int fd, unsigned ms);
 
 /* In a child: report a failed check with its location and fail. */
-#define TU_CK(cond, ...)                                                      \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "child %d %s:%d: ", (int)getpid(),    \
-				__FILE__, __LINE__);                          \
-			fprintf(stderr, __VA_ARGS__);                         \
-			fputc('\n', stderr);                                  \
-			return 1;                                             \
-		}                                                             \
+#define TU_CK(cond, ...)                                                                        \
+	do {                                                                                    \
+		if (!(cond)) {                                                                  \
+			fprintf(stderr, "child %d %s:%d: ", (int)getpid(), __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                                           \
+			fputc('\n', stderr);                                                    \
+			return 1;                                                               \
+		}                                                                               \
 	} while (0)
 
 #endif /* CLCP_TESTUTIL_H */

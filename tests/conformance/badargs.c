@@ -42,8 +42,7 @@ CONF_TEST(badargs, null_pointers, conf_params_backends)
 		       "rcv_message NULL chan");
 	conf_assert_rc(p, clcp_poll_rx_msg(pr.b, NULL, buf, sizeof(buf), 0), -EINVAL,
 		       "poll_rx_msg NULL chan");
-	conf_assert_rc(p, clcp_peek_message(pr.b, NULL, 0), -EINVAL,
-		       "peek_message NULL chan");
+	conf_assert_rc(p, clcp_peek_message(pr.b, NULL, 0), -EINVAL, "peek_message NULL chan");
 	conf_assert_rc(p, clcp_release_frames(pr.b, NULL, 1), -EINVAL,
 		       "release_frames NULL frames");
 	conf_pair_close(&pr);
@@ -55,10 +54,8 @@ CONF_TEST(badargs, null_endpoint_to_poll_calls, conf_params_backends)
 	char buf[16] = { 0 };
 	int c = CLCP_ANY;
 
-	conf_assert_rc(p, clcp_poll_tx_msg(NULL, 0, buf, 1, 0), -EINVAL,
-		       "poll_tx_msg NULL ep");
-	conf_assert_rc(p, clcp_poll_rx_msg(NULL, &c, buf, 1, 0), -EINVAL,
-		       "poll_rx_msg NULL ep");
+	conf_assert_rc(p, clcp_poll_tx_msg(NULL, 0, buf, 1, 0), -EINVAL, "poll_tx_msg NULL ep");
+	conf_assert_rc(p, clcp_poll_rx_msg(NULL, &c, buf, 1, 0), -EINVAL, "poll_rx_msg NULL ep");
 }
 
 CONF_TEST(badargs, released_endpoint_is_ebadf, conf_params_backends)
@@ -75,14 +72,10 @@ CONF_TEST(badargs, released_endpoint_is_ebadf, conf_params_backends)
 	conf_assert_rc(p, clcp_alloc_chan(pr.a, 99, NODE_A, 98), -EBADF, "alloc_chan");
 	conf_assert_rc(p, clcp_release_chan(pr.a, pr.ca), -EBADF, "release_chan");
 	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, 1, 0), -EBADF, "send_frame");
-	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, buf, 1, 0), -EBADF,
-		       "snd_message");
-	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, buf, 1, 0), -EBADF,
-		       "poll_tx_msg");
-	conf_assert_rc(p, clcp_rcv_message(pr.a, &c, buf, sizeof(buf), 0), -EBADF,
-		       "rcv_message");
-	conf_assert_rc(p, clcp_poll_rx_msg(pr.a, &c, buf, sizeof(buf), 0), -EBADF,
-		       "poll_rx_msg");
+	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, buf, 1, 0), -EBADF, "snd_message");
+	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, buf, 1, 0), -EBADF, "poll_tx_msg");
+	conf_assert_rc(p, clcp_rcv_message(pr.a, &c, buf, sizeof(buf), 0), -EBADF, "rcv_message");
+	conf_assert_rc(p, clcp_poll_rx_msg(pr.a, &c, buf, sizeof(buf), 0), -EBADF, "poll_rx_msg");
 	conf_assert_rc(p, clcp_rcv_frame(pr.a, CLCP_ANY, &f, 0), -EBADF, "rcv_frame");
 	conf_assert_rc(p, clcp_release_frames(pr.a, &f, 1), -EBADF, "release_frames");
 	conf_assert_rc(p, clcp_peek_message(pr.a, &c, 0), -EBADF, "peek_message");
@@ -94,8 +87,8 @@ CONF_TEST(badargs, released_endpoint_is_ebadf, conf_params_backends)
 }
 
 /* Every channel-taking call: out of range -EINVAL, unallocated -ENOTCONN. */
-static void check_bad_channel(const struct conf_param *p, clcp_endpt_t *ep,
-			      int chan, int want, const char *what)
+static void check_bad_channel(const struct conf_param *p, clcp_endpt_t *ep, int chan, int want,
+			      const char *what)
 {
 	struct clcp_frame f;
 	char buf[16] = { 0 };
@@ -156,16 +149,14 @@ CONF_TEST(badargs, oversize_and_null_buffers, conf_params_backends)
 	conf_pair_open(p, NULL, &pr);
 	buf = calloc(1, pr.mtu + 1);
 	cr_assert_not_null(buf);
-	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, pr.mtu + 1, 0),
-		       -EMSGSIZE, "send_frame of mtu + 1");
-	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, pr.mtu + 1, CLCP_MORE),
-		       -EMSGSIZE, "send_frame of mtu + 1, more");
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, pr.mtu + 1, 0), -EMSGSIZE,
+		       "send_frame of mtu + 1");
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, pr.mtu + 1, CLCP_MORE), -EMSGSIZE,
+		       "send_frame of mtu + 1, more");
 	/* Checked before the buffer is touched: buf is only mtu + 1 long. */
-	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, buf,
-					   (size_t)CLCP_MSG_MAX + 1, 0),
+	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, buf, (size_t)CLCP_MSG_MAX + 1, 0),
 		       -EMSGSIZE, "snd_message beyond CLCP_MSG_MAX");
-	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, buf,
-					   (size_t)CLCP_MSG_MAX + 1, 0),
+	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, buf, (size_t)CLCP_MSG_MAX + 1, 0),
 		       -EMSGSIZE, "poll_tx_msg beyond CLCP_MSG_MAX");
 	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, NULL, 1, 0), -EFAULT,
 		       "send_frame NULL buffer");
@@ -177,15 +168,11 @@ CONF_TEST(badargs, oversize_and_null_buffers, conf_params_backends)
 	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f, CLCP_NONBLOCK), -EAGAIN,
 		       "a failed send left a frame");
 	/* NULL with length 0 is a valid empty message. */
-	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, NULL, 0, 0), 0,
-		       "snd_message NULL, 0");
-	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, NULL, 0, 0), 0,
-		       "poll_tx_msg NULL, 0");
-	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, NULL, 0, 0), 0,
-		       "rcv_message NULL, 0");
+	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, NULL, 0, 0), 0, "snd_message NULL, 0");
+	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, NULL, 0, 0), 0, "poll_tx_msg NULL, 0");
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, NULL, 0, 0), 0, "rcv_message NULL, 0");
 	c = CLCP_ANY;
-	conf_assert_rc(p, clcp_poll_rx_msg(pr.b, &c, NULL, 0, 0), 0,
-		       "poll_rx_msg NULL, 0");
+	conf_assert_rc(p, clcp_poll_rx_msg(pr.b, &c, NULL, 0, 0), 0, "poll_rx_msg NULL, 0");
 	free(buf);
 	conf_pair_close(&pr);
 }
@@ -197,8 +184,7 @@ CONF_TEST(badargs, zero_mtu, conf_params_backends)
 	clcp_dev_t *dev = SENTINEL_DEV;
 	char uri[96];
 
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev),
-		       0, "open");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev), 0, "open");
 	clcp_endpt_attr_init(&attr);
 	attr.mtu = 0;
 	conf_assert_rc(p, clcp_alloc_endpt(dev, &attr, &ep), -EINVAL, "mtu 0");
@@ -217,32 +203,29 @@ CONF_TEST(badargs, nonblock_with_nothing_is_eagain, conf_params_backends)
 	int c = CLCP_ANY;
 
 	conf_pair_open(p, NULL, &pr);
-	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK),
-		       -EAGAIN, "rcv_message");
-	conf_assert_rc(p, clcp_poll_rx_msg(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK),
-		       -EAGAIN, "poll_rx_msg");
-	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f, CLCP_NONBLOCK), -EAGAIN,
-		       "rcv_frame");
-	conf_assert_rc(p, clcp_peek_message(pr.b, &c, CLCP_NONBLOCK), -EAGAIN,
-		       "peek_message");
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		       "rcv_message");
+	conf_assert_rc(p, clcp_poll_rx_msg(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		       "poll_rx_msg");
+	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f, CLCP_NONBLOCK), -EAGAIN, "rcv_frame");
+	conf_assert_rc(p, clcp_peek_message(pr.b, &c, CLCP_NONBLOCK), -EAGAIN, "peek_message");
 	cr_assert_eq(c, CLCP_ANY, "*chan written on failure");
 	c = pr.cb;
-	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK),
-		       -EAGAIN, "rcv_message on a channel");
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		       "rcv_message on a channel");
 	cr_assert_eq(c, pr.cb, "*chan written on failure");
 	conf_pair_close(&pr);
 }
 
 /* Runs call once and asserts -ETIMEDOUT after about TIMEOUT_MS. */
-#define EXPECT_TIMEOUT(p, call, what)                                         \
-	do {                                                                  \
-		uint64_t t0_ = tu_now_ms(), dt_;                              \
-		conf_assert_rc(p, (call), -ETIMEDOUT, what);                  \
-		dt_ = tu_now_ms() - t0_;                                      \
-		cr_assert_geq(dt_, TIMEOUT_MS / 2, "%s: after %llu ms", what, \
-			      (unsigned long long)dt_);                       \
-		cr_assert_lt(dt_, LATE_MS, "%s: after %llu ms", what,         \
-			     (unsigned long long)dt_);                        \
+#define EXPECT_TIMEOUT(p, call, what)                                                           \
+	do {                                                                                    \
+		uint64_t t0_ = tu_now_ms(), dt_;                                                \
+		conf_assert_rc(p, (call), -ETIMEDOUT, what);                                    \
+		dt_ = tu_now_ms() - t0_;                                                        \
+		cr_assert_geq(dt_, TIMEOUT_MS / 2, "%s: after %llu ms", what,                   \
+			      (unsigned long long)dt_);                                         \
+		cr_assert_lt(dt_, LATE_MS, "%s: after %llu ms", what, (unsigned long long)dt_); \
 	} while (0)
 
 CONF_TEST(badargs, receive_timeout, conf_params_backends)
@@ -256,18 +239,16 @@ CONF_TEST(badargs, receive_timeout, conf_params_backends)
 	clcp_endpt_attr_init(&attr);
 	attr.timeout_ms = TIMEOUT_MS;
 	conf_pair_open(p, &attr, &pr);
-	EXPECT_TIMEOUT(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0),
-		       "rcv_message");
-	EXPECT_TIMEOUT(p, clcp_poll_rx_msg(pr.b, &c, buf, sizeof(buf), 0),
-		       "poll_rx_msg");
+	EXPECT_TIMEOUT(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0), "rcv_message");
+	EXPECT_TIMEOUT(p, clcp_poll_rx_msg(pr.b, &c, buf, sizeof(buf), 0), "poll_rx_msg");
 	EXPECT_TIMEOUT(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f, 0), "rcv_frame");
 	cr_assert_eq(c, CLCP_ANY, "*chan written on failure");
 	/* timeout_ms 0: do not wait at all. */
 	conf_pair_close(&pr);
 	attr.timeout_ms = 0;
 	conf_pair_open(p, &attr, &pr);
-	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0),
-		       -ETIMEDOUT, "rcv_message, timeout 0");
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0), -ETIMEDOUT,
+		       "rcv_message, timeout 0");
 	conf_pair_close(&pr);
 }
 
@@ -282,8 +263,8 @@ CONF_TEST(badargs, unbound_peer_port_is_refused, conf_params_modes)
 	attr.connect_ms = TIMEOUT_MS;
 	conf_open_ok(p, NODE_A, &attr, PORT_A, NODE_B, 999, &e);
 	t0 = tu_now_ms();
-	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, sizeof(buf), 0),
-		       -ECONNREFUSED, "send to a port nobody binds");
+	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, sizeof(buf), 0), -ECONNREFUSED,
+		       "send to a port nobody binds");
 	dt = tu_now_ms() - t0;
 	cr_assert_lt(dt, LATE_MS, "refused after %llu ms", (unsigned long long)dt);
 	conf_close(&e);
@@ -327,8 +308,7 @@ static void small_buffer(const struct conf_param *p, size_t len)
 		       "receive into a buffer one byte short");
 	cr_assert_eq(c, e.chan, "*chan not set to the message's channel");
 	c = CLCP_ANY;
-	conf_assert_rc(p, clcp_peek_message(e.ep, &c, 0), (ssize_t)len,
-		       "peek the kept message");
+	conf_assert_rc(p, clcp_peek_message(e.ep, &c, 0), (ssize_t)len, "peek the kept message");
 	conf_assert_rc(p, conf_recv(p->mode, e.ep, &c, buf, 0, 0), -EMSGSIZE,
 		       "receive into no buffer");
 	c = CLCP_ANY;

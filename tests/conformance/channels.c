@@ -59,10 +59,8 @@ static int chan_sender(void *arg)
 			/* Mix the two send calls. */
 			enum conf_mode m = (r + j) % 2 ? CONF_POLL : CONF_INTR;
 
-			rc = conf_send_pat(m, e.ep, chans[j], chan_msg_size(i, r),
-					   chan_seed(i, r));
-			TU_CK(rc == 0, "chan %u round %u: %d %s", i, r, rc,
-			      clcp_errmsg());
+			rc = conf_send_pat(m, e.ep, chans[j], chan_msg_size(i, r), chan_seed(i, r));
+			TU_CK(rc == 0, "chan %u round %u: %d %s", i, r, rc, clcp_errmsg());
 		}
 	TU_CK(tu_expect(tu_child_sock, 'Q', 40000) == 0, "no quit");
 	conf_close(&e);
@@ -80,24 +78,22 @@ static unsigned chan_index(const int *chans, int c)
 }
 
 /* Receives one message on *c and checks it is the next of its channel. */
-static void recv_next(const struct conf_param *p, clcp_endpt_t *ep,
-		      const int *chans, unsigned *next, int *c, char *buf)
+static void recv_next(const struct conf_param *p, clcp_endpt_t *ep, const int *chans,
+		      unsigned *next, int *c, char *buf)
 {
 	ssize_t n = conf_recv(p->mode, ep, c, buf, 3 * CH_MTU, 0);
 	unsigned i, r;
 	ssize_t bad;
 
-	cr_assert_geq(n, 0, "[%s] receive: %zd (%s; %s)", p->backend, n,
-		      clcp_strerror((int)n), clcp_errmsg());
+	cr_assert_geq(n, 0, "[%s] receive: %zd (%s; %s)", p->backend, n, clcp_strerror((int)n),
+		      clcp_errmsg());
 	i = chan_index(chans, *c);
 	r = next[i]++;
 	cr_assert_lt(r, ROUNDS, "channel %u: more messages than sent", i);
-	cr_assert_eq((size_t)n, chan_msg_size(i, r),
-		     "channel %u message %u: %zd bytes, want %zu", i, r, n,
-		     chan_msg_size(i, r));
+	cr_assert_eq((size_t)n, chan_msg_size(i, r), "channel %u message %u: %zd bytes, want %zu",
+		     i, r, n, chan_msg_size(i, r));
 	bad = tu_check(buf, (size_t)n, chan_seed(i, r));
-	cr_assert_eq(bad, -1, "channel %u message %u: byte %zd wrong (order?)",
-		     i, r, bad);
+	cr_assert_eq(bad, -1, "channel %u message %u: byte %zd wrong (order?)", i, r, bad);
 }
 
 CONF_TEST(channels, thirty_two_channels_four_senders, conf_params_modes)
@@ -138,8 +134,7 @@ CONF_TEST(channels, thirty_two_channels_four_senders, conf_params_modes)
 			int c = chans[i];
 
 			recv_next(p, e.ep, chans, next, &c, buf);
-			cr_assert_eq(c, chans[i], "asked channel %d, got %d",
-				     chans[i], c);
+			cr_assert_eq(c, chans[i], "asked channel %d, got %d", chans[i], c);
 		}
 	for (unsigned k = 0; k < NSENDERS; k++) {
 		cr_assert_eq(tu_put(socks[k], 'Q'), 0);
@@ -168,8 +163,7 @@ CONF_TEST(channels, alloc_release_reuse, conf_params_backends)
 	conf_assert_rc(p, clcp_alloc_chan(e.ep, 120, NODE_B, 200), -EBUSY,
 		       "ninth channel of 8 slots");
 	conf_assert_rc(p, clcp_release_chan(e.ep, c[3]), 0, "release");
-	conf_assert_rc(p, clcp_release_chan(e.ep, c[3]), -ENOTCONN,
-		       "release twice");
+	conf_assert_rc(p, clcp_release_chan(e.ep, c[3]), -ENOTCONN, "release twice");
 	/* The port is free again, on a new channel. */
 	cr_assert_geq(clcp_alloc_chan(e.ep, 103, NODE_B, 200), 0);
 	conf_close(&e);
@@ -191,8 +185,7 @@ CONF_TEST(channels, port_any, conf_params_backends)
 }
 
 /* Sends on chan with CLCP_NONBLOCK until -EAGAIN; *n counts (and seeds). */
-static ssize_t fill_nonblock(enum conf_mode m, clcp_endpt_t *ep, int chan,
-			     uint32_t *n)
+static ssize_t fill_nonblock(enum conf_mode m, clcp_endpt_t *ep, int chan, uint32_t *n)
 {
 	char buf[64];
 	ssize_t rc;
@@ -232,8 +225,7 @@ CONF_TEST(channels, parked_frames_fill_rx_is_enobufs, conf_params_modes)
 	cr_assert(r1 >= 0 && r2 >= 0 && t1 >= 0 && t2 >= 0);
 	/* Fill, let a look at channel 2 park the frames, fill again... */
 	for (round = 0; round < 100; round++) {
-		conf_assert_rc(p, fill_nonblock(p->mode, tx, t1, &n), -EAGAIN,
-			       "filling channel 1");
+		conf_assert_rc(p, fill_nonblock(p->mode, tx, t1, &n), -EAGAIN, "filling channel 1");
 		c = r2;
 		rc = conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK);
 		if (rc != -EAGAIN)
@@ -242,8 +234,8 @@ CONF_TEST(channels, parked_frames_fill_rx_is_enobufs, conf_params_modes)
 	conf_assert_rc(p, rc, -ENOBUFS, "nonblocking look at channel 2");
 	cr_assert_gt(n, 0u);
 	c = r2;
-	conf_assert_rc(p, conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), 0),
-		       -ENOBUFS, "blocking wait on channel 2, every buffer parked");
+	conf_assert_rc(p, conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), 0), -ENOBUFS,
+		       "blocking wait on channel 2, every buffer parked");
 	for (uint32_t i = 0; i < n; i++) {
 		c = r1;
 		conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, sizeof(buf), i), 0,

@@ -10,8 +10,8 @@
 
 struct holder_args {
 	const struct conf_param *p;
-	unsigned nep;	/* endpoints to take on NODE_A */
-	uint16_t port;	/* port to bind on the first, if not 0 */
+	unsigned nep;  /* endpoints to take on NODE_A */
+	uint16_t port; /* port to bind on the first, if not 0 */
 };
 
 /* Child: holds nep endpoints (and a port) of NODE_A until told to quit. */
@@ -56,11 +56,9 @@ CONF_TEST(endpoints, all_of_a_node_in_one_process, conf_params_backends)
 	clcp_dev_t *dev, *other;
 	char uri[96];
 
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev),
-		       0, "open");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev), 0, "open");
 	for (unsigned i = 0; i < n; i++)
-		conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &ep[i]), 0,
-			       "allocate endpoint");
+		conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &ep[i]), 0, "allocate endpoint");
 	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &extra), -EBUSY,
 		       "one endpoint more than max_endpts");
 	cr_assert_null(extra, "output written on failure");
@@ -69,10 +67,9 @@ CONF_TEST(endpoints, all_of_a_node_in_one_process, conf_params_backends)
 	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &ep[n / 2]), 0, "realloc");
 	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &extra), -EBUSY, "full again");
 	/* Another node is not affected. */
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_B, uri, sizeof(uri)), &other),
-		       0, "open other node");
-	conf_assert_rc(p, clcp_alloc_endpt(other, NULL, &extra), 0,
-		       "endpoint of another node");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_B, uri, sizeof(uri)), &other), 0,
+		       "open other node");
+	conf_assert_rc(p, clcp_alloc_endpt(other, NULL, &extra), 0, "endpoint of another node");
 	conf_assert_rc(p, clcp_close(other), 0, "close");
 	conf_assert_rc(p, clcp_close(dev), 0, "close");
 }
@@ -90,11 +87,9 @@ CONF_TEST(endpoints, limit_holds_across_processes, conf_params_backends)
 	pid = tu_fork(holder, &a, &sock);
 	cr_assert_gt(pid, 0);
 	cr_assert_eq(tu_expect(sock, 'H', 20000), 0, "holder did not start");
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev),
-		       0, "open");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev), 0, "open");
 	for (unsigned i = 0; i < n - a.nep; i++)
-		conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &ep[i]), 0,
-			       "allocate endpoint");
+		conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &ep[i]), 0, "allocate endpoint");
 	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &extra), -EBUSY,
 		       "endpoint beyond the node's limit (others in another process)");
 	/* The holder leaves: its endpoints become free for us. */
@@ -118,11 +113,11 @@ CONF_TEST(endpoints, port_in_use, conf_params_backends)
 
 	conf_open_ok(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &e);
 	/* Same endpoint, same port. */
-	conf_assert_rc(p, clcp_alloc_chan(e.ep, PORT_A, NODE_B, PORT_B + 1),
-		       -EADDRINUSE, "port bound twice on one endpoint");
+	conf_assert_rc(p, clcp_alloc_chan(e.ep, PORT_A, NODE_B, PORT_B + 1), -EADDRINUSE,
+		       "port bound twice on one endpoint");
 	/* Another endpoint of the node. */
-	conf_assert_rc(p, conf_open(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &f),
-		       -EADDRINUSE, "port bound by another endpoint of the node");
+	conf_assert_rc(p, conf_open(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &f), -EADDRINUSE,
+		       "port bound by another endpoint of the node");
 	/* Another process on the node. */
 	pid = tu_fork(holder, &a, &sock);
 	cr_assert_gt(pid, 0);

@@ -14,16 +14,15 @@
 
 extern char **environ;
 
-static const size_t exec_sizes[] = { 0, 1, 100, CLCP_MTU_DEFAULT - 1,
-				     CLCP_MTU_DEFAULT, CLCP_MTU_DEFAULT + 1,
-				     70000, 1u << 20 };
+static const size_t exec_sizes[] = {
+	0, 1, 100, CLCP_MTU_DEFAULT - 1, CLCP_MTU_DEFAULT, CLCP_MTU_DEFAULT + 1, 70000, 1u << 20
+};
 #define NEXEC (sizeof(exec_sizes) / sizeof(exec_sizes[0]))
 
 static pid_t spawn_peer(const struct conf_param *p)
 {
 	char uri[96], my_port[8], node[16], port[8], count[16];
-	char *argv[] = { (char *)CLCP_TEST_PEER, uri, my_port, node, port,
-			 count, NULL };
+	char *argv[] = { (char *)CLCP_TEST_PEER, uri, my_port, node, port, count, NULL };
 	pid_t pid;
 	int rc;
 
@@ -48,10 +47,10 @@ CONF_TEST(exec, echo_through_spawned_peer, conf_params_modes)
 	for (uint32_t i = 0; i < NEXEC; i++) {
 		int c = e.chan;
 
-		conf_assert_rc(p, conf_send_pat(p->mode, e.ep, e.chan,
-						exec_sizes[i], i), 0, "send to peer");
-		conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, exec_sizes[i], i),
-			       0, "echo from peer");
+		conf_assert_rc(p, conf_send_pat(p->mode, e.ep, e.chan, exec_sizes[i], i), 0,
+			       "send to peer");
+		conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, exec_sizes[i], i), 0,
+			       "echo from peer");
 	}
 	conf_child_ok(pid, "spawned peer");
 	conf_close(&e);

@@ -56,8 +56,7 @@ static void reclaim_node(const struct conf_param *p, uint32_t node)
 	clcp_dev_t *dev;
 	char uri[96];
 
-	conf_assert_rc(p, clcp_open(conf_uri(p, node, uri, sizeof(uri)), &dev), 0,
-		       "open");
+	conf_assert_rc(p, clcp_open(conf_uri(p, node, uri, sizeof(uri)), &dev), 0, "open");
 	conf_assert_rc(p, clcp_close(dev), 0, "close");
 }
 
@@ -68,8 +67,8 @@ static void expect_clean(const char *when)
 	int n = tu_shm_count(REAL_SHM);
 
 	tu_shm_list(REAL_SHM, names, sizeof(names));
-	cr_assert_eq(n, 0, "%d clcp-%u-* file(s) in %s %s: %s", n,
-		     (unsigned)getuid(), REAL_SHM, when, names);
+	cr_assert_eq(n, 0, "%d clcp-%u-* file(s) in %s %s: %s", n, (unsigned)getuid(), REAL_SHM,
+		     when, names);
 }
 
 CONF_TEST(final, nothing_left_in_dev_shm, conf_params_backends)

@@ -33,8 +33,7 @@ static int64_t fill_receiver(enum conf_mode m, struct conf_end *e)
 		if (rc == -EAGAIN)
 			return n;
 		if (rc != SMALL) {
-			fprintf(stderr, "nonblocking send %u: %zd %s\n", n, rc,
-				clcp_errmsg());
+			fprintf(stderr, "nonblocking send %u: %zd %s\n", n, rc, clcp_errmsg());
 			return -1;
 		}
 	}
@@ -68,8 +67,7 @@ static int flow_sender(void *arg)
 	TU_CK(rc == -EAGAIN, "send_frame on a full receiver: %d", rc);
 	TU_CK(tu_put_u64(tu_child_sock, (uint64_t)n) == 0, "count");
 	TU_CK(tu_put(tu_child_sock, 'B') == 0, "token");
-	rc = conf_send_pat(a->mode, e.ep, e.chan,
-			   big_size(e.mtu), (uint32_t)n);
+	rc = conf_send_pat(a->mode, e.ep, e.chan, big_size(e.mtu), (uint32_t)n);
 	TU_CK(rc == 0, "blocking send: %d %s", rc, clcp_errmsg());
 	TU_CK(tu_put(tu_child_sock, 'D') == 0, "token");
 	rc = conf_send_pat(a->mode, e.ep, e.chan, SMALL, (uint32_t)n + 1);
@@ -96,24 +94,22 @@ CONF_TEST(flow, full_receiver_stops_sender, conf_params_modes)
 	cr_assert_eq(tu_expect(sock, 'B', 20000), 0);
 	/* The blocking sender must still be waiting: we read nothing yet. */
 	cr_assert_eq(tu_readable(sock, BLOCKED_CHECK_MS), 0,
-		     "[%s] blocking send returned while the receiver was full",
-		     p->backend);
+		     "[%s] blocking send returned while the receiver was full", p->backend);
 	for (uint32_t i = 0; i < n; i++) {
 		c = CLCP_ANY;
 		conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, SMALL, i), 0,
 			       "a message sent before -EAGAIN");
 	}
 	c = CLCP_ANY;
-	conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, big_size(e.mtu),
-					(uint32_t)n), 0, "the blocked message");
+	conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, big_size(e.mtu), (uint32_t)n), 0,
+		       "the blocked message");
 	cr_assert_eq(tu_expect(sock, 'D', 20000), 0, "blocked sender never finished");
 	c = CLCP_ANY;
 	conf_assert_rc(p, conf_recv_pat(p->mode, e.ep, &c, SMALL, (uint32_t)n + 1), 0,
 		       "the message after");
 	/* Nothing more: nothing was sent twice, nothing from the -EAGAINs. */
 	c = CLCP_ANY;
-	conf_assert_rc(p, clcp_peek_message(e.ep, &c, CLCP_NONBLOCK), -EAGAIN,
-		       "extra message");
+	conf_assert_rc(p, clcp_peek_message(e.ep, &c, CLCP_NONBLOCK), -EAGAIN, "extra message");
 	cr_assert_eq(tu_put(sock, 'Q'), 0);
 	conf_child_ok(pid, "flow sender");
 	conf_close(&e);
@@ -151,8 +147,7 @@ static int stream_sender(void *arg)
 
 CONF_TEST(flow, tiny_queues_stream, conf_params_modes)
 {
-	struct stream_args a = { .p = p, .mode = p->mode, .len = 100000,
-				 .count = 20 };
+	struct stream_args a = { .p = p, .mode = p->mode, .len = 100000, .count = 20 };
 	struct clcp_endpt_attr attr;
 	struct conf_end e;
 	int sock, c;

@@ -25,33 +25,26 @@ CONF_TEST(frames, message_as_frames, conf_params_backends)
 	len = frames_msg_len(pr.mtu);
 	conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca, len, 3), 0, "send");
 	for (uint32_t i = 0; i < NFRAMES; i++) {
-		conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[i], 0), 0,
-			       "rcv_frame");
+		conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[i], 0), 0, "rcv_frame");
 		cr_assert_eq(f[i].chan, pr.cb);
-		cr_assert_eq(f[i].len, clcp_sar_frame_len(len, pr.mtu, i),
-			     "frame %u: len %u", i, f[i].len);
-		cr_assert_eq(f[i].msg_len, len, "frame %u: msg_len %u", i,
-			     f[i].msg_len);
+		cr_assert_eq(f[i].len, clcp_sar_frame_len(len, pr.mtu, i), "frame %u: len %u", i,
+			     f[i].len);
+		cr_assert_eq(f[i].msg_len, len, "frame %u: msg_len %u", i, f[i].msg_len);
 		cr_assert_eq(f[i].flags & (CLCP_QF_FIRST | CLCP_QF_LAST),
-			     clcp_sar_flags(i, NFRAMES), "frame %u: flags 0x%x", i,
-			     f[i].flags);
-		cr_assert_eq(tu_check_at(f[i].data, f[i].len, 3,
-					 (uint64_t)i * pr.mtu), -1,
+			     clcp_sar_flags(i, NFRAMES), "frame %u: flags 0x%x", i, f[i].flags);
+		cr_assert_eq(tu_check_at(f[i].data, f[i].len, 3, (uint64_t)i * pr.mtu), -1,
 			     "frame %u: data", i);
 		for (uint32_t j = 0; j < i; j++)
 			cr_assert_neq(f[i].id, f[j].id, "two frames on loan, one id");
 	}
 	/* Zero copy: the data stays put while the frames are on loan. */
 	for (uint32_t i = 0; i < NFRAMES; i++)
-		cr_assert_eq(tu_check_at(f[i].data, f[i].len, 3,
-					 (uint64_t)i * pr.mtu), -1);
+		cr_assert_eq(tu_check_at(f[i].data, f[i].len, 3, (uint64_t)i * pr.mtu), -1);
 	conf_assert_rc(p, clcp_release_frames(pr.b, f, NFRAMES), 0, "release all");
-	conf_assert_rc(p, clcp_release_frames(pr.b, &f[0], 1), -EINVAL,
-		       "release a frame twice");
+	conf_assert_rc(p, clcp_release_frames(pr.b, &f[0], 1), -EINVAL, "release a frame twice");
 	bad = f[0];
 	bad.id = UINT32_MAX;
-	conf_assert_rc(p, clcp_release_frames(pr.b, &bad, 1), -EINVAL,
-		       "release an id never lent");
+	conf_assert_rc(p, clcp_release_frames(pr.b, &bad, 1), -EINVAL, "release an id never lent");
 	conf_pair_close(&pr);
 }
 
@@ -67,14 +60,13 @@ CONF_TEST(frames, send_frame_more_and_last, conf_params_backends)
 		int more = i < 3 ? CLCP_MORE : 0;
 
 		tu_fill(buf, lens[i], i);
-		conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, lens[i], more),
-			       lens[i], "send_frame");
+		conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, buf, lens[i], more), lens[i],
+			       "send_frame");
 	}
 	for (uint32_t i = 0; i < 4; i++) {
 		conf_assert_rc(p, clcp_rcv_frame(pr.b, pr.cb, &f, 0), 0, "rcv_frame");
 		cr_assert_eq(f.len, lens[i]);
-		cr_assert_eq(!!(f.flags & CLCP_QF_LAST), i == 3, "frame %u flags 0x%x",
-			     i, f.flags);
+		cr_assert_eq(!!(f.flags & CLCP_QF_LAST), i == 3, "frame %u flags 0x%x", i, f.flags);
 		cr_assert_eq(tu_check(f.data, f.len, i), -1, "frame %u data", i);
 		conf_assert_rc(p, clcp_release_frames(pr.b, &f, 1), 0, "release");
 	}
@@ -110,27 +102,23 @@ CONF_TEST(frames, loans_then_messages, conf_params_backends)
 
 	conf_pair_open(p, NULL, &pr);
 	for (uint32_t i = 0; i < 2; i++)
-		conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca, 50, i), 0,
-			       "send");
+		conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca, 50, i), 0, "send");
 	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[0], 0), 0, "rcv_frame");
 	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[1], 0), 0, "rcv_frame");
 	cr_assert_eq(tu_check(f[0].data, 50, 0), -1, "first frame first");
 	cr_assert_eq(tu_check(f[1].data, 50, 1), -1);
-	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[1], CLCP_NONBLOCK),
-		       -EAGAIN, "nothing left");
+	conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[1], CLCP_NONBLOCK), -EAGAIN,
+		       "nothing left");
 	conf_assert_rc(p, clcp_release_frames(pr.b, f, 2), 0, "release");
 	/* The buffers go round again, many times the Rx queue length. */
 	for (uint32_t i = 0; i < 4 * CLCP_QLEN_DEFAULT; i++) {
-		conf_assert_rc(p, conf_send_pat(CONF_POLL, pr.a, pr.ca, 50, i), 0,
-			       "send");
-		conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[0], 0), 0,
-			       "rcv_frame");
+		conf_assert_rc(p, conf_send_pat(CONF_POLL, pr.a, pr.ca, 50, i), 0, "send");
+		conf_assert_rc(p, clcp_rcv_frame(pr.b, CLCP_ANY, &f[0], 0), 0, "rcv_frame");
 		cr_assert_eq(tu_check(f[0].data, 50, i), -1);
 		conf_assert_rc(p, clcp_release_frames(pr.b, f, 1), 0, "release");
 	}
 	conf_assert_rc(p, conf_send_pat(CONF_POLL, pr.a, pr.ca, 50, 9), 0, "send");
-	conf_assert_rc(p, conf_recv_pat(CONF_POLL, pr.b, &c, 50, 9), 0,
-		       "message after frames");
+	conf_assert_rc(p, conf_recv_pat(CONF_POLL, pr.b, &c, 50, 9), 0, "message after frames");
 	conf_pair_close(&pr);
 }
 
@@ -158,36 +146,33 @@ CONF_TEST(frames, every_buffer_on_loan, conf_params_backends)
 
 		while (sent - got < LOAN_MAX) {
 			tu_fill(buf, sizeof(buf), sent);
-			if (clcp_snd_message(pr.a, pr.ca, buf, sizeof(buf),
-					     CLCP_NONBLOCK) != (ssize_t)sizeof(buf))
+			if (clcp_snd_message(pr.a, pr.ca, buf, sizeof(buf), CLCP_NONBLOCK) !=
+			    (ssize_t)sizeof(buf))
 				break;
 			sent++;
 		}
-		while (got < sent && clcp_rcv_frame(pr.b, CLCP_ANY, &f[got],
-						    CLCP_NONBLOCK) == 0) {
+		while (got < sent && clcp_rcv_frame(pr.b, CLCP_ANY, &f[got], CLCP_NONBLOCK) == 0) {
 			cr_assert_eq(tu_check(f[got].data, f[got].len, got), -1,
-				     "frame %u: wrong data (a frame handed out twice?)",
-				     got);
+				     "frame %u: wrong data (a frame handed out twice?)", got);
 			got++;
 		}
 		if (got == before)
 			break; /* nothing moves: every buffer is on loan */
 	}
 	cr_assert_gt(got, 0u);
-	cr_assert_lt(got, LOAN_MAX, "[%s] %u frames on loan from a 4-entry queue",
-		     p->backend, got);
+	cr_assert_lt(got, LOAN_MAX, "[%s] %u frames on loan from a 4-entry queue", p->backend, got);
 	rc = (int)clcp_poll_rx_msg(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK);
-	cr_assert(rc == -EAGAIN || rc == -ENOBUFS,
-		  "[%s] poll_rx_msg with every buffer on loan: %d", p->backend, rc);
+	cr_assert(rc == -EAGAIN || rc == -ENOBUFS, "[%s] poll_rx_msg with every buffer on loan: %d",
+		  p->backend, rc);
 	rc = (int)clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK);
-	cr_assert(rc == -EAGAIN || rc == -ENOBUFS,
-		  "[%s] rcv_message with every buffer on loan: %d", p->backend, rc);
+	cr_assert(rc == -EAGAIN || rc == -ENOBUFS, "[%s] rcv_message with every buffer on loan: %d",
+		  p->backend, rc);
 	conf_assert_rc(p, clcp_release_frames(pr.b, f, got), 0, "release all");
 	/* What was sent and not yet taken comes next, then new messages. */
 	for (uint32_t i = got; i < sent + 3; i++) {
 		if (i >= sent) {
-			conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca,
-							sizeof(buf), i), 0, "send");
+			conf_assert_rc(p, conf_send_pat(CONF_INTR, pr.a, pr.ca, sizeof(buf), i), 0,
+				       "send");
 		}
 		c = CLCP_ANY;
 		conf_assert_rc(p, conf_recv_pat(CONF_POLL, pr.b, &c, sizeof(buf), i), 0,

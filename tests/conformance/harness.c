@@ -30,16 +30,14 @@ static void load_backends(void)
 	if (env == NULL || env[strspn(env, " ,")] == '\0')
 		env = CONF_DEFAULT_BACKENDS;
 	snprintf(list, sizeof(list), "%s", env);
-	for (tok = strtok_r(list, ", ", &save); tok != NULL;
-	     tok = strtok_r(NULL, ", ", &save)) {
+	for (tok = strtok_r(list, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
 		if (nbackends == CONF_MAX_BACKENDS)
 			break;
 		snprintf(backends[nbackends++], CONF_NAME_MAX, "%s", tok);
 	}
 }
 
-static struct criterion_test_params make_params(struct conf_param *params,
-						unsigned nmodes,
+static struct criterion_test_params make_params(struct conf_param *params, unsigned nmodes,
 						unsigned nsizes)
 {
 	unsigned n = 0;
@@ -48,8 +46,7 @@ static struct criterion_test_params make_params(struct conf_param *params,
 	for (unsigned b = 0; b < nbackends; b++)
 		for (unsigned m = 0; m < nmodes; m++)
 			for (unsigned s = 0; s < nsizes; s++) {
-				memcpy(params[n].backend, backends[b],
-				       CONF_NAME_MAX);
+				memcpy(params[n].backend, backends[b], CONF_NAME_MAX);
 				params[n].mode = (enum conf_mode)m;
 				params[n].size = (enum conf_size)s;
 				n++;
@@ -87,21 +84,19 @@ void conf_begin(const struct conf_param *p)
 	unsetenv("CLCP_BACKEND");
 	unsetenv("CLCP_NODE");
 	cr_assert_eq(find_backend(p->backend, &cur_info), 0,
-		     "CLCP_TEST_BACKENDS names \"%s\", which is not compiled in",
-		     p->backend);
+		     "CLCP_TEST_BACKENDS names \"%s\", which is not compiled in", p->backend);
 	conf_node_a = tu_private_node();
 	shm_dir = tu_shm_setup();
 	cr_assert_not_null(shm_dir, "no private shared-memory directory");
-	cr_log_info("backend %s, mode %s, size class %d", p->backend,
-		    conf_mode_name(p->mode), (int)p->size);
+	cr_log_info("backend %s, mode %s, size class %d", p->backend, conf_mode_name(p->mode),
+		    (int)p->size);
 }
 
 void conf_end(const struct conf_param *p)
 {
 	int n = tu_shm_count(shm_dir);
 
-	cr_assert_eq(n, 0, "[%s] %d clcp-* file(s) left in %s after close",
-		     p->backend, n, shm_dir);
+	cr_assert_eq(n, 0, "[%s] %d clcp-* file(s) left in %s after close", p->backend, n, shm_dir);
 }
 
 void conf_fini(void)
@@ -146,8 +141,7 @@ uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu)
 	}
 }
 
-const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf,
-		     size_t len)
+const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s://%u", p->backend, node);
 	return buf;
@@ -155,9 +149,8 @@ const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf,
 
 /* --- endpoints --- */
 
-int conf_open(const struct conf_param *p, uint32_t node,
-	      const struct clcp_endpt_attr *attr, uint16_t my_port,
-	      uint32_t peer_node, uint16_t peer_port, struct conf_end *e)
+int conf_open(const struct conf_param *p, uint32_t node, const struct clcp_endpt_attr *attr,
+	      uint16_t my_port, uint32_t peer_node, uint16_t peer_port, struct conf_end *e)
 {
 	struct clcp_endpt_attr a;
 	char uri[96];
@@ -191,9 +184,8 @@ void conf_close(struct conf_end *e)
 	memset(e, 0, sizeof(*e));
 }
 
-void conf_open_ok(const struct conf_param *p, uint32_t node,
-		  const struct clcp_endpt_attr *attr, uint16_t my_port,
-		  uint32_t peer_node, uint16_t peer_port, struct conf_end *e)
+void conf_open_ok(const struct conf_param *p, uint32_t node, const struct clcp_endpt_attr *attr,
+		  uint16_t my_port, uint32_t peer_node, uint16_t peer_port, struct conf_end *e)
 {
 	int rc = conf_open(p, node, attr, my_port, peer_node, peer_port, e);
 
@@ -202,24 +194,22 @@ void conf_open_ok(const struct conf_param *p, uint32_t node,
 
 /* --- messages --- */
 
-ssize_t conf_send(enum conf_mode m, clcp_endpt_t *ep, int chan,
-		  const void *buf, size_t len, int flags)
+ssize_t conf_send(enum conf_mode m, clcp_endpt_t *ep, int chan, const void *buf, size_t len,
+		  int flags)
 {
 	if (m == CONF_POLL)
 		return clcp_poll_tx_msg(ep, chan, buf, len, flags);
 	return clcp_snd_message(ep, chan, buf, len, flags);
 }
 
-ssize_t conf_recv(enum conf_mode m, clcp_endpt_t *ep, int *chan, void *buf,
-		  size_t cap, int flags)
+ssize_t conf_recv(enum conf_mode m, clcp_endpt_t *ep, int *chan, void *buf, size_t cap, int flags)
 {
 	if (m == CONF_POLL)
 		return clcp_poll_rx_msg(ep, chan, buf, cap, flags);
 	return clcp_rcv_message(ep, chan, buf, cap, flags);
 }
 
-int conf_send_pat(enum conf_mode m, clcp_endpt_t *ep, int chan, size_t len,
-		  uint32_t seed)
+int conf_send_pat(enum conf_mode m, clcp_endpt_t *ep, int chan, size_t len, uint32_t seed)
 {
 	void *buf = malloc(len ? len : 1);
 	ssize_t rc;
@@ -234,8 +224,7 @@ int conf_send_pat(enum conf_mode m, clcp_endpt_t *ep, int chan, size_t len,
 	return (size_t)rc == len ? 0 : -EPROTO;
 }
 
-int conf_recv_pat(enum conf_mode m, clcp_endpt_t *ep, int *chan, size_t len,
-		  uint32_t seed)
+int conf_recv_pat(enum conf_mode m, clcp_endpt_t *ep, int *chan, size_t len, uint32_t seed)
 {
 	void *buf = malloc(len ? len : 1);
 	ssize_t rc, bad;
@@ -244,13 +233,12 @@ int conf_recv_pat(enum conf_mode m, clcp_endpt_t *ep, int *chan, size_t len,
 		return -ENOMEM;
 	rc = conf_recv(m, ep, chan, buf, len, 0);
 	if (rc >= 0 && (size_t)rc != len) {
-		fprintf(stderr, "[%d] received %zd bytes, want %zu\n",
-			(int)getpid(), rc, len);
+		fprintf(stderr, "[%d] received %zd bytes, want %zu\n", (int)getpid(), rc, len);
 		rc = -EPROTO;
 	}
 	if (rc >= 0 && (bad = tu_check(buf, len, seed)) >= 0) {
-		fprintf(stderr, "[%d] message seed %u: byte %zd of %zu wrong\n",
-			(int)getpid(), seed, bad, len);
+		fprintf(stderr, "[%d] message seed %u: byte %zd of %zu wrong\n", (int)getpid(),
+			seed, bad, len);
 		rc = -EPROTO;
 	}
 	free(buf);
@@ -302,8 +290,8 @@ static void child_status(pid_t pid, int *status, const char *what)
 		reap_pid = 0;
 		return;
 	}
-	cr_assert_eq(tu_wait(pid, TU_CHILD_WAIT_MS, status), 0,
-		     "%s: child %d did not finish", what, (int)pid);
+	cr_assert_eq(tu_wait(pid, TU_CHILD_WAIT_MS, status), 0, "%s: child %d did not finish", what,
+		     (int)pid);
 }
 
 void conf_child_ok(pid_t pid, const char *what)
@@ -312,9 +300,8 @@ void conf_child_ok(pid_t pid, const char *what)
 
 	cr_assert_gt(pid, 0, "%s: fork failed", what);
 	child_status(pid, &status, what);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "%s: child %d ended with %s", what, (int)pid,
-		  tu_status_str(status));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child %d ended with %s", what,
+		  (int)pid, tu_status_str(status));
 }
 
 void conf_child_killed(pid_t pid, int sig, const char *what)
@@ -324,21 +311,21 @@ void conf_child_killed(pid_t pid, int sig, const char *what)
 	cr_assert_gt(pid, 0, "%s: fork failed", what);
 	child_status(pid, &status, what);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == sig,
-		  "%s: child %d ended with %s, want signal %d", what,
-		  (int)pid, tu_status_str(status), sig);
+		  "%s: child %d ended with %s, want signal %d", what, (int)pid,
+		  tu_status_str(status), sig);
 }
 
 /* --- a connected pair of endpoints in this process --- */
 
-void conf_pair_open(const struct conf_param *p,
-		    const struct clcp_endpt_attr *attr, struct conf_pair *pr)
+void conf_pair_open(const struct conf_param *p, const struct clcp_endpt_attr *attr,
+		    struct conf_pair *pr)
 {
 	struct clcp_endpt_attr a;
 	char uri[96];
 
 	memset(pr, 0, sizeof(*pr));
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)),
-				    &pr->dev), 0, "clcp_open");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &pr->dev), 0,
+		       "clcp_open");
 	conf_assert_rc(p, clcp_alloc_endpt(pr->dev, attr, &pr->a), 0, "alloc a");
 	conf_assert_rc(p, clcp_alloc_endpt(pr->dev, attr, &pr->b), 0, "alloc b");
 	pr->ca = clcp_alloc_chan(pr->a, PORT_A, NODE_A, PORT_B);

@@ -59,19 +59,18 @@ struct criterion_test_params conf_params_sizes(void);
  * Defines a test body run once per parameter of the table gen; the body
  * sees `p` (const struct conf_param *). Extra Criterion options follow.
  */
-#define CONF_TEST(suite, name, gen)                                           \
-	static void suite##_##name(const struct conf_param *p);               \
-	ParameterizedTestParameters(suite, name)                              \
-	{                                                                     \
-		return gen();                                                 \
-	}                                                                     \
-	ParameterizedTest(struct conf_param *cp, suite, name, .timeout = 60,  \
-			  .fini = conf_fini)                                  \
-	{                                                                     \
-		conf_begin(cp);                                               \
-		suite##_##name(cp);                                           \
-		conf_end(cp);                                                 \
-	}                                                                     \
+#define CONF_TEST(suite, name, gen)                                                             \
+	static void suite##_##name(const struct conf_param *p);                                 \
+	ParameterizedTestParameters(suite, name)                                                \
+	{                                                                                       \
+		return gen();                                                                   \
+	}                                                                                       \
+	ParameterizedTest(struct conf_param *cp, suite, name, .timeout = 60, .fini = conf_fini) \
+	{                                                                                       \
+		conf_begin(cp);                                                                 \
+		suite##_##name(cp);                                                             \
+		conf_end(cp);                                                                   \
+	}                                                                                       \
 	static void suite##_##name(const struct conf_param *p)
 
 void conf_begin(const struct conf_param *p);
@@ -81,19 +80,17 @@ void conf_fini(void);
 /* The backend's capabilities (clcp_backend_info) and its skip helper. */
 uint32_t conf_caps(const struct conf_param *p);
 const struct clcp_backend_desc *conf_info(const struct conf_param *p);
-#define conf_require(p, cap, why)                                             \
-	do {                                                                  \
-		if (!(conf_caps(p) & (cap)))                                  \
-			cr_skip_test("backend %s lacks %s: %s", (p)->backend, \
-				     #cap, why);                              \
+#define conf_require(p, cap, why)                                                         \
+	do {                                                                              \
+		if (!(conf_caps(p) & (cap)))                                              \
+			cr_skip_test("backend %s lacks %s: %s", (p)->backend, #cap, why); \
 	} while (0)
 
 const char *conf_mode_name(enum conf_mode m);
 uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu);
 
 /* URI of node `node` on the test's backend ("name://node"). */
-const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf,
-		     size_t len);
+const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len);
 
 /* An opened device with one endpoint and (maybe) one channel. */
 struct conf_end {
@@ -107,31 +104,26 @@ struct conf_end {
  * Opens node's device and one endpoint (attr may be NULL); if my_port is
  * not 0, also a channel my_port -> (peer_node, peer_port). 0 or -errno.
  */
-int conf_open(const struct conf_param *p, uint32_t node,
-	      const struct clcp_endpt_attr *attr, uint16_t my_port,
-	      uint32_t peer_node, uint16_t peer_port, struct conf_end *e);
+int conf_open(const struct conf_param *p, uint32_t node, const struct clcp_endpt_attr *attr,
+	      uint16_t my_port, uint32_t peer_node, uint16_t peer_port, struct conf_end *e);
 void conf_close(struct conf_end *e);
 
 /* The same, asserting success (parent side only). */
-void conf_open_ok(const struct conf_param *p, uint32_t node,
-		  const struct clcp_endpt_attr *attr, uint16_t my_port,
-		  uint32_t peer_node, uint16_t peer_port, struct conf_end *e);
+void conf_open_ok(const struct conf_param *p, uint32_t node, const struct clcp_endpt_attr *attr,
+		  uint16_t my_port, uint32_t peer_node, uint16_t peer_port, struct conf_end *e);
 
 /* Sends / receives one message by the mode's calls. */
-ssize_t conf_send(enum conf_mode m, clcp_endpt_t *ep, int chan,
-		  const void *buf, size_t len, int flags);
-ssize_t conf_recv(enum conf_mode m, clcp_endpt_t *ep, int *chan, void *buf,
-		  size_t cap, int flags);
+ssize_t conf_send(enum conf_mode m, clcp_endpt_t *ep, int chan, const void *buf, size_t len,
+		  int flags);
+ssize_t conf_recv(enum conf_mode m, clcp_endpt_t *ep, int *chan, void *buf, size_t cap, int flags);
 
 /* Sends a message of len bytes of pattern seed (0 or -errno / short). */
-int conf_send_pat(enum conf_mode m, clcp_endpt_t *ep, int chan, size_t len,
-		  uint32_t seed);
+int conf_send_pat(enum conf_mode m, clcp_endpt_t *ep, int chan, size_t len, uint32_t seed);
 /*
  * Receives one message on *chan and checks it is len bytes of pattern
  * seed. 0, or -errno from the call, or -EPROTO (wrong length or data).
  */
-int conf_recv_pat(enum conf_mode m, clcp_endpt_t *ep, int *chan, size_t len,
-		  uint32_t seed);
+int conf_recv_pat(enum conf_mode m, clcp_endpt_t *ep, int *chan, size_t len, uint32_t seed);
 
 /* Parent side: waits for a child and asserts it exited with status 0. */
 void conf_child_ok(pid_t pid, const char *what);
@@ -155,17 +147,14 @@ extern uint32_t conf_node_a;
 #define PORT_B 20
 
 /* Asserts that rc is want, naming the call and the backend. */
-#define conf_assert_rc(p, rc, want, what)                                     \
-	do {                                                                  \
-		long long rc_ = (long long)(rc);                              \
-		long long want_ = (long long)(want);                          \
-		cr_assert_eq(rc_, want_,                                      \
-			     "[%s] %s: got %lld (%s; %s), want %lld (%s)",    \
-			     (p)->backend, what, rc_,                         \
-			     clcp_strerror((int)rc_), clcp_errmsg(), want_,   \
-			     clcp_strerror((int)want_));                      \
+#define conf_assert_rc(p, rc, want, what)                                                     \
+	do {                                                                                  \
+		long long rc_ = (long long)(rc);                                              \
+		long long want_ = (long long)(want);                                          \
+		cr_assert_eq(rc_, want_, "[%s] %s: got %lld (%s; %s), want %lld (%s)",        \
+			     (p)->backend, what, rc_, clcp_strerror((int)rc_), clcp_errmsg(), \
+			     want_, clcp_strerror((int)want_));                               \
 	} while (0)
-
 
 /*
  * Two endpoints of one process on NODE_A, a channel each, connected to
@@ -178,8 +167,8 @@ struct conf_pair {
 	uint32_t mtu;
 };
 
-void conf_pair_open(const struct conf_param *p,
-		    const struct clcp_endpt_attr *attr, struct conf_pair *pr);
+void conf_pair_open(const struct conf_param *p, const struct clcp_endpt_attr *attr,
+		    struct conf_pair *pr);
 void conf_pair_close(struct conf_pair *pr);
 
 #endif /* CLCP_CONF_HARNESS_H */

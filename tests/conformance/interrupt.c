@@ -64,8 +64,8 @@ static void take_frames(const struct conf_param *p, struct conf_end *e)
 			       "rcv_frame of a waiting frame");
 		cr_assert_eq(f[i].len, FRAME_LEN);
 		cr_assert_eq(f[i].chan, e->chan);
-		cr_assert_eq(!!(f[i].flags & CLCP_QF_LAST), i == NMORE,
-			     "frame %u flags 0x%x", i, f[i].flags);
+		cr_assert_eq(!!(f[i].flags & CLCP_QF_LAST), i == NMORE, "frame %u flags 0x%x", i,
+			     f[i].flags);
 		cr_assert_eq(tu_check(f[i].data, f[i].len, i), -1, "frame %u data", i);
 	}
 	conf_assert_rc(p, clcp_release_frames(e->ep, f, NMORE + 1), 0, "release");
@@ -161,8 +161,7 @@ CONF_TEST(interrupt, arm_reports_waiting_last_frame, conf_params_backends)
 	conf_assert_rc(p, clcp_endpt_arm(e.ep), 1, "arm with a last frame waiting");
 	cr_assert_eq(select_read(fd, 0), 1, "arm returned 1 but fd not readable");
 	c = CLCP_ANY;
-	conf_assert_rc(p, conf_recv_pat(CONF_INTR, e.ep, &c, FRAME_LEN, 9), 0,
-		       "receive");
+	conf_assert_rc(p, conf_recv_pat(CONF_INTR, e.ep, &c, FRAME_LEN, 9), 0, "receive");
 	conf_assert_rc(p, clcp_endpt_arm(e.ep), 0, "arm with nothing waiting");
 	cr_assert_eq(select_read(fd, 100), 0, "fd readable with nothing waiting");
 	cr_assert_eq(tu_put(sock, 'Q'), 0);

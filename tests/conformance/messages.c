@@ -52,8 +52,7 @@ static int sender(void *arg)
 }
 
 /* Parent: node A receives what sender() sends and checks every message. */
-static void receive_from_sender(const struct conf_param *p,
-				const struct sender_args *a)
+static void receive_from_sender(const struct conf_param *p, const struct sender_args *a)
 {
 	struct conf_end e;
 	int sock, rc;
@@ -68,9 +67,8 @@ static void receive_from_sender(const struct conf_param *p,
 
 		rc = conf_recv_pat(a->mode, e.ep, &c, msg_size(a, i, e.mtu), i);
 		cr_assert_eq(rc, 0, "[%s/%s] message %u of %llu (%zu bytes): %d (%s; %s)",
-			     p->backend, conf_mode_name(a->mode), i,
-			     (unsigned long long)a->count, msg_size(a, i, e.mtu),
-			     rc, clcp_strerror(rc), clcp_errmsg());
+			     p->backend, conf_mode_name(a->mode), i, (unsigned long long)a->count,
+			     msg_size(a, i, e.mtu), rc, clcp_strerror(rc), clcp_errmsg());
 		cr_assert_eq(c, e.chan, "message %u on channel %d", i, c);
 	}
 	cr_assert_eq(tu_expect(sock, 'D', 20000), 0);
@@ -82,7 +80,9 @@ static void receive_from_sender(const struct conf_param *p,
 
 CONF_TEST(messages, every_size_class, conf_params_sizes)
 {
-	struct sender_args a = { .p = p, .mode = p->mode, .count = 3,
+	struct sender_args a = { .p = p,
+				 .mode = p->mode,
+				 .count = 3,
 				 .size = conf_size_bytes(p->size, CLCP_MTU_DEFAULT),
 				 .fixed_size = 1 };
 
@@ -99,8 +99,9 @@ CONF_TEST(messages, ten_thousand_in_order, conf_params_modes)
 
 CONF_TEST(messages, one_64mib_message, conf_params_backends)
 {
-	struct sender_args a = { .p = p, .mode = CONF_INTR, .count = 1,
-				 .size = 64ull << 20, .fixed_size = 1 };
+	struct sender_args a = {
+		.p = p, .mode = CONF_INTR, .count = 1, .size = 64ull << 20, .fixed_size = 1
+	};
 
 	receive_from_sender(p, &a);
 }
@@ -139,8 +140,7 @@ static int echoer(void *arg)
 
 CONF_TEST(messages, ping_pong, conf_params_modes)
 {
-	struct sender_args a = { .p = p, .mode = p->mode,
-				 .count = PINGPONG_ROUNDS };
+	struct sender_args a = { .p = p, .mode = p->mode, .count = PINGPONG_ROUNDS };
 	struct conf_end e;
 	int sock, rc;
 	pid_t pid;
@@ -166,8 +166,7 @@ CONF_TEST(messages, ping_pong, conf_params_modes)
 
 CONF_TEST(messages, two_endpoints_one_process, conf_params_modes)
 {
-	static const size_t sizes[] = { 0, 1, 100, CLCP_MTU_DEFAULT,
-					3 * CLCP_MTU_DEFAULT + 1 };
+	static const size_t sizes[] = { 0, 1, 100, CLCP_MTU_DEFAULT, 3 * CLCP_MTU_DEFAULT + 1 };
 	clcp_endpt_t *a, *b;
 	clcp_dev_t *dev;
 	char uri[96];
@@ -278,8 +277,7 @@ CONF_TEST(messages, two_threads_two_endpoints, conf_params_modes)
 	clcp_dev_t *dev;
 	char uri[96];
 
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev),
-		       0, "open");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev), 0, "open");
 	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &a.ep), 0, "endpoint a");
 	conf_assert_rc(p, clcp_alloc_endpt(dev, NULL, &b.ep), 0, "endpoint b");
 	a.chan = clcp_alloc_chan(a.ep, PORT_A, NODE_A, PORT_B);

@@ -42,14 +42,14 @@ static int echo(clcp_endpt_t *ep, int chan, unsigned long count)
 
 		n = clcp_rcv_message(ep, &c, buf, PEER_CAP, 0);
 		if (n < 0) {
-			fprintf(stderr, "peer: receive %lu: %s (%s)\n", i,
-				clcp_strerror((int)n), clcp_errmsg());
+			fprintf(stderr, "peer: receive %lu: %s (%s)\n", i, clcp_strerror((int)n),
+				clcp_errmsg());
 			return 1;
 		}
 		n = clcp_snd_message(ep, chan, buf, (size_t)n, 0);
 		if (n < 0) {
-			fprintf(stderr, "peer: send %lu: %s (%s)\n", i,
-				clcp_strerror((int)n), clcp_errmsg());
+			fprintf(stderr, "peer: send %lu: %s (%s)\n", i, clcp_strerror((int)n),
+				clcp_errmsg());
 			return 1;
 		}
 	}
@@ -64,8 +64,7 @@ int main(int argc, char **argv)
 	int rc, chan;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: %s URI MY_PORT PEER_NODE PEER_PORT COUNT\n",
-			argv[0]);
+		fprintf(stderr, "usage: %s URI MY_PORT PEER_NODE PEER_PORT COUNT\n", argv[0]);
 		return 2;
 	}
 	alarm(PEER_ALARM_S);
@@ -73,8 +72,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = clcp_alloc_endpt(dev, NULL, &ep);
 	if (rc < 0) {
-		fprintf(stderr, "peer: %s: %s (%s)\n", argv[1], clcp_strerror(rc),
-			clcp_errmsg());
+		fprintf(stderr, "peer: %s: %s (%s)\n", argv[1], clcp_strerror(rc), clcp_errmsg());
 		return 1;
 	}
 	chan = clcp_alloc_chan(ep, (uint16_t)arg_num(argv[2], 65535),

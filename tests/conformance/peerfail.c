@@ -64,15 +64,14 @@ static void open_watcher(const struct conf_param *p, struct conf_end *e)
 }
 
 /* Receives once and asserts -ECONNRESET within RESET_WITHIN_MS. */
-static void expect_reset_recv(const struct conf_param *p, struct conf_end *e,
-			      enum conf_mode m)
+static void expect_reset_recv(const struct conf_param *p, struct conf_end *e, enum conf_mode m)
 {
 	char buf[SMALL];
 	uint64_t t0 = tu_now_ms(), dt;
 	int c = e->chan;
 
-	conf_assert_rc(p, conf_recv(m, e->ep, &c, buf, sizeof(buf), 0),
-		       -ECONNRESET, "receive from a dead peer");
+	conf_assert_rc(p, conf_recv(m, e->ep, &c, buf, sizeof(buf), 0), -ECONNRESET,
+		       "receive from a dead peer");
 	dt = tu_now_ms() - t0;
 	cr_assert_lt(dt, RESET_WITHIN_MS, "[%s] reset after %llu ms", p->backend,
 		     (unsigned long long)dt);
@@ -84,8 +83,8 @@ static void reclaim(const struct conf_param *p)
 	clcp_dev_t *dev;
 	char uri[96];
 
-	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_B, uri, sizeof(uri)), &dev),
-		       0, "reopen the dead peer's node");
+	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_B, uri, sizeof(uri)), &dev), 0,
+		       "reopen the dead peer's node");
 	conf_assert_rc(p, clcp_close(dev), 0, "close");
 }
 
@@ -105,8 +104,8 @@ CONF_TEST(peerfail, blocked_receiver_sees_reset, conf_params_modes)
 	conf_child_killed(pid, SIGKILL, "victim");
 	/* The reset sticks, on both directions of the channel. */
 	expect_reset_recv(p, &e, p->mode);
-	conf_assert_rc(p, conf_send_pat(p->mode, e.ep, e.chan, SMALL, 0),
-		       -ECONNRESET, "send to a dead peer");
+	conf_assert_rc(p, conf_send_pat(p->mode, e.ep, e.chan, SMALL, 0), -ECONNRESET,
+		       "send to a dead peer");
 	conf_close(&e);
 	reclaim(p);
 	close(sock);
@@ -137,8 +136,7 @@ CONF_TEST(peerfail, delivered_messages_come_first, conf_params_modes)
 
 CONF_TEST(peerfail, released_channel_resets_peer, conf_params_modes)
 {
-	struct victim_args a = { .p = p, .nsend = 1, .wait_ms = 0,
-				 .release_chan = 1 };
+	struct victim_args a = { .p = p, .nsend = 1, .wait_ms = 0, .release_chan = 1 };
 	struct conf_end e;
 	int sock, c = CLCP_ANY;
 	pid_t pid;
@@ -188,14 +186,14 @@ CONF_TEST(peerfail, blocked_sender_sees_reset, conf_params_modes)
 	cr_assert_eq(tu_expect(sock, 'R', 20000), 0);
 	t0 = tu_now_ms();
 	/* Far more than the receiver's buffers: the send must block. */
-	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, HUGE_LEN, 0),
-		       -ECONNRESET, "send to a peer that dies");
+	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, HUGE_LEN, 0), -ECONNRESET,
+		       "send to a peer that dies");
 	dt = tu_now_ms() - t0;
-	cr_assert_lt(dt, a.wait_ms + RESET_WITHIN_MS, "[%s] reset after %llu ms",
-		     p->backend, (unsigned long long)dt);
+	cr_assert_lt(dt, a.wait_ms + RESET_WITHIN_MS, "[%s] reset after %llu ms", p->backend,
+		     (unsigned long long)dt);
 	conf_child_killed(pid, SIGKILL, "sleeper");
-	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, SMALL, 0),
-		       -ECONNRESET, "send again");
+	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, SMALL, 0), -ECONNRESET,
+		       "send again");
 	conf_close(&e);
 	reclaim(p);
 	close(sock);

@@ -35,8 +35,7 @@ static void expect_einval(const struct clcp_endpt_attr *attr, const char *what)
 	clcp_endpt_t *ep = sentinel;
 	int rc = clcp_alloc_endpt(dev, attr, &ep);
 
-	cr_assert_eq(rc, -EINVAL, "%s: got %d (%s), want -EINVAL", what, rc,
-		     clcp_strerror(rc));
+	cr_assert_eq(rc, -EINVAL, "%s: got %d (%s), want -EINVAL", what, rc, clcp_strerror(rc));
 	cr_assert_eq(ep, sentinel, "%s: *epp written on failure", what);
 }
 
@@ -124,8 +123,7 @@ Test(attr, limits_are_accepted)
 
 Test(attr, bad_mtu)
 {
-	static const uint32_t bad[] = { 0, 1, CLCP_MTU_MIN - 1, CLCP_MTU_MAX + 1,
-					UINT32_MAX };
+	static const uint32_t bad[] = { 0, 1, CLCP_MTU_MIN - 1, CLCP_MTU_MAX + 1, UINT32_MAX };
 	struct clcp_endpt_attr a;
 
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -138,8 +136,8 @@ Test(attr, bad_mtu)
 	}
 }
 
-static const uint32_t bad_qlen[] = { 0, 1, 3, 6, 100, CLCP_QLEN_MAX + 1,
-				     CLCP_QLEN_MAX * 2, UINT32_MAX };
+static const uint32_t bad_qlen[] = { 0,		1, 3, 6, 100, CLCP_QLEN_MAX + 1, CLCP_QLEN_MAX * 2,
+				     UINT32_MAX };
 
 Test(attr, bad_txq_len)
 {

@@ -38,8 +38,7 @@ Test(backend_info, list_is_well_formed)
 		cr_assert_leq(info.mtu_max, CLCP_MTU_MAX, "%s", info.name);
 		names[i] = info.name;
 		for (unsigned j = 0; j < i; j++)
-			cr_assert_str_neq(names[j], info.name,
-					  "backend listed twice");
+			cr_assert_str_neq(names[j], info.name, "backend listed twice");
 	}
 }
 
@@ -54,8 +53,7 @@ Test(backend_info, loopback_is_listed)
 		if (strcmp(info.name, "loopback") != 0)
 			continue;
 		cr_assert_eq(info.max_endpts, 16u);
-		cr_assert(info.caps & CLCP_CAP_INTERRUPT,
-			  "loopback wakes its endpoint fd");
+		cr_assert(info.caps & CLCP_CAP_INTERRUPT, "loopback wakes its endpoint fd");
 		cr_assert_geq(info.mtu_max, CLCP_MTU_DEFAULT);
 		return;
 	}
@@ -72,8 +70,7 @@ Test(backend_info, past_the_end_is_enoent)
 	cr_assert_eq(clcp_backend_info(n, &info), -ENOENT);
 	cr_assert_eq(clcp_backend_info(n + 1000, &info), -ENOENT);
 	cr_assert_eq(clcp_backend_info(UINT32_MAX, &info), -ENOENT);
-	cr_assert_eq(memcmp(&info, &before, sizeof(info)), 0,
-		     "output written on failure");
+	cr_assert_eq(memcmp(&info, &before, sizeof(info)), 0, "output written on failure");
 }
 
 Test(backend_info, null_output)

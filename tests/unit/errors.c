@@ -11,9 +11,8 @@
 
 /* Every errno the contract documents (docs and clcp.h). */
 static const int documented[] = {
-	EINVAL, EBADF, ENOTCONN, EMSGSIZE, EFAULT, EADDRINUSE, EBUSY,
-	EAGAIN, ETIMEDOUT, ECONNRESET, ECONNREFUSED, ENOENT, ENOSPC,
-	ENOBUFS, ENOSYS, ENOMEM,
+	EINVAL,	   EBADF,      ENOTCONN,     EMSGSIZE, EFAULT, EADDRINUSE, EBUSY,  EAGAIN,
+	ETIMEDOUT, ECONNRESET, ECONNREFUSED, ENOENT,   ENOSPC, ENOBUFS,	   ENOSYS, ENOMEM,
 };
 
 #define NDOC (sizeof(documented) / sizeof(documented[0]))
@@ -40,8 +39,8 @@ Test(errors, documented_errors_are_told_apart)
 				continue; /* EAGAIN == EWOULDBLOCK style aliases */
 			cr_assert_str_neq(clcp_strerror(-documented[i]),
 					  clcp_strerror(-documented[j]),
-					  "errors %d and %d share a text",
-					  documented[i], documented[j]);
+					  "errors %d and %d share a text", documented[i],
+					  documented[j]);
 		}
 }
 
@@ -87,8 +86,7 @@ Test(errors, errmsg_is_per_thread, .fini = tu_shm_teardown)
 	cr_assert_eq(pthread_create(&t, NULL, errmsg_in_thread, NULL), 0);
 	cr_assert_eq(pthread_join(t, &res), 0);
 	cr_assert_not_null(res, "clcp_errmsg() is NULL in a fresh thread");
-	cr_assert_str_eq((const char *)res, "",
-			 "a fresh thread sees another thread's failure");
+	cr_assert_str_eq((const char *)res, "", "a fresh thread sees another thread's failure");
 	cr_assert_gt(strlen(clcp_errmsg()), 0u);
 }
 

@@ -45,10 +45,9 @@ static void *sym(const char *name)
 Test(ffi, inline_fast_paths_are_exported)
 {
 	static const char *const inlines[] = {
-		"clcp_sar_nframes", "clcp_sar_frame_len", "clcp_sar_flags",
-		"clcp_txq_reserve", "clcp_txq_buf",	  "clcp_txq_post",
-		"clcp_rxq_peek",    "clcp_rxq_data",	  "clcp_rxq_consume",
-		"clcp_rxq_post",    "clcp_poll_tx_msg",	  "clcp_poll_rx_msg",
+		"clcp_sar_nframes", "clcp_sar_frame_len", "clcp_sar_flags",   "clcp_txq_reserve",
+		"clcp_txq_buf",	    "clcp_txq_post",	  "clcp_rxq_peek",    "clcp_rxq_data",
+		"clcp_rxq_consume", "clcp_rxq_post",	  "clcp_poll_tx_msg", "clcp_poll_rx_msg",
 	};
 
 	for (unsigned i = 0; i < sizeof(inlines) / sizeof(inlines[0]); i++)
@@ -58,13 +57,13 @@ Test(ffi, inline_fast_paths_are_exported)
 Test(ffi, table2_calls_are_exported)
 {
 	static const char *const calls[] = {
-		"clcp_open",	     "clcp_alloc_endpt",    "clcp_alloc_chan",
-		"clcp_close",	     "clcp_release_endpt",  "clcp_release_chan",
-		"clcp_send_frame",   "clcp_rcv_frame",	    "clcp_snd_message",
-		"clcp_rcv_message",  "clcp_release_frames", "clcp_peek_message",
-		"clcp_endpt_fd",     "clcp_endpt_arm",	    "clcp_endpt_attr_init",
-		"clcp_endpt_attr_get", "clcp_strerror",	    "clcp_errmsg",
-		"clcp_backend_info", "clcp_dev_node",	    "clcp_dev_backend",
+		"clcp_open",	       "clcp_alloc_endpt",    "clcp_alloc_chan",
+		"clcp_close",	       "clcp_release_endpt",  "clcp_release_chan",
+		"clcp_send_frame",     "clcp_rcv_frame",      "clcp_snd_message",
+		"clcp_rcv_message",    "clcp_release_frames", "clcp_peek_message",
+		"clcp_endpt_fd",       "clcp_endpt_arm",      "clcp_endpt_attr_init",
+		"clcp_endpt_attr_get", "clcp_strerror",	      "clcp_errmsg",
+		"clcp_backend_info",   "clcp_dev_node",	      "clcp_dev_backend",
 	};
 
 	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)

@@ -48,8 +48,7 @@ static void check_modes(const char *d)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d, e->d_name);
 		cr_assert_eq(stat(path, &st), 0);
-		cr_assert_eq(st.st_mode & 0777, 0600, "%s: mode %o", path,
-			     st.st_mode & 0777);
+		cr_assert_eq(st.st_mode & 0777, 0600, "%s: mode %o", path, st.st_mode & 0777);
 		cr_assert_eq(st.st_uid, getuid());
 	}
 	closedir(dp);
@@ -88,8 +87,8 @@ Test(loopback, shm_dirs_are_separate_namespaces)
 	cr_assert_eq(mkdir(other, 0700), 0);
 	setenv("CLCP_SHM_DIR", other, 1);
 	open_node(node, &db);
-	cr_assert_eq(clcp_alloc_endpt(db, NULL, &b), 0,
-		     "same node id in another CLCP_SHM_DIR: %s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(db, NULL, &b), 0, "same node id in another CLCP_SHM_DIR: %s",
+		     clcp_errmsg());
 	cb = clcp_alloc_chan(b, 10, node, 20);
 	cr_assert_geq(cb, 0, "same port in another CLCP_SHM_DIR: %d", cb);
 	cr_assert_eq(clcp_alloc_endpt(db, NULL, &b2), 0, "%s", clcp_errmsg());
@@ -99,8 +98,7 @@ Test(loopback, shm_dirs_are_separate_namespaces)
 	cr_assert_eq(clcp_snd_message(b2, cb2, "x", 1, 0), 1);
 	cr_assert_eq(clcp_rcv_message(b, &c, buf, sizeof(buf), CLCP_NONBLOCK), 1);
 	c = CLCP_ANY;
-	cr_assert_eq(clcp_rcv_message(a, &c, buf, sizeof(buf), CLCP_NONBLOCK),
-		     -EAGAIN);
+	cr_assert_eq(clcp_rcv_message(a, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN);
 	cr_assert_eq(clcp_close(db), 0);
 	cr_assert_eq(clcp_close(da), 0);
 	cr_assert_eq(tu_shm_count(other), 0);

@@ -4,8 +4,7 @@
 
 #include <clcp/clcp.h>
 
-static const uint32_t mtus[] = { CLCP_MTU_MIN, 1000, CLCP_MTU_DEFAULT,
-				 CLCP_MTU_MAX };
+static const uint32_t mtus[] = { CLCP_MTU_MIN, 1000, CLCP_MTU_DEFAULT, CLCP_MTU_MAX };
 
 /* Walks every frame of a message: lengths add up, flags mark the ends. */
 static void check_message(uint64_t len, uint32_t mtu)
@@ -22,16 +21,14 @@ static void check_message(uint64_t len, uint32_t mtu)
 		if (i + 1 < n)
 			cr_assert_eq(flen, mtu, "len %llu mtu %u: frame %u short",
 				     (unsigned long long)len, mtu, i);
-		cr_assert_eq(!!(fl & CLCP_QF_FIRST), i == 0,
-			     "len %llu mtu %u frame %u: FIRST", (unsigned long long)len,
-			     mtu, i);
-		cr_assert_eq(!!(fl & CLCP_QF_LAST), i + 1 == n,
-			     "len %llu mtu %u frame %u: LAST", (unsigned long long)len,
-			     mtu, i);
+		cr_assert_eq(!!(fl & CLCP_QF_FIRST), i == 0, "len %llu mtu %u frame %u: FIRST",
+			     (unsigned long long)len, mtu, i);
+		cr_assert_eq(!!(fl & CLCP_QF_LAST), i + 1 == n, "len %llu mtu %u frame %u: LAST",
+			     (unsigned long long)len, mtu, i);
 		sum += flen;
 	}
-	cr_assert_eq(sum, len, "len %llu mtu %u: frames add up to %llu",
-		     (unsigned long long)len, mtu, (unsigned long long)sum);
+	cr_assert_eq(sum, len, "len %llu mtu %u: frames add up to %llu", (unsigned long long)len,
+		     mtu, (unsigned long long)sum);
 }
 
 Test(sar, zero_byte_message_is_one_frame)
@@ -99,9 +96,8 @@ Test(sar, flags_of_middle_frames_are_clear)
 
 Test(sar, frames_add_up)
 {
-	static const uint64_t lens[] = { 0, 1, 255, 256, 257, 4095, 4096, 4097,
-					 65535, 65536, 65537, 100000,
-					 (4u << 20) + 3 };
+	static const uint64_t lens[] = { 0,    1,     255,   256,   257,    4095,	   4096,
+					 4097, 65535, 65536, 65537, 100000, (4u << 20) + 3 };
 
 	for (unsigned i = 0; i < sizeof(mtus) / sizeof(mtus[0]); i++)
 		for (unsigned j = 0; j < sizeof(lens) / sizeof(lens[0]); j++)

@@ -26,10 +26,9 @@ static void expect_open(const char *uri, const char *backend, uint32_t node)
 	cr_assert_eq(rc, 0, "clcp_open(\"%s\"): %d (%s)", uri ? uri : "NULL", rc,
 		     clcp_strerror(rc));
 	cr_assert_not_null(dev);
-	cr_assert_str_eq(clcp_dev_backend(dev), backend, "uri %s",
-			 uri ? uri : "NULL");
-	cr_assert_eq(clcp_dev_node(dev), node, "uri %s: node %u, want %u",
-		     uri ? uri : "NULL", clcp_dev_node(dev), node);
+	cr_assert_str_eq(clcp_dev_backend(dev), backend, "uri %s", uri ? uri : "NULL");
+	cr_assert_eq(clcp_dev_node(dev), node, "uri %s: node %u, want %u", uri ? uri : "NULL",
+		     clcp_dev_node(dev), node);
 	cr_assert_eq(clcp_close(dev), 0);
 }
 
@@ -42,11 +41,9 @@ static void expect_fail(const char *uri, int err)
 
 	if (rc == 0 && dev != sentinel)
 		clcp_close(dev);
-	cr_assert_eq(rc, err, "clcp_open(\"%s\"): got %d (%s), want %d (%s)",
-		     uri ? uri : "NULL", rc, clcp_strerror(rc), err,
-		     clcp_strerror(err));
-	cr_assert_eq(dev, sentinel, "uri %s: *devp written on failure",
-		     uri ? uri : "NULL");
+	cr_assert_eq(rc, err, "clcp_open(\"%s\"): got %d (%s), want %d (%s)", uri ? uri : "NULL",
+		     rc, clcp_strerror(rc), err, clcp_strerror(err));
+	cr_assert_eq(dev, sentinel, "uri %s: *devp written on failure", uri ? uri : "NULL");
 }
 
 Test(uri, null_means_loopback_node_0)
