@@ -546,7 +546,8 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
 		return clcp__err(EPROTO, "peer posted a bad buffer");
 	s_chan = LB_PORT_CHAN(lc->port_word);
-	memcpy(lc->rem->base + s->buf_off, data, e->len);
+	if (e->len)
+		memcpy(lc->rem->base + s->buf_off, data, e->len);
 	s->len = e->len;
 	s->msg_len = e->msg_len;
 	s->seq = ep->chans[chan].tx_seq++;
