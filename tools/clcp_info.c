@@ -28,8 +28,8 @@ static void fail_clcp(const char *call, int err)
 {
 	const char *detail = clcp_errmsg();
 
-	fprintf(stderr, PROG ": %s: %s%s%s%s\n", call, clcp_strerror(err),
-		*detail ? " (" : "", detail, *detail ? ")" : "");
+	fprintf(stderr, PROG ": %s: %s%s%s%s\n", call, clcp_strerror(err), *detail ? " (" : "",
+		detail, *detail ? ")" : "");
 	exit(1);
 }
 
@@ -70,8 +70,7 @@ static void print_backends(void)
 		printf("    uri:        %s\n", info.uri_help);
 		printf("    caps:       ");
 		print_caps(info.caps);
-		printf("    endpoints:  %u per node (default)\n",
-		       info.max_endpts);
+		printf("    endpoints:  %u per node (default)\n", info.max_endpts);
 		printf("    mtu max:    %u\n", info.mtu_max);
 	}
 	if (rc != -ENOENT)
@@ -96,18 +95,17 @@ static void print_limits(void)
 {
 	struct clcp_endpt_attr attr;
 
-	printf("library %d.%d.%d, endpoint ABI %u\n", CLCP_VERSION_MAJOR,
-	       CLCP_VERSION_MINOR, CLCP_VERSION_PATCH, CLCP_ABI_VERSION);
+	printf("library %d.%d.%d, endpoint ABI %u\n", CLCP_VERSION_MAJOR, CLCP_VERSION_MINOR,
+	       CLCP_VERSION_PATCH, CLCP_ABI_VERSION);
 	printf("limits:\n");
-	printf("  %-14s %u..%u (default %u)\n", "mtu", CLCP_MTU_MIN,
-	       CLCP_MTU_MAX, CLCP_MTU_DEFAULT);
-	printf("  %-14s power of two, 2..%u (default %u)\n", "queue length",
-	       CLCP_QLEN_MAX, CLCP_QLEN_DEFAULT);
-	printf("  %-14s 1..%u per endpoint (default %u)\n", "channels",
-	       CLCP_NCHAN_MAX, CLCP_NCHAN_DEFAULT);
+	printf("  %-14s %u..%u (default %u)\n", "mtu", CLCP_MTU_MIN, CLCP_MTU_MAX,
+	       CLCP_MTU_DEFAULT);
+	printf("  %-14s power of two, 2..%u (default %u)\n", "queue length", CLCP_QLEN_MAX,
+	       CLCP_QLEN_DEFAULT);
+	printf("  %-14s 1..%u per endpoint (default %u)\n", "channels", CLCP_NCHAN_MAX,
+	       CLCP_NCHAN_DEFAULT);
 	printf("  %-14s up to %u bytes (CLCP_MSG_MAX)\n", "message", CLCP_MSG_MAX);
-	printf("  %-14s 1..65535 per node (%u = pick a free one)\n", "ports",
-	       CLCP_PORT_ANY);
+	printf("  %-14s 1..65535 per node (%u = pick a free one)\n", "ports", CLCP_PORT_ANY);
 	clcp_endpt_attr_init(&attr);
 	printf("endpoint defaults (clcp_endpt_attr_init):\n");
 	print_attr("  ", &attr);
@@ -131,8 +129,8 @@ static void print_env(void)
 	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
 		const char *v = getenv(vars[i].name);
 
-		printf("  %-18s %s\n  %-18s   %s\n", vars[i].name,
-		       v ? v : "(unset)", "", vars[i].use);
+		printf("  %-18s %s\n  %-18s   %s\n", vars[i].name, v ? v : "(unset)", "",
+		       vars[i].use);
 	}
 }
 
@@ -174,8 +172,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--open") == 0 && i + 1 < argc) {
 			uri = argv[++i];
-		} else if (strcmp(argv[i], "--help") == 0 ||
-			   strcmp(argv[i], "-h") == 0) {
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		} else {

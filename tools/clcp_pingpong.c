@@ -45,8 +45,8 @@
 #define SCALE_FROM (16u << 10) /* fewer iterations above this size */
 #define LAT_MIN_ITERS 100      /* for p99 to mean something */
 #define WARM_MIN 5
-#define CHECK_EVERY 16		/* --check verifies iterations i % 16 == 0 */
-#define BW_WINDOW 64		/* messages in flight per round (OSU) */
+#define CHECK_EVERY 16 /* --check verifies iterations i % 16 == 0 */
+#define BW_WINDOW 64   /* messages in flight per round (OSU) */
 #define BW_WINDOW_BYTES (8u << 20)
 #define BW_WARM_ROUNDS 2
 #define BW_MIN_ROUNDS 2
@@ -72,7 +72,7 @@ struct opts {
 	enum role role;
 	unsigned modes; /* bit (1 << enum mode) */
 	bool mode_set;
-	int floor;	/* 1 on, 0 off, -1 default */
+	int floor; /* 1 on, 0 off, -1 default */
 	enum api api;
 	const char *backend;
 	long node, peer_node; /* -1: default for the role */
@@ -89,16 +89,15 @@ struct opts {
 /* --- failing: a clear message, and never leave the peer behind --- */
 
 static volatile pid_t peer_pid; /* forked peer to reap on failure (0: none) */
-static const char *side = ""; /* " (client)" / " (server)" when forked */
+static const char *side = "";	/* " (client)" / " (server)" when forked */
 
 static void report_peer_status(int status)
 {
 	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-		fprintf(stderr, PROG ": peer process exited with status %d\n",
-			WEXITSTATUS(status));
+		fprintf(stderr, PROG ": peer process exited with status %d\n", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		fprintf(stderr, PROG ": peer process killed by signal %d (%s)\n",
-			WTERMSIG(status), strsignal(WTERMSIG(status)));
+		fprintf(stderr, PROG ": peer process killed by signal %d (%s)\n", WTERMSIG(status),
+			strsignal(WTERMSIG(status)));
 }
 
 /* Gives the peer half a second to report its own error, then kills it. */
@@ -122,8 +121,7 @@ reaped:
 	report_peer_status(status);
 }
 
-static _Noreturn void fail(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+static _Noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static _Noreturn void fail(const char *fmt, ...)
 {
@@ -143,8 +141,8 @@ static _Noreturn void fail_clcp(const char *call, long err)
 {
 	const char *detail = clcp_errmsg();
 
-	fail("%s: %s%s%s%s", call, clcp_strerror((int)err),
-	     *detail ? " (" : "", detail, *detail ? ")" : "");
+	fail("%s: %s%s%s%s", call, clcp_strerror((int)err), *detail ? " (" : "", detail,
+	     *detail ? ")" : "");
 }
 
 /* The CLCP call a timeout interrupts, for the message. */
@@ -312,44 +310,42 @@ static struct lat lat_median(const struct lat *runs, unsigned n)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " [options]\n"
-		"Measures CLCP latency (half a round trip: p50, p99, mean) and\n"
-		"streaming bandwidth. By default runs both ends (fork: loopback\n"
-		"nodes 2*pid and 2*pid+1, CPUs 0 and 1): --mode poll, --mode\n"
-		"intr, then the shared-memory floor and the ratios ours/floor.\n"
-		"  --mode poll|intr|both  polling or interrupt (blocking) calls\n"
-		"  --api msg|frame        message calls (SAR), or one-frame calls\n"
-		"                         (sizes <= MTU) (msg)\n"
-		"  --min SIZE --max SIZE  sizes, powers of two; K, M, G suffixes\n"
-		"                         (8, 4M)\n"
-		"  --iters N              round trips per size, scaled down above\n"
-		"                         16K (10000); without it each size gets\n"
-		"                         at most --point-ms\n"
-		"  --warmup N             untimed round trips first (100)\n"
-		"  --point-ms MS          time budget per size (100)\n"
-		"  --repeat N             run the latency sweep N times, report\n"
-		"                         medians (1)\n"
-		"  --floor, --no-floor    measure the shared-memory floor and print\n"
-		"                         ratios (on when --mode is not given)\n"
-		"  --check                verify payloads on every 16th iteration\n"
-		"  --csv FILE             write rows mode,api,size,p50_ns,p99_ns,\n"
-		"                         mean_ns,bw_MBps,floor_ns,ratio\n"
-		"  --mtu N --rxq N --txq N  endpoint attributes (4096, 64, 64)\n"
-		"  --timeout S            give up on a batch after S seconds (60)\n"
-		"Two processes (other backends or hosts); the client drives, the\n"
-		"server needs only the backend, node and port options:\n"
-		"  --role server|client   run one end (the client waits up to\n"
-		"                         10 s for the server's port)\n"
-		"  --backend URI          backend name or URI (loopback); a name\n"
-		"                         gets \"://NODE\" appended\n"
-		"  --node N --peer-node M node ids (client 0, server 1)\n"
-		"  --port P --peer-port Q ports (client 4000, server 4001)\n"
-		"  --cpu N                pin this process to CPU N\n");
+	fprintf(f, "usage: " PROG " [options]\n"
+		   "Measures CLCP latency (half a round trip: p50, p99, mean) and\n"
+		   "streaming bandwidth. By default runs both ends (fork: loopback\n"
+		   "nodes 2*pid and 2*pid+1, CPUs 0 and 1): --mode poll, --mode\n"
+		   "intr, then the shared-memory floor and the ratios ours/floor.\n"
+		   "  --mode poll|intr|both  polling or interrupt (blocking) calls\n"
+		   "  --api msg|frame        message calls (SAR), or one-frame calls\n"
+		   "                         (sizes <= MTU) (msg)\n"
+		   "  --min SIZE --max SIZE  sizes, powers of two; K, M, G suffixes\n"
+		   "                         (8, 4M)\n"
+		   "  --iters N              round trips per size, scaled down above\n"
+		   "                         16K (10000); without it each size gets\n"
+		   "                         at most --point-ms\n"
+		   "  --warmup N             untimed round trips first (100)\n"
+		   "  --point-ms MS          time budget per size (100)\n"
+		   "  --repeat N             run the latency sweep N times, report\n"
+		   "                         medians (1)\n"
+		   "  --floor, --no-floor    measure the shared-memory floor and print\n"
+		   "                         ratios (on when --mode is not given)\n"
+		   "  --check                verify payloads on every 16th iteration\n"
+		   "  --csv FILE             write rows mode,api,size,p50_ns,p99_ns,\n"
+		   "                         mean_ns,bw_MBps,floor_ns,ratio\n"
+		   "  --mtu N --rxq N --txq N  endpoint attributes (4096, 64, 64)\n"
+		   "  --timeout S            give up on a batch after S seconds (60)\n"
+		   "Two processes (other backends or hosts); the client drives, the\n"
+		   "server needs only the backend, node and port options:\n"
+		   "  --role server|client   run one end (the client waits up to\n"
+		   "                         10 s for the server's port)\n"
+		   "  --backend URI          backend name or URI (loopback); a name\n"
+		   "                         gets \"://NODE\" appended\n"
+		   "  --node N --peer-node M node ids (client 0, server 1)\n"
+		   "  --port P --peer-port Q ports (client 4000, server 4001)\n"
+		   "  --cpu N                pin this process to CPU N\n");
 }
 
-static _Noreturn void bad_option(const char *opt, const char *val,
-				 const char *why)
+static _Noreturn void bad_option(const char *opt, const char *val, const char *why)
 {
 	fprintf(stderr, PROG ": --%s %s: %s (see --help)\n", opt, val, why);
 	exit(2);
@@ -385,8 +381,7 @@ static uint64_t parse_size(const char *opt, const char *s)
 	return (uint64_t)v << shift;
 }
 
-static unsigned long parse_num(const char *opt, const char *s,
-			       unsigned long min, unsigned long max)
+static unsigned long parse_num(const char *opt, const char *s, unsigned long min, unsigned long max)
 {
 	uint64_t v = parse_size(opt, s);
 
@@ -396,10 +391,30 @@ static unsigned long parse_num(const char *opt, const char *s,
 }
 
 enum opt_id {
-	OPT_MODE = 256, OPT_API, OPT_MIN, OPT_MAX, OPT_ITERS, OPT_WARMUP,
-	OPT_POINT_MS, OPT_REPEAT, OPT_FLOOR, OPT_NO_FLOOR, OPT_CHECK, OPT_CSV,
-	OPT_MTU, OPT_RXQ, OPT_TXQ, OPT_TIMEOUT, OPT_ROLE, OPT_BACKEND,
-	OPT_NODE, OPT_PEER_NODE, OPT_PORT, OPT_PEER_PORT, OPT_CPU, OPT_HELP,
+	OPT_MODE = 256,
+	OPT_API,
+	OPT_MIN,
+	OPT_MAX,
+	OPT_ITERS,
+	OPT_WARMUP,
+	OPT_POINT_MS,
+	OPT_REPEAT,
+	OPT_FLOOR,
+	OPT_NO_FLOOR,
+	OPT_CHECK,
+	OPT_CSV,
+	OPT_MTU,
+	OPT_RXQ,
+	OPT_TXQ,
+	OPT_TIMEOUT,
+	OPT_ROLE,
+	OPT_BACKEND,
+	OPT_NODE,
+	OPT_PEER_NODE,
+	OPT_PORT,
+	OPT_PEER_PORT,
+	OPT_CPU,
+	OPT_HELP,
 };
 
 /* In enum opt_id order: parse_one() finds an option's name by its id. */
@@ -453,8 +468,7 @@ static void opts_default(struct opts *o)
 	o->cpu = -1;
 }
 
-static int pick_word(const char *opt, const char *val,
-		     const char *const *words, int n)
+static int pick_word(const char *opt, const char *val, const char *const *words, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (strcmp(val, words[i]) == 0)
@@ -475,8 +489,7 @@ static void parse_role(struct opts *o, const char *val)
 {
 	static const char *const words[] = { "server", "client" };
 
-	o->role = pick_word("role", val, words, 2) == 0 ? ROLE_SERVER
-							: ROLE_CLIENT;
+	o->role = pick_word("role", val, words, 2) == 0 ? ROLE_SERVER : ROLE_CLIENT;
 }
 
 static void parse_one(struct opts *o, int id, const char *a)
@@ -484,34 +497,76 @@ static void parse_one(struct opts *o, int id, const char *a)
 	const char *name = long_opts[id - OPT_MODE].name;
 
 	switch (id) {
-	case OPT_MODE: parse_mode(o, a); break;
+	case OPT_MODE:
+		parse_mode(o, a);
+		break;
 	case OPT_API:
 		o->api = (enum api)pick_word(name, a, api_names, 2);
 		break;
-	case OPT_MIN: o->min_size = parse_num(name, a, 1, CLCP_MSG_MAX); break;
-	case OPT_MAX: o->max_size = parse_num(name, a, 1, CLCP_MSG_MAX); break;
+	case OPT_MIN:
+		o->min_size = parse_num(name, a, 1, CLCP_MSG_MAX);
+		break;
+	case OPT_MAX:
+		o->max_size = parse_num(name, a, 1, CLCP_MSG_MAX);
+		break;
 	case OPT_ITERS:
 		o->iters = (unsigned)parse_num(name, a, 1, 100000000);
 		o->iters_set = true;
 		break;
-	case OPT_WARMUP: o->warmup = (unsigned)parse_num(name, a, 0, 1000000); break;
-	case OPT_POINT_MS: o->point_ms = (unsigned)parse_num(name, a, 1, 600000); break;
-	case OPT_REPEAT: o->repeat = (unsigned)parse_num(name, a, 1, MAX_REPEAT); break;
-	case OPT_FLOOR: o->floor = 1; break;
-	case OPT_NO_FLOOR: o->floor = 0; break;
-	case OPT_CHECK: o->check = true; break;
-	case OPT_CSV: o->csv = a; break;
-	case OPT_MTU: o->mtu = (uint32_t)parse_num(name, a, 1, UINT32_MAX); break;
-	case OPT_RXQ: o->rxq = (uint32_t)parse_num(name, a, 1, UINT32_MAX); break;
-	case OPT_TXQ: o->txq = (uint32_t)parse_num(name, a, 1, UINT32_MAX); break;
-	case OPT_TIMEOUT: o->timeout_s = (unsigned)parse_num(name, a, 1, 86400); break;
-	case OPT_ROLE: parse_role(o, a); break;
-	case OPT_BACKEND: o->backend = a; break;
-	case OPT_NODE: o->node = (long)parse_num(name, a, 0, UINT32_MAX); break;
-	case OPT_PEER_NODE: o->peer_node = (long)parse_num(name, a, 0, UINT32_MAX); break;
-	case OPT_PORT: o->port = (long)parse_num(name, a, 1, 65535); break;
-	case OPT_PEER_PORT: o->peer_port = (long)parse_num(name, a, 1, 65535); break;
-	case OPT_CPU: o->cpu = (int)parse_num(name, a, 0, CPU_SETSIZE - 1); break;
+	case OPT_WARMUP:
+		o->warmup = (unsigned)parse_num(name, a, 0, 1000000);
+		break;
+	case OPT_POINT_MS:
+		o->point_ms = (unsigned)parse_num(name, a, 1, 600000);
+		break;
+	case OPT_REPEAT:
+		o->repeat = (unsigned)parse_num(name, a, 1, MAX_REPEAT);
+		break;
+	case OPT_FLOOR:
+		o->floor = 1;
+		break;
+	case OPT_NO_FLOOR:
+		o->floor = 0;
+		break;
+	case OPT_CHECK:
+		o->check = true;
+		break;
+	case OPT_CSV:
+		o->csv = a;
+		break;
+	case OPT_MTU:
+		o->mtu = (uint32_t)parse_num(name, a, 1, UINT32_MAX);
+		break;
+	case OPT_RXQ:
+		o->rxq = (uint32_t)parse_num(name, a, 1, UINT32_MAX);
+		break;
+	case OPT_TXQ:
+		o->txq = (uint32_t)parse_num(name, a, 1, UINT32_MAX);
+		break;
+	case OPT_TIMEOUT:
+		o->timeout_s = (unsigned)parse_num(name, a, 1, 86400);
+		break;
+	case OPT_ROLE:
+		parse_role(o, a);
+		break;
+	case OPT_BACKEND:
+		o->backend = a;
+		break;
+	case OPT_NODE:
+		o->node = (long)parse_num(name, a, 0, UINT32_MAX);
+		break;
+	case OPT_PEER_NODE:
+		o->peer_node = (long)parse_num(name, a, 0, UINT32_MAX);
+		break;
+	case OPT_PORT:
+		o->port = (long)parse_num(name, a, 1, 65535);
+		break;
+	case OPT_PEER_PORT:
+		o->peer_port = (long)parse_num(name, a, 1, 65535);
+		break;
+	case OPT_CPU:
+		o->cpu = (int)parse_num(name, a, 0, CPU_SETSIZE - 1);
+		break;
 	}
 }
 
@@ -542,8 +597,10 @@ static void opts_resolve(struct opts *o)
 		size_error("--min is larger than --max");
 	if (o->api == API_FRAME && o->max_size > o->mtu) {
 		if (o->max_size != DEFAULT_MAX)
-			fprintf(stderr, PROG ": --api frame: sizes above the "
-					"MTU (%u) left out\n", o->mtu);
+			fprintf(stderr,
+				PROG ": --api frame: sizes above the "
+				     "MTU (%u) left out\n",
+				o->mtu);
 		o->max_size = o->mtu;
 		if (o->min_size > o->max_size)
 			size_error("--min is larger than the MTU (--api frame)");
@@ -599,8 +656,7 @@ static void pin_to(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof set, &set) != 0)
-		fprintf(stderr, PROG ": cannot pin to CPU %d: %s\n", cpu,
-			strerror(errno));
+		fprintf(stderr, PROG ": cannot pin to CPU %d: %s\n", cpu, strerror(errno));
 }
 
 /*
@@ -614,10 +670,10 @@ static void warn_if_busy(void)
 
 	if (f == NULL)
 		return;
-	if (fscanf(f, "%*f %*f %*f %d/%d", &running, &total) == 2 &&
-	    running > 1)
-		fprintf(stderr, PROG ": warning: %d other tasks are runnable; "
-				"figures will be noisy (see /proc/loadavg)\n",
+	if (fscanf(f, "%*f %*f %*f %d/%d", &running, &total) == 2 && running > 1)
+		fprintf(stderr,
+			PROG ": warning: %d other tasks are runnable; "
+			     "figures will be noisy (see /proc/loadavg)\n",
 			running - 1);
 	fclose(f);
 }
@@ -654,15 +710,13 @@ static void fill_pattern(unsigned char *buf, size_t len, unsigned iter)
 		buf[k] = pattern_byte(k, iter);
 }
 
-static void verify_pattern(const unsigned char *buf, size_t len,
-			   unsigned iter, const char *where)
+static void verify_pattern(const unsigned char *buf, size_t len, unsigned iter, const char *where)
 {
 	for (size_t k = 0; k < len; k++)
 		if (buf[k] != pattern_byte(k, iter))
 			fail("%s: payload corrupted at byte %zu of %zu "
 			     "(iteration %u): got 0x%02x, expected 0x%02x",
-			     where, k, len, iter, buf[k],
-			     pattern_byte(k, iter));
+			     where, k, len, iter, buf[k], pattern_byte(k, iter));
 }
 
 static bool check_iter(bool check, unsigned i)
@@ -692,8 +746,8 @@ static void make_uri(char *uri, size_t cap, const char *backend, long node)
 		snprintf(uri, cap, "%s://%ld", backend, node);
 }
 
-static void link_open(struct link *l, const struct opts *o, long node,
-		      long port, long peer_node, long peer_port)
+static void link_open(struct link *l, const struct opts *o, long node, long port, long peer_node,
+		      long peer_port)
 {
 	struct clcp_endpt_attr attr;
 	char uri[512];
@@ -716,8 +770,7 @@ static void link_open(struct link *l, const struct opts *o, long node,
 	if (strstr(o->backend, "://") && o->role == ROLE_BOTH)
 		peer_node = clcp_dev_node(l->dev);
 	l->peer_node = (uint32_t)peer_node;
-	l->chan = clcp_alloc_chan(l->ep, (uint16_t)port, l->peer_node,
-				  (uint16_t)peer_port);
+	l->chan = clcp_alloc_chan(l->ep, (uint16_t)port, l->peer_node, (uint16_t)peer_port);
 	if (l->chan < 0)
 		fail_clcp("clcp_alloc_chan", l->chan);
 }
@@ -788,8 +841,7 @@ static const void *recv_frame(struct link *l, size_t *len)
 	return l->frame.data;
 }
 
-static const void *recv_msg(struct link *l, void *buf, size_t cap,
-			    size_t *len)
+static const void *recv_msg(struct link *l, void *buf, size_t cap, size_t *len)
 {
 	int chan = l->chan;
 	ssize_t n;
@@ -800,8 +852,7 @@ static const void *recv_msg(struct link *l, void *buf, size_t cap,
 	else
 		n = clcp_rcv_message(l->ep, &chan, buf, cap, 0);
 	if (n < 0)
-		fail_clcp(l->mode == MODE_POLL ? "clcp_poll_rx_msg"
-					       : "clcp_rcv_message", n);
+		fail_clcp(l->mode == MODE_POLL ? "clcp_poll_rx_msg" : "clcp_rcv_message", n);
 	if (chan != l->chan)
 		fail("received on channel %d, expected %d", chan, l->chan);
 	*len = (size_t)n;
@@ -809,16 +860,14 @@ static const void *recv_msg(struct link *l, void *buf, size_t cap,
 }
 
 /* Receives one message; the data stays valid until link_done(). */
-static const void *link_recv(struct link *l, void *buf, size_t cap,
-			     size_t *len)
+static const void *link_recv(struct link *l, void *buf, size_t cap, size_t *len)
 {
 	if (l->api == API_FRAME)
 		return recv_frame(l, len);
 	return recv_msg(l, buf, cap, len);
 }
 
-static const void *link_recv_len(struct link *l, void *buf, size_t cap,
-				 size_t want)
+static const void *link_recv_len(struct link *l, void *buf, size_t cap, size_t want)
 {
 	size_t len;
 	const void *data = link_recv(l, buf, cap, &len);
@@ -866,19 +915,24 @@ struct bufs {
 
 static void bufs_init(struct bufs *b, uint64_t max_size)
 {
-	b->cap = max_size < sizeof(struct ctrl) ? sizeof(struct ctrl)
-						: (size_t)max_size;
+	b->cap = max_size < sizeof(struct ctrl) ? sizeof(struct ctrl) : (size_t)max_size;
 	b->tx = xalloc(b->cap);
 	b->rx = xalloc(b->cap);
 }
 
 /* The server follows the client's sizes, whatever its own --max. */
+static void bufs_free(struct bufs *b)
+{
+	free(b->tx);
+	free(b->rx);
+	b->tx = b->rx = NULL;
+}
+
 static void bufs_fit(struct bufs *b, size_t size)
 {
 	if (size <= b->cap)
 		return;
-	free(b->tx);
-	free(b->rx);
+	bufs_free(b);
 	bufs_init(b, size);
 }
 
@@ -897,7 +951,8 @@ static void recv_ctrl(struct link *l, struct bufs *b, struct ctrl *c)
 
 	if (len != sizeof *c)
 		fail("expected a control message, got %zu bytes: do both ends "
-		     "run with the same options?", len);
+		     "run with the same options?",
+		     len);
 	memcpy(c, data, sizeof *c);
 	link_done(l);
 	if (c->magic != CTRL_MAGIC || c->mode >= NMODES)
@@ -922,8 +977,7 @@ static void serve_bw(struct link *l, struct bufs *b, const struct ctrl *c)
 {
 	for (unsigned r = 0; r < c->count; r++) {
 		for (unsigned w = 0; w < c->window; w++) {
-			const void *data =
-				link_recv_len(l, b->rx, b->cap, c->size);
+			const void *data = link_recv_len(l, b->rx, b->cap, c->size);
 
 			if (c->check && w == 0)
 				verify_pattern(data, c->size, 0, "server");
@@ -962,8 +1016,8 @@ struct point {
 };
 
 struct floor_res {
-	struct lat cl;		     /* cache-line ping-pong */
-	struct lat pp[MAX_SIZES];    /* memcpy ping-pong */
+	struct lat cl;		  /* cache-line ping-pong */
+	struct lat pp[MAX_SIZES]; /* memcpy ping-pong */
 	double memcpy_mbps[MAX_SIZES];
 };
 
@@ -986,8 +1040,7 @@ static void sizes_init(struct bench *bn)
 {
 	uint64_t s = bn->o->min_size;
 
-	for (bn->nsizes = 0; s <= bn->o->max_size && bn->nsizes < MAX_SIZES;
-	     s *= 2)
+	for (bn->nsizes = 0; s <= bn->o->max_size && bn->nsizes < MAX_SIZES; s *= 2)
 		bn->sizes[bn->nsizes++] = (size_t)s;
 }
 
@@ -1024,17 +1077,20 @@ static unsigned cap_by_time(unsigned n, double per_ns, unsigned budget_ms)
  * A batch of n round trips, numbered from first (for --check); samples go
  * to out. Returns how many it kept: checked round trips are not timed.
  */
-typedef unsigned batch_fn(struct bench *bn, void *arg, size_t size,
-			  unsigned first, uint64_t *out, unsigned n);
+typedef unsigned batch_fn(struct bench *bn, void *arg, size_t size, unsigned first, uint64_t *out,
+			  unsigned n);
 
-static unsigned run_lat(struct bench *bn, void *arg, size_t size,
-			unsigned first, uint64_t *out, unsigned n)
+static unsigned run_lat(struct bench *bn, void *arg, size_t size, unsigned first, uint64_t *out,
+			unsigned n)
 {
 	struct link *l = &bn->link;
 	struct bufs *b = &bn->bufs;
-	struct ctrl c = { .kind = CTRL_LAT, .mode = l->mode,
-			  .size = (uint32_t)size, .count = n,
-			  .check = bn->o->check, .first = first };
+	struct ctrl c = { .kind = CTRL_LAT,
+			  .mode = l->mode,
+			  .size = (uint32_t)size,
+			  .count = n,
+			  .check = bn->o->check,
+			  .first = first };
 	unsigned kept = 0;
 
 	(void)arg;
@@ -1085,13 +1141,12 @@ static bool over_budget(uint64_t t0, unsigned budget_ms)
  * chunks run until n samples are kept. On a busy machine it stops past
  * POINT_OVERRUN budgets, with at least MIN_KEPT. --iters is obeyed.
  */
-static struct lat sample_point(struct bench *bn, batch_fn *run, void *arg,
-			       size_t size, unsigned n, unsigned budget_ms)
+static struct lat sample_point(struct bench *bn, batch_fn *run, void *arg, size_t size, unsigned n,
+			       unsigned budget_ms)
 {
 	bool timed = !bn->o->iters_set;
 	unsigned w = warm_iters(bn->o, n), kept = 0, done = 0, chunk;
-	double per = w ? warm_rtt_ns(bn, run(bn, arg, size, 0, bn->rtt, w))
-		       : 0;
+	double per = w ? warm_rtt_ns(bn, run(bn, arg, size, 0, bn->rtt, w)) : 0;
 	uint64_t t0;
 
 	if (per > 0 && timed)
@@ -1111,19 +1166,20 @@ static struct lat sample_point(struct bench *bn, batch_fn *run, void *arg,
 
 static struct lat lat_point(struct bench *bn, size_t size)
 {
-	return sample_point(bn, run_lat, NULL, size, lat_iters(bn->o, size),
-			    bn->o->point_ms);
+	return sample_point(bn, run_lat, NULL, size, lat_iters(bn->o, size), bn->o->point_ms);
 }
 
 /* Rounds of window messages, each answered by an ack; returns ns. */
-static double run_bw(struct bench *bn, size_t size, unsigned window,
-		     unsigned rounds)
+static double run_bw(struct bench *bn, size_t size, unsigned window, unsigned rounds)
 {
 	struct link *l = &bn->link;
 	struct bufs *b = &bn->bufs;
-	struct ctrl c = { .kind = CTRL_BW, .mode = l->mode,
-			  .size = (uint32_t)size, .count = rounds,
-			  .window = window, .check = bn->o->check };
+	struct ctrl c = { .kind = CTRL_BW,
+			  .mode = l->mode,
+			  .size = (uint32_t)size,
+			  .count = rounds,
+			  .window = window,
+			  .check = bn->o->check };
 	uint64_t t0;
 
 	if (bn->o->check)
@@ -1151,9 +1207,9 @@ static double bw_point(struct bench *bn, size_t size)
 	window = window < 2 ? 2 : window > BW_WINDOW ? BW_WINDOW : window;
 	per = run_bw(bn, size, window, BW_WARM_ROUNDS) / BW_WARM_ROUNDS;
 	fit = budget * 1e6 / (per > 1 ? per : 1);
-	rounds = fit < BW_MIN_ROUNDS ? BW_MIN_ROUNDS
-		 : fit > BW_MAX_ROUNDS ? BW_MAX_ROUNDS
-				       : (unsigned)fit;
+	rounds = fit < BW_MIN_ROUNDS ? BW_MIN_ROUNDS :
+		 fit > BW_MAX_ROUNDS ? BW_MAX_ROUNDS :
+				       (unsigned)fit;
 	chunk = rounds / POINT_CHUNKS + 1;
 	while (done < rounds && ns <= POINT_OVERRUN * 1e6 * budget) {
 		unsigned c = rounds - done < chunk ? rounds - done : chunk;
@@ -1171,14 +1227,13 @@ static void print_table(const struct bench *bn, enum mode m)
 	printf("\n== mode %s, api %s", mode_names[m], api_names[o->api]);
 	if (o->repeat > 1)
 		printf(", latency: median of %u runs", o->repeat);
-	printf(" ==\n%9s %10s %10s %10s %7s %10s %8s\n", "size", "p50 us",
-	       "p99 us", "mean us", "iters", "MB/s", "GB/s");
+	printf(" ==\n%9s %10s %10s %10s %7s %10s %8s\n", "size", "p50 us", "p99 us", "mean us",
+	       "iters", "MB/s", "GB/s");
 	for (unsigned i = 0; i < bn->nsizes; i++) {
 		const struct point *p = &bn->pt[m][i];
 
-		printf("%9zu %10.3f %10.3f %10.3f %7u %10.1f %8.2f\n",
-		       p->size, p->lat.p50 / 1e3, p->lat.p99 / 1e3,
-		       p->lat.mean / 1e3, p->lat.n, p->mbps, p->mbps / 1e3);
+		printf("%9zu %10.3f %10.3f %10.3f %7u %10.1f %8.2f\n", p->size, p->lat.p50 / 1e3,
+		       p->lat.p99 / 1e3, p->lat.mean / 1e3, p->lat.n, p->mbps, p->mbps / 1e3);
 	}
 	fflush(stdout);
 }
@@ -1271,8 +1326,7 @@ static void floor_map(struct floor *f, size_t max_size)
 
 	f->slot_len = (max_size + page - 1) / page * page;
 	f->map_len = page + 2 * f->slot_len;
-	p = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		fail("mmap %zu bytes: %s", f->map_len, strerror(errno));
 	memset(p, 0, f->map_len);
@@ -1314,8 +1368,7 @@ static void floor_ping(struct floor *f)
 	spin_until(&f->shm->pong, f->seq);
 }
 
-static void floor_cmd(struct floor *f, uint32_t kind, size_t size,
-		      unsigned count)
+static void floor_cmd(struct floor *f, uint32_t kind, size_t size, unsigned count)
 {
 	f->shm->kind = kind;
 	f->shm->size = size;
@@ -1324,8 +1377,8 @@ static void floor_cmd(struct floor *f, uint32_t kind, size_t size,
 }
 
 /* A batch_fn: n round trips of the floor. */
-static unsigned floor_rounds(struct bench *bn, void *arg, size_t size,
-			     unsigned first, uint64_t *out, unsigned n)
+static unsigned floor_rounds(struct bench *bn, void *arg, size_t size, unsigned first,
+			     uint64_t *out, unsigned n)
 {
 	struct floor *f = arg;
 	const unsigned char *src = bn->bufs.tx;
@@ -1347,11 +1400,9 @@ static unsigned floor_rounds(struct bench *bn, void *arg, size_t size,
 }
 
 /* Like lat_point, for the floor: half the time budget per size. */
-static struct lat floor_lat(struct bench *bn, struct floor *f, size_t size,
-			    unsigned n)
+static struct lat floor_lat(struct bench *bn, struct floor *f, size_t size, unsigned n)
 {
-	return sample_point(bn, floor_rounds, f, size, n,
-			    bn->o->point_ms / 2 + 1);
+	return sample_point(bn, floor_rounds, f, size, n, bn->o->point_ms / 2 + 1);
 }
 
 static void floor_sweeps(struct bench *bn, struct floor *f)
@@ -1364,9 +1415,8 @@ static void floor_sweeps(struct bench *bn, struct floor *f)
 	for (unsigned r = 0; r < reps; r++) {
 		runs[ns * reps + r] = floor_lat(bn, f, 0, FLOOR_CL_ITERS);
 		for (unsigned i = 0; i < ns; i++)
-			runs[i * reps + r] = floor_lat(
-				bn, f, bn->sizes[i],
-				lat_iters(bn->o, bn->sizes[i]));
+			runs[i * reps + r] =
+				floor_lat(bn, f, bn->sizes[i], lat_iters(bn->o, bn->sizes[i]));
 	}
 	bn->floor.cl = lat_median(&runs[ns * reps], reps);
 	for (unsigned i = 0; i < ns; i++)
@@ -1375,8 +1425,7 @@ static void floor_sweeps(struct bench *bn, struct floor *f)
 }
 
 /* Single-core memcpy bandwidth for a size, over about ms. */
-static double memcpy_mbps(unsigned char *dst, const unsigned char *src,
-			  size_t size, unsigned ms)
+static double memcpy_mbps(unsigned char *dst, const unsigned char *src, size_t size, unsigned ms)
 {
 	unsigned batch = size >= (1u << 20) ? 1 : (unsigned)((1u << 20) / size);
 	uint64_t bytes = 0, t0, t;
@@ -1423,9 +1472,8 @@ static void floor_run(struct bench *bn)
 	alarm(0);
 	munmap(f.shm, f.map_len);
 	for (unsigned i = 0; i < bn->nsizes; i++)
-		bn->floor.memcpy_mbps[i] = memcpy_mbps(
-			bn->bufs.rx, bn->bufs.tx, bn->sizes[i],
-			bn->o->point_ms / 4 + 1);
+		bn->floor.memcpy_mbps[i] = memcpy_mbps(bn->bufs.rx, bn->bufs.tx, bn->sizes[i],
+						       bn->o->point_ms / 4 + 1);
 	bn->have_floor = true;
 }
 
@@ -1463,17 +1511,16 @@ static void print_floor(const struct bench *bn)
 	printf("\n== floor: two processes (");
 	print_cpus(bn);
 	printf(") through a shared page ==\ncache-line ping-pong, one-way: p50 %.1f ns, p99 %.1f ns, "
-	       "mean %.1f ns (%u samples)\n", cl->p50, cl->p99, cl->mean, cl->n);
+	       "mean %.1f ns (%u samples)\n",
+	       cl->p50, cl->p99, cl->mean, cl->n);
 	printf("memcpy-pp: ping-pong copying the payload in and out; memcpy: "
-	       "one core\n%9s %10s %10s %10s %12s\n", "size", "pp p50 us",
-	       "pp p99 us", "pp MB/s", "memcpy MB/s");
+	       "one core\n%9s %10s %10s %10s %12s\n",
+	       "size", "pp p50 us", "pp p99 us", "pp MB/s", "memcpy MB/s");
 	for (unsigned i = 0; i < bn->nsizes; i++) {
 		const struct lat *pp = &bn->floor.pp[i];
 
-		printf("%9zu %10.3f %10.3f %10.1f %12.1f\n", bn->sizes[i],
-		       pp->p50 / 1e3, pp->p99 / 1e3,
-		       bn->sizes[i] / pp->p50 * 1e3,
-		       bn->floor.memcpy_mbps[i]);
+		printf("%9zu %10.3f %10.3f %10.1f %12.1f\n", bn->sizes[i], pp->p50 / 1e3,
+		       pp->p99 / 1e3, bn->sizes[i] / pp->p50 * 1e3, bn->floor.memcpy_mbps[i]);
 	}
 }
 
@@ -1487,8 +1534,7 @@ static void print_ratios(const struct bench *bn)
 			printf(" %10s", mode_names[m]);
 	printf("\n");
 	for (unsigned i = 0; i < bn->nsizes; i++) {
-		printf("%9zu %5s", bn->sizes[i],
-		       ratio_is_bw(bn->sizes[i]) ? "bw" : "lat");
+		printf("%9zu %5s", bn->sizes[i], ratio_is_bw(bn->sizes[i]) ? "bw" : "lat");
 		for (int m = 0; m < NMODES; m++)
 			if (bn->have[m])
 				printf(" %10.2f", ratio(bn, (enum mode)m, i));
@@ -1502,12 +1548,10 @@ static void csv_mode_rows(FILE *f, const struct bench *bn, enum mode m)
 	for (unsigned i = 0; i < bn->nsizes; i++) {
 		const struct point *p = &bn->pt[m][i];
 
-		fprintf(f, "%s,%s,%zu,%.1f,%.1f,%.1f,%.1f,", mode_names[m],
-			api_names[bn->o->api], p->size, p->lat.p50,
-			p->lat.p99, p->lat.mean, p->mbps);
+		fprintf(f, "%s,%s,%zu,%.1f,%.1f,%.1f,%.1f,", mode_names[m], api_names[bn->o->api],
+			p->size, p->lat.p50, p->lat.p99, p->lat.mean, p->mbps);
 		if (bn->have_floor)
-			fprintf(f, "%.1f,%.4f\n", bn->floor.pp[i].p50,
-				ratio(bn, m, i));
+			fprintf(f, "%.1f,%.4f\n", bn->floor.pp[i].p50, ratio(bn, m, i));
 		else
 			fprintf(f, ",\n");
 	}
@@ -1517,18 +1561,15 @@ static void csv_floor_rows(FILE *f, const struct bench *bn)
 {
 	const struct lat *cl = &bn->floor.cl;
 
-	fprintf(f, "floor,cacheline,0,%.1f,%.1f,%.1f,,,\n", cl->p50, cl->p99,
-		cl->mean);
+	fprintf(f, "floor,cacheline,0,%.1f,%.1f,%.1f,,,\n", cl->p50, cl->p99, cl->mean);
 	for (unsigned i = 0; i < bn->nsizes; i++) {
 		const struct lat *pp = &bn->floor.pp[i];
 
-		fprintf(f, "floor,memcpy_pingpong,%zu,%.1f,%.1f,%.1f,%.1f,,\n",
-			bn->sizes[i], pp->p50, pp->p99, pp->mean,
-			bn->sizes[i] / pp->p50 * 1e3);
+		fprintf(f, "floor,memcpy_pingpong,%zu,%.1f,%.1f,%.1f,%.1f,,\n", bn->sizes[i],
+			pp->p50, pp->p99, pp->mean, bn->sizes[i] / pp->p50 * 1e3);
 	}
 	for (unsigned i = 0; i < bn->nsizes; i++)
-		fprintf(f, "floor,memcpy,%zu,,,,%.1f,,\n", bn->sizes[i],
-			bn->floor.memcpy_mbps[i]);
+		fprintf(f, "floor,memcpy,%zu,,,,%.1f,,\n", bn->sizes[i], bn->floor.memcpy_mbps[i]);
 }
 
 static void write_csv(const struct bench *bn)
@@ -1559,12 +1600,13 @@ static void print_header(const struct bench *bn)
 	if (rc < 0)
 		fail_clcp("clcp_endpt_attr_get", rc);
 	printf(PROG ": backend %s, node %u port %ld <-> node %u port %ld, "
-	       "mtu %u, rxq %u, txq %u\n", clcp_dev_backend(bn->link.dev),
-	       clcp_dev_node(bn->link.dev), o->port, bn->link.peer_node,
-	       o->peer_port, a.mtu, a.rxq_len, a.txq_len);
+		    "mtu %u, rxq %u, txq %u\n",
+	       clcp_dev_backend(bn->link.dev), clcp_dev_node(bn->link.dev), o->port,
+	       bn->link.peer_node, o->peer_port, a.mtu, a.rxq_len, a.txq_len);
 	print_cpus(bn);
 	printf("; timer %s, %.1f ns per read (in every sample); "
-	       "latency = round trip / 2\n", TIMER_NAME, timer_read_ns());
+	       "latency = round trip / 2\n",
+	       TIMER_NAME, timer_read_ns());
 	fflush(stdout);
 }
 
@@ -1581,7 +1623,8 @@ static void bench_init(struct bench *bn, const struct opts *o)
 	bn->cpu[0] = bn->cpu[1] = -1;
 }
 
-static void bench_report(struct bench *bn)
+/* Floor, ratios and CSV as asked; then frees the buffers. */
+static void bench_finish(struct bench *bn)
 {
 	if (bn->o->floor) {
 		floor_run(bn);
@@ -1590,10 +1633,11 @@ static void bench_report(struct bench *bn)
 	}
 	if (bn->o->csv)
 		write_csv(bn);
+	bufs_free(&bn->bufs);
+	free(bn->rtt);
 }
 
-static void run_server(const struct opts *o, long node, long port,
-		       long peer_node, long peer_port)
+static void run_server(const struct opts *o, long node, long port, long peer_node, long peer_port)
 {
 	struct link l;
 	struct bufs b;
@@ -1603,6 +1647,7 @@ static void run_server(const struct opts *o, long node, long port,
 	l.mode = MODE_INTR; /* wait for the client asleep */
 	serve(&l, &b);
 	link_close(&l);
+	bufs_free(&b);
 }
 
 static void run_client(struct bench *bn)
@@ -1653,7 +1698,7 @@ static int run_both(struct bench *bn)
 	run_client(bn);
 	wait_server(o, pid);
 	side = "";
-	bench_report(bn);
+	bench_finish(bn);
 	return 0;
 }
 
@@ -1679,7 +1724,8 @@ int main(int argc, char **argv)
 	if (o.role == ROLE_SERVER) {
 		pin_to(o.cpu);
 		printf(PROG " server: node %ld port %ld, peer node %ld port "
-		       "%ld\n", o.node, o.port, o.peer_node, o.peer_port);
+			    "%ld\n",
+		       o.node, o.port, o.peer_node, o.peer_port);
 		fflush(stdout);
 		run_server(&o, o.node, o.port, o.peer_node, o.peer_port);
 		return 0;
@@ -1694,6 +1740,6 @@ int main(int argc, char **argv)
 	client_cpus(&bn, o.cpu);
 	pin_to(bn.cpu[0]);
 	run_client(&bn);
-	bench_report(&bn);
+	bench_finish(&bn);
 	return 0;
 }
