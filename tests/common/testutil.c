@@ -58,11 +58,38 @@ void tu_msleep(unsigned ms)
 
 /* --- private shared-memory directory --- */
 
+static int tu_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw);
+
+static int pid_alive(int pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Removes base/clcptest.<pid>.* directories of dead test processes. */
+static void tu_shm_sweep(const char *base)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dp = opendir(base);
+	int pid;
+
+	if (dp == NULL)
+		return;
+	while ((d = readdir(dp)) != NULL) {
+		if (sscanf(d->d_name, "clcptest.%d.", &pid) != 1 || pid_alive(pid))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", base, d->d_name) < (int)sizeof(path))
+			nftw(path, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	closedir(dp);
+}
+
 const char *tu_shm_setup(void)
 {
 	static const char *const bases[] = { "/dev/shm", "/tmp" };
 
 	for (unsigned i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		tu_shm_sweep(bases[i]);
 		snprintf(tu_shm_dir, sizeof(tu_shm_dir), "%s/clcptest.%d.XXXXXX", bases[i],
 			 (int)getpid());
 		if (mkdtemp(tu_shm_dir) != NULL) {
@@ -113,6 +140,61 @@ void tu_shm_list(const char *dir, char *buf, size_t len)
 		used += (size_t)n;
 	}
 	closedir(dp);
+}
+
+#define TU_MAX_LIVE 256
+
+/* Nodes with an endpoint file of a live process other than us. */
+static unsigned live_nodes(DIR *dp, const char *prefix, uint32_t *nodes)
+{
+	struct dirent *d;
+	unsigned n = 0;
+	unsigned node;
+	const char *pp;
+	int pid;
+
+	while ((d = readdir(dp)) != NULL && n < TU_MAX_LIVE) {
+		if (strncmp(d->d_name, prefix, strlen(prefix)) != 0 ||
+		    sscanf(d->d_name + strlen(prefix), "n%u-", &node) != 1)
+			continue;
+		pp = strstr(d->d_name, "-p");
+		if (pp != NULL && sscanf(pp, "-p%d-", &pid) == 1 && pid != getpid() &&
+		    pid_alive(pid))
+			nodes[n++] = node;
+	}
+	rewinddir(dp);
+	return n;
+}
+
+int tu_shm_leftovers(const char *dir, int *live)
+{
+	uint32_t nodes[TU_MAX_LIVE];
+	char prefix[64];
+	struct dirent *d;
+	DIR *dp = opendir(dir);
+	unsigned nlive, node, i;
+	int n = 0;
+
+	*live = 0;
+	if (dp == NULL)
+		return -1;
+	snprintf(prefix, sizeof(prefix), "clcp-%u-", (unsigned)getuid());
+	nlive = live_nodes(dp, prefix, nodes);
+	while ((d = readdir(dp)) != NULL) {
+		if (strncmp(d->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		if (sscanf(d->d_name + strlen(prefix), "n%u", &node) == 1) {
+			for (i = 0; i < nlive && nodes[i] != node; i++)
+				;
+			if (i < nlive) {
+				(*live)++;
+				continue;
+			}
+		}
+		n++;
+	}
+	closedir(dp);
+	return n;
 }
 
 static int tu_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)

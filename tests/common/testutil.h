@@ -42,13 +42,21 @@ void tu_msleep(unsigned ms);
 
 /*
  * Makes a private directory for the library's shared memory and points
- * CLCP_SHM_DIR at it. Returns its path (static storage) or NULL.
+ * CLCP_SHM_DIR at it. Returns its path (static storage) or NULL. Private
+ * directories of test processes that died (killed at a timeout) go first.
  */
 const char *tu_shm_setup(void);
 /* Files named clcp-<uid>-* in dir (-1 if dir cannot be read). */
 int tu_shm_count(const char *dir);
 /* Names of those files, comma separated, cut to fit buf. */
 void tu_shm_list(const char *dir, char *buf, size_t len);
+/*
+ * Like tu_shm_count, but leaves out the nodes that a live process other
+ * than us still uses (an endpoint file clcp-<uid>-n<node>-...-p<pid>-...
+ * of a running pid): on a shared host those are not leftovers. *live
+ * gets the number of files left out.
+ */
+int tu_shm_leftovers(const char *dir, int *live);
 /* Removes the private directory and whatever is left in it. */
 void tu_shm_teardown(void);
 

@@ -60,12 +60,18 @@ static void reclaim_node(const struct conf_param *p, uint32_t node)
 	conf_assert_rc(p, clcp_close(dev), 0, "close");
 }
 
-/* Asserts that REAL_SHM holds no clcp-<uid>-* file, naming them if not. */
+/*
+ * Asserts that REAL_SHM holds no clcp-<uid>-* file, naming them if not.
+ * Nodes that live processes of other programs use right now are not
+ * leftovers (a shared host); they are logged, not counted.
+ */
 static void expect_clean(const char *when)
 {
 	char names[512];
-	int n = tu_shm_count(REAL_SHM);
+	int live, n = tu_shm_leftovers(REAL_SHM, &live);
 
+	if (live > 0)
+		cr_log_warn("%d file(s) in %s belong to live processes", live, REAL_SHM);
 	tu_shm_list(REAL_SHM, names, sizeof(names));
 	cr_assert_eq(n, 0, "%d clcp-%u-* file(s) in %s %s: %s", n, (unsigned)getuid(), REAL_SHM,
 		     when, names);
@@ -78,8 +84,7 @@ CONF_TEST(final, nothing_left_in_dev_shm, conf_params_backends)
 	unsetenv("CLCP_SHM_DIR"); /* the library's default directory */
 	/* Whatever dead processes left is reclaimed by the next open. */
 	reclaim_node(p, NODE_A);
-	expect_clean("after a reclaiming open (left by dead processes, or in "
-		     "use by live ones)");
+	expect_clean("after a reclaiming open");
 	exchange(p, 0);
 	expect_clean("after a clean exchange");
 	exchange(p, 1);
