@@ -186,3 +186,52 @@ CONF_TEST(interrupt, endpoint_fd_is_stable, conf_params_backends)
 	cr_assert_neq(clcp_endpt_fd(ep2), fd, "two endpoints share an fd");
 	conf_close(&e);
 }
+
+/* Child: one message far larger than the receiver's Rx buffers. */
+#define BIG_LEN (1u << 20)
+
+static int big_sender(void *arg)
+{
+	const struct frame_sender_args *a = arg;
+	struct conf_end e;
+	int rc;
+
+	rc = conf_open(a->p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
+	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'G', 20000) == 0, "no go");
+	rc = conf_send_pat(CONF_INTR, e.ep, e.chan, BIG_LEN, 4);
+	TU_CK(rc == 0, "send: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
+	conf_close(&e);
+	return 0;
+}
+
+/*
+ * A message far larger than the Rx buffers wakes an armed receiver (a
+ * sender blocked for Rx space signals the fd, as a last frame does):
+ * otherwise a long message could never drain in interrupt mode.
+ */
+CONF_TEST(interrupt, select_wakes_for_a_blocked_sender, conf_params_backends)
+{
+	struct frame_sender_args a = { .p = p };
+	struct conf_end e;
+	int sock, fd, c = CLCP_ANY;
+	pid_t pid;
+
+	conf_require(p, CLCP_CAP_INTERRUPT, "no endpoint fd wake-ups");
+	pid = tu_fork(big_sender, &a, &sock);
+	cr_assert_gt(pid, 0);
+	conf_open_ok(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &e);
+	fd = clcp_endpt_fd(e.ep);
+	cr_assert_geq(fd, 0);
+	conf_assert_rc(p, clcp_endpt_arm(e.ep), 0, "arm with nothing waiting");
+	cr_assert_eq(tu_put(sock, 'G'), 0);
+	cr_assert_eq(select_read(fd, 10000), 1, "[%s] a blocked sender did not wake us",
+		     p->backend);
+	conf_assert_rc(p, conf_recv_pat(CONF_INTR, e.ep, &c, BIG_LEN, 4), 0,
+		       "receive the long message");
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "big sender");
+	conf_close(&e);
+	close(sock);
+}
