@@ -280,6 +280,15 @@ int clcp_release_chan(clcp_endpt_t *ep, int chan)
 	return 0;
 }
 
+int clcp_chan_port(clcp_endpt_t *ep, int chan)
+{
+	int rc = clcp__endpt_check(ep);
+
+	if (rc == 0)
+		rc = clcp__chan_check(ep, chan);
+	return rc < 0 ? rc : ep->chans[chan].my_port;
+}
+
 int clcp_endpt_fd(clcp_endpt_t *ep)
 {
 	int rc = clcp__endpt_check(ep);

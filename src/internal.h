@@ -103,6 +103,7 @@ struct clcp__endpt_priv {
 	struct clcp__chanq *chq;
 	uint32_t rr; /* round robin start for CLCP_ANY */
 	uint32_t stride; /* bytes between frame buffers */
+	uint64_t next_check; /* next peer liveness check (ms), while waiting */
 	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
 };
 

@@ -229,7 +229,6 @@ static bool rx_starved(struct clcp_endpt *ep)
 
 struct rx_wait_ctx {
 	uint64_t deadline;
-	uint64_t next_check;
 	int32_t check_ms;
 	bool spin;
 	bool nonblock;
@@ -244,30 +243,32 @@ static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
 	w->spin = spin;
 	w->check_ms = a->peer_check_ms;
 	w->deadline = timed ? clcp__deadline(a->timeout_ms) : UINT64_MAX;
-	w->next_check = clcp__now_ms() + (uint64_t)w->check_ms;
+	if (ep->priv->next_check == 0)
+		ep->priv->next_check = clcp__now_ms() + (uint64_t)w->check_ms;
 }
 
 /* One idle round: errors for starvation, timeout, dead peers; else waits. */
 static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 {
+	struct clcp__endpt_priv *p = ep->priv;
 	uint64_t now, until;
 	int rc;
 
 	if (rx_starved(ep))
 		return clcp__err(ENOBUFS, "parked frames of other channels hold every Rx buffer");
-	if (w->nonblock)
-		return clcp__err(EAGAIN, "nothing to receive");
 	now = clcp__now_ms();
-	if (now >= w->deadline)
-		return clcp__err(ETIMEDOUT, "no message within %d ms",
-				 ep->priv->attr.timeout_ms);
-	if (now >= w->next_check) {
+	if (now >= p->next_check) { /* per endpoint: short calls check too */
 		rc = peers_check(ep, chan);
 		if (rc < 0)
 			return rc;
-		w->next_check = now + (uint64_t)w->check_ms;
+		p->next_check = now + (uint64_t)w->check_ms;
 	}
-	until = w->deadline < w->next_check ? w->deadline : w->next_check;
+	if (w->nonblock)
+		return clcp__err(EAGAIN, "nothing to receive");
+	if (now >= w->deadline)
+		return clcp__err(ETIMEDOUT, "no message within %d ms",
+				 ep->priv->attr.timeout_ms);
+	until = w->deadline < p->next_check ? w->deadline : p->next_check;
 	return clcp__rx_wait(ep, (int)(until > now ? until - now : 0), w->spin);
 }
 

@@ -89,7 +89,8 @@ int lb_file_create(const char *path, size_t size, void **map)
 					 path, size);
 		return clcp__err(rc, "cannot size %s: %s", path, strerror(rc));
 	}
-	*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	*map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (*map == MAP_FAILED) {
 		unlink(path);
@@ -148,7 +149,8 @@ static int node_map(struct lb_dev *lb, const char *path, struct lb_node **np,
 		close(fd);
 		return clcp__err(EACCES, "%s is not private to this user", path);
 	}
-	n = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	n = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (n == MAP_FAILED)
 		return clcp__err(ENOMEM, "cannot map %s", path);

@@ -164,6 +164,8 @@ CLCP_API int clcp_endpt_fd(clcp_endpt_t *ep);
  * no wake-up is lost; 0 when armed.
  */
 CLCP_API int clcp_endpt_arm(clcp_endpt_t *ep);
+/* The local port of a channel (the one CLCP_PORT_ANY picked), or -errno. */
+CLCP_API int clcp_chan_port(clcp_endpt_t *ep, int chan);
 CLCP_API int clcp_endpt_attr_get(clcp_endpt_t *ep,
 				 struct clcp_endpt_attr *attr);
 CLCP_API uint32_t clcp_dev_node(clcp_dev_t *dev);
