@@ -169,11 +169,11 @@ CONF_TEST(channels, alloc_release_reuse, conf_params_backends)
 	conf_close(&e);
 }
 
-/* CLCP_PORT_ANY picks distinct free ports. */
+/* CLCP_PORT_ANY picks distinct free ports; clcp_chan_port tells which. */
 CONF_TEST(channels, port_any, conf_params_backends)
 {
 	struct conf_end e;
-	int a, b;
+	int a, b, pa, pb;
 
 	conf_open_ok(p, NODE_A, NULL, 0, 0, 0, &e);
 	a = clcp_alloc_chan(e.ep, CLCP_PORT_ANY, NODE_B, PORT_B);
@@ -181,6 +181,14 @@ CONF_TEST(channels, port_any, conf_params_backends)
 	cr_assert_geq(a, 0, "%d", a);
 	cr_assert_geq(b, 0, "%d", b);
 	cr_assert_neq(a, b);
+	pa = clcp_chan_port(e.ep, a);
+	pb = clcp_chan_port(e.ep, b);
+	cr_assert(pa > 0 && pa <= 65535, "[%s] picked port %d", p->backend, pa);
+	cr_assert(pb > 0 && pb <= 65535, "[%s] picked port %d", p->backend, pb);
+	cr_assert_neq(pa, pb, "the same port picked twice");
+	conf_assert_rc(p, clcp_alloc_chan(e.ep, (uint16_t)pa, NODE_B, PORT_B), -EADDRINUSE,
+		       "explicit bind of a picked port");
+	conf_assert_rc(p, clcp_chan_port(e.ep, 100000), -EINVAL, "chan_port out of range");
 	conf_close(&e);
 }
 
