@@ -64,6 +64,7 @@ Test(ffi, table2_calls_are_exported)
 		"clcp_endpt_fd",       "clcp_endpt_arm",      "clcp_endpt_attr_init",
 		"clcp_endpt_attr_get", "clcp_strerror",	      "clcp_errmsg",
 		"clcp_backend_info",   "clcp_dev_node",	      "clcp_dev_backend",
+		"clcp_chan_port",
 	};
 
 	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
