@@ -222,7 +222,8 @@ CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
 	    (buf == NULL && len != 0))
 		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
 	off = e->buf_off;
-	memcpy(buf, ep->base + off, len);
+	if (len)
+		memcpy(buf, ep->base + off, len);
 	clcp_rxq_consume(ep);
 	clcp_rxq_post(ep, off);
 	*chan = c;
