@@ -188,6 +188,7 @@ int clcp_alloc_endpt(clcp_dev_t *dev, const struct clcp_endpt_attr *attr,
 	queues_init(ep);
 	ep->nchan = a.nchan;
 	ep->kick = dev->ops->kick;
+	ep->tx_direct = dev->ops->tx_direct;
 	ep->magic = CLCP_ENDPT_MAGIC;
 	rc = dev->ops->endpt_start(ep);
 	if (rc < 0) {

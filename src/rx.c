@@ -48,7 +48,8 @@ static bool entry_sane(struct clcp_endpt *ep, const struct clcp_qentry *e)
 
 	return off >= h_off && (off - h_off) % ep->priv->stride == 0 &&
 	       (off - h_off) / ep->priv->stride < ep->hdr->nrxbuf &&
-	       e->len <= ep->mtu && e->chan < ep->nchan;
+	       e->len <= ep->mtu && e->chan < ep->nchan &&
+	       (!(e->flags & CLCP_QF_INLINE) || e->len <= CLCP_QE_INLINE_MAX);
 }
 
 /* Moves the frame at the ring's tail to its channel's parked list. */
@@ -66,6 +67,8 @@ static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
 		return;
 	}
 	idx = buf_index(ep, e->buf_off);
+	if ((e->flags & CLCP_QF_INLINE) && e->len) /* park it in its buffer */
+		memcpy(ep->base + e->buf_off, e->data, e->len);
 	h = &p->held[idx];
 	h->len = e->len;
 	h->msg_len = e->msg_len;
@@ -408,6 +411,31 @@ static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 	return 0;
 }
 
+/*
+ * Polling receive, nothing parked: spins on the Rx queue's tail and takes a
+ * one-frame message the inline way as soon as it lands. -EAGAIN hands over
+ * to the general path (parked frames, multi-frame, time for peer checks).
+ */
+static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap)
+{
+	const struct clcp_backend_ops *ops;
+	unsigned n;
+
+	if (clcp__endpt_check(ep) < 0 || ep->nheld != 0 ||
+	    (*chan != CLCP_ANY && clcp__chan_check(ep, *chan) < 0))
+		return -EAGAIN;
+	ops = ep->priv->dev->ops;
+	for (n = 0; n < 4096; n++) {
+		ssize_t len = clcp__rx_try_fast(ep, chan, buf, cap);
+
+		if (len != -EAGAIN || clcp_rxq_peek(ep))
+			return len;
+		ops->progress(ep);
+		clcp_cpu_relax();
+	}
+	return -EAGAIN;
+}
+
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
 {
@@ -417,6 +445,11 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
+	if (spin && !(flags & CLCP_NONBLOCK)) {
+		n = spin_fast(ep, chan, buf, cap);
+		if (n != -EAGAIN)
+			return n;
+	}
 	do {
 		c = *chan;
 		rc = message_head(ep, &c, flags, spin, &msg_len);

@@ -493,17 +493,32 @@ static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r)
 			   strlen(sa.sun_path + 1)));
 }
 
-/* Raises the "interrupt" of an armed peer endpoint. */
-static void interrupt(struct clcp_endpt *ep, struct lb_remote *r)
+/* Raises the "interrupt" of the peer endpoint if it is armed (after F4). */
+static void raise_irq(struct clcp_endpt *ep, struct lb_remote *r)
 {
 	struct clcp_endpt_hdr *h = RH(r);
 
-	/* F4: orders the frame's publication before reading armed; pairs with F3. */
-	clcp_fence_full();
-	if (clcp_load_relaxed(&h->armed) && clcp_exchange(&h->armed, 0u)) {
+	if (clcp_load_seqcst(&h->armed) && clcp_exchange(&h->armed, 0u)) {
 		clcp_fetch_add(&h->wakeups, 1u);
 		wake_remote(ep, r);
 	}
+}
+
+/* Raises the peer's "interrupt" after a store of ours that it must see. */
+static void interrupt(struct clcp_endpt *ep, struct lb_remote *r)
+{
+	/* F4: orders our store before reading armed; pairs with F3. */
+	clcp_fence_full();
+	raise_irq(ep, r);
+}
+
+static inline void prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
 }
 
 /* Claims the peer's next posted Rx slot, or NULL when none is posted. */
@@ -516,6 +531,7 @@ static struct clcp_qentry *rx_claim(struct lb_remote *r)
 	for (;;) {
 		struct clcp_qentry *s = &q[head & (h->rxq_len - 1)];
 
+		prefetch_for_write(s); /* one transfer: we write it next */
 		/* A4: pairs with the receiver's R4 that posted the slot. */
 		if (clcp_load_acquire(&s->owner) != CLCP_OWNER_NIC)
 			return NULL;
@@ -532,6 +548,7 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	struct clcp_endpt_hdr *rh;
 	struct clcp_qentry *s;
 	uint32_t s_chan;
+	uint8_t flags;
 	int rc = resolve(ep, chan);
 
 	if (rc < 0)
@@ -547,20 +564,28 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
 		return clcp__err(EPROTO, "peer posted a bad buffer");
 	s_chan = LB_PORT_CHAN(lc->port_word);
+	flags = e->flags;
+	if (e->len <= CLCP_QE_INLINE_MAX)
+		flags |= CLCP_QF_INLINE;
 	if (e->len)
-		memcpy(lc->rem->base + s->buf_off, data, e->len);
+		memcpy((flags & CLCP_QF_INLINE) ? s->data : lc->rem->base + s->buf_off,
+		       data, e->len);
 	s->len = e->len;
 	s->msg_len = e->msg_len;
 	s->seq = ep->chans[chan].tx_seq++;
 	((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off))[s_chan].rx_seq++;
 	s->chan = (uint16_t)s_chan;
 	s->status = 0;
-	s->flags = e->flags;
-	/* R3: publishes the frame; pairs with the receiver's A3. */
-	clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+	s->flags = flags;
 	rh->rx_frames++;
-	if (e->flags & CLCP_QF_LAST)
-		interrupt(ep, lc->rem);
+	if (!(e->flags & CLCP_QF_LAST)) {
+		/* R3: publishes the frame; pairs with the receiver's A3. */
+		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+		return 0;
+	}
+	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
+	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+	raise_irq(ep, lc->rem);
 	return 0;
 }
 

@@ -43,11 +43,16 @@ enum clcp_owner {
 #define CLCP_QF_FIRST 0x02u /* first frame of a message: msg_len is valid */
 #define CLCP_QF_BULK 0x04u  /* the frame describes a bulk (single-copy) message */
 
+#define CLCP_QF_INLINE 0x08u /* payload (<= CLCP_QE_INLINE_MAX) is in data[] */
+#define CLCP_QE_INLINE_MAX 32u
+
 /*
- * One Tx or Rx queue entry, 32 bytes. The side that hands an entry over
- * writes every other field first and the owner byte last, with release
+ * One Tx or Rx queue entry: one cache line. The side that hands an entry
+ * over writes every other field first and the owner byte last, with release
  * ordering (or a write barrier before it, or one DMA whose last byte it
  * is); the side that takes it reads owner first, with acquire ordering.
+ * A NIC may put a small payload in data[] (CLCP_QF_INLINE) instead of the
+ * buffer, so the receiver finds frame and payload in one line.
  */
 struct clcp_qentry {
 	clcp_u32 buf_off; /* frame buffer, offset from the endpoint base */
@@ -57,7 +62,9 @@ struct clcp_qentry {
 	clcp_u16 chan;	  /* channel index within the endpoint */
 	clcp_s16 status;  /* 0, or a negative errno set by the NIC */
 	clcp_u8 flags;	  /* CLCP_QF_* (signal flag = CLCP_QF_LAST) */
-	clcp_u8 rsvd[10];
+	clcp_u8 rsvd[3];
+	clcp_u8 data[CLCP_QE_INLINE_MAX];
+	clcp_u8 rsvd2[7];
 	clcp_u8 owner; /* enum clcp_owner; always written last */
 };
 
@@ -115,14 +122,18 @@ struct clcp_endpt_hdr {
 	clcp_u32 rx_posted;  /* bumped when Rx buffers are posted to waiters */
 	clcp_u32 doorbell;   /* bumped when Tx entries are posted */
 	clcp_u32 pad2[14];
-	/* line 3: written by the NIC side */
+	/* line 3: written by the peers' NICs (frames into this endpoint) */
 	clcp_u32 rx_head;    /* next Rx slot the NIC fills (may be shared) */
-	clcp_u32 tx_head;    /* next Tx slot the NIC sends */
-	clcp_u64 tx_frames;
+	clcp_u32 pad3;
 	clcp_u64 rx_frames;
 	clcp_u64 wakeups;  /* interrupts raised */
 	clcp_u64 rx_drops; /* frames dropped (bad port, length, CRC) */
-	clcp_u64 pad3[3];
+	clcp_u64 pad3b[4];
+	/* line 4: written by this endpoint's NIC (frames out of it) */
+	clcp_u32 tx_head;    /* next Tx slot the NIC sends */
+	clcp_u32 pad4;
+	clcp_u64 tx_frames;
+	clcp_u64 pad4b[6];
 };
 
 /*
@@ -170,7 +181,8 @@ struct clcp_bulk_desc {
 #endif
 #define CLCP_OFFSETOF(t, f) __builtin_offsetof(t, f)
 
-CLCP_ABI_ASSERT(sizeof(struct clcp_qentry) == 32, "qentry size");
+CLCP_ABI_ASSERT(sizeof(struct clcp_qentry) == CLCP_CACHELINE, "qentry size");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, data) == 24, "data");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, buf_off) == 0, "buf_off");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, len) == 4, "len");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, msg_len) == 8, "msg_len");
@@ -178,11 +190,11 @@ CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, seq) == 12, "seq");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, chan) == 16, "chan");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, status) == 18, "status");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, flags) == 20, "flags");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, owner) == 31,
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_qentry, owner) == CLCP_CACHELINE - 1,
 		"owner must be the last byte");
 CLCP_ABI_ASSERT(sizeof(struct clcp_chan_desc) == 32, "chan_desc size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_chan_desc, state) == 8, "state");
-CLCP_ABI_ASSERT(sizeof(struct clcp_endpt_hdr) == 4 * CLCP_CACHELINE,
+CLCP_ABI_ASSERT(sizeof(struct clcp_endpt_hdr) == 5 * CLCP_CACHELINE,
 		"endpt_hdr size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_endpt_hdr, armed) == CLCP_CACHELINE,
 		"shared line");
@@ -191,7 +203,10 @@ CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_posted) ==
 		"user line");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_head) ==
 			3 * CLCP_CACHELINE,
-		"NIC line");
+		"peers' NIC line");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_head) ==
+			4 * CLCP_CACHELINE,
+		"own NIC line");
 CLCP_ABI_ASSERT(sizeof(struct clcp_frame_hdr) == 32, "frame_hdr size");
 CLCP_ABI_ASSERT(sizeof(struct clcp_bulk_desc) == 24, "bulk_desc size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_frame_hdr, dst_port) == 2, "dst_port");

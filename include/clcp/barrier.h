@@ -19,6 +19,7 @@
 #define clcp_load_acquire(p) __atomic_load_n(p, __ATOMIC_ACQUIRE)
 #define clcp_store_release(p, v) __atomic_store_n(p, v, __ATOMIC_RELEASE)
 #define clcp_load_relaxed(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define clcp_load_seqcst(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
 #define clcp_store_relaxed(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
 #define clcp_fence_full() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define clcp_fetch_add(p, v) __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST)

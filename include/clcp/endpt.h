@@ -13,6 +13,7 @@
 #ifndef CLCP_ENDPT_H
 #define CLCP_ENDPT_H
 
+#include <errno.h>
 #include <string.h>
 
 #include "clcp/clcp.h" /* types and constants; it includes this file last */
@@ -46,6 +47,9 @@ struct clcp_endpt {
 	uint32_t nheld;	  /* frames parked per channel (slow path owns them) */
 	int32_t *chan_err; /* sticky error per channel (0 = fine) */
 	int (*kick)(struct clcp_endpt *ep); /* the NIC: send what is posted */
+	/* The NIC: one frame from user memory, nothing queued (-ENOSYS: none). */
+	int (*tx_direct)(struct clcp_endpt *ep, int chan, const void *buf,
+			 uint32_t len, uint32_t msg_len, uint8_t flags);
 	struct clcp__endpt_priv *priv;
 };
 
@@ -134,7 +138,7 @@ CLCP_INLINE const struct clcp_qentry *clcp_rxq_peek(struct clcp_endpt *ep)
 CLCP_INLINE const void *clcp_rxq_data(struct clcp_endpt *ep,
 				      const struct clcp_qentry *e)
 {
-	return ep->base + e->buf_off;
+	return (e->flags & CLCP_QF_INLINE) ? e->data : ep->base + e->buf_off;
 }
 
 /*
@@ -174,8 +178,14 @@ CLCP_INLINE void clcp_rxq_notify(struct clcp_endpt *ep)
  */
 CLCP_INLINE void clcp_rxq_post(struct clcp_endpt *ep, uint32_t buf_off)
 {
-	clcp_rxq_post_quiet(ep, buf_off);
-	clcp_rxq_notify(ep);
+	struct clcp_qentry *e = &ep->rxq[ep->rx_post & ep->rx_mask];
+
+	e->buf_off = buf_off;
+	/* R4+F1 in one: hands the buffer over and orders it before rx_waiters. */
+	clcp_exchange(&e->owner, (clcp_u8)CLCP_OWNER_NIC);
+	ep->rx_post++;
+	if (clcp_load_seqcst(&ep->hdr->rx_waiters))
+		clcp__wake_senders(ep);
 }
 
 /* --- polling message calls: the one-frame case inline --- */
@@ -186,6 +196,10 @@ CLCP_INLINE int clcp__chan_ready(struct clcp_endpt *ep, int chan)
 	       ep->chans[chan].state == CLCP_CHAN_ACTIVE;
 }
 
+/*
+ * A one-frame message: straight from buf to the peer when nothing is
+ * queued (backends with a direct path), else through a Tx entry.
+ */
 CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
 				     const void *buf, size_t len, int flags)
 {
@@ -193,7 +207,18 @@ CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
 	int rc;
 
 	if (ep == NULL || len > ep->mtu || (flags & CLCP_NONBLOCK) || buf == NULL ||
-	    !clcp__chan_ready(ep, chan) || (e = clcp_txq_reserve(ep)) == NULL)
+	    !clcp__chan_ready(ep, chan))
+		return clcp__tx_msg(ep, chan, buf, len, flags, 1);
+	if (ep->hdr->tx_head == ep->tx_tail) {
+		rc = ep->tx_direct(ep, chan, buf, (uint32_t)len, (uint32_t)len,
+				   CLCP_QF_FIRST | CLCP_QF_LAST);
+		if (rc == 0)
+			return (ssize_t)len;
+		if (rc != -ENOSYS)
+			return clcp__tx_msg(ep, chan, buf, len, flags, 1);
+	}
+	e = clcp_txq_reserve(ep);
+	if (e == NULL)
 		return clcp__tx_msg(ep, chan, buf, len, flags, 1);
 	memcpy(clcp_txq_buf(ep, e), buf, len);
 	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, (uint32_t)len,
@@ -204,8 +229,12 @@ CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
 	return clcp__tx_finish(ep, chan, len, rc, 1);
 }
 
-CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
-				     void *buf, size_t cap, int flags)
+/*
+ * Takes a one-frame message for *chan at the Rx queue's tail when nothing
+ * is parked: copies it out and reposts its buffer. -EAGAIN otherwise.
+ */
+CLCP_INLINE ssize_t clcp__rx_try_fast(struct clcp_endpt *ep, int *chan,
+				      void *buf, size_t cap)
 {
 	const struct clcp_qentry *e;
 	uint32_t len, off;
@@ -213,21 +242,29 @@ CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
 
 	if (ep == NULL || chan == NULL || ep->nheld != 0 ||
 	    (e = clcp_rxq_peek(ep)) == NULL)
-		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
+		return -EAGAIN;
 	len = e->len;
 	c = e->chan;
 	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_BULK)) !=
 		    (CLCP_QF_FIRST | CLCP_QF_LAST) ||
 	    len > cap || (*chan != CLCP_ANY && *chan != c) ||
 	    (buf == NULL && len != 0))
-		return clcp__rx_msg(ep, chan, buf, cap, flags, 1);
+		return -EAGAIN;
 	off = e->buf_off;
-	if (len)
-		memcpy(buf, ep->base + off, len);
+	if (buf != NULL && len != 0)
+		memcpy(buf, (e->flags & CLCP_QF_INLINE) ? e->data : ep->base + off, len);
 	clcp_rxq_consume(ep);
 	clcp_rxq_post(ep, off);
 	*chan = c;
 	return (ssize_t)len;
+}
+
+CLCP_INLINE ssize_t clcp_poll_rx_msg(struct clcp_endpt *ep, int *chan,
+				     void *buf, size_t cap, int flags)
+{
+	ssize_t n = clcp__rx_try_fast(ep, chan, buf, cap);
+
+	return n != -EAGAIN ? n : clcp__rx_msg(ep, chan, buf, cap, flags, 1);
 }
 
 #ifdef __cplusplus

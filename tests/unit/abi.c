@@ -27,7 +27,9 @@ Test(abi, owner_states)
 
 Test(abi, qentry_layout)
 {
-	cr_assert_eq(sizeof(struct clcp_qentry), 32u);
+	cr_assert_eq(sizeof(struct clcp_qentry), CLCP_CACHELINE);
+	cr_assert_eq(OFF(clcp_qentry, data), 24u);
+	cr_assert_eq(sizeof(((struct clcp_qentry *)0)->data), CLCP_QE_INLINE_MAX);
 	cr_assert_eq(OFF(clcp_qentry, buf_off), 0u);
 	cr_assert_eq(OFF(clcp_qentry, len), 4u);
 	cr_assert_eq(OFF(clcp_qentry, msg_len), 8u);
@@ -42,11 +44,15 @@ Test(abi, qentry_layout)
 
 Test(abi, qentry_flags_distinct)
 {
-	cr_assert_eq(CLCP_QF_LAST & CLCP_QF_FIRST, 0u);
-	cr_assert_neq(CLCP_QF_LAST, 0u);
-	cr_assert_neq(CLCP_QF_FIRST, 0u);
-	cr_assert_eq(CLCP_QF_LAST & (CLCP_QF_LAST - 1), 0u, "one bit");
-	cr_assert_eq(CLCP_QF_FIRST & (CLCP_QF_FIRST - 1), 0u, "one bit");
+	const unsigned flags[] = { CLCP_QF_LAST, CLCP_QF_FIRST, CLCP_QF_BULK, CLCP_QF_INLINE };
+	unsigned seen = 0;
+
+	for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		cr_assert_neq(flags[i], 0u);
+		cr_assert_eq(flags[i] & (flags[i] - 1), 0u, "one bit: %#x", flags[i]);
+		cr_assert_eq(seen & flags[i], 0u, "distinct: %#x", flags[i]);
+		seen |= flags[i];
+	}
 }
 
 Test(abi, chan_desc_layout)
@@ -67,7 +73,7 @@ Test(abi, chan_desc_layout)
 Test(abi, endpt_hdr_layout)
 {
 	cr_assert_eq(CLCP_CACHELINE, 64u);
-	cr_assert_eq(sizeof(struct clcp_endpt_hdr), 4 * CLCP_CACHELINE);
+	cr_assert_eq(sizeof(struct clcp_endpt_hdr), 5 * CLCP_CACHELINE);
 	cr_assert_eq(OFF(clcp_endpt_hdr, magic), 0u);
 	cr_assert_eq(OFF(clcp_endpt_hdr, abi_version), 4u);
 	cr_assert_eq(OFF(clcp_endpt_hdr, hdr_size), 6u);
@@ -82,6 +88,8 @@ Test(abi, endpt_hdr_layout)
 	cr_assert_eq(OFF(clcp_endpt_hdr, rx_posted), 2 * CLCP_CACHELINE);
 	cr_assert_eq(OFF(clcp_endpt_hdr, doorbell), 2 * CLCP_CACHELINE + 4);
 	cr_assert_eq(OFF(clcp_endpt_hdr, rx_head), 3 * CLCP_CACHELINE);
+	/* Written by peers vs by the endpoint's own NIC: apart, no false sharing. */
+	cr_assert_eq(OFF(clcp_endpt_hdr, tx_head), 4 * CLCP_CACHELINE);
 	cr_assert_eq(OFF(clcp_endpt_hdr, tx_frames) % 8, 0u);
 	cr_assert_eq(OFF(clcp_endpt_hdr, rx_drops) % 8, 0u);
 }
