@@ -92,26 +92,6 @@ int clcp__nosys_chan(struct clcp_endpt *ep, int chan)
 	return -ENOSYS;
 }
 
-int clcp__nosys_bulk_begin(struct clcp_endpt *ep, int chan, const void *buf,
-			   size_t len, struct clcp_bulk_desc *desc)
-{
-	(void)ep, (void)chan, (void)buf, (void)len, (void)desc;
-	return -ENOSYS;
-}
-
-int clcp__nosys_bulk_wait(struct clcp_endpt *ep, int chan, uint32_t cookie, bool spin)
-{
-	(void)ep, (void)chan, (void)cookie, (void)spin;
-	return -ENOSYS;
-}
-
-int clcp__nosys_rx_bulk(struct clcp_endpt *ep, int chan,
-			const struct clcp_bulk_desc *desc, void *buf)
-{
-	(void)ep, (void)chan, (void)desc, (void)buf;
-	return -EAGAIN; /* refused: the sender falls back to frames */
-}
-
 void clcp__noop(struct clcp_endpt *ep)
 {
 	(void)ep;

@@ -50,18 +50,6 @@ struct clcp_backend_ops {
 	void (*fd_drain)(struct clcp_endpt *ep);
 	/* Receiver posted Rx buffers while senders sleep for them. */
 	void (*wake_senders)(struct clcp_endpt *ep);
-	/*
-	 * Single-copy path for a large message: bulk_begin fills a descriptor
-	 * (-ENOSYS: send frames instead); the core sends it as one
-	 * CLCP_QF_BULK frame, then bulk_wait waits for the receiver's answer
-	 * (0 copied, -EAGAIN: send frames instead). The receiver's rx_bulk
-	 * copies it into buf (0) or refuses (-EAGAIN, the sender resends).
-	 */
-	int (*bulk_begin)(struct clcp_endpt *ep, int chan, const void *buf,
-			  size_t len, struct clcp_bulk_desc *desc);
-	int (*bulk_wait)(struct clcp_endpt *ep, int chan, uint32_t cookie, bool spin);
-	int (*rx_bulk)(struct clcp_endpt *ep, int chan,
-		       const struct clcp_bulk_desc *desc, void *buf);
 	/* Background work while a caller polls (retransmits...); may be a no-op. */
 	void (*progress)(struct clcp_endpt *ep);
 };
@@ -125,11 +113,6 @@ void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan);
 
 /* Stubs for ops a backend does not support. */
 int clcp__nosys_chan(struct clcp_endpt *ep, int chan);
-int clcp__nosys_bulk_begin(struct clcp_endpt *ep, int chan, const void *buf,
-			   size_t len, struct clcp_bulk_desc *desc);
-int clcp__nosys_bulk_wait(struct clcp_endpt *ep, int chan, uint32_t cookie, bool spin);
-int clcp__nosys_rx_bulk(struct clcp_endpt *ep, int chan,
-			const struct clcp_bulk_desc *desc, void *buf);
 void clcp__noop(struct clcp_endpt *ep);
 
 #endif /* CLCP_INTERNAL_H */

@@ -351,34 +351,6 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	return (ssize_t)off;
 }
 
-/*
- * The head of chan is a bulk descriptor: copy the message in one step into
- * buf, or (buf NULL, or the backend cannot) refuse it: -EAGAIN, and the
- * sender resends the message as frames.
- */
-static ssize_t take_bulk(struct clcp_endpt *ep, int chan, void *buf)
-{
-	int32_t idx = unpark(ep, chan);
-	const struct clcp__held *h = &ep->priv->held[idx];
-	struct clcp_bulk_desc d;
-	uint32_t msg_len = h->msg_len;
-	bool sane = h->len == sizeof(d);
-	int rc;
-
-	if (sane)
-		memcpy(&d, ep->base + buf_off(ep, (uint32_t)idx), sizeof(d));
-	buf_free(ep, (uint32_t)idx);
-	if (!sane || d.len != msg_len)
-		return clcp__err(EPROTO, "bad bulk descriptor on channel %d", chan);
-	rc = ep->priv->dev->ops->rx_bulk(ep, chan, &d, buf);
-	return rc < 0 ? rc : (ssize_t)msg_len;
-}
-
-static bool head_is_bulk(struct clcp_endpt *ep, int chan)
-{
-	return ep->priv->held[ep->priv->chq[chan].head].flags & CLCP_QF_BULK;
-}
-
 static int rx_args_check(struct clcp_endpt *ep, const int *chan)
 {
 	int rc = clcp__endpt_check(ep);
@@ -450,24 +422,17 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		if (n != -EAGAIN)
 			return n;
 	}
-	do {
-		c = *chan;
-		rc = message_head(ep, &c, flags, spin, &msg_len);
-		if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
-			*chan = c;
-		if (rc < 0)
-			return rc;
-		if (msg_len != MSG_LEN_UNKNOWN && msg_len > cap)
-			return clcp__err(EMSGSIZE, "message of %u bytes, buffer of %zu",
-					 msg_len, cap);
-		if (cap && !buf)
-			return clcp__err(EFAULT, "buffer is NULL");
-		if (!head_is_bulk(ep, c))
-			return copy_message(ep, c, buf, cap, spin);
-		n = take_bulk(ep, c, buf);
-		*chan = c; /* a refused bulk message comes again as frames */
-	} while (n == -EAGAIN);
-	return n;
+	c = *chan;
+	rc = message_head(ep, &c, flags, spin, &msg_len);
+	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
+		*chan = c;
+	if (rc < 0)
+		return rc;
+	if (msg_len != MSG_LEN_UNKNOWN && msg_len > cap)
+		return clcp__err(EMSGSIZE, "message of %u bytes, buffer of %zu", msg_len, cap);
+	if (cap && !buf)
+		return clcp__err(EFAULT, "buffer is NULL");
+	return copy_message(ep, c, buf, cap, spin);
 }
 
 ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf, size_t cap,
@@ -504,15 +469,9 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 		return rc;
 	if (!f)
 		return clcp__err(EINVAL, "frame pointer is NULL");
-	for (;;) {
-		rc = wait_parked(ep, &c, flags, false, false);
-		if (rc < 0)
-			return rc;
-		if (!head_is_bulk(ep, c))
-			break;
-		take_bulk(ep, c, NULL); /* frames wanted: the sender resends as frames */
-		c = chan;
-	}
+	rc = wait_parked(ep, &c, flags, false, false);
+	if (rc < 0)
+		return rc;
 	idx = unpark(ep, c);
 	h = &ep->priv->held[idx];
 	h->lent = 1;

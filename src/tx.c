@@ -134,30 +134,6 @@ static ssize_t send_frames(struct clcp_endpt *ep, int chan, const void *buf,
 	return clcp__tx_finish(ep, chan, len, ep->kick(ep), spin);
 }
 
-/*
- * A large message in one copy when the backend can: a descriptor frame,
- * then the receiver copies from buf. -ENOSYS: send it as frames.
- */
-static ssize_t send_bulk(struct clcp_endpt *ep, int chan, const void *buf,
-			 size_t len, bool spin)
-{
-	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	struct clcp_bulk_desc d;
-	int rc = ops->bulk_begin(ep, chan, buf, len, &d);
-	ssize_t n;
-
-	if (rc < 0)
-		return rc;
-	/* The descriptor goes as a one-frame message whose msg_len is len. */
-	n = send_frames(ep, chan, &d, sizeof(d), (uint32_t)len, CLCP_QF_BULK, spin);
-	if (n < 0)
-		return n;
-	rc = ops->bulk_wait(ep, chan, d.cookie, spin);
-	if (rc == -EAGAIN)
-		return -ENOSYS;
-	return rc < 0 ? rc : (ssize_t)len;
-}
-
 ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 		     size_t len, int flags, int spin)
 {
@@ -168,11 +144,6 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 	rc = tx_args_check(ep, chan, buf, len, flags);
 	if (rc < 0)
 		return rc;
-	if (len > ep->mtu) {
-		rc = send_bulk(ep, chan, buf, len, spin);
-		if (rc != -ENOSYS)
-			return rc;
-	}
 	return send_frames(ep, chan, buf, len, (uint32_t)len, 0, spin);
 }
 

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,7 +36,6 @@ static uint32_t fnv1a(const char *s)
 
 struct lb_opts {
 	uint32_t max_endpts;
-	bool bulk;
 };
 
 /* One "name=value" option of the URI, up to '&' or the end. */
@@ -55,33 +53,10 @@ static int parse_opt(const char *opt, struct lb_opts *o)
 		o->max_endpts = (uint32_t)v;
 		return 0;
 	}
-	if (strncmp(opt, "bulk=", 5) == 0 && (opt[5] == '0' || opt[5] == '1') &&
-	    (opt[6] == '\0' || opt[6] == '&')) {
-		o->bulk = opt[5] == '1';
-		return 0;
-	}
 	return clcp__err(EINVAL, "loopback URI: unknown option \"%s\"", opt);
 }
 
-/* Single-copy bulk messages need process_vm_readv between our processes. */
-static bool bulk_default(void)
-{
-	const char *env = getenv("CLCP_LB_BULK");
-	FILE *f;
-	int scope = 0;
-
-	if (env && *env)
-		return strcmp(env, "0") != 0;
-	f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
-	if (f) {
-		if (fscanf(f, "%d", &scope) != 1)
-			scope = 1;
-		fclose(f);
-	}
-	return scope == 0;
-}
-
-/* "" | "NODE" | then "?opt=v&opt=v": max_endpts=N, bulk=0|1 */
+/* "" | "NODE" | then "?opt=v&opt=v": max_endpts=N */
 static int parse_args(struct clcp_dev *dev, const char *args, struct lb_opts *o)
 {
 	unsigned long v;
@@ -89,7 +64,6 @@ static int parse_args(struct clcp_dev *dev, const char *args, struct lb_opts *o)
 	int rc;
 
 	o->max_endpts = LB_DEFAULT_ENDPTS;
-	o->bulk = bulk_default();
 	if (*args && *args != '?') {
 		errno = 0;
 		v = strtoul(args, &end, 10);
@@ -129,7 +103,6 @@ static int lb_open(struct clcp_dev *dev, const char *args)
 		return clcp__err(errno, "loopback: socket: %s", strerror(errno));
 	}
 	dev->bpriv = lb;
-	lb->bulk = o.bulk;
 	rc = lb_node_attach(dev, lb, o.max_endpts);
 	if (rc < 0) {
 		close(lb->wake_sock);
@@ -750,81 +723,6 @@ static int lb_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	return 0;
 }
 
-static int lb_bulk_begin(struct clcp_endpt *ep, int chan, const void *buf,
-			 size_t len, struct clcp_bulk_desc *d)
-{
-	struct lb_chan *lc = &LBE(ep)->chans[chan];
-	struct clcp_endpt_hdr *rh;
-
-	if (!LB(ep->priv->dev)->bulk || resolve(ep, chan) < 0)
-		return -ENOSYS;
-	rh = RH(lc->rem);
-	if (len <= (size_t)rh->rxq_len * rh->mtu) /* frames stream as well */
-		return -ENOSYS;
-	if (++LBE(ep)->bulk_seq == 0)
-		LBE(ep)->bulk_seq = 1;
-	d->pid = (uint32_t)getpid();
-	d->cookie = LBE(ep)->bulk_seq;
-	d->addr = (uintptr_t)buf;
-	d->len = len;
-	return 0;
-}
-
-/* Waits for the receiver's answer to bulk message `cookie`. */
-static int lb_bulk_wait(struct clcp_endpt *ep, int chan, uint32_t cookie, bool spin)
-{
-	struct clcp_endpt_hdr *h = ep->hdr;
-	int32_t check_ms = ep->priv->attr.peer_check_ms;
-	uint64_t next_check = clcp__now_ms() + (uint64_t)check_ms;
-	uint32_t v;
-	unsigned n;
-
-	for (n = 1;; n++) {
-		/* A8: pairs with R8 of the receiver's answer. */
-		v = clcp_load_acquire(&h->bulk_done);
-		if (v == cookie)
-			return h->bulk_status ? -EAGAIN : 0;
-		if (spin)
-			clcp_cpu_relax();
-		else
-			futex_wait(&h->bulk_done, v, check_ms);
-		if ((spin && (n & 1023)) || clcp__now_ms() < next_check)
-			continue;
-		next_check = clcp__now_ms() + (uint64_t)check_ms;
-		if (lb_chan_check(ep, chan) == -ECONNRESET)
-			return ep->chan_err[chan] =
-				       clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
-	}
-}
-
-/* Copies a bulk message out of the sender's memory (or refuses: buf NULL). */
-static int lb_rx_bulk(struct clcp_endpt *ep, int chan,
-		      const struct clcp_bulk_desc *d, void *buf)
-{
-	struct lb_chan *lc = &LBE(ep)->chans[chan];
-	struct clcp_endpt_hdr *sh;
-	uint64_t done = 0;
-	ssize_t n;
-
-	if (resolve(ep, chan) < 0)
-		return clcp__err(ECONNRESET, "sender of channel %d is gone", chan);
-	sh = RH(lc->rem);
-	while (buf && LB(ep->priv->dev)->bulk && d->pid == sh->owner_pid && done < d->len) {
-		struct iovec local = { (char *)buf + done, d->len - done };
-		struct iovec remote = { (void *)(uintptr_t)(d->addr + done), d->len - done };
-
-		n = process_vm_readv((pid_t)d->pid, &local, 1, &remote, 1, 0);
-		if (n <= 0)
-			break;
-		done += (uint64_t)n;
-	}
-	sh->bulk_status = done != d->len;
-	/* R8: answers the sender; pairs with its A8. */
-	clcp_store_release(&sh->bulk_done, d->cookie);
-	futex_wake_all(&sh->bulk_done);
-	return done == d->len ? 0 : -EAGAIN;
-}
-
 static void lb_fd_signal(struct clcp_endpt *ep)
 {
 	struct lb_remote self = { .node = ep->hdr->node, .idx = LBE(ep)->idx,
@@ -869,8 +767,5 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.fd_signal = lb_fd_signal,
 	.fd_drain = lb_fd_drain,
 	.wake_senders = lb_wake_senders,
-	.bulk_begin = lb_bulk_begin,
-	.bulk_wait = lb_bulk_wait,
-	.rx_bulk = lb_rx_bulk,
 	.progress = clcp__noop,
 };

@@ -74,7 +74,6 @@ struct lb_dev {
 	struct lb_nodemap others[LB_MAX_NODES];
 	struct lb_remote rem[LB_MAX_REMOTES];
 	int wake_sock;
-	bool bulk; /* single-copy messages through process_vm_readv */
 };
 
 struct lb_chan {
@@ -87,7 +86,6 @@ struct lb_chan {
 
 struct lb_ep {
 	uint32_t idx, gen;
-	uint32_t bulk_seq;
 	uint64_t last_check;
 	struct lb_chan *chans;
 };

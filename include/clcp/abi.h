@@ -41,9 +41,8 @@ enum clcp_owner {
 /* Queue entry flags. */
 #define CLCP_QF_LAST 0x01u  /* signal flag: last frame of a message */
 #define CLCP_QF_FIRST 0x02u /* first frame of a message: msg_len is valid */
-#define CLCP_QF_BULK 0x04u  /* the frame describes a bulk (single-copy) message */
 
-#define CLCP_QF_INLINE 0x08u /* payload (<= CLCP_QE_INLINE_MAX) is in data[] */
+#define CLCP_QF_INLINE 0x04u /* payload (<= CLCP_QE_INLINE_MAX) is in data[] */
 #define CLCP_QE_INLINE_MAX 32u
 
 /*
@@ -115,9 +114,7 @@ struct clcp_endpt_hdr {
 	clcp_u32 owner_pid;  /* user: process that owns the endpoint */
 	clcp_u32 rx_waiters; /* NIC: senders sleeping until Rx buffers are posted */
 	clcp_u32 tx_blocked; /* NIC: a sender waits for Rx space: drain the queue */
-	clcp_u32 bulk_done;   /* peer: cookie of the last bulk message taken */
-	clcp_u32 bulk_status; /* peer: 0 = copied, else the sender resends as frames */
-	clcp_u32 pad1[9];
+	clcp_u32 pad1[11];
 	/* line 2: written by the user */
 	clcp_u32 rx_posted;  /* bumped when Rx buffers are posted to waiters */
 	clcp_u32 doorbell;   /* bumped when Tx entries are posted */
@@ -161,19 +158,6 @@ struct clcp_frame_hdr {
 	clcp_u32 key;	  /* job key */
 };
 
-/*
- * Payload of a CLCP_QF_BULK frame: where the receiver may copy a large
- * message from in one step (loopback: the sender's memory, read with
- * process_vm_readv). The receiver answers through the sender's endpoint
- * header: bulk_status, then bulk_done = cookie (release).
- */
-struct clcp_bulk_desc {
-	clcp_u32 pid;
-	clcp_u32 cookie;
-	clcp_u64 addr;
-	clcp_u64 len;
-};
-
 #ifdef __cplusplus
 #define CLCP_ABI_ASSERT(c, m) static_assert(c, m)
 #else
@@ -208,7 +192,6 @@ CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_head) ==
 			4 * CLCP_CACHELINE,
 		"own NIC line");
 CLCP_ABI_ASSERT(sizeof(struct clcp_frame_hdr) == 32, "frame_hdr size");
-CLCP_ABI_ASSERT(sizeof(struct clcp_bulk_desc) == 24, "bulk_desc size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_frame_hdr, dst_port) == 2, "dst_port");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_frame_hdr, src_node) == 8, "src_node");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct clcp_frame_hdr, key) == 28, "key");

@@ -245,7 +245,7 @@ CLCP_INLINE ssize_t clcp__rx_try_fast(struct clcp_endpt *ep, int *chan,
 		return -EAGAIN;
 	len = e->len;
 	c = e->chan;
-	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_BULK)) !=
+	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) !=
 		    (CLCP_QF_FIRST | CLCP_QF_LAST) ||
 	    len > cap || (*chan != CLCP_ANY && *chan != c) ||
 	    (buf == NULL && len != 0))

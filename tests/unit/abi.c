@@ -44,7 +44,7 @@ Test(abi, qentry_layout)
 
 Test(abi, qentry_flags_distinct)
 {
-	const unsigned flags[] = { CLCP_QF_LAST, CLCP_QF_FIRST, CLCP_QF_BULK, CLCP_QF_INLINE };
+	const unsigned flags[] = { CLCP_QF_LAST, CLCP_QF_FIRST, CLCP_QF_INLINE };
 	unsigned seen = 0;
 
 	for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
