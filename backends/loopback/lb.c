@@ -417,7 +417,7 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 		remote_put(lc->rem);
 		lc->rem = NULL;
 	}
-	if (ep->chans[chan].rx_seq) /* frames came: the peer was there */
+	if (clcp_load_relaxed(&ep->chans[chan].rx_seq)) /* a peer sent: it was there */
 		lc->seen = true;
 	if (ep1 == 0 || ep1 > n->max_endpts)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
@@ -513,6 +513,16 @@ static struct clcp_qentry *rx_claim(struct lb_remote *r)
 	}
 }
 
+/*
+ * Tells the peer's channel that we were there (its resets need it), once:
+ * descriptors are read on every frame, so they must stay unwritten.
+ */
+static void mark_seen(struct clcp_chan_desc *d)
+{
+	if (!clcp_load_relaxed(&d->rx_seq))
+		clcp_store_relaxed(&d->rx_seq, 1u);
+}
+
 /* The NIC's work for one frame: into the peer's next posted Rx buffer. */
 static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 		   const struct clcp_qentry *e)
@@ -545,8 +555,8 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 		       data, e->len);
 	s->len = e->len;
 	s->msg_len = e->msg_len;
-	s->seq = ep->chans[chan].tx_seq++;
-	((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off))[s_chan].rx_seq++;
+	s->seq = lc->tx_seq++;
+	mark_seen((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off) + s_chan);
 	s->chan = (uint16_t)s_chan;
 	s->status = 0;
 	s->flags = flags;

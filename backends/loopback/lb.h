@@ -81,6 +81,7 @@ struct lb_chan {
 	struct lb_node *seg;   /* the peer's node segment */
 	uint64_t port_word;    /* the peer's port map word when resolved */
 	uint64_t unbound_since;
+	uint32_t tx_seq; /* here, not in the shared descriptor: no false sharing */
 	bool seen; /* the peer was bound once: its loss is a reset */
 };
 
