@@ -297,7 +297,8 @@ int clcp_endpt_fd(clcp_endpt_t *ep)
 	return rc < 0 ? rc : ep->priv->fd;
 }
 
-bool clcp__rx_ready(struct clcp_endpt *ep)
+/* A last frame waits, or a sender waits for Rx space while frames wait. */
+static bool rx_ready(struct clcp_endpt *ep)
 {
 	return clcp__rx_has_last(ep) ||
 	       (clcp_load_relaxed(&ep->hdr->tx_blocked) && clcp_rxq_peek(ep));
@@ -315,7 +316,7 @@ int clcp_endpt_arm(clcp_endpt_t *ep)
 	clcp_store_relaxed(&ep->hdr->armed, 1u);
 	/* F3: orders arming before looking at the queue; pairs with F4. */
 	clcp_fence_full();
-	if (!clcp__rx_ready(ep))
+	if (!rx_ready(ep))
 		return 0;
 	clcp_store_relaxed(&ep->hdr->armed, 0u);
 	ops->fd_signal(ep);

@@ -108,7 +108,6 @@ bool clcp__rx_has_last(struct clcp_endpt *ep);
 /* Wait on the endpoint fd (interrupt group) or spin, up to ms. */
 int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin);
 void clcp__rx_refill(struct clcp_endpt *ep);
-bool clcp__rx_ready(struct clcp_endpt *ep);
 void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan);
 
 /* Stubs for ops a backend does not support. */
