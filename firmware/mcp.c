@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The CLCP control program (MCP): the NIC side of the endpoint contract.
+ * One loop polls, in turn, the command queue, the network receive DMA and
+ * the Tx queue of every enabled endpoint. Endpoints live in pinned host
+ * memory (include/clcp/abi.h, little-endian); the firmware reaches them by
+ * host DMA only, through the SRAM scratch area. Shared SRAM words are
+ * big-endian (mcp_abi.h). Portable C over hal.h, no libc.
+ */
+#include "mcp.h"
+
+#define SCRATCH_ENTRY MCP_SCRATCH_OFF	      /* one queue entry */
+#define SCRATCH_HDR (MCP_SCRATCH_OFF + 0x100u) /* an endpoint header */
+#define SCRATCH_WORD (MCP_SCRATCH_OFF + 0x800u) /* one 32-bit word */
+#define QE_SIZE ((clcp_u32)sizeof(struct clcp_qentry))
+/* Packets sit in their buffer so that the frame header is word aligned. */
+#define RX_PKT_OFF (MCP_RXBUF_OFF + 2u)
+
+/* --- small helpers --- */
+
+static clcp_u32 rd32(const clcp_u32 *p)
+{
+	return hal_be32(*(const volatile clcp_u32 *)p);
+}
+
+static void wr32(clcp_u32 *p, clcp_u32 v)
+{
+	*(volatile clcp_u32 *)p = hal_be32(v);
+}
+
+static void inc32(clcp_u32 *p)
+{
+	wr32(p, rd32(p) + 1);
+}
+
+static void copy_bytes(void *dst, const void *src, clcp_u32 n)
+{
+	clcp_u8 *d = dst;
+	const clcp_u8 *s = src;
+
+	while (n--)
+		*d++ = *s++;
+}
+
+static void zero_bytes(void *dst, clcp_u32 n)
+{
+	clcp_u8 *d = dst;
+
+	while (n--)
+		*d++ = 0;
+}
+
+static int is_pow2(clcp_u32 v)
+{
+	return v && !(v & (v - 1));
+}
+
+static void mcp_log(struct mcp *m, clcp_u16 code, clcp_u32 ep, clcp_u32 a, clcp_u32 b)
+{
+	clcp_u32 head = rd32(&m->sh->log_head);
+	struct mcp_log_entry *e = &m->sh->log[head & (MCP_LOG_LEN - 1)];
+
+	wr32(&e->time_us, hal_clock_us(m->hw));
+	e->code = hal_be16(code);
+	e->ep = hal_be16((clcp_u16)ep);
+	wr32(&e->a, a);
+	wr32(&e->b, b);
+	/* W1: the entry before the head that publishes it (driver: rmb after head). */
+	hal_wmb();
+	wr32(&m->sh->log_head, head + 1);
+}
+
+static void mcp_drop(struct mcp *m, clcp_u32 *counter, clcp_u32 why, clcp_u32 what)
+{
+	inc32(counter);
+	mcp_log(m, MCP_LOG_DROP, 0xffffu, why, what);
+}
+
+/* --- port map: open addressing over MCP_PORTMAP_SLOTS --- */
+
+static clcp_u32 port_hash(clcp_u16 port)
+{
+	return ((clcp_u32)port * 40503u >> 4) & (MCP_PORTMAP_SLOTS - 1);
+}
+
+const struct mcp_port_slot *mcp_port_find(const struct mcp *m, clcp_u16 port)
+{
+	clcp_u32 i = port_hash(port), n;
+
+	for (n = 0; n < MCP_PORTMAP_SLOTS; n++, i = (i + 1) & (MCP_PORTMAP_SLOTS - 1)) {
+		const struct mcp_port_slot *s = &m->portmap[i];
+
+		if (s->state == MCP_SLOT_EMPTY)
+			return 0;
+		if (s->state == MCP_SLOT_USED && s->port == port)
+			return s;
+	}
+	return 0;
+}
+
+int mcp_port_bind(struct mcp *m, clcp_u16 port, clcp_u32 ep, clcp_u32 chan)
+{
+	clcp_u32 i = port_hash(port), n;
+
+	if (port == 0)
+		return -MCP_EINVAL;
+	if (mcp_port_find(m, port))
+		return -MCP_EADDRINUSE;
+	for (n = 0; n < MCP_PORTMAP_SLOTS; n++, i = (i + 1) & (MCP_PORTMAP_SLOTS - 1)) {
+		struct mcp_port_slot *s = &m->portmap[i];
+
+		if (s->state != MCP_SLOT_USED) {
+			s->port = port;
+			s->ep = (clcp_u8)ep;
+			s->chan = (clcp_u16)chan;
+			s->state = MCP_SLOT_USED;
+			return 0;
+		}
+	}
+	return -MCP_ENOSPC;
+}
+
+void mcp_port_unbind(struct mcp *m, clcp_u16 port)
+{
+	struct mcp_port_slot *s = (struct mcp_port_slot *)mcp_port_find(m, port);
+
+	if (s)
+		s->state = MCP_SLOT_DEAD;
+}
+
+/* --- commands --- */
+
+static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	const struct clcp_endpt_hdr *h = hal_sram(m->hw, SCRATCH_HDR);
+	clcp_u64 host = (clcp_u64)rd32(&c->host_addr_hi) << 32 | rd32(&c->host_addr_lo);
+	clcp_u32 txq_len, rxq_len;
+
+	if (e->enabled)
+		return -MCP_EBUSY;
+	hal_dma_from_host(m->hw, SCRATCH_HDR, host, sizeof(*h));
+	txq_len = hal_le32(h->txq_len);
+	rxq_len = hal_le32(h->rxq_len);
+	if (hal_le32(h->magic) != CLCP_ENDPT_MAGIC || hal_le16(h->abi_version) != CLCP_ABI_VERSION)
+		return -MCP_EPROTO;
+	if (!is_pow2(txq_len) || !is_pow2(rxq_len) || hal_le32(h->nchan) > MCP_MAX_CHANS ||
+	    hal_le32(h->mtu) > MCP_MTU_MAX)
+		return -MCP_EINVAL;
+	zero_bytes(e, sizeof(*e));
+	e->host = host;
+	e->size = hal_le32(h->size);
+	e->mtu = hal_le32(h->mtu);
+	e->nchan = hal_le32(h->nchan);
+	e->txq_off = hal_le32(h->txq_off);
+	e->txq_mask = txq_len - 1;
+	e->rxq_off = hal_le32(h->rxq_off);
+	e->rxq_mask = rxq_len - 1;
+	e->doorbell_seen = rd32(&m->sh->endpts[i].doorbell) - 1; /* look once */
+	e->enabled = 1;
+	wr32(&m->sh->endpts[i].enabled, 1);
+	return 0;
+}
+
+static void unbind_all(struct mcp *m, struct mcp_endpt *e)
+{
+	clcp_u32 c;
+
+	for (c = 0; c < e->nchan; c++) {
+		if (e->chans[c].active)
+			mcp_port_unbind(m, e->chans[c].my_port);
+		e->chans[c].active = 0;
+	}
+}
+
+static int cmd_destroy_endpt(struct mcp *m, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+
+	if (!e->enabled)
+		return -MCP_ENOENT;
+	unbind_all(m, e);
+	e->enabled = 0;
+	wr32(&m->sh->endpts[i].enabled, 0);
+	return 0;
+}
+
+static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 ch = rd32(&c->chan), port = rd32(&c->port), peer = rd32(&c->peer_node);
+	struct mcp_chan *mc;
+	int rc;
+
+	if (!e->enabled)
+		return -MCP_ENOENT;
+	if (ch >= e->nchan || port == 0 || port > 0xffffu || peer >= MCP_MAX_NODES ||
+	    e->chans[ch].active)
+		return -MCP_EINVAL;
+	rc = mcp_port_bind(m, (clcp_u16)port, i, ch);
+	if (rc)
+		return rc;
+	mc = &e->chans[ch];
+	mc->peer_node = peer;
+	mc->peer_port = (clcp_u16)rd32(&c->peer_port);
+	mc->my_port = (clcp_u16)port;
+	mc->tx_seq = 0;
+	mc->rx_seq = 0;
+	mc->active = 1;
+	return 0;
+}
+
+static int cmd_deactivate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 ch = rd32(&c->chan);
+
+	if (!e->enabled || ch >= e->nchan || !e->chans[ch].active)
+		return -MCP_ENOENT;
+	mcp_port_unbind(m, e->chans[ch].my_port);
+	e->chans[ch].active = 0;
+	return 0;
+}
+
+static int cmd_load_routes(struct mcp *m, const struct mcp_cmd *c)
+{
+	clcp_u32 node = rd32(&c->peer_node), n = rd32(&c->chan), i;
+
+	if (node >= MCP_MAX_NODES || n > MCP_MAX_NODES)
+		return -MCP_EINVAL;
+	for (i = 0; i < n; i++)
+		if (m->sh->routes[i].len > MCP_ROUTE_MAX)
+			return -MCP_EINVAL;
+	zero_bytes(m->routes, sizeof(m->routes));
+	copy_bytes(m->routes, m->sh->routes, n * (clcp_u32)sizeof(struct mcp_route));
+	m->node = node;
+	wr32(&m->sh->node, node);
+	return 0;
+}
+
+static int cmd_exec(struct mcp *m, const struct mcp_cmd *c)
+{
+	clcp_u32 op = rd32(&c->op), ep = rd32(&c->ep);
+
+	if (op == MCP_CMD_NOP)
+		return 0;
+	if (op == MCP_CMD_LOAD_ROUTES)
+		return cmd_load_routes(m, c);
+	if (ep >= MCP_MAX_ENDPTS)
+		return -MCP_EINVAL;
+	switch (op) {
+	case MCP_CMD_CREATE_ENDPT:
+		return cmd_create_endpt(m, c, ep);
+	case MCP_CMD_DESTROY_ENDPT:
+		return cmd_destroy_endpt(m, ep);
+	case MCP_CMD_ACTIVATE_CHAN:
+		return cmd_activate_chan(m, c, ep);
+	case MCP_CMD_DEACTIVATE_CHAN:
+		return cmd_deactivate_chan(m, c, ep);
+	}
+	return -MCP_EINVAL;
+}
+
+/* Executes the next READY command, if any. */
+static int cmd_poll(struct mcp *m)
+{
+	clcp_u32 head = rd32(&m->sh->cmd_head);
+	struct mcp_cmd *c = &m->sh->cmdq[head & (MCP_CMDQ_LEN - 1)];
+	int rc;
+
+	if (*(volatile clcp_u8 *)&c->state != MCP_CMDS_READY)
+		return 0;
+	/* A5: the fields after the state; pairs with the driver's wmb (W5). */
+	hal_rmb();
+	rc = cmd_exec(m, c);
+	c->result = (clcp_s16)hal_be16((clcp_u16)rc);
+	/* W6: the result before DONE; pairs with the driver's rmb after DONE. */
+	hal_wmb();
+	*(volatile clcp_u8 *)&c->state = MCP_CMDS_DONE;
+	wr32(&m->sh->cmd_head, head + 1);
+	inc32(&m->sh->stats.commands);
+	mcp_log(m, MCP_LOG_CMD, rd32(&c->ep), rd32(&c->op), (clcp_u32)rc);
+	return 1;
+}
+
+/* --- send --- */
+
+static clcp_u64 entry_addr(const struct mcp_endpt *e, clcp_u32 q_off, clcp_u32 slot)
+{
+	return e->host + q_off + (clcp_u64)slot * QE_SIZE;
+}
+
+/* Writes the frame header (big-endian) of a data frame. */
+static void put_frame_hdr(struct mcp *m, struct clcp_frame_hdr *f, const struct mcp_chan *c,
+			  const struct clcp_qentry *q, clcp_u32 len)
+{
+	clcp_u8 qf = q->flags;
+
+	f->version = CLCP_FRAME_VERSION;
+	f->flags = (clcp_u8)(CLCP_FF_DATA | ((qf & CLCP_QF_LAST) ? CLCP_FF_LAST : 0) |
+			     ((qf & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
+	f->dst_port = hal_be16(c->peer_port);
+	f->src_port = hal_be16(c->my_port);
+	f->rsvd = 0;
+	f->src_node = hal_be32(m->node);
+	f->len = hal_be32(len);
+	f->msg_len = hal_be32(hal_le32(q->msg_len));
+	f->seq = hal_be32(c->tx_seq);
+	f->ack = 0;
+	f->key = 0;
+}
+
+/* Checks a Tx entry against the endpoint; 0 or a negative errno. */
+static int tx_check(const struct mcp *m, const struct mcp_endpt *e, const struct clcp_qentry *q)
+{
+	clcp_u32 ch = hal_le16(q->chan), len = hal_le32(q->len), off = hal_le32(q->buf_off);
+	const struct mcp_chan *c = &e->chans[ch < MCP_MAX_CHANS ? ch : 0];
+
+	if (ch >= e->nchan || !c->active)
+		return -MCP_EINVAL;
+	if (len > e->mtu)
+		return -MCP_EMSGSIZE;
+	if (!(q->flags & CLCP_QF_INLINE) && (off > e->size || len > e->size - off))
+		return -MCP_EFAULT;
+	if ((q->flags & CLCP_QF_INLINE) && len > CLCP_QE_INLINE_MAX)
+		return -MCP_EMSGSIZE;
+	if (!m->routes[c->peer_node].valid)
+		return -MCP_EHOSTUNREACH;
+	return 0;
+}
+
+/* Builds [route][type][frame header][payload] in the Tx buffer and sends it. */
+static void tx_packet(struct mcp *m, struct mcp_endpt *e, const struct clcp_qentry *q)
+{
+	struct mcp_chan *c = &e->chans[hal_le16(q->chan)];
+	const struct mcp_route *r = &m->routes[c->peer_node];
+	clcp_u32 len = hal_le32(q->len);
+	clcp_u32 start = MCP_TXBUF_OFF + ((2u - r->len) & 3u), at = start;
+	clcp_u8 *p = hal_sram(m->hw, at);
+
+	copy_bytes(p, r->bytes, r->len);
+	p[r->len] = MCP_PTYPE_CLCP >> 8;
+	p[r->len + 1] = MCP_PTYPE_CLCP & 0xff;
+	put_frame_hdr(m, (struct clcp_frame_hdr *)(p + r->len + 2), c, q, len);
+	at += r->len + MCP_PKT_HDR;
+	if (q->flags & CLCP_QF_INLINE)
+		copy_bytes(hal_sram(m->hw, at), q->data, len);
+	else if (len)
+		hal_dma_from_host(m->hw, at, e->host + hal_le32(q->buf_off), len);
+	while (hal_send_busy(m->hw))
+		;
+	hal_send_start(m->hw, start, r->len + MCP_PKT_HDR + len);
+	c->tx_seq++;
+	inc32(&m->sh->stats.tx_packets);
+}
+
+/* Sends the next Tx entry of endpoint i if the user posted one. */
+static int tx_endpt(struct mcp *m, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	struct clcp_qentry *q = hal_sram(m->hw, SCRATCH_ENTRY);
+	clcp_u64 at;
+	clcp_u32 db;
+	int rc;
+
+	if (!e->enabled)
+		return 0;
+	db = rd32(&m->sh->endpts[i].doorbell);
+	if (db == e->doorbell_seen)
+		return 0;
+	at = entry_addr(e, e->txq_off, e->tx_head & e->txq_mask);
+	/* A1: one DMA read; the owner byte is its last (the user's R1). */
+	hal_dma_from_host(m->hw, SCRATCH_ENTRY, at, QE_SIZE);
+	if (q->owner != CLCP_OWNER_NIC) {
+		e->doorbell_seen = db; /* drained up to this ring */
+		return 0;
+	}
+	rc = tx_check(m, e, q);
+	if (rc == 0)
+		tx_packet(m, e, q);
+	else {
+		inc32(&m->sh->stats.tx_errors);
+		mcp_log(m, MCP_LOG_TX_ERR, i, (clcp_u32)-rc, hal_le16(q->chan));
+	}
+	q->status = (clcp_s16)hal_le16((clcp_u16)rc);
+	q->owner = CLCP_OWNER_FREE;
+	/* R2: the entry back in one DMA, owner last (the user's A2). */
+	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
+	e->tx_head++;
+	return 1;
+}
+
+/* --- receive --- */
+
+static const struct clcp_frame_hdr *rx_hdr(struct mcp *m)
+{
+	return (const struct clcp_frame_hdr *)((const clcp_u8 *)hal_sram(m->hw, RX_PKT_OFF) + 2);
+}
+
+/* The channel a packet is for, or NULL (unknown port, or not its peer). */
+static struct mcp_chan *rx_chan(struct mcp *m, const struct clcp_frame_hdr *f, clcp_u32 *ep)
+{
+	const struct mcp_port_slot *s = mcp_port_find(m, hal_be16(f->dst_port));
+	struct mcp_chan *c;
+
+	if (!s)
+		return 0;
+	c = &m->ep[s->ep].chans[s->chan];
+	if (c->peer_port != hal_be16(f->src_port) || c->peer_node != hal_be32(f->src_node))
+		return 0;
+	*ep = s->ep;
+	return c;
+}
+
+/* Validates an arrived packet; 1 to keep it, 0 if dropped (and counted). */
+static int rx_check(struct mcp *m, clcp_u32 len, int status)
+{
+	const clcp_u8 *p = hal_sram(m->hw, RX_PKT_OFF);
+	const struct clcp_frame_hdr *f = rx_hdr(m);
+	struct mcp_stats *st = &m->sh->stats;
+	clcp_u32 ep;
+
+	if (status != HAL_RX_OK) {
+		mcp_drop(m, status == HAL_RX_BAD_CRC ? &st->drop_crc : &st->drop_len,
+			 status == HAL_RX_BAD_CRC ? MCP_DROP_CRC : MCP_DROP_LEN, len);
+		return 0;
+	}
+	if (len < MCP_PKT_HDR || ((clcp_u32)p[0] << 8 | p[1]) != MCP_PTYPE_CLCP ||
+	    f->version != CLCP_FRAME_VERSION) {
+		mcp_drop(m, &st->drop_len, MCP_DROP_TYPE, len);
+		return 0;
+	}
+	if (!rx_chan(m, f, &ep)) {
+		mcp_drop(m, &st->drop_port, MCP_DROP_PORT, hal_be16(f->dst_port));
+		return 0;
+	}
+	if (hal_be32(f->len) != len - MCP_PKT_HDR || hal_be32(f->len) > m->ep[ep].mtu) {
+		mcp_drop(m, &st->drop_len, MCP_DROP_LEN, len);
+		return 0;
+	}
+	return 1;
+}
+
+/* Fills the Rx entry in scratch from the frame; the payload inline if small. */
+static void rx_fill_entry(struct mcp *m, struct clcp_qentry *q, const struct clcp_frame_hdr *f,
+			  clcp_u32 chan)
+{
+	clcp_u32 len = hal_be32(f->len);
+	clcp_u8 flags = (clcp_u8)(((f->flags & CLCP_FF_LAST) ? CLCP_QF_LAST : 0) |
+				  ((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0));
+
+	if (len <= CLCP_QE_INLINE_MAX) {
+		copy_bytes(q->data, (const clcp_u8 *)(f + 1), len);
+		flags |= CLCP_QF_INLINE;
+	}
+	q->len = hal_le32(len);
+	q->msg_len = hal_le32(hal_be32(f->msg_len));
+	q->seq = hal_le32(hal_be32(f->seq));
+	q->chan = hal_le16((clcp_u16)chan);
+	q->status = 0;
+	q->flags = flags;
+	q->owner = CLCP_OWNER_USER;
+	(void)m;
+}
+
+/* Raises the host interrupt if endpoint i is armed (and disarms it). */
+static void rx_interrupt(struct mcp *m, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 *w = hal_sram(m->hw, SCRATCH_WORD);
+	clcp_u64 armed = e->host + CLCP_OFFSETOF(struct clcp_endpt_hdr, armed);
+
+	hal_dma_from_host(m->hw, SCRATCH_WORD, armed, 4);
+	if (!*w)
+		return;
+	*w = 0;
+	hal_dma_to_host(m->hw, armed, SCRATCH_WORD, 4);
+	inc32(&m->sh->endpts[i].intr);
+	inc32(&m->sh->stats.interrupts);
+	hal_host_intr(m->hw);
+}
+
+static void rx_seq_check(struct mcp *m, struct mcp_chan *c, clcp_u32 seq)
+{
+	if (seq != c->rx_seq) {
+		inc32(&m->sh->stats.seq_errors);
+		mcp_log(m, MCP_LOG_SEQ, 0xffffu, c->rx_seq, seq);
+	}
+	c->rx_seq = seq + 1;
+}
+
+/*
+ * Hands the packet in the Rx buffer to its endpoint: 1 done (or dropped),
+ * 0 if the endpoint has no Rx buffer posted yet (try again later).
+ */
+static int rx_deliver(struct mcp *m)
+{
+	const struct clcp_frame_hdr *f = rx_hdr(m);
+	struct clcp_qentry *q = hal_sram(m->hw, SCRATCH_ENTRY);
+	const struct mcp_port_slot *s = mcp_port_find(m, hal_be16(f->dst_port));
+	struct mcp_endpt *e;
+	clcp_u32 len = hal_be32(f->len), off;
+	clcp_u64 at;
+
+	if (!s) { /* unbound while it waited */
+		mcp_drop(m, &m->sh->stats.drop_port, MCP_DROP_PORT, hal_be16(f->dst_port));
+		return 1;
+	}
+	e = &m->ep[s->ep];
+	at = entry_addr(e, e->rxq_off, e->rx_head & e->rxq_mask);
+	/* A4: the posted buffer, owner byte last in one DMA (the user's R4). */
+	hal_dma_from_host(m->hw, SCRATCH_ENTRY, at, QE_SIZE);
+	if (q->owner != CLCP_OWNER_NIC)
+		return 0;
+	off = hal_le32(q->buf_off);
+	rx_fill_entry(m, q, f, s->chan);
+	if (len > CLCP_QE_INLINE_MAX) {
+		if (off > e->size || len > e->size - off)
+			q->status = (clcp_s16)hal_le16((clcp_u16)-MCP_EFAULT);
+		else
+			hal_dma_to_host(m->hw, e->host + off, RX_PKT_OFF + MCP_PKT_HDR, len);
+	}
+	/* R3: payload DMA first, then the entry with its owner byte last (A3). */
+	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
+	e->rx_head++;
+	inc32(&m->sh->stats.rx_packets);
+	rx_seq_check(m, &e->chans[s->chan], hal_be32(f->seq));
+	if (f->flags & CLCP_FF_LAST)
+		rx_interrupt(m, s->ep);
+	return 1;
+}
+
+/* A packet waits for an Rx buffer: deliver it, or drop it past the budget. */
+static int rx_retry(struct mcp *m)
+{
+	if (rx_deliver(m)) {
+		m->rx_pending = 0;
+		return 1;
+	}
+	if (hal_clock_us(m->hw) - m->stall_since < m->stall_max_us)
+		return 0;
+	m->rx_pending = 0;
+	mcp_drop(m, &m->sh->stats.drop_full, MCP_DROP_FULL, hal_be16(rx_hdr(m)->dst_port));
+	return 1;
+}
+
+static int rx_poll(struct mcp *m)
+{
+	clcp_u32 len;
+	int status;
+
+	if (m->rx_pending)
+		return rx_retry(m);
+	if (!m->rx_armed) {
+		hal_recv_start(m->hw, RX_PKT_OFF, MCP_PKTBUF_SIZE - 4u);
+		m->rx_armed = 1;
+	}
+	if (!hal_recv_done(m->hw, &len, &status))
+		return 0;
+	m->rx_armed = 0;
+	if (!rx_check(m, len, status))
+		return 1;
+	if (rx_deliver(m))
+		return 1;
+	/* Back-pressure: the packet keeps the Rx buffer until a slot is posted. */
+	m->rx_pending = 1;
+	m->stall_since = hal_clock_us(m->hw);
+	inc32(&m->sh->stats.rx_stalls);
+	mcp_log(m, MCP_LOG_STALL, 0xffffu, 0, hal_be16(rx_hdr(m)->dst_port));
+	return 0;
+}
+
+/* --- the loop --- */
+
+void mcp_init(struct mcp *m, struct hal *hw)
+{
+	zero_bytes(m, sizeof(*m));
+	m->hw = hw;
+	m->sh = hal_sram(hw, MCP_SHARED_OFF);
+	m->stall_max_us = 1000000u;
+	zero_bytes(m->sh, sizeof(*m->sh));
+	hal_eimr_set(hw, 0); /* polled: no LANai interrupts */
+	mcp_log(m, MCP_LOG_BOOT, 0xffffu, MCP_ABI_VERSION, CLCP_ABI_VERSION);
+	wr32(&m->sh->version, MCP_ABI_VERSION);
+	/* W7: everything before the magic; the driver waits for it. */
+	hal_wmb();
+	wr32(&m->sh->magic, MCP_MAGIC);
+}
+
+int mcp_poll(struct mcp *m)
+{
+	int work = cmd_poll(m);
+	clcp_u32 n;
+
+	work |= rx_poll(m);
+	for (n = 0; n < MCP_MAX_ENDPTS; n++) {
+		work |= tx_endpt(m, m->next_ep);
+		m->next_ep = (m->next_ep + 1) & (MCP_MAX_ENDPTS - 1);
+	}
+	inc32(&m->sh->heartbeat);
+	return work;
+}
+
+void mcp_run(struct mcp *m)
+{
+	for (;;)
+		if (!mcp_poll(m))
+			hal_idle(m->hw);
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: MIT
+/* The simulated NIC: hal.h over memory and unix datagram sockets. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../hal.h"
+#include "sim.h"
+
+#define LINK_MAX (MCP_PKTBUF_SIZE + 4u)
+
+struct hal {
+	clcp_u8 *sram;
+	clcp_u8 *host;
+	clcp_u64 host_size;
+	int link;
+	clcp_u32 isr, eimr;
+	clcp_u32 rx_off, rx_cap;
+	int rx_armed;
+	int corrupt_next;
+	clcp_u32 intr_count;
+	void (*on_intr)(void *arg);
+	void *intr_arg;
+	clcp_u8 frame[LINK_MAX];
+};
+
+struct hal *hal_sim_create(void *host, uint64_t host_size)
+{
+	struct hal *hw = calloc(1, sizeof(*hw));
+
+	if (!hw)
+		return NULL;
+	hw->sram = calloc(1, MCP_SRAM_SIZE);
+	if (!hw->sram) {
+		free(hw);
+		return NULL;
+	}
+	hw->host = host;
+	hw->host_size = host_size;
+	hw->link = -1;
+	return hw;
+}
+
+void hal_sim_destroy(struct hal *hw)
+{
+	if (!hw)
+		return;
+	if (hw->link >= 0)
+		close(hw->link);
+	free(hw->sram);
+	free(hw);
+}
+
+void hal_sim_attach(struct hal *hw, int link_fd)
+{
+	hw->link = link_fd;
+}
+
+void hal_sim_on_intr(struct hal *hw, void (*fn)(void *arg), void *arg)
+{
+	hw->on_intr = fn;
+	hw->intr_arg = arg;
+}
+
+uint32_t hal_sim_intr_count(const struct hal *hw)
+{
+	return __atomic_load_n(&hw->intr_count, __ATOMIC_ACQUIRE);
+}
+
+void hal_sim_corrupt_next(struct hal *hw)
+{
+	hw->corrupt_next = 1;
+}
+
+/* A firmware bug, not a condition to survive: stop loudly. */
+static void sim_bug(const char *what, clcp_u64 a, clcp_u32 len)
+{
+	fprintf(stderr, "hal_sim: %s out of range: 0x%llx + %u\n", what, (unsigned long long)a,
+		len);
+	abort();
+}
+
+static void check_sram(clcp_u32 off, clcp_u32 len)
+{
+	if (off > MCP_SRAM_SIZE || len > MCP_SRAM_SIZE - off)
+		sim_bug("SRAM", off, len);
+}
+
+static void check_host(const struct hal *hw, clcp_u64 a, clcp_u32 len)
+{
+	if (a > hw->host_size || len > hw->host_size - a)
+		sim_bug("host DMA", a, len);
+}
+
+void *hal_sram(struct hal *hw, clcp_u32 off)
+{
+	check_sram(off, 0);
+	return hw->sram + off;
+}
+
+clcp_u32 hal_isr(struct hal *hw)
+{
+	return hw->isr;
+}
+
+void hal_isr_clear(struct hal *hw, clcp_u32 bits)
+{
+	hw->isr &= ~bits;
+}
+
+void hal_eimr_set(struct hal *hw, clcp_u32 bits)
+{
+	hw->eimr = bits;
+}
+
+void hal_send_start(struct hal *hw, clcp_u32 off, clcp_u32 len)
+{
+	check_sram(off, len);
+	if (hw->link < 0)
+		return; /* no cable: the packet is lost */
+	memcpy(hw->frame, hw->sram + off, len);
+	if (sim_link_send(hw->link, hw->frame, len, hw->corrupt_next) == 0)
+		hw->isr |= HAL_ISR_SEND_INT;
+	hw->corrupt_next = 0;
+}
+
+int hal_send_busy(struct hal *hw)
+{
+	(void)hw;
+	return 0; /* the datagram is gone when send() returns */
+}
+
+void hal_recv_start(struct hal *hw, clcp_u32 off, clcp_u32 cap)
+{
+	check_sram(off, cap);
+	hw->rx_off = off;
+	hw->rx_cap = cap;
+	hw->rx_armed = 1;
+}
+
+int hal_recv_done(struct hal *hw, clcp_u32 *len, int *status)
+{
+	ssize_t n;
+	clcp_u32 crc;
+
+	if (!hw->rx_armed || hw->link < 0)
+		return 0;
+	n = recv(hw->link, hw->frame, sizeof(hw->frame), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0)
+		return 0;
+	hw->rx_armed = 0;
+	hw->isr |= HAL_ISR_RECV_INT;
+	if (n < 4 || (size_t)n > sizeof(hw->frame) || (clcp_u32)n - 4 > hw->rx_cap) {
+		*len = n < 4 ? 0 : (clcp_u32)n - 4;
+		*status = HAL_RX_TRUNC;
+		return 1;
+	}
+	*len = (clcp_u32)n - 4;
+	memcpy(&crc, hw->frame + *len, 4);
+	*status = crc == sim_crc32(hw->frame, *len) ? HAL_RX_OK : HAL_RX_BAD_CRC;
+	memcpy(hw->sram + hw->rx_off, hw->frame, *len);
+	return 1;
+}
+
+void hal_dma_to_host(struct hal *hw, clcp_u64 host, clcp_u32 sram_off, clcp_u32 len)
+{
+	check_sram(sram_off, len);
+	check_host(hw, host, len);
+	/* In order, byte after byte as PCI writes land: the last byte last. */
+	if (len > 1)
+		memcpy(hw->host + host, hw->sram + sram_off, len - 1);
+	if (len)
+		__atomic_store_n(hw->host + host + len - 1, hw->sram[sram_off + len - 1],
+				 __ATOMIC_RELEASE);
+	hw->isr |= HAL_ISR_DMA_INT;
+}
+
+void hal_dma_from_host(struct hal *hw, clcp_u32 sram_off, clcp_u64 host, clcp_u32 len)
+{
+	check_sram(sram_off, len);
+	check_host(hw, host, len);
+	/* The last byte first (an owner flag), then what it publishes. */
+	if (len)
+		hw->sram[sram_off + len - 1] =
+			__atomic_load_n(hw->host + host + len - 1, __ATOMIC_ACQUIRE);
+	if (len > 1)
+		memcpy(hw->sram + sram_off, hw->host + host, len - 1);
+	hw->isr |= HAL_ISR_DMA_INT;
+}
+
+void hal_host_intr(struct hal *hw)
+{
+	__atomic_fetch_add(&hw->intr_count, 1, __ATOMIC_RELEASE);
+	if (hw->on_intr)
+		hw->on_intr(hw->intr_arg);
+}
+
+clcp_u32 hal_clock_us(struct hal *hw)
+{
+	struct timespec ts;
+
+	(void)hw;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (clcp_u32)((clcp_u64)ts.tv_sec * 1000000u + (clcp_u64)ts.tv_nsec / 1000u);
+}
+
+void hal_idle(struct hal *hw)
+{
+	(void)hw;
+	sched_yield();
+}

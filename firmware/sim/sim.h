@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated Myrinet NIC under the same firmware (host build): SRAM is
+ * plain (or shared) memory, host DMA copies into a window of host memory
+ * (bus address = offset into the window), the wire is a unix datagram
+ * socket per link, and a crossbar switch consumes one route byte per hop.
+ * Each link frame is the packet followed by a CRC-32 that every hop checks
+ * and recomputes (a bad packet stays bad, as Myrinet switches do with CRC-8).
+ */
+#ifndef CLCP_FW_SIM_H
+#define CLCP_FW_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hal;
+struct sim_switch;
+
+/* A NIC with fresh SRAM; host DMA reaches [host, host + host_size). */
+struct hal *hal_sim_create(void *host, uint64_t host_size);
+void hal_sim_destroy(struct hal *hw);
+/* The link to the switch (one end of a socket from sim_switch_port_fd). */
+void hal_sim_attach(struct hal *hw, int link_fd);
+/* Called from hal_host_intr (the driver's interrupt routine). */
+void hal_sim_on_intr(struct hal *hw, void (*fn)(void *arg), void *arg);
+uint32_t hal_sim_intr_count(const struct hal *hw);
+/* Test hook: flip a byte of the next packet after its CRC is computed. */
+void hal_sim_corrupt_next(struct hal *hw);
+
+/* A crossbar switch with nports ports (at most 32). */
+struct sim_switch *sim_switch_create(unsigned nports);
+void sim_switch_destroy(struct sim_switch *sw);
+/* A new link on port p; returns the far end's fd for a NIC (or a test). */
+int sim_switch_port_fd(struct sim_switch *sw, unsigned p);
+/* Cables port pa of a to port pb of b (a may be b). */
+int sim_switch_link(struct sim_switch *a, unsigned pa, struct sim_switch *b, unsigned pb);
+/* Forwards what waits on the ports; returns packets moved. */
+int sim_switch_pump(struct sim_switch *sw);
+uint32_t sim_switch_drops(const struct sim_switch *sw);
+
+/* Raw link I/O with the simulated CRC (for tests that forge packets). */
+int sim_link_send(int fd, const void *pkt, size_t len, int bad_crc);
+uint32_t sim_crc32(const void *p, size_t len);
+
+#endif /* CLCP_FW_SIM_H */

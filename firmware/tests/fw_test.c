@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Firmware unit tests on the host build: two simulated NICs (nodes 0 and
+ * 1) on one crossbar switch, driven step by step from one thread. The test
+ * plays the driver (commands, route table) and the user (queue entries).
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../mcp.h"
+#include "../sim/sim.h"
+
+#define HOST_SIZE (1u << 20)
+#define EP_MTU 1024u
+#define QLEN 8u
+#define NCHAN 8u
+
+struct node {
+	struct hal *hw;
+	struct mcp m;
+	uint8_t *host;
+	uint32_t cmd_tail;
+};
+
+static struct node nd[2];
+static struct sim_switch *sw;
+
+static struct mcp_shared *sh(int n)
+{
+	return nd[n].m.sh;
+}
+
+static uint32_t stat_of(int n, const uint32_t *field)
+{
+	(void)n;
+	return hal_be32(*field);
+}
+
+#define STAT(n, f) stat_of(n, &sh(n)->stats.f)
+
+static void step(int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		mcp_poll(&nd[0].m);
+		sim_switch_pump(sw);
+		mcp_poll(&nd[1].m);
+		sim_switch_pump(sw);
+	}
+}
+
+/* The driver's side of one command: fill, publish, wait for DONE. */
+static int cmd(int n, uint32_t op, uint32_t ep, uint32_t chan, uint32_t port, uint32_t peer_node,
+	       uint32_t peer_port, uint64_t host)
+{
+	struct mcp_cmd *c = &sh(n)->cmdq[nd[n].cmd_tail++ & (MCP_CMDQ_LEN - 1)];
+	int rc;
+
+	cr_assert_eq(c->state, MCP_CMDS_FREE);
+	c->op = hal_be32(op);
+	c->ep = hal_be32(ep);
+	c->chan = hal_be32(chan);
+	c->port = hal_be32(port);
+	c->peer_node = hal_be32(peer_node);
+	c->peer_port = hal_be32(peer_port);
+	c->host_addr_hi = hal_be32((uint32_t)(host >> 32));
+	c->host_addr_lo = hal_be32((uint32_t)host);
+	__atomic_store_n(&c->state, MCP_CMDS_READY, __ATOMIC_RELEASE);
+	for (int i = 0; i < 10 && __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != MCP_CMDS_DONE;
+	     i++)
+		mcp_poll(&nd[n].m);
+	cr_assert_eq(c->state, MCP_CMDS_DONE, "command %u not done", op);
+	rc = (int16_t)hal_be16((uint16_t)c->result);
+	c->state = MCP_CMDS_FREE;
+	return rc;
+}
+
+/* Endpoint ep of node n at host offset ep * 128 KiB: the ABI layout. */
+static uint64_t ep_host(uint32_t ep)
+{
+	return (uint64_t)ep << 17;
+}
+
+static struct clcp_endpt_hdr *ep_hdr(int n, uint32_t ep)
+{
+	return (struct clcp_endpt_hdr *)(nd[n].host + ep_host(ep));
+}
+
+static void ep_layout(int n, uint32_t ep)
+{
+	struct clcp_endpt_hdr *h = ep_hdr(n, ep);
+	uint32_t off = sizeof(*h);
+
+	memset(h, 0, 1u << 17);
+	h->magic = CLCP_ENDPT_MAGIC;
+	h->abi_version = CLCP_ABI_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->mtu = EP_MTU;
+	h->node = (uint32_t)n;
+	h->index = ep;
+	h->chan_off = off;
+	h->nchan = NCHAN;
+	off += NCHAN * sizeof(struct clcp_chan_desc);
+	h->txq_off = off;
+	h->txq_len = QLEN;
+	off += QLEN * sizeof(struct clcp_qentry);
+	h->rxq_off = off;
+	h->rxq_len = QLEN;
+	off += QLEN * sizeof(struct clcp_qentry);
+	h->txbuf_off = off;
+	h->ntxbuf = QLEN;
+	off += QLEN * EP_MTU;
+	h->rxbuf_off = off;
+	h->nrxbuf = QLEN;
+	off += QLEN * EP_MTU;
+	h->size = off;
+}
+
+static struct clcp_qentry *txq(int n, uint32_t ep, uint32_t i)
+{
+	struct clcp_endpt_hdr *h = ep_hdr(n, ep);
+
+	return (struct clcp_qentry *)((uint8_t *)h + h->txq_off) + (i % QLEN);
+}
+
+static struct clcp_qentry *rxq(int n, uint32_t ep, uint32_t i)
+{
+	struct clcp_endpt_hdr *h = ep_hdr(n, ep);
+
+	return (struct clcp_qentry *)((uint8_t *)h + h->rxq_off) + (i % QLEN);
+}
+
+static uint8_t *ep_at(int n, uint32_t ep, uint32_t off)
+{
+	return (uint8_t *)ep_hdr(n, ep) + off;
+}
+
+/* The user posts Rx buffer i of endpoint ep into Rx slot i. */
+static void post_rx(int n, uint32_t ep, uint32_t i)
+{
+	struct clcp_qentry *e = rxq(n, ep, i);
+
+	e->buf_off = ep_hdr(n, ep)->rxbuf_off + (i % QLEN) * EP_MTU;
+	__atomic_store_n(&e->owner, CLCP_OWNER_NIC, __ATOMIC_RELEASE);
+}
+
+/* The user posts a frame of len bytes (pattern seed) in Tx slot i, rings. */
+static void post_tx(int n, uint32_t ep, uint32_t i, uint16_t chan, uint32_t len, uint8_t flags)
+{
+	struct clcp_qentry *e = txq(n, ep, i);
+	uint32_t off = ep_hdr(n, ep)->txbuf_off + (i % QLEN) * EP_MTU;
+	uint32_t *db = &sh(n)->endpts[ep].doorbell;
+
+	for (uint32_t k = 0; k < len; k++)
+		ep_at(n, ep, off)[k] = (uint8_t)(k * 7 + i);
+	e->buf_off = off;
+	e->len = len;
+	e->msg_len = len;
+	e->chan = chan;
+	e->flags = flags;
+	__atomic_store_n(&e->owner, CLCP_OWNER_NIC, __ATOMIC_RELEASE);
+	*db = hal_be32(hal_be32(*db) + 1);
+}
+
+static void set_route(int n, uint32_t node, const uint8_t *bytes, uint8_t len)
+{
+	struct mcp_route *r = &sh(n)->routes[node];
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->bytes, bytes, len);
+	r->len = len;
+	r->valid = 1;
+}
+
+/* Node n on switch port n; the route to node k is the one byte k. */
+static void setup(void)
+{
+	sw = sim_switch_create(4);
+	cr_assert_not_null(sw);
+	for (int n = 0; n < 2; n++) {
+		nd[n].host = calloc(1, HOST_SIZE);
+		nd[n].hw = hal_sim_create(nd[n].host, HOST_SIZE);
+		cr_assert_not_null(nd[n].hw);
+		hal_sim_attach(nd[n].hw, sim_switch_port_fd(sw, (unsigned)n));
+		mcp_init(&nd[n].m, nd[n].hw);
+		nd[n].cmd_tail = 0;
+		for (uint8_t k = 0; k < 2; k++)
+			set_route(n, k, &k, 1);
+		cr_assert_eq(cmd(n, MCP_CMD_LOAD_ROUTES, 0, 2, 0, (uint32_t)n, 0, 0), 0);
+	}
+}
+
+static void teardown(void)
+{
+	for (int n = 0; n < 2; n++) {
+		hal_sim_destroy(nd[n].hw);
+		free(nd[n].host);
+	}
+	sim_switch_destroy(sw);
+}
+
+TestSuite(firmware, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Endpoint 0 on both nodes, channel 0: node0 port 100 <-> node1 port 200. */
+static void open_pair(void)
+{
+	for (int n = 0; n < 2; n++) {
+		ep_layout(n, 0);
+		cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
+	}
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, 0), 0);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, 0), 0);
+}
+
+static void check_payload(int n, uint32_t ep, const struct clcp_qentry *e, uint32_t len,
+			  uint32_t seed)
+{
+	const uint8_t *p = (e->flags & CLCP_QF_INLINE) ? e->data : ep_at(n, ep, e->buf_off);
+
+	for (uint32_t k = 0; k < len; k++)
+		cr_assert_eq(p[k], (uint8_t)(k * 7 + seed), "byte %u", k);
+}
+
+Test(firmware, boot_publishes_magic_and_log)
+{
+	cr_assert_eq(hal_be32(sh(0)->magic), MCP_MAGIC);
+	cr_assert_eq(hal_be32(sh(0)->version), MCP_ABI_VERSION);
+	cr_assert_geq(hal_be32(sh(0)->log_head), 2); /* boot + the route load */
+	cr_assert_eq(hal_be16(sh(0)->log[0].code), MCP_LOG_BOOT);
+	cr_assert_eq(hal_be16(sh(0)->log[1].code), MCP_LOG_CMD);
+	cr_assert_eq(hal_be32(sh(1)->node), 1);
+}
+
+Test(firmware, command_queue)
+{
+	uint32_t head = hal_be32(sh(0)->cmd_head);
+
+	cr_assert_eq(cmd(0, MCP_CMD_NOP, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(cmd(0, 99, 0, 0, 0, 0, 0, 0), -MCP_EINVAL);
+	cr_assert_eq(cmd(0, MCP_CMD_DESTROY_ENDPT, 3, 0, 0, 0, 0, 0), -MCP_ENOENT);
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, MCP_MAX_ENDPTS, 0, 0, 0, 0, 0), -MCP_EINVAL);
+	ep_layout(0, 1);
+	ep_hdr(0, 1)->magic = 0;
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EPROTO);
+	ep_layout(0, 1);
+	ep_hdr(0, 1)->txq_len = 6;
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EINVAL);
+	ep_layout(0, 1);
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), 0);
+	cr_assert_eq(hal_be32(sh(0)->endpts[1].enabled), 1);
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EBUSY);
+	cr_assert_eq(cmd(0, MCP_CMD_DESTROY_ENDPT, 1, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(hal_be32(sh(0)->endpts[1].enabled), 0);
+	/* More commands than the ring holds: it wraps. */
+	for (int i = 0; i < 2 * (int)MCP_CMDQ_LEN; i++)
+		cr_assert_eq(cmd(0, MCP_CMD_NOP, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(hal_be32(sh(0)->cmd_head), head + 9 + 2 * MCP_CMDQ_LEN);
+	cr_assert_eq(STAT(0, commands), hal_be32(sh(0)->cmd_head));
+}
+
+Test(firmware, port_map)
+{
+	const struct mcp_port_slot *s;
+	struct mcp *m = &nd[0].m;
+
+	cr_assert_eq(mcp_port_bind(m, 0, 0, 0), -MCP_EINVAL);
+	for (uint32_t p = 1; p <= 600; p++)
+		cr_assert_eq(mcp_port_bind(m, (uint16_t)(p * 97), p % 16, p % 64), 0, "port %u", p);
+	cr_assert_eq(mcp_port_bind(m, 97, 1, 1), -MCP_EADDRINUSE);
+	for (uint32_t p = 1; p <= 600; p++) {
+		s = mcp_port_find(m, (uint16_t)(p * 97));
+		cr_assert_not_null(s);
+		cr_assert_eq(s->ep, p % 16);
+		cr_assert_eq(s->chan, p % 64);
+	}
+	for (uint32_t p = 1; p <= 600; p += 2)
+		mcp_port_unbind(m, (uint16_t)(p * 97));
+	for (uint32_t p = 1; p <= 600; p++)
+		cr_assert_eq(mcp_port_find(m, (uint16_t)(p * 97)) != NULL, p % 2 == 0);
+	cr_assert_eq(mcp_port_bind(m, 97, 2, 3), 0); /* a tombstone is reused */
+	cr_assert_eq(mcp_port_find(m, 97)->chan, 3);
+	cr_assert_null(mcp_port_find(m, 1));
+	/* Through the commands: a port is bound once per node. */
+	ep_layout(0, 0);
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 1, 5, 1, 6, 0), 0);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 2, 5, 1, 6, 0), -MCP_EADDRINUSE);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, NCHAN, 7, 1, 6, 0), -MCP_EINVAL);
+	cr_assert_eq(cmd(0, MCP_CMD_DEACTIVATE_CHAN, 0, 1, 0, 0, 0, 0), 0);
+	cr_assert_null(mcp_port_find(m, 5));
+	cr_assert_eq(cmd(0, MCP_CMD_DEACTIVATE_CHAN, 0, 1, 0, 0, 0, 0), -MCP_ENOENT);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 2, 5, 1, 6, 0), 0);
+	cr_assert_eq(cmd(0, MCP_CMD_DESTROY_ENDPT, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_null(mcp_port_find(m, 5), "destroy unbinds every port");
+}
+
+Test(firmware, frame_owner_flags_and_payload)
+{
+	open_pair();
+	for (uint32_t i = 0; i < QLEN; i++)
+		post_rx(1, 0, i);
+	post_tx(0, 0, 0, 0, 700, CLCP_QF_FIRST);
+	post_tx(0, 0, 1, 0, 20, CLCP_QF_LAST);
+	step(4);
+	for (uint32_t i = 0; i < 2; i++) {
+		cr_assert_eq(txq(0, 0, i)->owner, CLCP_OWNER_FREE, "Tx entry %u handed back", i);
+		cr_assert_eq(txq(0, 0, i)->status, 0);
+	}
+	struct clcp_qentry *a = rxq(1, 0, 0), *b = rxq(1, 0, 1);
+
+	cr_assert_eq(a->owner, CLCP_OWNER_USER);
+	cr_assert_eq(a->len, 700);
+	cr_assert_eq(a->flags, CLCP_QF_FIRST);
+	cr_assert_eq(a->seq, 0);
+	check_payload(1, 0, a, 700, 0);
+	cr_assert_eq(b->owner, CLCP_OWNER_USER);
+	cr_assert_eq(b->len, 20);
+	cr_assert_eq(b->flags, CLCP_QF_LAST | CLCP_QF_INLINE);
+	cr_assert_eq(b->seq, 1);
+	check_payload(1, 0, b, 20, 1);
+	cr_assert_eq(rxq(1, 0, 2)->owner, CLCP_OWNER_NIC, "nothing more");
+	cr_assert_eq(STAT(0, tx_packets), 2);
+	cr_assert_eq(STAT(1, rx_packets), 2);
+	cr_assert_eq(STAT(1, seq_errors), 0);
+	cr_assert_eq(hal_sim_intr_count(nd[1].hw), 0, "not armed: no interrupt");
+}
+
+Test(firmware, interrupt_only_for_last_frame_of_armed_endpoint)
+{
+	open_pair();
+	for (uint32_t i = 0; i < QLEN; i++)
+		post_rx(1, 0, i);
+	ep_hdr(1, 0)->armed = 1;
+	post_tx(0, 0, 0, 0, 64, CLCP_QF_FIRST);
+	step(3);
+	cr_assert_eq(hal_sim_intr_count(nd[1].hw), 0, "not the last frame");
+	post_tx(0, 0, 1, 0, 64, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(hal_sim_intr_count(nd[1].hw), 1);
+	cr_assert_eq(hal_be32(sh(1)->endpts[0].intr), 1);
+	cr_assert_eq(ep_hdr(1, 0)->armed, 0, "the interrupt disarms");
+	post_tx(0, 0, 2, 0, 64, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(hal_sim_intr_count(nd[1].hw), 1, "disarmed: no second interrupt");
+}
+
+Test(firmware, route_table)
+{
+	open_pair();
+	sh(0)->routes[1].valid = 0;
+	cr_assert_eq(cmd(0, MCP_CMD_LOAD_ROUTES, 0, 2, 0, 0, 0, 0), 0);
+	post_tx(0, 0, 0, 0, 16, CLCP_QF_LAST);
+	step(2);
+	cr_assert_eq(txq(0, 0, 0)->owner, CLCP_OWNER_FREE);
+	cr_assert_eq(txq(0, 0, 0)->status, -MCP_EHOSTUNREACH);
+	cr_assert_eq(STAT(0, tx_errors), 1);
+	/* Two hops: port 3 of our switch is cabled to port 0 of a second one,
+	 * whose port 1 goes back to our port 2, whose... node 1 is on port 1. */
+	struct sim_switch *sw2 = sim_switch_create(2);
+
+	cr_assert_eq(sim_switch_link(sw, 3, sw2, 0), 0);
+	cr_assert_eq(sim_switch_link(sw2, 1, sw, 2), 0);
+	uint8_t via[3] = {3, 1, 1};
+
+	set_route(0, 1, via, 3);
+	cr_assert_eq(cmd(0, MCP_CMD_LOAD_ROUTES, 0, 2, 0, 0, 0, 0), 0);
+	for (uint32_t i = 0; i < QLEN; i++)
+		post_rx(1, 0, i);
+	post_tx(0, 0, 1, 0, 16, CLCP_QF_LAST);
+	for (int i = 0; i < 4; i++) {
+		step(1);
+		sim_switch_pump(sw2);
+	}
+	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_USER, "arrived over three hops");
+	check_payload(1, 0, rxq(1, 0, 0), 16, 1);
+	/* A route byte naming no port: the switch drops it. */
+	uint8_t bad = 9;
+
+	set_route(0, 1, &bad, 1);
+	cr_assert_eq(cmd(0, MCP_CMD_LOAD_ROUTES, 0, 2, 0, 0, 0, 0), 0);
+	post_tx(0, 0, 2, 0, 16, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(sim_switch_drops(sw), 1);
+	cr_assert_eq(STAT(1, rx_packets), 1);
+	/* Too long a route is refused. */
+	sh(0)->routes[1].len = MCP_ROUTE_MAX + 1;
+	cr_assert_eq(cmd(0, MCP_CMD_LOAD_ROUTES, 0, 2, 0, 0, 0, 0), -MCP_EINVAL);
+	sim_switch_destroy(sw2);
+}
+
+Test(firmware, full_rx_queue_waits_then_delivers)
+{
+	open_pair();
+	post_tx(0, 0, 0, 0, 100, CLCP_QF_LAST);
+	post_tx(0, 0, 1, 0, 100, CLCP_QF_LAST);
+	step(5);
+	cr_assert_eq(STAT(1, rx_stalls), 1, "no Rx buffer: the packet waits");
+	cr_assert_eq(STAT(1, rx_packets), 0);
+	post_rx(1, 0, 0);
+	step(3);
+	cr_assert_eq(STAT(1, rx_packets), 1);
+	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_USER);
+	cr_assert_eq(STAT(1, rx_stalls), 2, "the second waits too");
+	post_rx(1, 0, 1);
+	step(3);
+	cr_assert_eq(STAT(1, rx_packets), 2);
+	check_payload(1, 0, rxq(1, 0, 1), 100, 1);
+	/* Past the stall budget a packet is dropped and counted. */
+	nd[1].m.stall_max_us = 0;
+	post_tx(0, 0, 2, 0, 100, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(STAT(1, drop_full), 1);
+	cr_assert_eq(STAT(1, drop_full) + STAT(1, rx_packets), 3);
+}
+
+Test(firmware, unknown_port_dropped_and_counted)
+{
+	open_pair();
+	post_rx(1, 0, 0);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 1, 101, 1, 999, 0), 0);
+	post_tx(0, 0, 0, 1, 16, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(STAT(1, drop_port), 1);
+	cr_assert_eq(STAT(1, rx_packets), 0);
+	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_NIC);
+	uint32_t head = hal_be32(sh(1)->log_head) - 1;
+	const struct mcp_log_entry *l = &sh(1)->log[head % MCP_LOG_LEN];
+
+	cr_assert_eq(hal_be16(l->code), MCP_LOG_DROP);
+	cr_assert_eq(hal_be32(l->a), MCP_DROP_PORT);
+	cr_assert_eq(hal_be32(l->b), 999);
+}
+
+Test(firmware, corrupted_packet_dropped_and_counted)
+{
+	open_pair();
+	post_rx(1, 0, 0);
+	hal_sim_corrupt_next(nd[0].hw);
+	post_tx(0, 0, 0, 0, 300, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(STAT(1, drop_crc), 1);
+	cr_assert_eq(STAT(1, rx_packets), 0);
+	post_tx(0, 0, 1, 0, 300, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(STAT(1, rx_packets), 1, "the next one is fine");
+	cr_assert_eq(STAT(1, seq_errors), 1, "and the gap is seen");
+}
+
+/* A forged packet through a spare switch port. */
+static void forge(uint32_t len_field, uint32_t payload, uint16_t type)
+{
+	uint8_t pkt[1 + MCP_PKT_HDR + 64] = {1, (uint8_t)(type >> 8), (uint8_t)type};
+	struct clcp_frame_hdr f = {0};
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = sim_switch_port_fd(sw, 2);
+	f.version = CLCP_FRAME_VERSION;
+	f.flags = CLCP_FF_DATA | CLCP_FF_LAST;
+	f.dst_port = hal_be16(200);
+	f.src_port = hal_be16(100);
+	f.src_node = hal_be32(0);
+	f.len = hal_be32(len_field);
+	memcpy(pkt + 3, &f, sizeof(f));
+	cr_assert_eq(sim_link_send(fd, pkt, 1 + MCP_PKT_HDR + payload, 0), 0);
+	step(2);
+}
+
+Test(firmware, bad_length_or_type_dropped_and_counted)
+{
+	open_pair();
+	post_rx(1, 0, 0);
+	forge(64, 10, MCP_PTYPE_CLCP);
+	cr_assert_eq(STAT(1, drop_len), 1, "length field disagrees");
+	forge(EP_MTU + 1, 64, MCP_PTYPE_CLCP);
+	cr_assert_eq(STAT(1, drop_len), 2);
+	forge(8, 8, 0x0008);
+	cr_assert_eq(STAT(1, drop_len), 3, "not our packet type");
+	forge(8, 8, MCP_PTYPE_CLCP);
+	cr_assert_eq(STAT(1, rx_packets), 1, "a good forgery is delivered");
+}
