@@ -235,6 +235,7 @@ struct rx_wait_ctx {
 	int32_t check_ms;
 	bool spin;
 	bool nonblock;
+	bool progressed; /* nonblocking: the backend had its one chance */
 };
 
 static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
@@ -243,6 +244,7 @@ static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
 	const struct clcp_endpt_attr *a = &ep->priv->attr;
 
 	w->nonblock = flags & CLCP_NONBLOCK;
+	w->progressed = false;
 	w->spin = spin;
 	w->check_ms = a->peer_check_ms;
 	w->deadline = timed ? clcp__deadline(a->timeout_ms) : UINT64_MAX;
@@ -265,6 +267,12 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 		if (rc < 0)
 			return rc;
 		p->next_check = now + (uint64_t)w->check_ms;
+	}
+	if (w->nonblock && !w->progressed) {
+		/* An engine backend (udp) may hold frames not yet delivered. */
+		w->progressed = true;
+		p->dev->ops->progress(ep);
+		return 0;
 	}
 	if (w->nonblock)
 		return clcp__err(EAGAIN, "nothing to receive");

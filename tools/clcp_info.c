@@ -42,6 +42,7 @@ static void print_caps(uint32_t caps)
 		{ CLCP_CAP_INTERRUPT, "interrupt" },
 		{ CLCP_CAP_MULTINODE, "multinode" },
 		{ CLCP_CAP_KERNEL_BYPASS, "kernel-bypass" },
+		{ CLCP_CAP_SHARED_NODE, "shared-node" },
 	};
 	const char *sep = "";
 

@@ -759,7 +759,7 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "loopback",
 	.uri_help = "loopback[://NODE][?max_endpts=N]: processes on this host, shared memory",
-	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_KERNEL_BYPASS,
+	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_KERNEL_BYPASS | CLCP_CAP_SHARED_NODE,
 	.max_endpts = LB_DEFAULT_ENDPTS,
 	.mtu_max = CLCP_MTU_MAX,
 	.open = lb_open,

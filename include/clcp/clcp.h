@@ -84,6 +84,7 @@ struct clcp_frame {
 #define CLCP_CAP_INTERRUPT 0x1 /* endpoint fd wakes on a last frame */
 #define CLCP_CAP_MULTINODE 0x2 /* peers on other hosts */
 #define CLCP_CAP_KERNEL_BYPASS 0x4
+#define CLCP_CAP_SHARED_NODE 0x8 /* several processes may open one node */
 
 struct clcp_backend_desc {
 	const char *name;

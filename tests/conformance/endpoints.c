@@ -84,6 +84,7 @@ CONF_TEST(endpoints, limit_holds_across_processes, conf_params_backends)
 	int sock;
 	pid_t pid;
 
+	conf_require(p, CLCP_CAP_SHARED_NODE, "the test opens one node in two processes");
 	pid = tu_fork(holder, &a, &sock);
 	cr_assert_gt(pid, 0);
 	cr_assert_eq(tu_expect(sock, 'H', 20000), 0, "holder did not start");
@@ -111,6 +112,7 @@ CONF_TEST(endpoints, port_in_use, conf_params_backends)
 	int sock;
 	pid_t pid;
 
+	conf_require(p, CLCP_CAP_SHARED_NODE, "the test binds one node's ports in two processes");
 	conf_open_ok(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &e);
 	/* Same endpoint, same port. */
 	conf_assert_rc(p, clcp_alloc_chan(e.ep, PORT_A, NODE_B, PORT_B + 1), -EADDRINUSE,

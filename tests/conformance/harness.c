@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#ifndef CONF_DEFAULT_BACKENDS /* set by CMake from CLCP_BACKENDS */
 #define CONF_DEFAULT_BACKENDS "loopback"
+#endif
 
 /* One table per shape: Criterion may hold several at once. */
 static struct conf_param params_b[CONF_MAX_BACKENDS];
@@ -141,9 +143,23 @@ uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu)
 	}
 }
 
+/*
+ * UDP maps the test's private node ids onto loopback UDP ports: NODE_A
+ * (and the ids after it, up to 8 per test process) get ports from a base
+ * derived from the pid, below the kernel's ephemeral range.
+ */
+static uint32_t udp_base_port(void)
+{
+	return 10000u + (conf_node_a / 8u % 2800u) * 8u;
+}
+
 const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s://%u", p->backend, node);
+	if (strcmp(p->backend, "udp") == 0)
+		snprintf(buf, len, "udp://%u?local=%u&base_node=%u", node, udp_base_port(),
+			 conf_node_a);
+	else
+		snprintf(buf, len, "%s://%u", p->backend, node);
 	return buf;
 }
 

@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/* UDP backend: device, endpoints, channels, and the send side of the NIC. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "udp.h"
+
+#define SOCK_BUF_BYTES (4 << 20)
+#define HANDSHAKE_US 20000u
+
+static uint64_t now_ms(void)
+{
+	return udp_now_us() / 1000u;
+}
+
+static int sock_bind(struct udp_dev *u, const struct udp_node *n)
+{
+	int fd = socket(n->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int sz = SOCK_BUF_BYTES;
+
+	if (fd < 0)
+		return -errno;
+	if (n->sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+	if (bind(fd, (const struct sockaddr *)&n->sa, n->len) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	/* FORCE works for root; otherwise net.core.[rw]mem_max caps it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	u->sock = fd;
+	u->self = *n;
+	u->family = n->sa.ss_family;
+	return 0;
+}
+
+/* The local node: given (URI, CLCP_NODE), else the first table entry we can bind. */
+static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
+{
+	struct udp_conf *c = &u->conf;
+	struct udp_node n;
+	char what[64];
+	uint32_t i;
+	int rc;
+
+	if (c->node_set || c->local_family) {
+		if (udp_node_addr(c, c->node, &n) < 0)
+			return clcp__err(EHOSTUNREACH, "udp: node %u has no address", c->node);
+		rc = sock_bind(u, &n);
+		snprintf(what, sizeof(what), "node %u", c->node);
+		if (rc < 0)
+			return clcp__err(-rc, "udp: bind %s: %s", what, strerror(-rc));
+		dev->node = c->node;
+		return 0;
+	}
+	for (i = 0; i < c->nnodes; i++)
+		if (sock_bind(u, &c->nodes[i]) == 0) {
+			dev->node = u->self.node;
+			return 0;
+		}
+	return clcp__err(EADDRNOTAVAIL, "udp: no node of the table has a free local address");
+}
+
+static void dev_free(struct udp_dev *u)
+{
+	if (u->sock >= 0)
+		close(u->sock);
+	udp_conf_free(&u->conf);
+	pthread_mutex_destroy(&u->lock);
+	pthread_cond_destroy(&u->cond);
+	free(u->eps);
+	free(u->rxbufs);
+	free(u);
+}
+
+static int udp_open(struct clcp_dev *dev, const char *args)
+{
+	struct udp_dev *u = calloc(1, sizeof(*u));
+	int rc;
+
+	if (!u)
+		return clcp__err(ENOMEM, "udp: out of memory");
+	u->sock = -1;
+	u->dev = dev;
+	u->next_port = 1024;
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	u->neps = dev->max_endpts;
+	u->eps = calloc(u->neps, sizeof(*u->eps));
+	u->rxbufs = malloc((size_t)UDP_BATCH * UDP_DGRAM_MAX);
+	if (!u->eps || !u->rxbufs) {
+		dev_free(u);
+		return clcp__err(ENOMEM, "udp: out of memory");
+	}
+	rc = udp_conf_parse(dev, args, &u->conf);
+	if (rc == 0)
+		rc = sock_open(dev, u);
+	if (rc == 0)
+		rc = udp_thread_start(u);
+	if (rc < 0) {
+		dev_free(u);
+		return rc;
+	}
+	dev->bpriv = u;
+	return 0;
+}
+
+static void udp_close(struct clcp_dev *dev)
+{
+	struct udp_dev *u = UDP(dev);
+
+	udp_thread_stop(u);
+	dev_free(u);
+	dev->bpriv = NULL;
+}
+
+/* --- endpoints --- */
+
+static int udp_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
+{
+	struct udp_ep *ue = calloc(1, sizeof(*ue));
+	void *map;
+
+	if (ue)
+		ue->chans = calloc(ep->priv->attr.nchan, sizeof(*ue->chans));
+	if (!ue || !ue->chans) {
+		free(ue);
+		return clcp__err(ENOMEM, "udp: out of memory");
+	}
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		   -1, 0);
+	if (map == MAP_FAILED) {
+		free(ue->chans);
+		free(ue);
+		return clcp__err(ENOMEM, "udp: mmap %u bytes: %s", size, strerror(errno));
+	}
+	ep->priv->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ep->priv->fd < 0) {
+		munmap(map, size);
+		free(ue->chans);
+		free(ue);
+		return clcp__err(errno, "udp: eventfd: %s", strerror(errno));
+	}
+	ep->base = map;
+	ep->priv->bpriv = ue;
+	return 0;
+}
+
+static uint32_t dead_ms(struct udp_dev *u, const struct clcp_endpt_attr *a)
+{
+	uint64_t ms = 20ull * (uint64_t)a->peer_check_ms;
+
+	if (u->conf.dead_ms)
+		return u->conf.dead_ms;
+	return ms < 2000 ? 2000 : ms > 600000 ? 600000 : (uint32_t)ms;
+}
+
+static int udp_endpt_start(struct clcp_endpt *ep)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_ep *ue = UDPE(ep);
+	uint32_t i;
+
+	ue->dead_ms = dead_ms(u, &ep->priv->attr);
+	ep->hdr->owner_pid = (uint32_t)getpid();
+	pthread_mutex_lock(&u->lock);
+	for (i = 0; i < u->neps && u->eps[i]; i++)
+		;
+	if (i == u->neps) {
+		pthread_mutex_unlock(&u->lock);
+		return clcp__err(EBUSY, "udp: all %u endpoints in use", u->neps);
+	}
+	ue->slot = i;
+	ep->hdr->index = i;
+	u->eps[i] = ep; /* the progress thread sees it from now on */
+	clcp_store_release(&ep->hdr->magic, CLCP_ENDPT_MAGIC);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+static void udp_endpt_release(struct clcp_endpt *ep)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_ep *ue = UDPE(ep);
+
+	pthread_mutex_lock(&u->lock);
+	if (ue->slot < u->neps && u->eps[ue->slot] == ep)
+		u->eps[ue->slot] = NULL;
+	pthread_mutex_unlock(&u->lock);
+	clcp_store_release(&ep->hdr->closed, 1u);
+	munmap(ep->base, ep->priv->size);
+	close(ep->priv->fd);
+	free(ue->chans);
+	free(ue);
+	ep->priv->bpriv = NULL;
+}
+
+/* --- channels --- */
+
+static uint16_t port_pick(struct udp_dev *u)
+{
+	uint32_t i;
+
+	for (i = 0; i < 65536 - 1024; i++) {
+		uint16_t p = u->next_port;
+
+		u->next_port = p == 65535 ? 1024 : p + 1;
+		if (u->ports[p] == 0)
+			return p;
+	}
+	return 0;
+}
+
+static void active_link(struct udp_dev *u, struct udp_chan *uc)
+{
+	uc->act_prev = NULL;
+	uc->act_next = u->active;
+	if (u->active)
+		u->active->act_prev = uc;
+	u->active = uc;
+}
+
+static void active_unlink(struct udp_dev *u, struct udp_chan *uc)
+{
+	struct udp_chan **pp;
+
+	if (uc->act_prev)
+		uc->act_prev->act_next = uc->act_next;
+	else
+		u->active = uc->act_next;
+	if (uc->act_next)
+		uc->act_next->act_prev = uc->act_prev;
+	for (pp = &u->ackq; *pp; pp = &(*pp)->ack_next)
+		if (*pp == uc) {
+			*pp = uc->ack_next;
+			break;
+		}
+	uc->ack_queued = false;
+}
+
+static void chan_init(struct clcp_endpt *ep, int chan, const struct udp_node *peer)
+{
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	unsigned char *store = uc->store;
+
+	memset(uc, 0, sizeof(*uc));
+	uc->store = store; /* kept for the slot's next channel (same mtu) */
+	uc->ep = ep;
+	uc->idx = (uint16_t)chan;
+	uc->peer = peer->sa;
+	uc->peer_len = peer->len;
+	uc->rto_us = UDP_RTO_INIT_US;
+	uc->last_heard_ms = now_ms();
+	uc->active = true;
+}
+
+static int udp_chan_alloc(struct clcp_endpt *ep, int chan)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct clcp_chan_desc *d = &ep->chans[chan];
+	struct udp_node peer;
+	uint32_t w;
+
+	if (udp_node_addr(&u->conf, d->peer_node, &peer) < 0)
+		return clcp__err(EHOSTUNREACH, "udp: node %u is not in the node table",
+				 d->peer_node);
+	if (peer.sa.ss_family != u->family)
+		return clcp__err(EAFNOSUPPORT, "udp: node %u: other address family than ours",
+				 d->peer_node);
+	pthread_mutex_lock(&u->lock);
+	if (d->my_port == CLCP_PORT_ANY)
+		d->my_port = port_pick(u);
+	if (d->my_port == 0 || u->ports[d->my_port] != 0) {
+		w = d->my_port ? u->ports[d->my_port] : 0;
+		pthread_mutex_unlock(&u->lock);
+		return d->my_port == 0 ? clcp__err(EADDRINUSE, "udp: no free port")
+				       : clcp__err(EADDRINUSE, "port %u is in use on node %u (endpoint %u)",
+						   d->my_port, ep->hdr->node, (w >> 16) - 1);
+	}
+	chan_init(ep, chan, &peer);
+	u->ports[d->my_port] = ((UDPE(ep)->slot + 1) << 16) | (uint32_t)chan;
+	active_link(u, &UDPE(ep)->chans[chan]);
+	udp_send_ctl(u, &UDPE(ep)->chans[chan], 0); /* hello */
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+/* Waits (bounded) until what was sent on uc is acked, so it is not lost. */
+static void linger(struct udp_dev *u, struct udp_chan *uc)
+{
+	uint64_t end = now_ms() + UDP_LINGER_MS;
+	struct timespec ts;
+
+	while (uc->snd_una != uc->snd_nxt && !uc->err && uc->seen && now_ms() < end) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+	}
+}
+
+static void udp_chan_release(struct clcp_endpt *ep, int chan)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	uint16_t port = ep->chans[chan].my_port;
+
+	pthread_mutex_lock(&u->lock);
+	if (!uc->active) {
+		pthread_mutex_unlock(&u->lock);
+		return;
+	}
+	linger(u, uc);
+	if (uc->seen && !uc->err)
+		udp_send_ctl(u, uc, UDP_FF_RST);
+	if (u->ports[port] == (((UDPE(ep)->slot + 1) << 16) | (uint32_t)chan))
+		u->ports[port] = 0;
+	active_unlink(u, uc);
+	uc->active = false;
+	free(uc->store);
+	uc->store = NULL;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* --- send side --- */
+
+static bool can_send(const struct udp_chan *uc)
+{
+	return uc->seen && (int32_t)(uc->snd_edge - uc->snd_nxt) > 0 &&
+	       uc->snd_nxt - uc->snd_una < UDP_WIN;
+}
+
+/* Takes one frame into the retransmit store and sends it: 0, -EAGAIN, error. */
+static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32_t len,
+		uint32_t msg_len, uint8_t qflags)
+{
+	struct udp_slot *s;
+
+	if (uc->err)
+		return uc->err;
+	if (!can_send(uc)) {
+		u->st.wnd_stalls++;
+		return -EAGAIN;
+	}
+	if (!uc->store) {
+		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
+		if (!uc->store)
+			return -ENOMEM;
+	}
+	s = &uc->slot[uc->snd_nxt % UDP_WIN];
+	s->len = len;
+	s->msg_len = msg_len;
+	s->flags = (uint8_t)(((qflags & CLCP_QF_LAST) ? CLCP_FF_LAST : 0) |
+			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
+	s->rexmit = 0;
+	if (len)
+		memcpy(uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
+	udp_send_data(u, uc, uc->snd_nxt++);
+	return 0;
+}
+
+static int udp_kick(struct clcp_endpt *ep)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	uint32_t head = ep->hdr->tx_head;
+	int rc = 0;
+
+	pthread_mutex_lock(&u->lock);
+	while (head != ep->tx_tail) {
+		struct clcp_qentry *e = &ep->txq[head & ep->tx_mask];
+
+		/* A1: pairs with the user's R1 that posted the entry. */
+		if (clcp_load_acquire(&e->owner) != CLCP_OWNER_NIC)
+			break;
+		rc = e->chan >= ep->nchan ? -EINVAL : ep->chan_err[e->chan];
+		if (rc == 0 && e->len > ep->mtu)
+			rc = -EMSGSIZE;
+		if (rc == 0) {
+			rc = take(u, &UDPE(ep)->chans[e->chan], ep->base + e->buf_off, e->len,
+				  e->msg_len, e->flags);
+			if (rc == -EAGAIN)
+				break;
+			if (rc < 0)
+				ep->chan_err[e->chan] = rc;
+		}
+		e->status = (int16_t)rc;
+		/* R2: hands the entry back; pairs with A2 of the reserver. */
+		clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_FREE);
+		head++;
+		ep->hdr->tx_frames++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&u->lock);
+	ep->hdr->tx_head = head;
+	return rc;
+}
+
+static int udp_tx_direct(struct clcp_endpt *ep, int chan, const void *buf, uint32_t len,
+			 uint32_t msg_len, uint8_t flags)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	int rc;
+
+	if (ep->hdr->tx_head != ep->tx_tail)
+		return -EAGAIN;
+	pthread_mutex_lock(&u->lock);
+	rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
+	pthread_mutex_unlock(&u->lock);
+	if (rc < 0 && rc != -EAGAIN)
+		ep->chan_err[chan] = rc;
+	ep->hdr->tx_frames += rc == 0;
+	return rc;
+}
+
+/*
+ * A nonblocking send to a peer not heard from yet: one hello and a short
+ * wait for its answer, so that a bound peer is not reported full.
+ */
+static void handshake(struct udp_dev *u, struct udp_chan *uc)
+{
+	uint64_t end = udp_now_us() + HANDSHAKE_US;
+
+	udp_send_ctl(u, uc, 0);
+	while (!uc->seen && udp_now_us() < end) {
+		pthread_mutex_unlock(&u->lock);
+		usleep(100);
+		pthread_mutex_lock(&u->lock);
+		udp_rx_drain(u);
+		udp_acks_flush(u);
+	}
+}
+
+static int udp_tx_ready(struct clcp_endpt *ep, int chan)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	int rc;
+
+	if (ep->hdr->tx_head != ep->tx_tail)
+		return 0;
+	pthread_mutex_lock(&u->lock);
+	udp_rx_drain(u); /* credits and hellos waiting in the socket count */
+	udp_acks_flush(u);
+	if (!uc->seen && !uc->err)
+		handshake(u, uc);
+	rc = uc->err ? uc->err : can_send(uc);
+	pthread_mutex_unlock(&u->lock);
+	return rc;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void udp_progress(struct clcp_endpt *ep);
+
+/* Unseen peer for connect_ms: refused. Called with the lock held. */
+static bool connect_expired(struct clcp_endpt *ep, int chan, struct udp_chan *uc, uint64_t now)
+{
+	if (uc->seen) {
+		uc->wait_since_ms = 0;
+		return false;
+	}
+	if (uc->wait_since_ms == 0)
+		uc->wait_since_ms = now;
+	if (now - uc->wait_since_ms < (uint64_t)ep->priv->attr.connect_ms)
+		return false;
+	ep->chan_err[chan] = clcp__err(ECONNREFUSED, "udp: peer port %u of node %u not bound within %d ms",
+				       ep->chans[chan].peer_port, ep->chans[chan].peer_node,
+				       ep->priv->attr.connect_ms);
+	return true;
+}
+
+static int udp_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	uint64_t end = now_ms() + (uint64_t)(ms > 0 ? ms : 1);
+	struct timespec ts;
+
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		uint64_t now = now_ms();
+
+		if (uc->err) {
+			ep->chan_err[chan] = clcp__err(-uc->err, "peer of channel %d is gone", chan);
+			break;
+		}
+		if (can_send(uc) || connect_expired(ep, chan, uc, now) || now >= end)
+			break;
+		if (spin) {
+			pthread_mutex_unlock(&u->lock);
+			udp_progress(ep);
+			clcp_cpu_relax();
+			pthread_mutex_lock(&u->lock);
+		} else {
+			deadline_in(&ts, (int)(end - now < 10 ? end - now : 10));
+			pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+static int udp_chan_check(struct clcp_endpt *ep, int chan)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	int rc;
+
+	pthread_mutex_lock(&u->lock);
+	rc = uc->err ? -ECONNRESET : uc->seen ? 0 : -ENOTCONN;
+	pthread_mutex_unlock(&u->lock);
+	return rc;
+}
+
+static void udp_fd_signal(struct clcp_endpt *ep)
+{
+	uint64_t one = 1;
+
+	(void)!write(ep->priv->fd, &one, sizeof(one));
+}
+
+static void udp_fd_drain(struct clcp_endpt *ep)
+{
+	uint64_t v;
+
+	(void)!read(ep->priv->fd, &v, sizeof(v));
+}
+
+/*
+ * The receiver posted Rx buffers after a small credit went out (F1 saw
+ * rx_waiters): tell those peers the new credit.
+ */
+static void udp_wake_senders(struct clcp_endpt *ep)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	uint32_t credit, step = (ep->rx_mask + 1) / 4, c;
+
+	if (step == 0 || step > UDP_WIN / 4)
+		step = step ? UDP_WIN / 4 : 1;
+	pthread_mutex_lock(&u->lock);
+	credit = udp_rx_credit(ep);
+	for (c = 0; c < ep->nchan; c++) {
+		struct udp_chan *uc = &UDPE(ep)->chans[c];
+
+		if (uc->active && uc->seen &&
+		    uc->rcv_nxt + credit - uc->rcv_edge >= step &&
+		    (int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) > 0)
+			udp_send_ctl(u, uc, 0);
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* A polling caller does the NIC's receive work itself: no thread hop. */
+static void udp_progress(struct clcp_endpt *ep)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+
+	clcp_store_relaxed(&u->poll_us, udp_now_us());
+	/* The progress thread stays off the socket meanwhile; it takes the lock only briefly. */
+	pthread_mutex_lock(&u->lock);
+	udp_rx_drain(u);
+	udp_acks_flush(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+const struct clcp_backend_ops clcp_udp_ops = {
+	.size = sizeof(struct clcp_backend_ops),
+	.name = "udp",
+	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS] or "
+		    "udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
+	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_MULTINODE,
+	.max_endpts = UDP_DEFAULT_ENDPTS,
+	.mtu_max = UDP_MTU_MAX,
+	.open = udp_open,
+	.close = udp_close,
+	.endpt_alloc = udp_endpt_alloc,
+	.endpt_start = udp_endpt_start,
+	.endpt_release = udp_endpt_release,
+	.chan_alloc = udp_chan_alloc,
+	.chan_release = udp_chan_release,
+	.kick = udp_kick,
+	.tx_ready = udp_tx_ready,
+	.tx_direct = udp_tx_direct,
+	.tx_wait = udp_tx_wait,
+	.chan_check = udp_chan_check,
+	.fd_signal = udp_fd_signal,
+	.fd_drain = udp_fd_drain,
+	.wake_senders = udp_wake_senders,
+	.progress = udp_progress,
+};

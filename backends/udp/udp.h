@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP backend: the library plays the NIC. One UDP socket per device (node),
+ * one CLCP frame per datagram (struct clcp_frame_hdr, network order, then
+ * the payload). Per channel: sequence numbers, cumulative acks carrying the
+ * receiver's free Rx slots (credits), go-back-N retransmission with an RTO
+ * from measured RTT, keep-alives. A progress thread per device receives,
+ * acks and retransmits; a polling caller receives itself (trylock), so
+ * polling adds no thread hop. docs/udp.md has the whole design.
+ *
+ * Locking: udp_dev.lock is "the NIC": every protocol field below and every
+ * write to an Rx slot happen under it, so each Rx slot has one writer.
+ */
+#ifndef CLCP_UDP_H
+#define CLCP_UDP_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+#define UDP_HDR_LEN 32u
+#define UDP_DGRAM_MAX 65507u
+#define UDP_MTU_MAX (UDP_DGRAM_MAX - UDP_HDR_LEN)
+#define UDP_MTU_ETH (1500u - 20u - 8u - UDP_HDR_LEN) /* 1440: no IP fragments */
+#define UDP_WIN 64u	       /* frames in flight per channel */
+#define UDP_SEQ_SANE 65536u    /* a sequence this far ahead is impossible */
+#define UDP_BATCH 32u	       /* datagrams per recvmmsg */
+#define UDP_MAX_NODES 65536u
+#define UDP_DEFAULT_ENDPTS 16u
+#define UDP_RTO_INIT_US 50000u
+#define UDP_RTO_MIN_US 20000u
+#define UDP_RTO_MAX_US 250000u
+#define UDP_TICK_MS 10
+#define UDP_LINGER_MS 2000u
+
+/* Flags private to this backend, in the header's flags byte (docs/udp.md). */
+#define UDP_FF_HELLO 0x40u /* not yet connected: answer with an ack */
+#define UDP_FF_RST 0x80u   /* no such channel here (any more) */
+
+/* Drop reasons, counted per device. */
+enum udp_drop {
+	UDP_DROP_SHORT,
+	UDP_DROP_VERSION,
+	UDP_DROP_KEY,
+	UDP_DROP_LEN,
+	UDP_DROP_SRC,
+	UDP_DROP_PORT,
+	UDP_DROP_SEQ,
+	UDP_DROP_NOBUF,
+	UDP_NDROPS,
+};
+
+struct udp_stats {
+	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, wnd_stalls;
+	uint64_t drops[UDP_NDROPS];
+};
+
+struct udp_node {
+	uint32_t node;
+	socklen_t len;
+	struct sockaddr_storage sa;
+};
+
+struct udp_conf {
+	uint32_t node;
+	bool node_set;
+	struct udp_node *nodes; /* from CLCP_NODES or the hostfile */
+	uint32_t nnodes;
+	int local_family; /* local mode: AF_INET or AF_INET6; 0 otherwise */
+	uint32_t local_port, base_node;
+	uint32_t key;
+	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
+};
+
+/* A frame kept for retransmission until acked. */
+struct udp_slot {
+	uint32_t len, msg_len;
+	uint8_t flags; /* CLCP_FF_FIRST/LAST */
+	uint8_t rexmit;
+	uint64_t sent_us;
+};
+
+struct udp_chan {
+	struct clcp_endpt *ep;
+	uint16_t idx;
+	bool active, seen, ack_queued;
+	int err; /* set by the NIC; copied into chan_err by the user thread */
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	/* send side */
+	uint32_t snd_una, snd_nxt, snd_edge; /* may send seq < snd_edge */
+	uint64_t srtt_us, rttvar_us, rto_us;
+	unsigned char *store; /* UDP_WIN frames of mtu bytes */
+	struct udp_slot slot[UDP_WIN];
+	uint64_t wait_since_ms; /* waiting for an unseen peer */
+	uint32_t hello_tries;
+	/* receive side */
+	uint32_t rcv_nxt, rcv_edge; /* rcv_edge: last advertised credit */
+	uint64_t last_heard_ms, last_sent_ms, next_hello_ms;
+	struct udp_chan *ack_next;		/* ack queue */
+	struct udp_chan *act_prev, *act_next; /* active channels */
+};
+
+struct udp_ep {
+	uint32_t slot;
+	uint32_t dead_ms;
+	struct udp_chan *chans;
+};
+
+struct udp_dev {
+	struct udp_conf conf;
+	struct clcp_dev *dev;
+	int sock, stop_fd, family;
+	struct udp_node self;
+	pthread_t thread;
+	bool thread_ok;
+	pthread_mutex_t lock; /* the NIC: everything below */
+	pthread_cond_t cond;  /* acks, credits, errors, connections */
+	uint64_t poll_us;     /* last polling progress (atomic) */
+	struct clcp_endpt **eps;
+	uint32_t neps;
+	uint32_t ports[65536]; /* endpoint slot + 1 << 16 | channel */
+	uint16_t next_port;
+	struct udp_chan *ackq, *active;
+	struct udp_stats st;
+	unsigned char *rxbufs; /* UDP_BATCH datagrams */
+};
+
+static inline struct udp_dev *UDP(struct clcp_dev *dev)
+{
+	return dev->bpriv;
+}
+
+static inline struct udp_ep *UDPE(struct clcp_endpt *ep)
+{
+	return ep->priv->bpriv;
+}
+
+/* udp_conf.c */
+int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c);
+void udp_conf_free(struct udp_conf *c);
+int udp_node_addr(const struct udp_conf *c, uint32_t node, struct udp_node *out);
+bool udp_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+/* udp_proto.c */
+uint64_t udp_now_us(void);
+int udp_thread_start(struct udp_dev *u);
+void udp_thread_stop(struct udp_dev *u);
+void udp_rx_drain(struct udp_dev *u);
+void udp_acks_flush(struct udp_dev *u);
+void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
+void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);
+uint32_t udp_rx_credit(struct clcp_endpt *ep);
+void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc);
+void udp_raise_irq(struct clcp_endpt *ep);
+
+#endif /* CLCP_UDP_H */

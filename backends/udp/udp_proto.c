@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP backend, the protocol engine: datagrams in (validate, deliver into
+ * the Rx ring, acks), datagrams out (data, acks, hellos, resets), timers
+ * (retransmission, keep-alive, dead peers) and the progress thread.
+ * Everything here runs with udp_dev.lock held unless it says otherwise.
+ */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "udp.h"
+
+/* A received header in host order. */
+struct udp_frame {
+	uint8_t version, flags;
+	uint16_t dst_port, src_port;
+	uint32_t src_node, len, msg_len, seq, ack, key;
+};
+
+uint64_t udp_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void)
+{
+	return udp_now_us() / 1000u;
+}
+
+/* --- wire format --- */
+
+static void hdr_put(struct clcp_frame_hdr *h, const struct udp_frame *f)
+{
+	h->version = CLCP_FRAME_VERSION;
+	h->flags = f->flags;
+	h->dst_port = htons(f->dst_port);
+	h->src_port = htons(f->src_port);
+	h->rsvd = 0;
+	h->src_node = htonl(f->src_node);
+	h->len = htonl(f->len);
+	h->msg_len = htonl(f->msg_len);
+	h->seq = htonl(f->seq);
+	h->ack = htonl(f->ack);
+	h->key = htonl(f->key);
+}
+
+/* Parses and checks a datagram's header: 0 or a drop reason (> 0). */
+static int hdr_get(const unsigned char *b, size_t n, uint32_t key, struct udp_frame *f)
+{
+	struct clcp_frame_hdr h;
+
+	if (n < UDP_HDR_LEN)
+		return UDP_DROP_SHORT + 1;
+	memcpy(&h, b, sizeof(h));
+	if (h.version != CLCP_FRAME_VERSION)
+		return UDP_DROP_VERSION + 1;
+	f->key = ntohl(h.key);
+	if (f->key != key)
+		return UDP_DROP_KEY + 1;
+	f->flags = h.flags;
+	f->dst_port = ntohs(h.dst_port);
+	f->src_port = ntohs(h.src_port);
+	f->src_node = ntohl(h.src_node);
+	f->len = ntohl(h.len);
+	f->msg_len = ntohl(h.msg_len);
+	f->seq = ntohl(h.seq);
+	f->ack = ntohl(h.ack);
+	if (f->len != n - UDP_HDR_LEN || (f->len && !(f->flags & CLCP_FF_DATA)))
+		return UDP_DROP_LEN + 1;
+	return 0;
+}
+
+static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, socklen_t tolen,
+		       const struct udp_frame *f, const void *payload)
+{
+	struct clcp_frame_hdr h;
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, f->len } };
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen,
+			    .msg_iov = iov, .msg_iovlen = f->len ? 2 : 1 };
+
+	hdr_put(&h, f);
+	/* Lost like on a wire when the socket buffer is full: retransmitted. */
+	(void)sendmsg(u->sock, &m, MSG_DONTWAIT);
+}
+
+static void frame_init(struct udp_dev *u, struct udp_chan *uc, struct udp_frame *f,
+		       uint8_t flags)
+{
+	const struct clcp_chan_desc *d = &uc->ep->chans[uc->idx];
+
+	memset(f, 0, sizeof(*f));
+	f->flags = flags;
+	f->dst_port = d->peer_port;
+	f->src_port = d->my_port;
+	f->src_node = u->self.node;
+	f->key = u->conf.key;
+	f->ack = uc->rcv_nxt;
+	f->seq = uc->snd_nxt;
+}
+
+/* Free posted Rx slots from rx_head on, at most UDP_WIN: the credit. */
+uint32_t udp_rx_credit(struct clcp_endpt *ep)
+{
+	uint32_t head = ep->hdr->rx_head, n, max = ep->rx_mask + 1;
+
+	if (max > UDP_WIN)
+		max = UDP_WIN;
+	for (n = 0; n < max; n++)
+		/* A4: pairs with the user's R4 that posted the slot. */
+		if (clcp_load_acquire(&ep->rxq[(head + n) & ep->rx_mask].owner) != CLCP_OWNER_NIC)
+			break;
+	return n;
+}
+
+/* An ack (with the credit), a hello, or a reset, to uc's peer. */
+void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
+{
+	struct udp_frame f;
+	uint32_t credit;
+
+	frame_init(u, uc, &f, flags | CLCP_FF_ACK);
+	if (!uc->seen)
+		f.flags |= UDP_FF_HELLO;
+	/* F2: a small credit makes the user's next post call wake_senders (F1). */
+	clcp_store_relaxed(&uc->ep->hdr->rx_waiters, 1u);
+	clcp_fence_full();
+	credit = udp_rx_credit(uc->ep);
+	if (credit >= UDP_WIN || credit > uc->ep->rx_mask)
+		clcp_store_relaxed(&uc->ep->hdr->rx_waiters, 0u);
+	f.msg_len = credit;
+	uc->rcv_edge = uc->rcv_nxt + credit;
+	uc->last_sent_ms = now_ms();
+	u->st.tx_acks++;
+	send_dgram(u, &uc->peer, uc->peer_len, &f, NULL);
+}
+
+void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
+{
+	struct udp_slot *s = &uc->slot[seq % UDP_WIN];
+	struct udp_frame f;
+
+	frame_init(u, uc, &f, CLCP_FF_DATA | CLCP_FF_ACK | s->flags);
+	f.seq = seq;
+	f.len = s->len;
+	f.msg_len = s->msg_len;
+	s->sent_us = udp_now_us();
+	uc->last_sent_ms = s->sent_us / 1000u;
+	u->st.tx_data++;
+	send_dgram(u, &uc->peer, uc->peer_len, &f,
+		   uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu);
+}
+
+/* A reset for a datagram that names no channel of ours. */
+static void send_rst(struct udp_dev *u, const struct udp_frame *in,
+		     const struct sockaddr_storage *to, socklen_t tolen)
+{
+	struct udp_frame f = { .flags = UDP_FF_RST, .dst_port = in->src_port,
+			       .src_port = in->dst_port, .src_node = u->self.node,
+			       .key = u->conf.key };
+
+	if (in->flags & UDP_FF_RST)
+		return; /* never answer a reset */
+	send_dgram(u, to, tolen, &f, NULL);
+}
+
+void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc)
+{
+	if (uc->ack_queued)
+		return;
+	uc->ack_queued = true;
+	uc->ack_next = u->ackq;
+	u->ackq = uc;
+}
+
+void udp_acks_flush(struct udp_dev *u)
+{
+	while (u->ackq) {
+		struct udp_chan *uc = u->ackq;
+
+		u->ackq = uc->ack_next;
+		uc->ack_queued = false;
+		if (uc->active)
+			udp_send_ctl(u, uc, 0);
+	}
+}
+
+/* --- receive --- */
+
+/* Raises the endpoint's "interrupt" if it is armed; the caller fenced (F4). */
+void udp_raise_irq(struct clcp_endpt *ep)
+{
+	uint64_t one = 1;
+
+	if (clcp_load_seqcst(&ep->hdr->armed) && clcp_exchange(&ep->hdr->armed, 0u)) {
+		clcp_fetch_add(&ep->hdr->wakeups, 1u);
+		(void)!write(ep->priv->fd, &one, sizeof(one));
+	}
+}
+
+static void rtt_sample(struct udp_chan *uc, uint64_t rtt)
+{
+	uint64_t d;
+
+	if (uc->srtt_us == 0) {
+		uc->srtt_us = rtt;
+		uc->rttvar_us = rtt / 2;
+	} else {
+		d = rtt > uc->srtt_us ? rtt - uc->srtt_us : uc->srtt_us - rtt;
+		uc->rttvar_us = (3 * uc->rttvar_us + d) / 4;
+		uc->srtt_us = (7 * uc->srtt_us + rtt) / 8;
+	}
+	uc->rto_us = uc->srtt_us + 4 * uc->rttvar_us;
+	if (uc->rto_us < UDP_RTO_MIN_US)
+		uc->rto_us = UDP_RTO_MIN_US;
+	if (uc->rto_us > UDP_RTO_MAX_US)
+		uc->rto_us = UDP_RTO_MAX_US;
+}
+
+static void rexmit_all(struct udp_dev *u, struct udp_chan *uc)
+{
+	uint32_t s;
+
+	for (s = uc->snd_una; s != uc->snd_nxt; s++) {
+		uc->slot[s % UDP_WIN].rexmit = 1;
+		udp_send_data(u, uc, s);
+		u->st.rexmits++;
+	}
+}
+
+static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f)
+{
+	uint32_t acked = f->ack - uc->snd_una, s;
+	uint64_t now = udp_now_us();
+	bool pure = !(f->flags & CLCP_FF_DATA);
+
+	u->st.rx_acks++;
+	if (acked > uc->snd_nxt - uc->snd_una)
+		return; /* old or impossible */
+	for (s = uc->snd_una; s != f->ack; s++)
+		if (!uc->slot[s % UDP_WIN].rexmit && s + 1 == f->ack)
+			rtt_sample(uc, now - uc->slot[s % UDP_WIN].sent_us);
+	uc->snd_una = f->ack;
+	if (pure)
+		uc->snd_edge = f->ack + (f->msg_len < UDP_WIN ? f->msg_len : UDP_WIN);
+	/* A duplicate ack with frames out: they were dropped; resend now. */
+	if (pure && acked == 0 && uc->snd_una != uc->snd_nxt &&
+	    now - uc->slot[uc->snd_una % UDP_WIN].sent_us > uc->srtt_us + 1000u)
+		rexmit_all(u, uc);
+	pthread_cond_broadcast(&u->cond);
+}
+
+/* Claims the next posted Rx slot, or NULL (no buffer: the sender waits). */
+static struct clcp_qentry *rx_claim(struct clcp_endpt *ep)
+{
+	struct clcp_qentry *s = &ep->rxq[ep->hdr->rx_head & ep->rx_mask];
+
+	/* A4: pairs with the user's R4 that posted the slot. */
+	if (clcp_load_acquire(&s->owner) != CLCP_OWNER_NIC)
+		return NULL;
+	if (s->buf_off < ep->hdr->rxbuf_off || s->buf_off > ep->priv->size - ep->mtu)
+		return NULL; /* a corrupt post: never write outside the buffers */
+	return s;
+}
+
+static void rx_publish(struct clcp_endpt *ep, struct udp_chan *uc, struct clcp_qentry *s,
+		       uint8_t qflags)
+{
+	bool stalled = uc->rcv_nxt == uc->rcv_edge; /* the sender has no credit left */
+
+	ep->hdr->rx_head++;
+	ep->hdr->rx_frames++;
+	if (!(qflags & CLCP_QF_LAST) && !stalled) {
+		/* R3: publishes the frame; pairs with the user's A3. */
+		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+		return;
+	}
+	if (stalled)
+		clcp_store_relaxed(&ep->hdr->tx_blocked, 1u);
+	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
+	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+	udp_raise_irq(ep);
+}
+
+static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+		    const unsigned char *payload)
+{
+	struct clcp_endpt *ep = uc->ep;
+	int32_t ahead = (int32_t)(f->seq - uc->rcv_nxt);
+	struct clcp_qentry *s;
+	uint8_t qflags;
+
+	udp_ack_queue(u, uc);
+	if (f->len > ep->mtu) {
+		u->st.drops[UDP_DROP_LEN]++;
+		return;
+	}
+	if (ahead < 0) {
+		u->st.dups++;
+		return;
+	}
+	if (ahead > 0) { /* lost before it: go-back-N, the sender resends */
+		u->st.drops[UDP_DROP_SEQ]++;
+		return;
+	}
+	s = rx_claim(ep);
+	if (!s) {
+		u->st.drops[UDP_DROP_NOBUF]++;
+		return;
+	}
+	qflags = (uint8_t)(((f->flags & CLCP_FF_LAST) ? CLCP_QF_LAST : 0) |
+			   ((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0));
+	if (f->len <= CLCP_QE_INLINE_MAX)
+		qflags |= CLCP_QF_INLINE;
+	if (f->len)
+		memcpy((qflags & CLCP_QF_INLINE) ? s->data : ep->base + s->buf_off, payload,
+		       f->len);
+	s->len = f->len;
+	s->msg_len = f->msg_len;
+	s->seq = f->seq;
+	s->chan = uc->idx;
+	s->status = 0;
+	s->flags = qflags;
+	uc->rcv_nxt++;
+	u->st.rx_data++;
+	rx_publish(ep, uc, s, qflags);
+}
+
+/* The channel a datagram is for, checked against its peer; NULL if none. */
+static struct udp_chan *chan_of(struct udp_dev *u, const struct udp_frame *f)
+{
+	uint32_t w = u->ports[f->dst_port], slot = (w >> 16) - 1, c = w & 0xffffu;
+	const struct clcp_chan_desc *d;
+	struct udp_chan *uc;
+
+	if (w == 0 || slot >= u->neps || !u->eps[slot])
+		return NULL;
+	uc = &UDPE(u->eps[slot])->chans[c];
+	d = &u->eps[slot]->chans[c];
+	if (!uc->active || d->peer_node != f->src_node || d->peer_port != f->src_port)
+		return NULL;
+	return uc;
+}
+
+static void peer_failed(struct udp_dev *u, struct udp_chan *uc)
+{
+	uc->err = -ECONNRESET;
+	pthread_cond_broadcast(&u->cond);
+	clcp_fence_full(); /* F4: pairs with F3 of an armed receiver */
+	udp_raise_irq(uc->ep);
+}
+
+static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
+		     const struct sockaddr_storage *from, socklen_t fromlen)
+{
+	struct udp_node src;
+	struct udp_frame f;
+	struct udp_chan *uc;
+	int why = hdr_get(b, n, u->conf.key, &f);
+
+	if (why) {
+		u->st.drops[why - 1]++;
+		return;
+	}
+	if (udp_node_addr(&u->conf, f.src_node, &src) < 0 || !udp_addr_eq(&src.sa, from)) {
+		u->st.drops[UDP_DROP_SRC]++;
+		return;
+	}
+	uc = chan_of(u, &f);
+	if (!uc) {
+		u->st.drops[UDP_DROP_PORT]++;
+		send_rst(u, &f, from, fromlen);
+		return;
+	}
+	uc->last_heard_ms = now_ms();
+	if (f.flags & UDP_FF_RST) {
+		if (uc->seen && !uc->err)
+			peer_failed(u, uc);
+		else if (!uc->seen) /* its node is up, the port not yet bound */
+			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
+		return;
+	}
+	if (!uc->seen || (f.flags & UDP_FF_HELLO)) {
+		uc->seen = true;
+		pthread_cond_broadcast(&u->cond);
+		udp_ack_queue(u, uc);
+	}
+	if (f.flags & CLCP_FF_ACK)
+		ack_in(u, uc, &f);
+	if (f.flags & CLCP_FF_DATA)
+		data_in(u, uc, &f, b + UDP_HDR_LEN);
+}
+
+/* Reads every waiting datagram, batched; nonblocking. */
+void udp_rx_drain(struct udp_dev *u)
+{
+	struct sockaddr_storage from[UDP_BATCH];
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	int i, n, rounds;
+
+	for (rounds = 0; rounds < 64; rounds++) {
+		for (i = 0; i < (int)UDP_BATCH; i++) {
+			iov[i].iov_base = u->rxbufs + (size_t)i * UDP_DGRAM_MAX;
+			iov[i].iov_len = UDP_DGRAM_MAX;
+			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+			mm[i].msg_hdr.msg_name = &from[i];
+			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(u->sock, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			if (!(mm[i].msg_hdr.msg_flags & MSG_TRUNC))
+				dgram_in(u, iov[i].iov_base, mm[i].msg_len, &from[i],
+					 mm[i].msg_hdr.msg_namelen);
+		if (n < (int)UDP_BATCH)
+			break;
+	}
+}
+
+/* --- timers --- */
+
+static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
+{
+	uint64_t ms = now / 1000u, dead = UDPE(uc->ep)->dead_ms;
+
+	if (uc->err)
+		return;
+	if (uc->seen && ms - uc->last_heard_ms > dead) {
+		peer_failed(u, uc);
+		return;
+	}
+	if (!uc->seen) {
+		if (ms >= uc->next_hello_ms) {
+			uc->hello_tries += uc->hello_tries < 6;
+			uc->next_hello_ms = ms + (10u << uc->hello_tries);
+			udp_send_ctl(u, uc, 0);
+		}
+		return;
+	}
+	if (uc->snd_una != uc->snd_nxt &&
+	    now - uc->slot[uc->snd_una % UDP_WIN].sent_us >= uc->rto_us) {
+		rexmit_all(u, uc);
+		uc->rto_us = uc->rto_us * 2 < UDP_RTO_MAX_US ? uc->rto_us * 2 : UDP_RTO_MAX_US;
+		return;
+	}
+	if (ms - uc->last_sent_ms >= dead / 4 || uc->rcv_edge == uc->rcv_nxt)
+		if (ms - uc->last_sent_ms >= UDP_TICK_MS)
+			udp_send_ctl(u, uc, 0); /* keep-alive, credit refresh */
+}
+
+static void timers(struct udp_dev *u)
+{
+	uint64_t now = udp_now_us();
+	struct udp_chan *uc;
+
+	for (uc = u->active; uc; uc = uc->act_next)
+		chan_timers(u, uc, now);
+}
+
+/* --- the progress thread --- */
+
+static void *progress_main(void *arg)
+{
+	struct udp_dev *u = arg;
+	struct pollfd pfd[2];
+	uint64_t buf;
+
+	for (;;) {
+		/* A polling caller reads the socket itself: stay off it meanwhile. */
+		bool poller = udp_now_us() - clcp_load_relaxed(&u->poll_us) < 2000u;
+
+		pfd[0].fd = poller ? -1 : u->sock;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = u->stop_fd;
+		pfd[1].events = POLLIN;
+		poll(pfd, 2, poller ? 2 : UDP_TICK_MS);
+		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
+			break;
+		pthread_mutex_lock(&u->lock);
+		udp_rx_drain(u);
+		timers(u);
+		udp_acks_flush(u);
+		pthread_mutex_unlock(&u->lock);
+	}
+	return NULL;
+}
+
+int udp_thread_start(struct udp_dev *u)
+{
+	u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->stop_fd < 0)
+		return clcp__err(errno, "udp: eventfd: %s", strerror(errno));
+	if (pthread_create(&u->thread, NULL, progress_main, u) != 0) {
+		close(u->stop_fd);
+		return clcp__err(EAGAIN, "udp: cannot start the progress thread");
+	}
+	u->thread_ok = true;
+	return 0;
+}
+
+void udp_thread_stop(struct udp_dev *u)
+{
+	uint64_t one = 1;
+
+	if (!u->thread_ok)
+		return;
+	(void)!write(u->stop_fd, &one, sizeof(one));
+	pthread_join(u->thread, NULL);
+	close(u->stop_fd);
+	u->thread_ok = false;
+}
