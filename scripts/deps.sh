@@ -2,12 +2,13 @@
 # Installs what CLCP needs on Debian/Ubuntu, only what is missing (apt-get
 # update runs once, and only then). As non-root, or without apt, it lists
 # what is missing and fails.
-#   deps.sh          building and testing (gcc, clang, g++, Criterion)
+#   deps.sh          building and testing (gcc, clang, g++, Criterion; llvm
+#                    for llvm-mc, which reads the LANai firmware image back)
 #   deps.sh build    building the library and tools only
 set -euo pipefail
 
 pkgs=(cmake ninja-build gcc libc6-dev)
-[ "${1:-}" = build ] || pkgs+=(g++ clang libcriterion-dev pkg-config)
+[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libcriterion-dev pkg-config)
 missing=()
 
 if ! command -v dpkg-query >/dev/null; then
