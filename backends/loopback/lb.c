@@ -627,11 +627,19 @@ static int lb_chan_check(struct clcp_endpt *ep, int chan)
 	return 0;
 }
 
+/* The peer has posted the Rx slot the next frame would take. */
+static bool rx_slot_posted(struct lb_remote *r)
+{
+	struct clcp_endpt_hdr *h = RH(r);
+	struct clcp_qentry *q = (struct clcp_qentry *)(r->base + h->rxq_off);
+
+	/* A4: pairs with the receiver's R4. */
+	return clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) ==
+	       CLCP_OWNER_NIC;
+}
+
 static int lb_tx_ready(struct clcp_endpt *ep, int chan)
 {
-	struct lb_chan *lc = &LBE(ep)->chans[chan];
-	struct clcp_endpt_hdr *h;
-	struct clcp_qentry *q;
 	int rc;
 
 	if (ep->hdr->tx_head != ep->tx_tail) /* earlier frames still wait */
@@ -639,10 +647,7 @@ static int lb_tx_ready(struct clcp_endpt *ep, int chan)
 	rc = resolve(ep, chan);
 	if (rc < 0)
 		return rc == -ENOTCONN ? 0 : rc;
-	h = RH(lc->rem);
-	q = (struct clcp_qentry *)(lc->rem->base + h->rxq_off);
-	return clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) ==
-	       CLCP_OWNER_NIC;
+	return rx_slot_posted(LBE(ep)->chans[chan].rem);
 }
 
 static int futex_wait(uint32_t *word, uint32_t val, int ms)
@@ -675,7 +680,6 @@ static void wait_unbound(struct clcp_endpt *ep, int chan)
 static void wait_space(struct clcp_endpt *ep, struct lb_remote *r, int ms, bool spin)
 {
 	struct clcp_endpt_hdr *h = RH(r);
-	struct clcp_qentry *q = (struct clcp_qentry *)(r->base + h->rxq_off);
 	uint64_t end = clcp__now_ms() + (uint64_t)ms;
 	uint32_t posted;
 	unsigned n;
@@ -685,9 +689,7 @@ static void wait_space(struct clcp_endpt *ep, struct lb_remote *r, int ms, bool 
 		clcp_store_relaxed(&h->tx_blocked, 1u);
 	interrupt(ep, r); /* an armed receiver drains its queue */
 	if (spin) {
-		for (n = 1; clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) !=
-			    CLCP_OWNER_NIC && !clcp_load_relaxed(&h->closed);
-		     n++) {
+		for (n = 1; !rx_slot_posted(r) && !clcp_load_relaxed(&h->closed); n++) {
 			clcp_cpu_relax();
 			if ((n & 1023) == 0 && clcp__now_ms() >= end)
 				break;
@@ -698,8 +700,7 @@ static void wait_space(struct clcp_endpt *ep, struct lb_remote *r, int ms, bool 
 	clcp_fetch_add(&h->rx_waiters, 1u);
 	/* F2: orders rx_waiters before looking at the slot; pairs with F1. */
 	clcp_fence_full();
-	if (clcp_load_acquire(&q[clcp_load_relaxed(&h->rx_head) & (h->rxq_len - 1)].owner) !=
-		    CLCP_OWNER_NIC && !clcp_load_relaxed(&h->closed))
+	if (!rx_slot_posted(r) && !clcp_load_relaxed(&h->closed))
 		futex_wait(&h->rx_posted, posted, ms);
 	clcp_fetch_add(&h->rx_waiters, (uint32_t)-1);
 }
