@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * Threads sharing one loopback device: pairs of threads, one endpoint
- * each, exchange messages of mixed sizes in both receive groups while
- * another thread allocates and releases channels. Plain C (no Criterion),
- * so it runs under ThreadSanitizer; exit status 0 = pass.
+ * Threads sharing one device: pairs of threads, one endpoint each,
+ * exchange messages of mixed sizes in both receive groups while another
+ * thread allocates and releases channels. Plain C (no Criterion), so it
+ * runs under ThreadSanitizer; exit status 0 = pass.
+ *
+ *   stress_threads [loopback|udp]   (udp: one node on 127.0.0.1, a pid-derived port)
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <clcp/clcp.h>
 
@@ -124,15 +127,21 @@ static int open_pair(struct side *a, struct side *b, unsigned pair)
 	return a->chan < 0 || b->chan < 0 ? -1 : 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	const char *backend = argc > 1 ? argv[1] : "loopback";
+	char uri[64];
 	struct side sides[2 * PAIRS] = { 0 };
 	pthread_t th[2 * PAIRS], churn;
 	clcp_endpt_t *cep;
 	void *churn_rc;
 	int failed = 0;
 
-	if (clcp_open("loopback", &dev) < 0 || clcp_alloc_endpt(dev, NULL, &cep) < 0) {
+	if (strcmp(backend, "udp") == 0)
+		snprintf(uri, sizeof(uri), "udp://0?local=%u", 10000u + (unsigned)getpid() % 20000u);
+	else
+		snprintf(uri, sizeof(uri), "%s", backend);
+	if (clcp_open(uri, &dev) < 0 || clcp_alloc_endpt(dev, NULL, &cep) < 0) {
 		fprintf(stderr, "open: %s\n", clcp_errmsg());
 		return 1;
 	}
@@ -151,6 +160,6 @@ int main(void)
 	pthread_join(churn, &churn_rc);
 	failed |= churn_rc != NULL;
 	clcp_close(dev);
-	printf("stress_threads: %s\n", failed ? "FAILED" : "ok");
+	printf("stress_threads %s: %s\n", backend, failed ? "FAILED" : "ok");
 	return failed;
 }
