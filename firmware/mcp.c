@@ -9,8 +9,8 @@
  */
 #include "mcp.h"
 
-#define SCRATCH_ENTRY MCP_SCRATCH_OFF	      /* one queue entry */
-#define SCRATCH_HDR (MCP_SCRATCH_OFF + 0x100u) /* an endpoint header */
+#define SCRATCH_ENTRY MCP_SCRATCH_OFF		/* one queue entry */
+#define SCRATCH_HDR (MCP_SCRATCH_OFF + 0x100u)	/* an endpoint header */
 #define SCRATCH_WORD (MCP_SCRATCH_OFF + 0x800u) /* one 32-bit word */
 #define QE_SIZE ((clcp_u32)sizeof(struct clcp_qentry))
 /* Packets sit in their buffer so that the frame header is word aligned. */
@@ -290,6 +290,15 @@ static clcp_u64 entry_addr(const struct mcp_endpt *e, clcp_u32 q_off, clcp_u32 s
 	return e->host + q_off + (clcp_u64)slot * QE_SIZE;
 }
 
+/* Publishes a queue head in the endpoint header (little-endian, by DMA). */
+static void put_head(struct mcp *m, const struct mcp_endpt *e, clcp_u32 field, clcp_u32 head)
+{
+	clcp_u32 *w = hal_sram(m->hw, SCRATCH_WORD + 4);
+
+	*w = hal_le32(head);
+	hal_dma_to_host(m->hw, e->host + field, SCRATCH_WORD + 4, 4);
+}
+
 /* Writes the frame header (big-endian) of a data frame. */
 static void put_frame_hdr(struct mcp *m, struct clcp_frame_hdr *f, const struct mcp_chan *c,
 			  const struct clcp_qentry *q, clcp_u32 len)
@@ -387,6 +396,7 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 	/* R2: the entry back in one DMA, owner last (the user's A2). */
 	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
 	e->tx_head++;
+	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_head), e->tx_head);
 	return 1;
 }
 
@@ -523,6 +533,7 @@ static int rx_deliver(struct mcp *m)
 	/* R3: payload DMA first, then the entry with its owner byte last (A3). */
 	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
 	e->rx_head++;
+	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_head), e->rx_head);
 	inc32(&m->sh->stats.rx_packets);
 	rx_seq_check(m, &e->chans[s->chan], hal_be32(f->seq));
 	if (f->flags & CLCP_FF_LAST)

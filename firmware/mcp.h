@@ -42,9 +42,9 @@ struct mcp {
 	struct hal *hw;
 	struct mcp_shared *sh;
 	clcp_u32 node;
-	clcp_u32 next_ep;      /* round robin over the Tx queues */
-	clcp_u8 rx_pending;    /* a packet waits in the Rx buffer for a slot */
-	clcp_u8 rx_armed;      /* the receive DMA is started */
+	clcp_u32 next_ep;   /* round robin over the Tx queues */
+	clcp_u8 rx_pending; /* a packet waits in the Rx buffer for a slot */
+	clcp_u8 rx_armed;   /* the receive DMA is started */
 	clcp_u32 rx_len;
 	clcp_u32 stall_since;  /* when the pending packet began to wait */
 	clcp_u32 stall_max_us; /* then it is dropped (a full Rx queue) */

@@ -19,23 +19,23 @@
 #define MCP_MAGIC 0x4d435031u /* "MCP1" */
 
 /* SRAM map (bytes). The image and its stack live below MCP_SHARED_OFF. */
-#define MCP_SRAM_SIZE 0x80000u	  /* 512 KiB budget, queues and buffers included */
-#define MCP_IMAGE_MAX 0x18000u	  /* code + data + bss */
-#define MCP_STACK_TOP 0x20000u	  /* stack grows down from here */
-#define MCP_SHARED_OFF 0x20000u	  /* struct mcp_shared */
+#define MCP_SRAM_SIZE 0x80000u	 /* 512 KiB budget, queues and buffers included */
+#define MCP_IMAGE_MAX 0x18000u	 /* code + data + bss */
+#define MCP_STACK_TOP 0x20000u	 /* stack grows down from here */
+#define MCP_SHARED_OFF 0x20000u	 /* struct mcp_shared */
 #define MCP_SCRATCH_OFF 0x3f000u /* firmware scratch: entries on their way */
-#define MCP_TXBUF_OFF 0x40000u	  /* the NIC Tx buffer: one packet */
-#define MCP_RXBUF_OFF 0x60000u	  /* the NIC Rx buffer: one packet */
+#define MCP_TXBUF_OFF 0x40000u	 /* the NIC Tx buffer: one packet */
+#define MCP_RXBUF_OFF 0x60000u	 /* the NIC Rx buffer: one packet */
 #define MCP_PKTBUF_SIZE 0x20000u /* route + type + header + MTU max + CRC */
 
 #define MCP_MTU_MAX 65536u /* = CLCP_MTU_MAX */
 #define MCP_MAX_ENDPTS 16u
-#define MCP_MAX_CHANS 64u    /* per endpoint */
+#define MCP_MAX_CHANS 64u /* per endpoint */
 #define MCP_MAX_NODES 64u
-#define MCP_ROUTE_MAX 8u     /* route bytes (switch hops) per node */
+#define MCP_ROUTE_MAX 8u	/* route bytes (switch hops) per node */
 #define MCP_PORTMAP_SLOTS 1024u /* power of two; open addressing */
-#define MCP_CMDQ_LEN 16u     /* power of two */
-#define MCP_LOG_LEN 128u     /* power of two */
+#define MCP_CMDQ_LEN 16u	/* power of two */
+#define MCP_LOG_LEN 128u	/* power of two */
 
 /* Packet type after the route bytes (2 bytes, big-endian). */
 #define MCP_PTYPE_CLCP 0x0c1cu
@@ -129,11 +129,11 @@ struct mcp_stats {
 
 enum mcp_log_code {
 	MCP_LOG_BOOT = 1,
-	MCP_LOG_CMD = 2,      /* a = op, b = result */
-	MCP_LOG_DROP = 3,     /* a = reason (MCP_DROP_*), b = port or length */
-	MCP_LOG_TX_ERR = 4,   /* a = errno, b = chan */
-	MCP_LOG_SEQ = 5,      /* a = expected, b = got */
-	MCP_LOG_STALL = 6,    /* a = endpoint, b = port */
+	MCP_LOG_CMD = 2,    /* a = op, b = result */
+	MCP_LOG_DROP = 3,   /* a = reason (MCP_DROP_*), b = port or length */
+	MCP_LOG_TX_ERR = 4, /* a = errno, b = chan */
+	MCP_LOG_SEQ = 5,    /* a = expected, b = got */
+	MCP_LOG_STALL = 6,  /* a = endpoint, b = port */
 };
 
 enum mcp_drop {
@@ -179,8 +179,7 @@ CLCP_ABI_ASSERT(sizeof(struct mcp_stats) == 64, "mcp_stats size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_log_entry) == 16, "mcp_log_entry size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, stats) == 64, "stats");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, cmdq) == 128, "cmdq");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, endpts) == 128 + 36 * MCP_CMDQ_LEN,
-		"endpts");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, endpts) == 128 + 36 * MCP_CMDQ_LEN, "endpts");
 CLCP_ABI_ASSERT(MCP_SHARED_OFF + sizeof(struct mcp_shared) <= MCP_SCRATCH_OFF, "shared fits");
 CLCP_ABI_ASSERT(MCP_RXBUF_OFF + MCP_PKTBUF_SIZE <= MCP_SRAM_SIZE, "buffers fit");
 CLCP_ABI_ASSERT(MCP_ROUTE_MAX + MCP_PKT_HDR + MCP_MTU_MAX + 4 <= MCP_PKTBUF_SIZE,

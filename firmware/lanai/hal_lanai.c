@@ -14,18 +14,18 @@
 
 #define R_ISR 0x50u
 #define R_EIMR 0x58u
-#define R_RMP 0xe0u  /* receive DMA pointer */
-#define R_RML 0xe8u  /* receive DMA limit */
-#define R_SMP 0xf0u  /* send DMA pointer */
-#define R_SML 0x100u /* send DMA limit */
+#define R_RMP 0xe0u   /* receive DMA pointer */
+#define R_RML 0xe8u   /* receive DMA limit */
+#define R_SMP 0xf0u   /* send DMA pointer */
+#define R_SML 0x100u  /* send DMA limit */
 #define R_SMLT 0x108u /* send DMA limit with tail (ends the packet) */
 /* Unverified (LANai 4 style): */
-#define R_EAR 0x160u	 /* host bus address, low word */
-#define R_EAR_HI 0x164u /* host bus address, high word */
-#define R_LAR 0x168u	 /* SRAM address */
-#define R_DMA_CTR 0x16cu /* byte count; writing starts the DMA */
-#define R_DMA_DIR 0x170u /* 1: host -> SRAM, 0: SRAM -> host */
-#define R_RTC 0x178u	 /* free-running clock, 0.5 us ticks */
+#define R_EAR 0x160u	  /* host bus address, low word */
+#define R_EAR_HI 0x164u	  /* host bus address, high word */
+#define R_LAR 0x168u	  /* SRAM address */
+#define R_DMA_CTR 0x16cu  /* byte count; writing starts the DMA */
+#define R_DMA_DIR 0x170u  /* 1: host -> SRAM, 0: SRAM -> host */
+#define R_RTC 0x178u	  /* free-running clock, 0.5 us ticks */
 #define R_HOST_SIG 0x17cu /* writing 1 raises the host interrupt */
 #define ISR_CRC_ERR 0x40u /* the packet's CRC was wrong */
 
@@ -82,14 +82,13 @@ int hal_recv_done(struct hal *hw, clcp_u32 *len, int *status)
 	if (!(isr & (HAL_ISR_RECV_INT | HAL_ISR_BUFF_INT)))
 		return 0;
 	*len = REG(R_RMP) - rx_start;
-	*status = (isr & HAL_ISR_BUFF_INT) ? HAL_RX_TRUNC
-		  : (isr & ISR_CRC_ERR)	    ? HAL_RX_BAD_CRC
-					    : HAL_RX_OK;
+	*status = (isr & HAL_ISR_BUFF_INT) ? HAL_RX_TRUNC :
+		  (isr & ISR_CRC_ERR)	   ? HAL_RX_BAD_CRC :
+					     HAL_RX_OK;
 	return 1;
 }
 
-static void host_dma(struct hal *hw, clcp_u64 host, clcp_u32 sram_off, clcp_u32 len,
-		     clcp_u32 dir)
+static void host_dma(struct hal *hw, clcp_u64 host, clcp_u32 sram_off, clcp_u32 len, clcp_u32 dir)
 {
 	if (!len)
 		return;

@@ -206,7 +206,7 @@ static struct sym symbol(const struct obj *o, uint32_t idx)
 	const struct sec *st = &o->sec[o->symtab];
 	const uint8_t *p = at(o, st->off + idx * 16, 16);
 	const char *strs = (const char *)at(o, o->sec[st->link].off, 0);
-	struct sym s = {strs + be32(p), be32(p + 4), be16(p + 14), (uint32_t)p[12] >> 4};
+	struct sym s = { strs + be32(p), be32(p + 4), be16(p + 14), (uint32_t)p[12] >> 4 };
 
 	return s;
 }
@@ -285,7 +285,7 @@ static int patch(uint8_t *p, uint32_t type, uint32_t v)
 			return -1;
 		w = (w & ~0x1fffffcu) | v;
 		break;
-	case R_21: /* 21 bits: [15:0] in place, [20:16] at [22:18] */
+	case R_21:   /* 21 bits: [15:0] in place, [20:16] at [22:18] */
 	case R_21_F: /* the same, the low two bits left as flags */
 		if (v & ~0x1fffffu || (type == R_21_F && (v & 3)))
 			return -1;

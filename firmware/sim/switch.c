@@ -51,8 +51,8 @@ int sim_link_send(int fd, const void *pkt, size_t len, int bad_crc)
 	uint32_t crc = sim_crc32(pkt, len);
 	uint8_t flip;
 	struct iovec iov[3] = {
-		{(void *)pkt, len},
-		{&crc, sizeof(crc)},
+		{ (void *)pkt, len },
+		{ &crc, sizeof(crc) },
 	};
 	int niov = 2;
 
@@ -60,10 +60,10 @@ int sim_link_send(int fd, const void *pkt, size_t len, int bad_crc)
 		flip = len ? (uint8_t)(((const uint8_t *)pkt)[len - 1] ^ 0x5a) : 0;
 		iov[0].iov_len = len ? len - 1 : 0;
 		iov[2] = iov[1];
-		iov[1] = (struct iovec){&flip, len ? 1u : 0u};
+		iov[1] = (struct iovec){ &flip, len ? 1u : 0u };
 		niov = 3;
 	}
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
 
 	return sendmsg(fd, &mh, 0) < 0 ? -errno : 0;
 }

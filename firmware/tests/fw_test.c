@@ -5,8 +5,14 @@
  * plays the driver (commands, route table) and the user (queue entries).
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <clcp/endpt.h>
 
 #include "../mcp.h"
 #include "../sim/sim.h"
@@ -25,6 +31,7 @@ struct node {
 
 static struct node nd[2];
 static struct sim_switch *sw;
+static int stop_all;
 
 static struct mcp_shared *sh(int n)
 {
@@ -360,7 +367,7 @@ Test(firmware, route_table)
 
 	cr_assert_eq(sim_switch_link(sw, 3, sw2, 0), 0);
 	cr_assert_eq(sim_switch_link(sw2, 1, sw, 2), 0);
-	uint8_t via[3] = {3, 1, 1};
+	uint8_t via[3] = { 3, 1, 1 };
 
 	set_route(0, 1, via, 3);
 	cr_assert_eq(cmd(0, MCP_CMD_LOAD_ROUTES, 0, 2, 0, 0, 0, 0), 0);
@@ -449,8 +456,8 @@ Test(firmware, corrupted_packet_dropped_and_counted)
 /* A forged packet through a spare switch port. */
 static void forge(uint32_t len_field, uint32_t payload, uint16_t type)
 {
-	uint8_t pkt[1 + MCP_PKT_HDR + 64] = {1, (uint8_t)(type >> 8), (uint8_t)type};
-	struct clcp_frame_hdr f = {0};
+	uint8_t pkt[1 + MCP_PKT_HDR + 64] = { 1, (uint8_t)(type >> 8), (uint8_t)type };
+	struct clcp_frame_hdr f = { 0 };
 	static int fd = -1;
 
 	if (fd < 0)
@@ -478,4 +485,204 @@ Test(firmware, bad_length_or_type_dropped_and_counted)
 	cr_assert_eq(STAT(1, drop_len), 3, "not our packet type");
 	forge(8, 8, MCP_PTYPE_CLCP);
 	cr_assert_eq(STAT(1, rx_packets), 1, "a good forgery is delivered");
+}
+
+/* --- the library's inline fast path against running firmware --- */
+
+#define NFRAMES 3000u
+
+struct run {
+	pthread_t fw[2], pump;
+};
+
+static void *fw_thread(void *arg)
+{
+	struct node *n = arg;
+
+	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE))
+		if (!mcp_poll(&n->m))
+			sched_yield();
+	return NULL;
+}
+
+static void *pump_thread(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&stop_all, __ATOMIC_ACQUIRE))
+		if (!sim_switch_pump(sw))
+			sched_yield();
+	return NULL;
+}
+
+/* The user's view of endpoint 0 of node n, as the library maps it. */
+static void user_endpt(int n, struct clcp_endpt *u)
+{
+	struct clcp_endpt_hdr *h = ep_hdr(n, 0);
+
+	memset(u, 0, sizeof(*u));
+	u->base = (unsigned char *)h;
+	u->hdr = h;
+	u->txq = (struct clcp_qentry *)(u->base + h->txq_off);
+	u->rxq = (struct clcp_qentry *)(u->base + h->rxq_off);
+	u->tx_mask = QLEN - 1;
+	u->rx_mask = QLEN - 1;
+	u->mtu = EP_MTU;
+	for (uint32_t i = 0; i < QLEN; i++)
+		u->txq[i].buf_off = h->txbuf_off + i * EP_MTU;
+}
+
+static uint32_t frame_len(uint32_t i)
+{
+	return (i * 37u) % (EP_MTU + 1);
+}
+
+static void ring(int n)
+{
+	uint32_t *db = &sh(n)->endpts[0].doorbell;
+
+	__atomic_store_n(db, hal_be32(hal_be32(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1),
+			 __ATOMIC_RELEASE);
+}
+
+static void user_send_all(struct clcp_endpt *u)
+{
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		struct clcp_qentry *e;
+		uint32_t len = frame_len(i);
+
+		while ((e = clcp_txq_reserve(u)) == NULL)
+			sched_yield();
+		cr_assert_eq(e->status, 0, "frame %u came back with %d", i, e->status);
+		for (uint32_t k = 0; k < len; k++)
+			((uint8_t *)clcp_txq_buf(u, e))[k] = (uint8_t)(k * 7 + i);
+		clcp_txq_post(u, e, 0, len, len, CLCP_QF_FIRST | CLCP_QF_LAST);
+		ring(0);
+	}
+}
+
+/* Receives every frame in order; returns the first bad frame or -1. */
+static int64_t user_recv_all(struct clcp_endpt *u)
+{
+	struct clcp_endpt_hdr *h = u->hdr;
+
+	for (uint32_t i = 0; i < QLEN; i++)
+		clcp_rxq_post_quiet(u, h->rxbuf_off + i * EP_MTU);
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		const struct clcp_qentry *e;
+		const uint8_t *p;
+		uint32_t off;
+
+		while ((e = clcp_rxq_peek(u)) == NULL)
+			sched_yield();
+		p = clcp_rxq_data(u, e);
+		if (e->len != frame_len(i) || e->seq != i || e->status != 0 || e->chan != 0)
+			return i;
+		for (uint32_t k = 0; k < e->len; k++)
+			if (p[k] != (uint8_t)(k * 7 + i))
+				return i;
+		off = e->buf_off;
+		clcp_rxq_consume(u);
+		clcp_rxq_post_quiet(u, off);
+	}
+	return -1;
+}
+
+static void start_threads(struct run *r, int node_mask)
+{
+	for (int n = 0; n < 2; n++)
+		if (node_mask & (1 << n))
+			cr_assert_eq(pthread_create(&r->fw[n], NULL, fw_thread, &nd[n]), 0);
+	if (node_mask & 1)
+		cr_assert_eq(pthread_create(&r->pump, NULL, pump_thread, NULL), 0);
+}
+
+static void stop_threads(struct run *r, int node_mask)
+{
+	__atomic_store_n(&stop_all, 1, __ATOMIC_RELEASE);
+	for (int n = 0; n < 2; n++)
+		if (node_mask & (1 << n))
+			pthread_join(r->fw[n], NULL);
+	if (node_mask & 1)
+		pthread_join(r->pump, NULL);
+}
+
+Test(firmware, inline_fast_path_over_running_firmware)
+{
+	struct clcp_endpt u0, u1;
+	struct run r;
+	int64_t bad;
+
+	open_pair();
+	user_endpt(0, &u0);
+	user_endpt(1, &u1);
+	start_threads(&r, 3);
+	user_send_all(&u0);
+	bad = user_recv_all(&u1);
+	stop_threads(&r, 3);
+	cr_assert_eq(bad, -1, "frame %lld wrong", (long long)bad);
+	cr_assert_eq(STAT(1, rx_packets), NFRAMES);
+	cr_assert_eq(STAT(1, seq_errors), 0);
+	cr_assert_eq(u0.hdr->tx_head, NFRAMES, "the NIC publishes its Tx head");
+	cr_assert_eq(u1.hdr->rx_head, NFRAMES, "and its Rx head");
+}
+
+/* Node 1 in a child process: the link is a socket across processes. */
+Test(firmware, two_processes_over_the_switch)
+{
+	struct clcp_endpt u0, u1;
+	struct run r;
+	int status;
+	pid_t pid;
+
+	open_pair();
+	user_endpt(0, &u0);
+	user_endpt(1, &u1);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		alarm(25);
+		start_threads(&r, 2);
+		int64_t bad = user_recv_all(&u1);
+
+		stop_threads(&r, 2);
+		_exit(bad == -1 && STAT(1, rx_packets) == NFRAMES ? 0 : 1);
+	}
+	start_threads(&r, 1);
+	user_send_all(&u0);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	stop_threads(&r, 1);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status 0x%x", status);
+	cr_assert_eq(STAT(0, tx_packets), NFRAMES);
+}
+
+/* Garbage from the wire never crashes the NIC and is always accounted for. */
+Test(firmware, random_packets_all_counted)
+{
+	uint8_t pkt[256];
+	uint32_t seed = 12345, n = 3000, got;
+	int fd = sim_switch_port_fd(sw, 2);
+
+	open_pair();
+	for (uint32_t i = 0; i < QLEN; i++)
+		post_rx(1, 0, i);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t len = 1 + (seed >> 8) % sizeof(pkt);
+
+		for (size_t k = 0; k < len; k++) {
+			seed = seed * 1103515245u + 12345u;
+			pkt[k] = (uint8_t)(seed >> 16);
+		}
+		pkt[0] = 1;		     /* to node 1 */
+		if (i % 3 == 0 && len > 3) { /* often our type, to get further */
+			pkt[1] = MCP_PTYPE_CLCP >> 8;
+			pkt[2] = MCP_PTYPE_CLCP & 0xff;
+		}
+		cr_assert_eq(sim_link_send(fd, pkt, len, (int)(i % 7 == 0)), 0);
+		step(1);
+	}
+	step(10);
+	got = STAT(1, rx_packets) + STAT(1, drop_len) + STAT(1, drop_port) + STAT(1, drop_crc) +
+	      STAT(1, drop_full);
+	cr_assert_eq(got + sim_switch_drops(sw), n, "%u of %u packets accounted for", got, n);
+	cr_assert_geq(STAT(1, drop_crc), n / 7);
 }
