@@ -130,6 +130,17 @@ void mcp_port_unbind(struct mcp *m, clcp_u16 port)
 
 /* --- commands --- */
 
+/* The queues lie inside the region the driver pinned (the user wrote the header). */
+static int layout_fits(const struct clcp_endpt_hdr *h, clcp_u32 pinned)
+{
+	clcp_u64 size = hal_le32(h->size);
+	clcp_u64 txq_end = hal_le32(h->txq_off) + (clcp_u64)hal_le32(h->txq_len) * QE_SIZE;
+	clcp_u64 rxq_end = hal_le32(h->rxq_off) + (clcp_u64)hal_le32(h->rxq_len) * QE_SIZE;
+
+	return size <= pinned && size >= sizeof(*h) && txq_end <= size && rxq_end <= size &&
+	       hal_le32(h->txq_off) >= sizeof(*h) && hal_le32(h->rxq_off) >= sizeof(*h);
+}
+
 static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 {
 	struct mcp_endpt *e = &m->ep[i];
@@ -145,7 +156,7 @@ static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	if (hal_le32(h->magic) != CLCP_ENDPT_MAGIC || hal_le16(h->abi_version) != CLCP_ABI_VERSION)
 		return -MCP_EPROTO;
 	if (!is_pow2(txq_len) || !is_pow2(rxq_len) || hal_le32(h->nchan) > MCP_MAX_CHANS ||
-	    hal_le32(h->mtu) > MCP_MTU_MAX)
+	    hal_le32(h->mtu) > MCP_MTU_MAX || !layout_fits(h, rd32(&c->size)))
 		return -MCP_EINVAL;
 	zero_bytes(e, sizeof(*e));
 	e->host = host;

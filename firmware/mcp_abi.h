@@ -57,7 +57,7 @@
 
 enum mcp_cmd_op {
 	MCP_CMD_NOP = 0,
-	MCP_CMD_CREATE_ENDPT = 1,    /* ep, host_addr = endpoint base */
+	MCP_CMD_CREATE_ENDPT = 1,    /* ep, host_addr = endpoint base, size */
 	MCP_CMD_DESTROY_ENDPT = 2,   /* ep */
 	MCP_CMD_ACTIVATE_CHAN = 3,   /* ep, chan, port, peer_node, peer_port */
 	MCP_CMD_DEACTIVATE_CHAN = 4, /* ep, chan */
@@ -85,6 +85,7 @@ struct mcp_cmd {
 	clcp_u32 peer_port;
 	clcp_u32 host_addr_hi; /* bus address of the endpoint region */
 	clcp_u32 host_addr_lo;
+	clcp_u32 size;	 /* CREATE_ENDPT: bytes the driver pinned there */
 	clcp_s16 result; /* 0 or a negative errno */
 	clcp_u8 rsvd;
 	clcp_u8 state; /* enum mcp_cmd_state; written last */
@@ -171,15 +172,15 @@ struct mcp_shared {
 	struct mcp_route routes[MCP_MAX_NODES];
 };
 
-CLCP_ABI_ASSERT(sizeof(struct mcp_cmd) == 36, "mcp_cmd size");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_cmd, state) == 35, "state is last");
+CLCP_ABI_ASSERT(sizeof(struct mcp_cmd) == 40, "mcp_cmd size");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_cmd, state) == 39, "state is last");
 CLCP_ABI_ASSERT(sizeof(struct mcp_endpt_sram) == 16, "mcp_endpt_sram size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_route) == 12, "mcp_route size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_stats) == 64, "mcp_stats size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_log_entry) == 16, "mcp_log_entry size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, stats) == 64, "stats");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, cmdq) == 128, "cmdq");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, endpts) == 128 + 36 * MCP_CMDQ_LEN, "endpts");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, endpts) == 128 + 40 * MCP_CMDQ_LEN, "endpts");
 CLCP_ABI_ASSERT(MCP_SHARED_OFF + sizeof(struct mcp_shared) <= MCP_SCRATCH_OFF, "shared fits");
 CLCP_ABI_ASSERT(MCP_RXBUF_OFF + MCP_PKTBUF_SIZE <= MCP_SRAM_SIZE, "buffers fit");
 CLCP_ABI_ASSERT(MCP_ROUTE_MAX + MCP_PKT_HDR + MCP_MTU_MAX + 4 <= MCP_PKTBUF_SIZE,

@@ -57,6 +57,8 @@ static void step(int rounds)
 }
 
 /* The driver's side of one command: fill, publish, wait for DONE. */
+static uint32_t pinned = 1u << 17; /* what the "driver" pinned per endpoint */
+
 static int cmd(int n, uint32_t op, uint32_t ep, uint32_t chan, uint32_t port, uint32_t peer_node,
 	       uint32_t peer_port, uint64_t host)
 {
@@ -72,6 +74,7 @@ static int cmd(int n, uint32_t op, uint32_t ep, uint32_t chan, uint32_t port, ui
 	c->peer_port = hal_be32(peer_port);
 	c->host_addr_hi = hal_be32((uint32_t)(host >> 32));
 	c->host_addr_lo = hal_be32((uint32_t)host);
+	c->size = hal_be32(pinned);
 	__atomic_store_n(&c->state, MCP_CMDS_READY, __ATOMIC_RELEASE);
 	for (int i = 0; i < 10 && __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != MCP_CMDS_DONE;
 	     i++)
@@ -253,6 +256,12 @@ Test(firmware, command_queue)
 	ep_hdr(0, 1)->txq_len = 6;
 	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EINVAL);
 	ep_layout(0, 1);
+	ep_hdr(0, 1)->rxq_off = ep_hdr(0, 1)->size - 64; /* a queue past the end */
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EINVAL);
+	ep_layout(0, 1);
+	pinned = ep_hdr(0, 1)->size - 1; /* a header claiming more than was pinned */
+	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EINVAL);
+	pinned = 1u << 17;
 	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), 0);
 	cr_assert_eq(hal_be32(sh(0)->endpts[1].enabled), 1);
 	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EBUSY);
@@ -261,7 +270,7 @@ Test(firmware, command_queue)
 	/* More commands than the ring holds: it wraps. */
 	for (int i = 0; i < 2 * (int)MCP_CMDQ_LEN; i++)
 		cr_assert_eq(cmd(0, MCP_CMD_NOP, 0, 0, 0, 0, 0, 0), 0);
-	cr_assert_eq(hal_be32(sh(0)->cmd_head), head + 9 + 2 * MCP_CMDQ_LEN);
+	cr_assert_eq(hal_be32(sh(0)->cmd_head), head + 11 + 2 * MCP_CMDQ_LEN);
 	cr_assert_eq(STAT(0, commands), hal_be32(sh(0)->cmd_head));
 }
 
