@@ -65,7 +65,7 @@ static void mcp_log(struct mcp *m, clcp_u16 code, clcp_u32 ep, clcp_u32 a, clcp_
 	e->ep = hal_be16((clcp_u16)ep);
 	wr32(&e->a, a);
 	wr32(&e->b, b);
-	/* W1: the entry before the head that publishes it (driver: rmb after head). */
+	/* RL1: the entry before the head that publishes it; pairs with the driver's AL1. */
 	hal_wmb();
 	wr32(&m->sh->log_head, head + 1);
 }
@@ -281,11 +281,11 @@ static int cmd_poll(struct mcp *m)
 
 	if (*(volatile clcp_u8 *)&c->state != MCP_CMDS_READY)
 		return 0;
-	/* A5: the fields after the state; pairs with the driver's wmb (W5). */
+	/* AC1: the fields after READY; pairs with the driver's RC1. */
 	hal_rmb();
 	rc = cmd_exec(m, c);
 	c->result = (clcp_s16)hal_be16((clcp_u16)rc);
-	/* W6: the result before DONE; pairs with the driver's rmb after DONE. */
+	/* RC2: the result before DONE; pairs with the driver's AC2. */
 	hal_wmb();
 	*(volatile clcp_u8 *)&c->state = MCP_CMDS_DONE;
 	wr32(&m->sh->cmd_head, head + 1);
@@ -604,7 +604,7 @@ void mcp_init(struct mcp *m, struct hal *hw)
 	hal_eimr_set(hw, 0); /* polled: no LANai interrupts */
 	mcp_log(m, MCP_LOG_BOOT, 0xffffu, MCP_ABI_VERSION, CLCP_ABI_VERSION);
 	wr32(&m->sh->version, MCP_ABI_VERSION);
-	/* W7: everything before the magic; the driver waits for it. */
+	/* RB1: everything before the magic; pairs with the driver's AB1. */
 	hal_wmb();
 	wr32(&m->sh->magic, MCP_MAGIC);
 }

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+/* The device layer over the simulated NIC (see mx_dev.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mcp.h"
+#include "sim/sim.h"
+#include "mx_dev.h"
+
+#define MX_SLOT_SIZE (8u << 20) /* host window per endpoint */
+#define MX_WINDOW ((uint64_t)MCP_MAX_ENDPTS * MX_SLOT_SIZE)
+
+struct mx_dev {
+	struct hal *hw;
+	struct mcp mcp;
+	struct mcp_shared *sh;
+	uint8_t *host; /* the pinned window; bus address = offset */
+	pthread_t fw;
+	int stop;
+	pthread_mutex_t cmd_lock;
+	uint32_t cmd_tail;
+	uint32_t size[MCP_MAX_ENDPTS];
+	int evfd[MCP_MAX_ENDPTS];
+	uint32_t intr_seen[MCP_MAX_ENDPTS];
+};
+
+static uint32_t be(uint32_t v)
+{
+	return hal_be32(v);
+}
+
+/* The driver's interrupt routine: wake every endpoint whose intr word moved. */
+static void mx_interrupt(void *arg)
+{
+	struct mx_dev *dev = arg;
+	uint64_t one = 1;
+
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++) {
+		uint32_t n = be(__atomic_load_n(&dev->sh->endpts[i].intr, __ATOMIC_ACQUIRE));
+
+		if (n != dev->intr_seen[i] && dev->evfd[i] >= 0) {
+			dev->intr_seen[i] = n;
+			if (write(dev->evfd[i], &one, sizeof(one)) < 0)
+				continue; /* the counter is full: already readable */
+		}
+	}
+}
+
+/* The LANai: polls forever; naps a little when idle so a test box breathes. */
+static void *mx_firmware(void *arg)
+{
+	struct mx_dev *dev = arg;
+	unsigned idle = 0;
+
+	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE)) {
+		if (mcp_poll(&dev->mcp)) {
+			idle = 0;
+		} else if (++idle < 1000) {
+			sched_yield();
+		} else {
+			nanosleep(&(struct timespec){ 0, 20000 }, NULL);
+		}
+	}
+	return NULL;
+}
+
+int mx_dev_open(struct mx_dev **devp, int link_fd)
+{
+	struct mx_dev *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return -ENOMEM;
+	dev->host = mmap(NULL, MX_WINDOW, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (dev->host == MAP_FAILED) {
+		free(dev);
+		return -ENOMEM;
+	}
+	dev->hw = hal_sim_create(dev->host, MX_WINDOW);
+	if (!dev->hw) {
+		munmap(dev->host, MX_WINDOW);
+		free(dev);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
+		dev->evfd[i] = -1;
+	pthread_mutex_init(&dev->cmd_lock, NULL);
+	if (link_fd >= 0)
+		hal_sim_attach(dev->hw, link_fd);
+	hal_sim_on_intr(dev->hw, mx_interrupt, dev);
+	mcp_init(&dev->mcp, dev->hw); /* the "firmware load": magic published */
+	dev->sh = dev->mcp.sh;
+	if (pthread_create(&dev->fw, NULL, mx_firmware, dev)) {
+		mx_dev_close(dev);
+		return -EAGAIN;
+	}
+	*devp = dev;
+	return 0;
+}
+
+void mx_dev_close(struct mx_dev *dev)
+{
+	if (!dev)
+		return;
+	if (dev->fw) {
+		__atomic_store_n(&dev->stop, 1, __ATOMIC_RELEASE);
+		pthread_join(dev->fw, NULL);
+	}
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
+		if (dev->evfd[i] >= 0)
+			close(dev->evfd[i]);
+	hal_sim_destroy(dev->hw);
+	munmap(dev->host, MX_WINDOW);
+	pthread_mutex_destroy(&dev->cmd_lock);
+	free(dev);
+}
+
+/* One command through the SRAM queue: fill, READY; wait for DONE; result. */
+static int mx_cmd(struct mx_dev *dev, const struct mcp_cmd *in)
+{
+	struct mcp_cmd *c;
+	int rc;
+
+	pthread_mutex_lock(&dev->cmd_lock);
+	c = &dev->sh->cmdq[dev->cmd_tail++ & (MCP_CMDQ_LEN - 1)];
+	memcpy(c, in, offsetof(struct mcp_cmd, result));
+	/* RC1: the fields before READY; pairs with the firmware's AC1. */
+	__atomic_store_n(&c->state, MCP_CMDS_READY, __ATOMIC_RELEASE);
+	/* AC2: result after DONE; pairs with the firmware's RC2. */
+	while (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != MCP_CMDS_DONE)
+		sched_yield();
+	rc = (int16_t)hal_be16((uint16_t)c->result);
+	__atomic_store_n(&c->state, MCP_CMDS_FREE, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&dev->cmd_lock);
+	return rc;
+}
+
+static struct mcp_cmd cmd_of(uint32_t op, uint32_t idx)
+{
+	return (struct mcp_cmd){ .op = be(op), .ep = be(idx) };
+}
+
+int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *route_bytes,
+		       const uint8_t *route_lens, uint32_t nnodes)
+{
+	struct mcp_cmd c = cmd_of(MCP_CMD_LOAD_ROUTES, 0);
+
+	if (nnodes > MCP_MAX_NODES)
+		return -EINVAL;
+	for (uint32_t k = 0; k < nnodes; k++) {
+		struct mcp_route *r = &dev->sh->routes[k];
+
+		if (route_lens[k] > MCP_ROUTE_MAX)
+			return -EINVAL;
+		memset(r, 0, sizeof(*r));
+		memcpy(r->bytes, route_bytes + k * MCP_ROUTE_MAX, route_lens[k]);
+		r->len = route_lens[k];
+		r->valid = 1;
+	}
+	c.peer_node = be(my_node);
+	c.chan = be(nnodes);
+	return mx_cmd(dev, &c);
+}
+
+int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **base)
+{
+	uint8_t *p;
+
+	if (idx >= MCP_MAX_ENDPTS || size == 0 || size > MX_SLOT_SIZE)
+		return -EINVAL;
+	if (dev->size[idx])
+		return -EBUSY;
+	p = dev->host + (uint64_t)idx * MX_SLOT_SIZE;
+	memset(p, 0, size);
+	dev->evfd[idx] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (dev->evfd[idx] < 0)
+		return -errno;
+	dev->intr_seen[idx] = be(dev->sh->endpts[idx].intr);
+	dev->size[idx] = size;
+	*base = p;
+	return 0;
+}
+
+int mx_dev_endpt_start(struct mx_dev *dev, uint32_t idx)
+{
+	struct mcp_cmd c = cmd_of(MCP_CMD_CREATE_ENDPT, idx);
+	uint64_t bus = (uint64_t)idx * MX_SLOT_SIZE;
+
+	if (idx >= MCP_MAX_ENDPTS || !dev->size[idx])
+		return -EINVAL;
+	c.host_addr_hi = be((uint32_t)(bus >> 32));
+	c.host_addr_lo = be((uint32_t)bus);
+	c.size = be(dev->size[idx]);
+	return mx_cmd(dev, &c);
+}
+
+int mx_dev_endpt_destroy(struct mx_dev *dev, uint32_t idx)
+{
+	struct mcp_cmd c = cmd_of(MCP_CMD_DESTROY_ENDPT, idx);
+	int rc;
+
+	if (idx >= MCP_MAX_ENDPTS || !dev->size[idx])
+		return -EINVAL;
+	rc = mx_cmd(dev, &c); /* -ENOENT if it never started: fine */
+	close(dev->evfd[idx]);
+	dev->evfd[idx] = -1;
+	dev->size[idx] = 0;
+	return rc == -MCP_ENOENT ? 0 : rc;
+}
+
+int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16_t port,
+			 uint32_t peer_node, uint16_t peer_port)
+{
+	struct mcp_cmd c = cmd_of(MCP_CMD_ACTIVATE_CHAN, idx);
+
+	c.chan = be(chan);
+	c.port = be(port);
+	c.peer_node = be(peer_node);
+	c.peer_port = be(peer_port);
+	return mx_cmd(dev, &c);
+}
+
+int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan)
+{
+	struct mcp_cmd c = cmd_of(MCP_CMD_DEACTIVATE_CHAN, idx);
+
+	c.chan = be(chan);
+	return mx_cmd(dev, &c);
+}
+
+void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
+{
+	uint32_t *db = &dev->sh->endpts[idx].doorbell;
+
+	/* R1 happened on the entries; this publishes the ring after them. */
+	__atomic_store_n(db, be(be(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1), __ATOMIC_RELEASE);
+}
+
+int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx)
+{
+	return idx < MCP_MAX_ENDPTS ? dev->evfd[idx] : -EINVAL;
+}
+
+const struct mcp_shared *mx_dev_shared(struct mx_dev *dev)
+{
+	return dev->sh;
+}

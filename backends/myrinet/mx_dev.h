@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The myrinet backend's device layer: what the kernel driver (kdriver/)
+ * will do through open/ioctl/mmap/poll of /dev/clcpN, done here in-process
+ * against the simulated NIC (firmware/sim/): the firmware runs in a thread
+ * of its own, endpoint regions are carved from a pinned host window, the
+ * four ioctls of the paper become the four calls below, and each endpoint
+ * has an eventfd that the NIC's interrupt makes readable.
+ * Keep it small: the kernel driver replaces it.
+ */
+#ifndef CLCP_MX_DEV_H
+#define CLCP_MX_DEV_H
+
+#include <stdint.h>
+
+struct mx_dev;
+struct mcp_shared;
+
+/* A node's NIC with the firmware running; link_fd is its cable (or -1). */
+int mx_dev_open(struct mx_dev **devp, int link_fd);
+void mx_dev_close(struct mx_dev *dev);
+/* The route table: routes[k] (len bytes at routes + k * 8) leads to node k. */
+int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *route_bytes,
+		       const uint8_t *route_lens, uint32_t nnodes);
+
+/*
+ * create_endpt: a zeroed region of size bytes for endpoint idx; the caller
+ * writes the ABI header and queues into it, then mx_dev_endpt_start().
+ */
+int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **base);
+int mx_dev_endpt_start(struct mx_dev *dev, uint32_t idx);
+int mx_dev_endpt_destroy(struct mx_dev *dev, uint32_t idx);
+/* activate_chan / deactivate_chan */
+int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16_t port,
+			 uint32_t peer_node, uint16_t peer_port);
+int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan);
+
+/* Tx entries were posted: ring the endpoint's doorbell in SRAM. */
+void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx);
+/* Readable after an interrupt for endpoint idx (read 8 bytes to consume). */
+int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx);
+/* The shared SRAM block, for statistics and the log (big-endian). */
+const struct mcp_shared *mx_dev_shared(struct mx_dev *dev);
+
+#endif /* CLCP_MX_DEV_H */
