@@ -28,6 +28,11 @@ static int sock_bind(struct udp_dev *u, const struct udp_node *n)
 		return -errno;
 	if (n->sa.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+	/* ICMP port unreachable from a peer tells us its process is gone. */
+	if (n->sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &(int){ 1 }, sizeof(int));
+	else
+		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int));
 	if (bind(fd, (const struct sockaddr *)&n->sa, n->len) < 0) {
 		int err = errno;
 
@@ -116,11 +121,34 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 	return 0;
 }
 
+/* CLCP_UDP_STATS=1: the device's counters on stderr at close (until an API reads them). */
+static void stats_print(struct udp_dev *u)
+{
+	const struct udp_stats *st = &u->st;
+	const char *e = getenv("CLCP_UDP_STATS");
+
+	if (!e || *e != '1')
+		return;
+	fprintf(stderr,
+		"clcp udp node %u: data tx %llu rx %llu, acks tx %llu rx %llu, rexmits %llu, dups %llu, "
+		"window stalls %llu; drops short %llu version %llu key %llu len %llu src %llu "
+		"port %llu seq %llu nobuf %llu\n",
+		u->self.node, (unsigned long long)st->tx_data, (unsigned long long)st->rx_data,
+		(unsigned long long)st->tx_acks, (unsigned long long)st->rx_acks,
+		(unsigned long long)st->rexmits, (unsigned long long)st->dups,
+		(unsigned long long)st->wnd_stalls, (unsigned long long)st->drops[UDP_DROP_SHORT],
+		(unsigned long long)st->drops[UDP_DROP_VERSION],
+		(unsigned long long)st->drops[UDP_DROP_KEY], (unsigned long long)st->drops[UDP_DROP_LEN],
+		(unsigned long long)st->drops[UDP_DROP_SRC], (unsigned long long)st->drops[UDP_DROP_PORT],
+		(unsigned long long)st->drops[UDP_DROP_SEQ], (unsigned long long)st->drops[UDP_DROP_NOBUF]);
+}
+
 static void udp_close(struct clcp_dev *dev)
 {
 	struct udp_dev *u = UDP(dev);
 
 	udp_thread_stop(u);
+	stats_print(u);
 	dev_free(u);
 	dev->bpriv = NULL;
 }

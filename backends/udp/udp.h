@@ -149,6 +149,7 @@ uint64_t udp_now_us(void);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_rx_drain(struct udp_dev *u);
+void udp_errq_drain(struct udp_dev *u);
 void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);

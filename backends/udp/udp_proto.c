@@ -6,6 +6,7 @@
  * Everything here runs with udp_dev.lock held unless it says otherwise.
  */
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,48 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		data_in(u, uc, &f, b + UDP_HDR_LEN);
 }
 
+/* Port unreachable from a peer we had seen: its process is gone. */
+static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to)
+{
+	struct udp_chan *uc;
+
+	for (uc = u->active; uc; uc = uc->act_next)
+		if (uc->seen && !uc->err && udp_addr_eq(&uc->peer, to))
+			peer_failed(u, uc);
+}
+
+/* ICMP errors (IP_RECVERR): the offender's address is the datagram's destination. */
+void udp_errq_drain(struct udp_dev *u)
+{
+	char ctl[512], data[64];
+	struct sockaddr_storage to;
+	struct iovec iov = { data, sizeof(data) };
+	struct msghdr m;
+	struct cmsghdr *c;
+
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		m.msg_name = &to;
+		m.msg_namelen = sizeof(to);
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = ctl;
+		m.msg_controllen = sizeof(ctl);
+		if (recvmsg(u->sock, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+			return;
+		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			struct sock_extended_err ee;
+
+			if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+			      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+				continue;
+			memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+			if (ee.ee_errno == ECONNREFUSED)
+				peer_unreachable(u, &to);
+		}
+	}
+}
+
 /* Reads every waiting datagram, batched; nonblocking. */
 void udp_rx_drain(struct udp_dev *u)
 {
@@ -417,6 +460,10 @@ void udp_rx_drain(struct udp_dev *u)
 			mm[i].msg_hdr.msg_iovlen = 1;
 		}
 		n = recvmmsg(u->sock, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			udp_errq_drain(u); /* a pending ICMP error, reported once */
+			continue;
+		}
 		if (n <= 0)
 			break;
 		for (i = 0; i < n; i++)
@@ -488,6 +535,8 @@ static void *progress_main(void *arg)
 		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
 			break;
 		pthread_mutex_lock(&u->lock);
+		if (pfd[0].revents & POLLERR)
+			udp_errq_drain(u);
 		udp_rx_drain(u);
 		timers(u);
 		udp_acks_flush(u);

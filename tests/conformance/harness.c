@@ -81,11 +81,17 @@ static int find_backend(const char *name, struct clcp_backend_desc *info)
 	return -ENOENT;
 }
 
+/* Instances that run a compiled backend another way: "udp6" is udp over ::1. */
+static const char *backend_of(const char *name)
+{
+	return strcmp(name, "udp6") == 0 ? "udp" : name;
+}
+
 void conf_begin(const struct conf_param *p)
 {
 	unsetenv("CLCP_BACKEND");
 	unsetenv("CLCP_NODE");
-	cr_assert_eq(find_backend(p->backend, &cur_info), 0,
+	cr_assert_eq(find_backend(backend_of(p->backend), &cur_info), 0,
 		     "CLCP_TEST_BACKENDS names \"%s\", which is not compiled in", p->backend);
 	conf_node_a = tu_private_node();
 	shm_dir = tu_shm_setup();
@@ -144,7 +150,8 @@ uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu)
 }
 
 /*
- * UDP maps the test's private node ids onto loopback UDP ports: NODE_A
+ * UDP maps the test's private node ids onto loopback UDP ports (127.0.0.1;
+ * ::1 for the instance named "udp6"): NODE_A
  * (and the ids after it, up to 8 per test process) get ports from a base
  * derived from the pid, below the kernel's ephemeral range.
  */
@@ -155,9 +162,9 @@ static uint32_t udp_base_port(void)
 
 const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len)
 {
-	if (strcmp(p->backend, "udp") == 0)
-		snprintf(buf, len, "udp://%u?local=%u&base_node=%u", node, udp_base_port(),
-			 conf_node_a);
+	if (strcmp(backend_of(p->backend), "udp") == 0)
+		snprintf(buf, len, "udp://%u?local%s=%u&base_node=%u", node,
+			 strcmp(p->backend, "udp6") == 0 ? "6" : "", udp_base_port(), conf_node_a);
 	else
 		snprintf(buf, len, "%s://%u", p->backend, node);
 	return buf;
