@@ -86,6 +86,7 @@ struct udp_chan {
 	struct clcp_endpt *ep;
 	uint16_t idx;
 	bool active, seen, ack_queued;
+	bool ack_owed; /* frames received since the last ack went out */
 	int err; /* set by the NIC; copied into chan_err by the user thread */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;

@@ -138,6 +138,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 		clcp_store_relaxed(&uc->ep->hdr->rx_waiters, 0u);
 	f.msg_len = credit;
 	uc->rcv_edge = uc->rcv_nxt + credit;
+	uc->ack_owed = false;
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	send_dgram(u, &uc->peer, uc->peer_len, &f, NULL);
@@ -154,6 +155,7 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	f.msg_len = s->msg_len;
 	s->sent_us = udp_now_us();
 	uc->last_sent_ms = s->sent_us / 1000u;
+	uc->ack_owed = false; /* piggybacked */
 	u->st.tx_data++;
 	send_dgram(u, &uc->peer, uc->peer_len, &f,
 		   uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu);
@@ -290,6 +292,13 @@ static void rx_publish(struct clcp_endpt *ep, struct udp_chan *uc, struct clcp_q
 	udp_raise_irq(ep);
 }
 
+static bool credit_low(const struct udp_chan *uc)
+{
+	uint32_t cap = uc->ep->rx_mask + 1 < UDP_WIN ? uc->ep->rx_mask + 1 : UDP_WIN;
+
+	return uc->rcv_edge - uc->rcv_nxt <= cap / 2;
+}
+
 static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		    const unsigned char *payload)
 {
@@ -298,11 +307,12 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	struct clcp_qentry *s;
 	uint8_t qflags;
 
-	udp_ack_queue(u, uc);
 	if (f->len > ep->mtu) {
 		u->st.drops[UDP_DROP_LEN]++;
 		return;
 	}
+	if (ahead != 0) /* a duplicate, or one was lost: tell the sender now */
+		udp_ack_queue(u, uc);
 	if (ahead < 0) {
 		u->st.dups++;
 		return;
@@ -313,6 +323,7 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	}
 	s = rx_claim(ep);
 	if (!s) {
+		udp_ack_queue(u, uc);
 		u->st.drops[UDP_DROP_NOBUF]++;
 		return;
 	}
@@ -332,6 +343,10 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	uc->rcv_nxt++;
 	u->st.rx_data++;
 	rx_publish(ep, uc, s, qflags);
+	/* Delayed ack: data going back carries it; an ack now when credit runs low. */
+	uc->ack_owed = true;
+	if (credit_low(uc))
+		udp_ack_queue(u, uc);
 }
 
 /* The channel a datagram is for, checked against its peer; NULL if none. */
@@ -501,9 +516,11 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		uc->rto_us = uc->rto_us * 2 < UDP_RTO_MAX_US ? uc->rto_us * 2 : UDP_RTO_MAX_US;
 		return;
 	}
-	if (ms - uc->last_sent_ms >= dead / 4 || uc->rcv_edge == uc->rcv_nxt)
-		if (ms - uc->last_sent_ms >= UDP_TICK_MS)
-			udp_send_ctl(u, uc, 0); /* keep-alive, credit refresh */
+	if (uc->ack_owed && ms - uc->last_sent_ms >= 1)
+		udp_send_ctl(u, uc, 0); /* a delayed ack nothing carried */
+	else if ((ms - uc->last_sent_ms >= dead / 4 || uc->rcv_edge == uc->rcv_nxt) &&
+		 ms - uc->last_sent_ms >= UDP_TICK_MS)
+		udp_send_ctl(u, uc, 0); /* keep-alive, credit refresh */
 }
 
 static void timers(struct udp_dev *u)
