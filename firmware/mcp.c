@@ -16,6 +16,8 @@
 /* Packets sit in their buffer so that the frame header is word aligned. */
 #define RX_PKT_OFF (MCP_RXBUF_OFF + 2u)
 
+static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op);
+
 /* --- small helpers --- */
 
 static clcp_u32 rd32(const clcp_u32 *p)
@@ -173,15 +175,21 @@ static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	return 0;
 }
 
+/* Unbinds a channel's port and tells its peer's NIC (the peer sees a reset). */
+static void chan_close(struct mcp *m, struct mcp_chan *c)
+{
+	mcp_port_unbind(m, c->my_port);
+	c->active = 0;
+	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET);
+}
+
 static void unbind_all(struct mcp *m, struct mcp_endpt *e)
 {
 	clcp_u32 c;
 
-	for (c = 0; c < e->nchan; c++) {
+	for (c = 0; c < e->nchan; c++)
 		if (e->chans[c].active)
-			mcp_port_unbind(m, e->chans[c].my_port);
-		e->chans[c].active = 0;
-	}
+			chan_close(m, &e->chans[c]);
 }
 
 static int cmd_destroy_endpt(struct mcp *m, clcp_u32 i)
@@ -218,6 +226,7 @@ static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	mc->tx_seq = 0;
 	mc->rx_seq = 0;
 	mc->active = 1;
+	m->sh->chan_err[i][ch] = 0;
 	return 0;
 }
 
@@ -228,8 +237,7 @@ static int cmd_deactivate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 
 
 	if (!e->enabled || ch >= e->nchan || !e->chans[ch].active)
 		return -MCP_ENOENT;
-	mcp_port_unbind(m, e->chans[ch].my_port);
-	e->chans[ch].active = 0;
+	chan_close(m, &e->chans[ch]);
 	return 0;
 }
 
@@ -310,6 +318,45 @@ static void put_head(struct mcp *m, const struct mcp_endpt *e, clcp_u32 field, c
 	hal_dma_to_host(m->hw, e->host + field, SCRATCH_WORD + 4, 4);
 }
 
+/*
+ * Waits for the send DMA to let go of the Tx buffer, then writes the route
+ * and the packet type where the frame header will be word aligned.
+ */
+static clcp_u32 pkt_start(struct mcp *m, const struct mcp_route *r, clcp_u16 type)
+{
+	clcp_u32 start = MCP_TXBUF_OFF + ((2u - r->len) & 3u);
+	clcp_u8 *p = hal_sram(m->hw, start);
+
+	while (hal_send_busy(m->hw))
+		;
+	copy_bytes(p, r->bytes, r->len);
+	p[r->len] = (clcp_u8)(type >> 8);
+	p[r->len + 1] = (clcp_u8)type;
+	return start;
+}
+
+/* Tells node's NIC about its channel (its port, my port): refused or reset. */
+static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op)
+{
+	const struct mcp_route *r = &m->routes[node < MCP_MAX_NODES ? node : 0];
+	struct clcp_frame_hdr *f;
+	clcp_u32 start;
+
+	if (node >= MCP_MAX_NODES || !r->valid)
+		return;
+	start = pkt_start(m, r, MCP_PTYPE_CTRL);
+	f = (struct clcp_frame_hdr *)((clcp_u8 *)hal_sram(m->hw, start) + r->len + 2);
+	zero_bytes(f, sizeof(*f));
+	f->version = CLCP_FRAME_VERSION;
+	f->dst_port = hal_be16(port);
+	f->src_port = hal_be16(my_port);
+	f->src_node = hal_be32(m->node);
+	f->ack = hal_be32(op);
+	hal_send_start(m->hw, start, r->len + MCP_PKT_HDR);
+	inc32(&m->sh->stats.ctrl_tx);
+	mcp_log(m, MCP_LOG_CTRL, 0xffffu, op, port);
+}
+
 /* Writes the frame header (big-endian) of a data frame. */
 static void put_frame_hdr(struct mcp *m, struct clcp_frame_hdr *f, const struct mcp_chan *c,
 			  const struct clcp_qentry *q, clcp_u32 len)
@@ -338,6 +385,8 @@ static int tx_check(const struct mcp *m, const struct mcp_endpt *e, const struct
 
 	if (ch >= e->nchan || !c->active)
 		return -MCP_EINVAL;
+	if (m->sh->chan_err[e - m->ep][ch])
+		return -(int)m->sh->chan_err[e - m->ep][ch];
 	if (len > e->mtu)
 		return -MCP_EMSGSIZE;
 	if (!(q->flags & CLCP_QF_INLINE) && (off > e->size || len > e->size - off))
@@ -355,20 +404,15 @@ static void tx_packet(struct mcp *m, struct mcp_endpt *e, const struct clcp_qent
 	struct mcp_chan *c = &e->chans[hal_le16(q->chan)];
 	const struct mcp_route *r = &m->routes[c->peer_node];
 	clcp_u32 len = hal_le32(q->len);
-	clcp_u32 start = MCP_TXBUF_OFF + ((2u - r->len) & 3u), at = start;
+	clcp_u32 start = pkt_start(m, r, MCP_PTYPE_CLCP), at = start;
 	clcp_u8 *p = hal_sram(m->hw, at);
 
-	copy_bytes(p, r->bytes, r->len);
-	p[r->len] = MCP_PTYPE_CLCP >> 8;
-	p[r->len + 1] = MCP_PTYPE_CLCP & 0xff;
 	put_frame_hdr(m, (struct clcp_frame_hdr *)(p + r->len + 2), c, q, len);
 	at += r->len + MCP_PKT_HDR;
 	if (q->flags & CLCP_QF_INLINE)
 		copy_bytes(hal_sram(m->hw, at), q->data, len);
 	else if (len)
 		hal_dma_from_host(m->hw, at, e->host + hal_le32(q->buf_off), len);
-	while (hal_send_busy(m->hw))
-		;
 	hal_send_start(m->hw, start, r->len + MCP_PKT_HDR + len);
 	c->tx_seq++;
 	inc32(&m->sh->stats.tx_packets);
@@ -433,26 +477,48 @@ static struct mcp_chan *rx_chan(struct mcp *m, const struct clcp_frame_hdr *f, c
 	return c;
 }
 
+/* A peer's NIC reports on one of our channels: remember it for the user side. */
+static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
+{
+	struct mcp_chan *c;
+	clcp_u32 ep, op = hal_be32(f->ack);
+
+	inc32(&m->sh->stats.ctrl_rx);
+	c = rx_chan(m, f, &ep);
+	if (!c || (op != MCP_CTRL_REFUSED && op != MCP_CTRL_RESET))
+		return;
+	m->sh->chan_err[ep][c - m->ep[ep].chans] = op == MCP_CTRL_REFUSED ? MCP_ECONNREFUSED :
+									    MCP_ECONNRESET;
+	mcp_log(m, MCP_LOG_CTRL, ep, op, hal_be16(f->dst_port));
+}
+
 /* Validates an arrived packet; 1 to keep it, 0 if dropped (and counted). */
 static int rx_check(struct mcp *m, clcp_u32 len, int status)
 {
 	const clcp_u8 *p = hal_sram(m->hw, RX_PKT_OFF);
 	const struct clcp_frame_hdr *f = rx_hdr(m);
 	struct mcp_stats *st = &m->sh->stats;
-	clcp_u32 ep;
+	clcp_u32 ep, type;
 
 	if (status != HAL_RX_OK) {
 		mcp_drop(m, status == HAL_RX_BAD_CRC ? &st->drop_crc : &st->drop_len,
 			 status == HAL_RX_BAD_CRC ? MCP_DROP_CRC : MCP_DROP_LEN, len);
 		return 0;
 	}
-	if (len < MCP_PKT_HDR || ((clcp_u32)p[0] << 8 | p[1]) != MCP_PTYPE_CLCP ||
+	type = len >= 2 ? (clcp_u32)p[0] << 8 | p[1] : 0;
+	if (len < MCP_PKT_HDR || (type != MCP_PTYPE_CLCP && type != MCP_PTYPE_CTRL) ||
 	    f->version != CLCP_FRAME_VERSION) {
 		mcp_drop(m, &st->drop_len, MCP_DROP_TYPE, len);
 		return 0;
 	}
+	if (type == MCP_PTYPE_CTRL) {
+		rx_ctrl(m, f);
+		return 0;
+	}
 	if (!rx_chan(m, f, &ep)) {
 		mcp_drop(m, &st->drop_port, MCP_DROP_PORT, hal_be16(f->dst_port));
+		tx_ctrl(m, hal_be32(f->src_node), hal_be16(f->src_port), hal_be16(f->dst_port),
+			MCP_CTRL_REFUSED);
 		return 0;
 	}
 	if (hal_be32(f->len) != len - MCP_PKT_HDR || hal_be32(f->len) > m->ep[ep].mtu) {

@@ -39,6 +39,14 @@
 
 /* Packet type after the route bytes (2 bytes, big-endian). */
 #define MCP_PTYPE_CLCP 0x0c1cu
+/*
+ * A control packet between NICs: the same frame header, len 0, the
+ * operation in `ack`; dst_port/src_port name the channel as the receiving
+ * NIC knows it (the data packet's ports swapped).
+ */
+#define MCP_PTYPE_CTRL 0x0c1du
+#define MCP_CTRL_REFUSED 1u /* your packet's port is not bound here */
+#define MCP_CTRL_RESET 2u   /* the channel was released here */
 /* Bytes on the wire after the route: type, frame header, payload. */
 #define MCP_PKT_HDR (2u + (clcp_u32)sizeof(struct clcp_frame_hdr))
 
@@ -52,6 +60,8 @@
 #define MCP_EMSGSIZE 90
 #define MCP_EADDRINUSE 98
 #define MCP_EHOSTUNREACH 113
+#define MCP_ECONNRESET 104
+#define MCP_ECONNREFUSED 111
 
 /* --- command queue: the driver produces, the firmware consumes --- */
 
@@ -123,7 +133,9 @@ struct mcp_stats {
 	clcp_u32 seq_errors; /* a channel's frame out of sequence */
 	clcp_u32 commands;
 	clcp_u32 interrupts;
-	clcp_u32 rsvd[5];
+	clcp_u32 ctrl_tx; /* control packets sent (refusals, resets) */
+	clcp_u32 ctrl_rx;
+	clcp_u32 rsvd[3];
 };
 
 /* --- debug log ring: firmware writes entry, then bumps head --- */
@@ -135,6 +147,7 @@ enum mcp_log_code {
 	MCP_LOG_TX_ERR = 4, /* a = errno, b = chan */
 	MCP_LOG_SEQ = 5,    /* a = expected, b = got */
 	MCP_LOG_STALL = 6,  /* a = endpoint, b = port */
+	MCP_LOG_CTRL = 7,   /* a = MCP_CTRL_*, b = port it names; ep = 0xffff when sent */
 };
 
 enum mcp_drop {
@@ -170,6 +183,8 @@ struct mcp_shared {
 	struct mcp_endpt_sram endpts[MCP_MAX_ENDPTS];
 	struct mcp_log_entry log[MCP_LOG_LEN];
 	struct mcp_route routes[MCP_MAX_NODES];
+	/* Per channel: 0, or a positive errno the peer's NIC reported (cleared by ACTIVATE). */
+	clcp_u8 chan_err[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
 };
 
 CLCP_ABI_ASSERT(sizeof(struct mcp_cmd) == 40, "mcp_cmd size");

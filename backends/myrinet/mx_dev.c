@@ -235,6 +235,13 @@ int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 	return mx_cmd(dev, &c);
 }
 
+int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan)
+{
+	if (idx >= MCP_MAX_ENDPTS || chan >= MCP_MAX_CHANS)
+		return -EINVAL;
+	return -(int)__atomic_load_n(&dev->sh->chan_err[idx][chan], __ATOMIC_RELAXED);
+}
+
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
 {
 	uint32_t *db = &dev->sh->endpts[idx].doorbell;

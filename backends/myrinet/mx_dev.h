@@ -35,6 +35,9 @@ int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16
 			 uint32_t peer_node, uint16_t peer_port);
 int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan);
 
+/* 0, or -ECONNREFUSED / -ECONNRESET as the peer's NIC reported (for chan_check). */
+int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan);
+
 /* Tx entries were posted: ring the endpoint's doorbell in SRAM. */
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx);
 /* Readable after an interrupt for endpoint idx (read 8 bytes to consume). */

@@ -439,12 +439,54 @@ Test(firmware, unknown_port_dropped_and_counted)
 	cr_assert_eq(STAT(1, drop_port), 1);
 	cr_assert_eq(STAT(1, rx_packets), 0);
 	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_NIC);
-	uint32_t head = hal_be32(sh(1)->log_head) - 1;
+	uint32_t head = hal_be32(sh(1)->log_head) - 2;
 	const struct mcp_log_entry *l = &sh(1)->log[head % MCP_LOG_LEN];
 
 	cr_assert_eq(hal_be16(l->code), MCP_LOG_DROP);
 	cr_assert_eq(hal_be32(l->a), MCP_DROP_PORT);
 	cr_assert_eq(hal_be32(l->b), 999);
+	l = &sh(1)->log[(head + 1) % MCP_LOG_LEN];
+	cr_assert_eq(hal_be16(l->code), MCP_LOG_CTRL, "and refused back to the sender");
+	/* The sender's NIC marks the channel; its next frame comes back refused. */
+	cr_assert_eq(STAT(0, ctrl_rx), 1);
+	cr_assert_eq(sh(0)->chan_err[0][1], MCP_ECONNREFUSED);
+	cr_assert_eq(sh(0)->chan_err[0][0], 0, "other channels are fine");
+	post_tx(0, 0, 1, 1, 16, CLCP_QF_LAST);
+	step(2);
+	cr_assert_eq(txq(0, 0, 1)->status, -MCP_ECONNREFUSED);
+	cr_assert_eq(STAT(1, drop_port), 1, "not sent again");
+}
+
+Test(firmware, released_channel_resets_its_peer)
+{
+	open_pair();
+	post_rx(0, 0, 0);
+	cr_assert_eq(cmd(1, MCP_CMD_DEACTIVATE_CHAN, 0, 0, 0, 0, 0, 0), 0);
+	step(2);
+	cr_assert_eq(STAT(1, ctrl_tx), 1);
+	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
+	post_tx(0, 0, 0, 0, 16, CLCP_QF_LAST);
+	step(2);
+	cr_assert_eq(txq(0, 0, 0)->status, -MCP_ECONNRESET);
+	/* Bound again (node 0 first: its reset finds no channel at node 1 and is
+	 * ignored), the errors are gone and frames flow. */
+	cr_assert_eq(cmd(0, MCP_CMD_DEACTIVATE_CHAN, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, 0), 0);
+	step(2);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, 0), 0);
+	step(2);
+	cr_assert_eq(sh(1)->chan_err[0][0], 0);
+	cr_assert_eq(sh(0)->chan_err[0][0], 0);
+	for (uint32_t i = 0; i < QLEN; i++)
+		post_rx(1, 0, i);
+	post_tx(0, 0, 1, 0, 16, CLCP_QF_LAST);
+	step(3);
+	cr_assert_eq(txq(0, 0, 1)->status, 0);
+	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_USER);
+	/* Destroying an endpoint resets the peers of all its channels. */
+	cr_assert_eq(cmd(1, MCP_CMD_DESTROY_ENDPT, 0, 0, 0, 0, 0, 0), 0);
+	step(2);
+	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
 }
 
 Test(firmware, corrupted_packet_dropped_and_counted)

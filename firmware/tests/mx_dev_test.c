@@ -191,3 +191,18 @@ Test(mx_dev, driver_calls)
 	endpt_open(0, 0, &a); /* the slot is free again */
 	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 1, 7, 1, 8), 0, "the port was unbound");
 }
+
+Test(mx_dev, peer_release_is_seen_as_reset)
+{
+	struct clcp_endpt a, b;
+
+	endpt_open(0, 1, &a);
+	endpt_open(1, 1, &b);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 1, 0, 10, 1, 20), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[1], 1, 0, 20, 0, 10), 0);
+	cr_assert_eq(mx_dev_chan_error(dev[0], 1, 0), 0);
+	cr_assert_eq(mx_dev_endpt_destroy(dev[1], 1), 0);
+	for (int i = 0; i < 5000 && mx_dev_chan_error(dev[0], 1, 0) == 0; i++)
+		usleep(1000);
+	cr_assert_eq(mx_dev_chan_error(dev[0], 1, 0), -ECONNRESET);
+}
