@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mcp.h"
@@ -53,21 +52,14 @@ static void mx_interrupt(void *arg)
 	}
 }
 
-/* The LANai: polls forever; naps a little when idle so a test box breathes. */
+/* The LANai: polls until closed; hal_idle sleeps when there is nothing to do. */
 static void *mx_firmware(void *arg)
 {
 	struct mx_dev *dev = arg;
-	unsigned idle = 0;
 
-	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE)) {
-		if (mcp_poll(&dev->mcp)) {
-			idle = 0;
-		} else if (++idle < 1000) {
-			sched_yield();
-		} else {
-			nanosleep(&(struct timespec){ 0, 20000 }, NULL);
-		}
-	}
+	while (!__atomic_load_n(&dev->stop, __ATOMIC_ACQUIRE))
+		if (!mcp_poll(&dev->mcp))
+			hal_idle(dev->hw);
 	return NULL;
 }
 
@@ -133,6 +125,7 @@ static int mx_cmd(struct mx_dev *dev, const struct mcp_cmd *in)
 	memcpy(c, in, offsetof(struct mcp_cmd, result));
 	/* RC1: the fields before READY; pairs with the firmware's AC1. */
 	__atomic_store_n(&c->state, MCP_CMDS_READY, __ATOMIC_RELEASE);
+	hal_sim_kick(dev->hw);
 	/* AC2: result after DONE; pairs with the firmware's RC2. */
 	while (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != MCP_CMDS_DONE)
 		sched_yield();
@@ -248,6 +241,7 @@ void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
 
 	/* R1 happened on the entries; this publishes the ring after them. */
 	__atomic_store_n(db, be(be(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1), __ATOMIC_RELEASE);
+	hal_sim_kick(dev->hw); /* the simulator's LANai may sleep; a card's does not */
 }
 
 int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx)

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* The simulated NIC: hal.h over memory and unix datagram sockets. */
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +15,8 @@
 #include "sim.h"
 
 #define LINK_MAX (MCP_PKTBUF_SIZE + 4u)
+#define IDLE_SPINS 64	/* idle turns before the simulated LANai sleeps */
+#define IDLE_SLEEP_MS 1 /* at most, then it looks at SRAM again */
 
 struct hal {
 	clcp_u8 *sram;
@@ -23,6 +27,8 @@ struct hal {
 	clcp_u32 rx_off, rx_cap;
 	int rx_armed;
 	int corrupt_next;
+	int wake_fd; /* hal_sim_kick: something changed in SRAM or host memory */
+	unsigned idle;
 	clcp_u32 intr_count;
 	void (*on_intr)(void *arg);
 	void *intr_arg;
@@ -43,6 +49,12 @@ struct hal *hal_sim_create(void *host, uint64_t host_size)
 	hw->host = host;
 	hw->host_size = host_size;
 	hw->link = -1;
+	hw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (hw->wake_fd < 0) {
+		free(hw->sram);
+		free(hw);
+		return NULL;
+	}
 	return hw;
 }
 
@@ -52,6 +64,7 @@ void hal_sim_destroy(struct hal *hw)
 		return;
 	if (hw->link >= 0)
 		close(hw->link);
+	close(hw->wake_fd);
 	free(hw->sram);
 	free(hw);
 }
@@ -209,8 +222,32 @@ clcp_u32 hal_clock_us(struct hal *hw)
 	return (clcp_u32)((clcp_u64)ts.tv_sec * 1000000u + (clcp_u64)ts.tv_nsec / 1000u);
 }
 
+/*
+ * Nothing to do: yield for a few turns, then sleep until a packet arrives,
+ * a kick comes, or IDLE_SLEEP_MS passes (SRAM words nobody kicked for).
+ * The LANai spins instead; a simulator must not burn a CPU per NIC.
+ */
 void hal_idle(struct hal *hw)
 {
-	(void)hw;
-	sched_yield();
+	struct pollfd p[2] = { { .fd = hw->wake_fd, .events = POLLIN },
+			       { .fd = hw->link, .events = POLLIN } };
+	uint64_t n;
+
+	if (++hw->idle < IDLE_SPINS) {
+		sched_yield();
+		return;
+	}
+	if (poll(p, hw->link >= 0 ? 2 : 1, IDLE_SLEEP_MS) > 0) {
+		hw->idle = 0;
+		if (read(hw->wake_fd, &n, sizeof(n)) < 0)
+			return; /* nothing to drain */
+	}
+}
+
+void hal_sim_kick(struct hal *hw)
+{
+	uint64_t one = 1;
+
+	if (write(hw->wake_fd, &one, sizeof(one)) < 0)
+		return; /* the counter is full: the NIC wakes anyway */
 }

@@ -24,6 +24,8 @@ void hal_sim_attach(struct hal *hw, int link_fd);
 /* Called from hal_host_intr (the driver's interrupt routine). */
 void hal_sim_on_intr(struct hal *hw, void (*fn)(void *arg), void *arg);
 uint32_t hal_sim_intr_count(const struct hal *hw);
+/* Wakes the NIC from hal_idle (after a doorbell, a command, posted buffers). */
+void hal_sim_kick(struct hal *hw);
 /* Test hook: flip a byte of the next packet after its CRC is computed. */
 void hal_sim_corrupt_next(struct hal *hw);
 
@@ -36,6 +38,8 @@ int sim_switch_port_fd(struct sim_switch *sw, unsigned p);
 int sim_switch_link(struct sim_switch *a, unsigned pa, struct sim_switch *b, unsigned pb);
 /* Forwards what waits on the ports; returns packets moved. */
 int sim_switch_pump(struct sim_switch *sw);
+/* Sleeps until a port has a packet, at most ms. */
+void sim_switch_wait(struct sim_switch *sw, int ms);
 uint32_t sim_switch_drops(const struct sim_switch *sw);
 
 /* Raw link I/O with the simulated CRC (for tests that forge packets). */

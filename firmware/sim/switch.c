@@ -6,6 +6,7 @@
  * bad, so corruption is seen at the end, as Myrinet does with its CRC-8).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -173,6 +174,17 @@ int sim_switch_pump(struct sim_switch *sw)
 		if (sw->fd[p] >= 0)
 			moved += forward_one(sw, p);
 	return moved;
+}
+
+void sim_switch_wait(struct sim_switch *sw, int ms)
+{
+	struct pollfd p[SW_PORTS_MAX];
+	nfds_t n = 0;
+
+	for (unsigned i = 0; i < sw->nports; i++)
+		if (sw->fd[i] >= 0)
+			p[n++] = (struct pollfd){ .fd = sw->fd[i], .events = POLLIN };
+	poll(p, n, ms);
 }
 
 uint32_t sim_switch_drops(const struct sim_switch *sw)

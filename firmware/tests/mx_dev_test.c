@@ -32,7 +32,7 @@ static void *pump_thread(void *arg)
 	(void)arg;
 	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE))
 		if (!sim_switch_pump(sw))
-			sched_yield();
+			sim_switch_wait(sw, 1);
 	return NULL;
 }
 
