@@ -28,6 +28,8 @@ struct mx_dev {
 	uint32_t size[MCP_MAX_ENDPTS];
 	int evfd[MCP_MAX_ENDPTS];
 	uint32_t intr_seen[MCP_MAX_ENDPTS];
+	char *fabric; /* the fabric directory, if the link is a fabric port */
+	uint32_t node;
 };
 
 static uint32_t be(uint32_t v)
@@ -63,7 +65,7 @@ static void *mx_firmware(void *arg)
 	return NULL;
 }
 
-int mx_dev_open(struct mx_dev **devp, int link_fd)
+static int mx_open(struct mx_dev **devp, int link_fd, const char *dir)
 {
 	struct mx_dev *dev = calloc(1, sizeof(*dev));
 
@@ -84,7 +86,9 @@ int mx_dev_open(struct mx_dev **devp, int link_fd)
 	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
 		dev->evfd[i] = -1;
 	pthread_mutex_init(&dev->cmd_lock, NULL);
-	if (link_fd >= 0)
+	if (dir)
+		hal_sim_attach_fabric(dev->hw, link_fd, dir);
+	else if (link_fd >= 0)
 		hal_sim_attach(dev->hw, link_fd);
 	hal_sim_on_intr(dev->hw, mx_interrupt, dev);
 	mcp_init(&dev->mcp, dev->hw); /* the "firmware load": magic published */
@@ -95,6 +99,46 @@ int mx_dev_open(struct mx_dev **devp, int link_fd)
 	}
 	*devp = dev;
 	return 0;
+}
+
+int mx_dev_open(struct mx_dev **devp, int link_fd)
+{
+	return mx_open(devp, link_fd, NULL);
+}
+
+int mx_dev_open_node(struct mx_dev **devp, const char *dir, uint32_t node)
+{
+	uint8_t bytes[MCP_MAX_NODES * MCP_ROUTE_MAX] = { 0 }, lens[MCP_MAX_NODES];
+	char *d = strdup(dir);
+	int fd, rc;
+
+	if (!d)
+		return -ENOMEM;
+	if (node >= MCP_MAX_NODES) {
+		free(d);
+		return -EINVAL;
+	}
+	fd = sim_fabric_open(d, node);
+	if (fd < 0) {
+		free(d);
+		return fd;
+	}
+	rc = mx_open(devp, fd, d);
+	if (rc) { /* -EAGAIN: attached, so already closed with the NIC */
+		sim_fabric_close(rc == -EAGAIN ? -1 : fd, d, node);
+		free(d);
+		return rc;
+	}
+	(*devp)->fabric = d;
+	(*devp)->node = node;
+	for (uint32_t k = 0; k < MCP_MAX_NODES; k++) {
+		bytes[k * MCP_ROUTE_MAX] = (uint8_t)k;
+		lens[k] = 1;
+	}
+	rc = mx_dev_load_routes(*devp, node, bytes, lens, MCP_MAX_NODES);
+	if (rc)
+		mx_dev_close(*devp);
+	return rc;
 }
 
 void mx_dev_close(struct mx_dev *dev)
@@ -108,7 +152,11 @@ void mx_dev_close(struct mx_dev *dev)
 	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
 		if (dev->evfd[i] >= 0)
 			close(dev->evfd[i]);
-	hal_sim_destroy(dev->hw);
+	hal_sim_destroy(dev->hw); /* closes the link */
+	if (dev->fabric) {
+		sim_fabric_close(-1, dev->fabric, dev->node);
+		free(dev->fabric);
+	}
 	munmap(dev->host, MX_WINDOW);
 	pthread_mutex_destroy(&dev->cmd_lock);
 	free(dev);

@@ -19,6 +19,11 @@ struct mcp_shared;
 /* A node's NIC with the firmware running; link_fd is its cable (or -1). */
 int mx_dev_open(struct mx_dev **devp, int link_fd);
 void mx_dev_close(struct mx_dev *dev);
+/*
+ * The NIC of node `node` on the crossbar between processes in directory
+ * dir (sim_fabric_*): port `node`, routes to every node loaded (one byte).
+ */
+int mx_dev_open_node(struct mx_dev **devp, const char *dir, uint32_t node);
 /* The route table: routes[k] (len bytes at routes + k * 8) leads to node k. */
 int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *route_bytes,
 		       const uint8_t *route_lens, uint32_t nnodes);

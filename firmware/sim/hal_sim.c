@@ -23,6 +23,7 @@ struct hal {
 	clcp_u8 *host;
 	clcp_u64 host_size;
 	int link;
+	const char *fabric; /* the link is a fabric port in this directory */
 	clcp_u32 isr, eimr;
 	clcp_u32 rx_off, rx_cap;
 	int rx_armed;
@@ -72,6 +73,12 @@ void hal_sim_destroy(struct hal *hw)
 void hal_sim_attach(struct hal *hw, int link_fd)
 {
 	hw->link = link_fd;
+}
+
+void hal_sim_attach_fabric(struct hal *hw, int fd, const char *dir)
+{
+	hw->link = fd;
+	hw->fabric = dir;
 }
 
 void hal_sim_on_intr(struct hal *hw, void (*fn)(void *arg), void *arg)
@@ -137,8 +144,11 @@ void hal_send_start(struct hal *hw, clcp_u32 off, clcp_u32 len)
 	if (hw->link < 0)
 		return; /* no cable: the packet is lost */
 	memcpy(hw->frame, hw->sram + off, len);
-	if (sim_link_send(hw->link, hw->frame, len, hw->corrupt_next) == 0)
-		hw->isr |= HAL_ISR_SEND_INT;
+	if (hw->fabric)
+		sim_fabric_send(hw->link, hw->fabric, hw->frame, len, hw->corrupt_next);
+	else
+		sim_link_send(hw->link, hw->frame, len, hw->corrupt_next);
+	hw->isr |= HAL_ISR_SEND_INT; /* sent, or lost on the way */
 	hw->corrupt_next = 0;
 }
 

@@ -42,6 +42,20 @@ int sim_switch_pump(struct sim_switch *sw);
 void sim_switch_wait(struct sim_switch *sw, int ms);
 uint32_t sim_switch_drops(const struct sim_switch *sw);
 
+/*
+ * A crossbar between processes: port p is a unix datagram socket bound at
+ * <dir>/clcp-<uid>-mxsw-<p>; the sending NIC does the switch's work (takes
+ * the route byte, strips it, re-computes the CRC) and sends to that port.
+ * One hop: routes are one byte, the node's port. A stale socket file of a
+ * port is replaced.
+ */
+int sim_fabric_open(const char *dir, unsigned port);
+/* Closes fd (if >= 0) and removes the port's socket file. */
+void sim_fabric_close(int fd, const char *dir, unsigned port);
+int sim_fabric_send(int fd, const char *dir, const void *pkt, size_t len, int bad_crc);
+/* The NIC's link is a fabric port: hal_send_start goes through sim_fabric_send. */
+void hal_sim_attach_fabric(struct hal *hw, int fd, const char *dir);
+
 /* Raw link I/O with the simulated CRC (for tests that forge packets). */
 int sim_link_send(int fd, const void *pkt, size_t len, int bad_crc);
 uint32_t sim_crc32(const void *p, size_t len);

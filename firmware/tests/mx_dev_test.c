@@ -9,7 +9,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <clcp/endpt.h>
@@ -205,4 +207,64 @@ Test(mx_dev, peer_release_is_seen_as_reset)
 	for (int i = 0; i < 5000 && mx_dev_chan_error(dev[0], 1, 0) == 0; i++)
 		usleep(1000);
 	cr_assert_eq(mx_dev_chan_error(dev[0], 1, 0), -ECONNRESET);
+}
+
+/* --- nodes in separate processes on the crossbar between processes --- */
+
+TestSuite(mx_fabric, .timeout = 30);
+
+/* Node 1 in a child: echoes NMSG messages back on (port 20 <-> node 0 port 10). */
+static int echo_node(const char *dir, int ready_fd)
+{
+	struct clcp_endpt b;
+	uint32_t i;
+
+	if (mx_dev_open_node(&dev[1], dir, 1))
+		return 1;
+	endpt_open(1, 2, &b);
+	if (mx_dev_chan_activate(dev[1], 2, 0, 20, 0, 10))
+		return 2;
+	if (write(ready_fd, "r", 1) != 1)
+		return 3;
+	for (i = 0; i < NMSG; i++) {
+		uint32_t len = recv_msg(1, 2, &b, (uint8_t)i, 1);
+
+		send_msg(1, 2, &b, len, (uint8_t)~i);
+	}
+	while (clcp_load_acquire(&b.hdr->tx_head) != b.tx_tail) /* the last reply is out */
+		usleep(100);
+	mx_dev_close(dev[1]);
+	return 0;
+}
+
+Test(mx_fabric, two_processes_two_nodes)
+{
+	char dir[] = "/tmp/clcp-mxfab-XXXXXX", c;
+	struct clcp_endpt a;
+	int pipefd[2], status;
+	pid_t pid;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(pipe(pipefd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		alarm(25);
+		_exit(echo_node(dir, pipefd[1]));
+	}
+	cr_assert_eq(mx_dev_open_node(&dev[0], dir, 0), 0);
+	endpt_open(0, 2, &a);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 2, 0, 10, 1, 20), 0);
+	cr_assert_eq(read(pipefd[0], &c, 1), 1, "the child's node came up");
+	for (uint32_t i = 0; i < NMSG; i++) {
+		uint32_t len = (i * 131u) % (MTU + 1);
+
+		send_msg(0, 2, &a, len, (uint8_t)i);
+		cr_assert_eq(recv_msg(0, 2, &a, (uint8_t)~i, 1), len);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status 0x%x", status);
+	cr_assert_eq(hal_be32(mx_dev_shared(dev[0])->stats.rx_packets), NMSG);
+	mx_dev_close(dev[0]);
+	cr_assert_eq(rmdir(dir), 0, "every socket file is gone");
 }
