@@ -89,6 +89,22 @@ static void dev_free(struct udp_dev *u)
 	free(u);
 }
 
+/* CLCP_UDP_TEST_LOSS=PERMILLE[:SEED]: a lossy wire for tests (not for production). */
+static void loss_hook(struct udp_dev *u)
+{
+	const char *e = getenv("CLCP_UDP_TEST_LOSS");
+	unsigned long pm, seed = 1;
+	char *end;
+
+	if (!e || !*e)
+		return;
+	pm = strtoul(e, &end, 10);
+	if (*end == ':')
+		seed = strtoul(end + 1, NULL, 10);
+	u->loss_pm = pm > 1000 ? 1000 : (uint32_t)pm;
+	u->loss_seed = seed ^ (uint64_t)getpid() << 20;
+}
+
 static int udp_open(struct clcp_dev *dev, const char *args)
 {
 	struct udp_dev *u = calloc(1, sizeof(*u));
@@ -108,6 +124,7 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 		dev_free(u);
 		return clcp__err(ENOMEM, "udp: out of memory");
 	}
+	loss_hook(u);
 	rc = udp_conf_parse(dev, args, &u->conf);
 	if (rc == 0)
 		rc = sock_open(dev, u);
@@ -131,12 +148,12 @@ static void stats_print(struct udp_dev *u)
 		return;
 	fprintf(stderr,
 		"clcp udp node %u: data tx %llu rx %llu, acks tx %llu rx %llu, rexmits %llu, dups %llu, "
-		"window stalls %llu; drops short %llu version %llu key %llu len %llu src %llu "
+		"out of order %llu, window stalls %llu; drops short %llu version %llu key %llu len %llu src %llu "
 		"port %llu seq %llu nobuf %llu\n",
 		u->self.node, (unsigned long long)st->tx_data, (unsigned long long)st->rx_data,
 		(unsigned long long)st->tx_acks, (unsigned long long)st->rx_acks,
 		(unsigned long long)st->rexmits, (unsigned long long)st->dups,
-		(unsigned long long)st->wnd_stalls, (unsigned long long)st->drops[UDP_DROP_SHORT],
+		(unsigned long long)st->ooo, (unsigned long long)st->wnd_stalls, (unsigned long long)st->drops[UDP_DROP_SHORT],
 		(unsigned long long)st->drops[UDP_DROP_VERSION],
 		(unsigned long long)st->drops[UDP_DROP_KEY], (unsigned long long)st->drops[UDP_DROP_LEN],
 		(unsigned long long)st->drops[UDP_DROP_SRC], (unsigned long long)st->drops[UDP_DROP_PORT],
@@ -280,10 +297,8 @@ static void active_unlink(struct udp_dev *u, struct udp_chan *uc)
 static void chan_init(struct clcp_endpt *ep, int chan, const struct udp_node *peer)
 {
 	struct udp_chan *uc = &UDPE(ep)->chans[chan];
-	unsigned char *store = uc->store;
 
 	memset(uc, 0, sizeof(*uc));
-	uc->store = store; /* kept for the slot's next channel (same mtu) */
 	uc->ep = ep;
 	uc->idx = (uint16_t)chan;
 	uc->peer = peer->sa;
@@ -361,6 +376,8 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 	uc->active = false;
 	free(uc->store);
 	uc->store = NULL;
+	free(uc->ooo);
+	uc->ooo = NULL;
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -593,6 +610,8 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 	for (c = 0; c < ep->nchan; c++) {
 		struct udp_chan *uc = &UDPE(ep)->chans[c];
 
+		if (uc->active && uc->ooo)
+			udp_ooo_flush(u, uc);
 		if (uc->active && uc->seen &&
 		    uc->rcv_nxt + credit - uc->rcv_edge >= step &&
 		    (int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) > 0)
@@ -610,6 +629,9 @@ static void udp_progress(struct clcp_endpt *ep)
 	/* The progress thread stays off the socket meanwhile; it takes the lock only briefly. */
 	pthread_mutex_lock(&u->lock);
 	udp_rx_drain(u);
+	/* The thread may starve on the lock while we spin: run its timers too. */
+	if (udp_now_us() - u->timers_us >= 1000u)
+		udp_timers(u);
 	udp_acks_flush(u);
 	pthread_mutex_unlock(&u->lock);
 }

@@ -29,9 +29,9 @@
 #define UDP_BATCH 32u	       /* datagrams per recvmmsg */
 #define UDP_MAX_NODES 65536u
 #define UDP_DEFAULT_ENDPTS 16u
-#define UDP_RTO_INIT_US 50000u
-#define UDP_RTO_MIN_US 20000u
-#define UDP_RTO_MAX_US 250000u
+#define UDP_RTO_INIT_US 20000u
+#define UDP_RTO_MIN_US 5000u
+#define UDP_RTO_MAX_US 200000u
 #define UDP_TICK_MS 10
 #define UDP_LINGER_MS 2000u
 
@@ -53,7 +53,7 @@ enum udp_drop {
 };
 
 struct udp_stats {
-	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, wnd_stalls;
+	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, ooo, wnd_stalls;
 	uint64_t drops[UDP_NDROPS];
 };
 
@@ -79,6 +79,7 @@ struct udp_slot {
 	uint32_t len, msg_len;
 	uint8_t flags; /* CLCP_FF_FIRST/LAST */
 	uint8_t rexmit;
+	uint8_t have; /* receive side: a kept frame is in the slot */
 	uint64_t sent_us;
 };
 
@@ -92,6 +93,8 @@ struct udp_chan {
 	socklen_t peer_len;
 	/* send side */
 	uint32_t snd_una, snd_nxt, snd_edge; /* may send seq < snd_edge */
+	uint32_t recover; /* recovering from a loss until una reaches it */
+	bool recovering;
 	uint64_t srtt_us, rttvar_us, rto_us;
 	unsigned char *store; /* UDP_WIN frames of mtu bytes */
 	struct udp_slot slot[UDP_WIN];
@@ -99,6 +102,8 @@ struct udp_chan {
 	uint32_t hello_tries;
 	/* receive side */
 	uint32_t rcv_nxt, rcv_edge; /* rcv_edge: last advertised credit */
+	unsigned char *ooo; /* frames kept out of order: UDP_WIN of mtu bytes */
+	struct udp_slot oslot[UDP_WIN];
 	uint64_t last_heard_ms, last_sent_ms, next_hello_ms;
 	struct udp_chan *ack_next;		/* ack queue */
 	struct udp_chan *act_prev, *act_next; /* active channels */
@@ -125,8 +130,12 @@ struct udp_dev {
 	uint32_t ports[65536]; /* endpoint slot + 1 << 16 | channel */
 	uint16_t next_port;
 	struct udp_chan *ackq, *active;
+	bool busy; /* frames unacked or acks owed: timers at 1 ms */
+	uint64_t timers_us; /* last run of the timers */
 	struct udp_stats st;
 	unsigned char *rxbufs; /* UDP_BATCH datagrams */
+	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */
+	uint64_t loss_seed;
 };
 
 static inline struct udp_dev *UDP(struct clcp_dev *dev)
@@ -150,7 +159,9 @@ uint64_t udp_now_us(void);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_rx_drain(struct udp_dev *u);
+void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
 void udp_errq_drain(struct udp_dev *u);
+void udp_timers(struct udp_dev *u);
 void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);

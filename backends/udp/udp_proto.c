@@ -79,6 +79,13 @@ static int hdr_get(const unsigned char *b, size_t n, uint32_t key, struct udp_fr
 	return 0;
 }
 
+/* Test hook (CLCP_UDP_TEST_LOSS): drops loss_pm per mille of what we send. */
+static bool test_lost(struct udp_dev *u)
+{
+	u->loss_seed = u->loss_seed * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(u->loss_seed >> 33) % 1000u < u->loss_pm;
+}
+
 static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, socklen_t tolen,
 		       const struct udp_frame *f, const void *payload)
 {
@@ -88,6 +95,8 @@ static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, soc
 			    .msg_iov = iov, .msg_iovlen = f->len ? 2 : 1 };
 
 	hdr_put(&h, f);
+	if (u->loss_pm && test_lost(u))
+		return;
 	/* Lost like on a wire when the socket buffer is full: retransmitted. */
 	(void)sendmsg(u->sock, &m, MSG_DONTWAIT);
 }
@@ -227,15 +236,20 @@ static void rtt_sample(struct udp_chan *uc, uint64_t rtt)
 		uc->rto_us = UDP_RTO_MAX_US;
 }
 
-static void rexmit_all(struct udp_dev *u, struct udp_chan *uc)
+/*
+ * Resends the oldest unacked frame: the receiver keeps what came after a
+ * hole, so one resend per hole fills it; until everything sent before the
+ * loss is acked (recover), each partial ack resends the next hole at once.
+ */
+static void rexmit_una(struct udp_dev *u, struct udp_chan *uc)
 {
-	uint32_t s;
-
-	for (s = uc->snd_una; s != uc->snd_nxt; s++) {
-		uc->slot[s % UDP_WIN].rexmit = 1;
-		udp_send_data(u, uc, s);
-		u->st.rexmits++;
+	if (!uc->recovering) {
+		uc->recovering = true;
+		uc->recover = uc->snd_nxt;
 	}
+	uc->slot[uc->snd_una % UDP_WIN].rexmit = 1;
+	udp_send_data(u, uc, uc->snd_una);
+	u->st.rexmits++;
 }
 
 static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f)
@@ -253,10 +267,15 @@ static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fram
 	uc->snd_una = f->ack;
 	if (pure)
 		uc->snd_edge = f->ack + (f->msg_len < UDP_WIN ? f->msg_len : UDP_WIN);
-	/* A duplicate ack with frames out: they were dropped; resend now. */
-	if (pure && acked == 0 && uc->snd_una != uc->snd_nxt &&
-	    now - uc->slot[uc->snd_una % UDP_WIN].sent_us > uc->srtt_us + 1000u)
-		rexmit_all(u, uc);
+	if (uc->recovering && (int32_t)(uc->snd_una - uc->recover) >= 0)
+		uc->recovering = false;
+	if (uc->snd_una == uc->snd_nxt)
+		;
+	else if (acked && uc->recovering) /* partial ack: the next hole */
+		rexmit_una(u, uc);
+	else if (pure && acked == 0 && /* duplicate ack: a hole at una */
+		 now - uc->slot[uc->snd_una % UDP_WIN].sent_us > uc->srtt_us + 1000u)
+		rexmit_una(u, uc);
 	pthread_cond_broadcast(&u->cond);
 }
 
@@ -299,34 +318,16 @@ static bool credit_low(const struct udp_chan *uc)
 	return uc->rcv_edge - uc->rcv_nxt <= cap / 2;
 }
 
-static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+/* Into the next posted Rx slot; false when none is posted. */
+static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		    const unsigned char *payload)
 {
 	struct clcp_endpt *ep = uc->ep;
-	int32_t ahead = (int32_t)(f->seq - uc->rcv_nxt);
-	struct clcp_qentry *s;
+	struct clcp_qentry *s = rx_claim(ep);
 	uint8_t qflags;
 
-	if (f->len > ep->mtu) {
-		u->st.drops[UDP_DROP_LEN]++;
-		return;
-	}
-	if (ahead != 0) /* a duplicate, or one was lost: tell the sender now */
-		udp_ack_queue(u, uc);
-	if (ahead < 0) {
-		u->st.dups++;
-		return;
-	}
-	if (ahead > 0) { /* lost before it: go-back-N, the sender resends */
-		u->st.drops[UDP_DROP_SEQ]++;
-		return;
-	}
-	s = rx_claim(ep);
-	if (!s) {
-		udp_ack_queue(u, uc);
-		u->st.drops[UDP_DROP_NOBUF]++;
-		return;
-	}
+	if (!s)
+		return false;
 	qflags = (uint8_t)(((f->flags & CLCP_FF_LAST) ? CLCP_QF_LAST : 0) |
 			   ((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0));
 	if (f->len <= CLCP_QE_INLINE_MAX)
@@ -343,10 +344,89 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	uc->rcv_nxt++;
 	u->st.rx_data++;
 	rx_publish(ep, uc, s, qflags);
-	/* Delayed ack: data going back carries it; an ack now when credit runs low. */
-	uc->ack_owed = true;
-	if (credit_low(uc))
+	return true;
+}
+
+/* Keeps a frame for later: ahead of a hole, or no Rx buffer posted yet. */
+static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+		     const unsigned char *payload)
+{
+	struct udp_slot *o = &uc->oslot[f->seq % UDP_WIN];
+
+	if (o->have) {
+		u->st.dups++;
+		return;
+	}
+	if (!uc->ooo) {
+		uc->ooo = malloc((size_t)UDP_WIN * uc->ep->mtu);
+		if (!uc->ooo)
+			return; /* as if lost: resent */
+	}
+	memcpy(uc->ooo + (size_t)(f->seq % UDP_WIN) * uc->ep->mtu, payload, f->len);
+	o->len = f->len;
+	o->msg_len = f->msg_len;
+	o->flags = f->flags;
+	o->have = 1;
+}
+
+/* Delivers kept frames that are next in order, while Rx buffers last. */
+void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc)
+{
+	for (;;) {
+		uint32_t i = uc->rcv_nxt % UDP_WIN;
+		struct udp_slot *o = &uc->oslot[i];
+		struct udp_frame f = { .flags = o->flags, .len = o->len,
+				       .msg_len = o->msg_len, .seq = uc->rcv_nxt };
+
+		if (!uc->ooo || !o->have)
+			return;
+		if (!deliver(u, uc, &f, uc->ooo + (size_t)i * uc->ep->mtu))
+			return;
+		o->have = 0;
+		uc->ack_owed = true;
+		if (credit_low(uc))
+			udp_ack_queue(u, uc);
+	}
+}
+
+/* No Rx buffer for the next frame: kept, and the user's next post tells us (F2/F1). */
+static void nobuf(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+		  const unsigned char *payload)
+{
+	u->st.drops[UDP_DROP_NOBUF]++;
+	ooo_keep(u, uc, f, payload);
+	clcp_store_relaxed(&uc->ep->hdr->rx_waiters, 1u);
+	clcp_fence_full();
+	udp_ooo_flush(u, uc);
+}
+
+static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+		    const unsigned char *payload)
+{
+	int32_t ahead = (int32_t)(f->seq - uc->rcv_nxt);
+
+	if (f->len > uc->ep->mtu) {
+		u->st.drops[UDP_DROP_LEN]++;
+		return;
+	}
+	if (ahead != 0) /* a duplicate, or one was lost: tell the sender now */
 		udp_ack_queue(u, uc);
+	if (ahead < 0) {
+		u->st.dups++;
+	} else if (ahead >= (int32_t)UDP_WIN) {
+		u->st.drops[UDP_DROP_SEQ]++; /* beyond any credit we gave */
+	} else if (ahead > 0) {
+		u->st.ooo++;
+		ooo_keep(u, uc, f, payload);
+	} else if (!deliver(u, uc, f, payload)) {
+		nobuf(u, uc, f, payload);
+	} else {
+		/* Delayed ack: data going back carries it; an ack now when credit runs low. */
+		uc->ack_owed = true;
+		if (credit_low(uc))
+			udp_ack_queue(u, uc);
+		udp_ooo_flush(u, uc);
+	}
 }
 
 /* The channel a datagram is for, checked against its peer; NULL if none. */
@@ -414,14 +494,29 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		data_in(u, uc, &f, b + UDP_HDR_LEN);
 }
 
-/* Port unreachable from a peer we had seen: its process is gone. */
-static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to)
+/*
+ * Port unreachable for a datagram of ours (its header comes back with the
+ * error) sent to a peer already seen: the peer's process is gone. Errors
+ * for hellos, sent before the peer answered, may arrive late: not counted.
+ */
+static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
+			     const unsigned char *orig, size_t n)
 {
+	struct clcp_frame_hdr h;
 	struct udp_chan *uc;
 
-	for (uc = u->active; uc; uc = uc->act_next)
-		if (uc->seen && !uc->err && udp_addr_eq(&uc->peer, to))
+	if (n < sizeof(h))
+		return;
+	memcpy(&h, orig, sizeof(h));
+	if (h.flags & (UDP_FF_HELLO | UDP_FF_RST))
+		return;
+	for (uc = u->active; uc; uc = uc->act_next) {
+		const struct clcp_chan_desc *d = &uc->ep->chans[uc->idx];
+
+		if (uc->seen && !uc->err && udp_addr_eq(&uc->peer, to) &&
+		    d->my_port == ntohs(h.src_port) && d->peer_port == ntohs(h.dst_port))
 			peer_failed(u, uc);
+	}
 }
 
 /* ICMP errors (IP_RECVERR): the offender's address is the datagram's destination. */
@@ -432,6 +527,7 @@ void udp_errq_drain(struct udp_dev *u)
 	struct iovec iov = { data, sizeof(data) };
 	struct msghdr m;
 	struct cmsghdr *c;
+	ssize_t n;
 
 	for (;;) {
 		memset(&m, 0, sizeof(m));
@@ -441,7 +537,8 @@ void udp_errq_drain(struct udp_dev *u)
 		m.msg_iovlen = 1;
 		m.msg_control = ctl;
 		m.msg_controllen = sizeof(ctl);
-		if (recvmsg(u->sock, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+		n = recvmsg(u->sock, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+		if (n < 0)
 			return;
 		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 			struct sock_extended_err ee;
@@ -451,7 +548,7 @@ void udp_errq_drain(struct udp_dev *u)
 				continue;
 			memcpy(&ee, CMSG_DATA(c), sizeof(ee));
 			if (ee.ee_errno == ECONNREFUSED)
-				peer_unreachable(u, &to);
+				peer_unreachable(u, &to, (const unsigned char *)data, (size_t)n);
 		}
 	}
 }
@@ -498,6 +595,8 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 
 	if (uc->err)
 		return;
+	if (uc->ooo)
+		udp_ooo_flush(u, uc);
 	if (uc->seen && ms - uc->last_heard_ms > dead) {
 		peer_failed(u, uc);
 		return;
@@ -512,7 +611,7 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 	}
 	if (uc->snd_una != uc->snd_nxt &&
 	    now - uc->slot[uc->snd_una % UDP_WIN].sent_us >= uc->rto_us) {
-		rexmit_all(u, uc);
+		rexmit_una(u, uc);
 		uc->rto_us = uc->rto_us * 2 < UDP_RTO_MAX_US ? uc->rto_us * 2 : UDP_RTO_MAX_US;
 		return;
 	}
@@ -523,13 +622,17 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		udp_send_ctl(u, uc, 0); /* keep-alive, credit refresh */
 }
 
-static void timers(struct udp_dev *u)
+void udp_timers(struct udp_dev *u)
 {
 	uint64_t now = udp_now_us();
 	struct udp_chan *uc;
 
-	for (uc = u->active; uc; uc = uc->act_next)
+	u->timers_us = now;
+	u->busy = false;
+	for (uc = u->active; uc; uc = uc->act_next) {
 		chan_timers(u, uc, now);
+		u->busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->ooo || !uc->seen;
+	}
 }
 
 /* --- the progress thread --- */
@@ -548,14 +651,14 @@ static void *progress_main(void *arg)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = u->stop_fd;
 		pfd[1].events = POLLIN;
-		poll(pfd, 2, poller ? 2 : UDP_TICK_MS);
+		poll(pfd, 2, poller || u->busy ? 1 : UDP_TICK_MS);
 		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
 			break;
 		pthread_mutex_lock(&u->lock);
 		if (pfd[0].revents & POLLERR)
 			udp_errq_drain(u);
 		udp_rx_drain(u);
-		timers(u);
+		udp_timers(u);
 		udp_acks_flush(u);
 		pthread_mutex_unlock(&u->lock);
 	}
