@@ -626,13 +626,14 @@ void udp_timers(struct udp_dev *u)
 {
 	uint64_t now = udp_now_us();
 	struct udp_chan *uc;
+	bool busy = false;
 
 	u->timers_us = now;
-	u->busy = false;
 	for (uc = u->active; uc; uc = uc->act_next) {
 		chan_timers(u, uc, now);
-		u->busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->ooo || !uc->seen;
+		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->ooo || !uc->seen;
 	}
+	clcp_store_relaxed(&u->busy, busy); /* the thread reads it unlocked */
 }
 
 /* --- the progress thread --- */
@@ -651,7 +652,7 @@ static void *progress_main(void *arg)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = u->stop_fd;
 		pfd[1].events = POLLIN;
-		poll(pfd, 2, poller || u->busy ? 1 : UDP_TICK_MS);
+		poll(pfd, 2, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
 		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
 			break;
 		pthread_mutex_lock(&u->lock);

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The udp backend's configuration (URI, CLCP_NODES, hostfile, the local
+ * node found by its address), the job key, and hostile datagrams: bad
+ * input is refused or dropped, never a crash, and the device keeps working.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <clcp/clcp.h>
+
+#include "testutil.h"
+
+static unsigned base_port(void)
+{
+	return 40000u + (unsigned)getpid() % 2000u * 8u % 16000u;
+}
+
+static void udp_setup(void)
+{
+	unsetenv("CLCP_NODE");
+	unsetenv("CLCP_NODES");
+	unsetenv("CLCP_HOSTFILE");
+	unsetenv("CLCP_JOB_KEY");
+}
+
+TestSuite(udp, .init = udp_setup, .timeout = 60);
+
+static void expect_fail(const char *uri, int err)
+{
+	clcp_dev_t *dev = NULL;
+	int rc = clcp_open(uri, &dev);
+
+	cr_assert_eq(rc, err, "clcp_open(\"%s\"): %d (%s), want %d", uri, rc, clcp_errmsg(), err);
+	cr_assert_null(dev, "output written on failure");
+}
+
+Test(udp, bad_uris_are_einval)
+{
+	expect_fail("udp://x?local=9000", -EINVAL);
+	expect_fail("udp://1?local=70000", -EINVAL);
+	expect_fail("udp://1?local=", -EINVAL);
+	expect_fail("udp://1?nosuch=1", -EINVAL);
+	expect_fail("udp://1?local=9000&key=-1", -EINVAL);
+	expect_fail("udp://1", -EINVAL); /* no node table at all */
+	expect_fail("udp:///nonexistent/hostfile", -ENOENT);
+	setenv("CLCP_NODES", "0=127.0.0.1", 1);
+	expect_fail("udp://0", -EINVAL);
+	setenv("CLCP_NODES", "0=127.0.0.1:9,0=127.0.0.1:10", 1);
+	expect_fail("udp://0", -EINVAL);
+	setenv("CLCP_NODES", "0=[::1:9", 1);
+	expect_fail("udp://0", -EINVAL);
+	setenv("CLCP_NODES", "0=127.0.0.1:9", 1);
+	expect_fail("udp://5", -EHOSTUNREACH);
+}
+
+Test(udp, local_mode_and_mtu)
+{
+	struct clcp_endpt_attr a;
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	char uri[96];
+
+	snprintf(uri, sizeof(uri), "udp://7?local=%u&base_node=5", base_port());
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s: %s", uri, clcp_errmsg());
+	cr_assert_eq(clcp_dev_node(dev), 7u);
+	clcp_endpt_attr_init(&a);
+	a.mtu = 65475;
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0, "largest mtu: %s", clcp_errmsg());
+	a.mtu = 65476;
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), -EINVAL, "mtu above a datagram");
+	/* Node 4 is below base_node: no address. */
+	cr_assert_eq(clcp_alloc_chan(ep, 10, 4, 10), -EHOSTUNREACH);
+	cr_assert_eq(clcp_close(dev), 0);
+}
+
+/* The first table entry whose address is ours becomes the local node. */
+Test(udp, local_node_by_address)
+{
+	char nodes[128];
+	clcp_dev_t *dev;
+
+	snprintf(nodes, sizeof(nodes), "3=192.0.2.1:%u,4=127.0.0.1:%u,5=[::1]:%u", base_port(),
+		 base_port() + 1, base_port() + 2);
+	setenv("CLCP_NODES", nodes, 1);
+	cr_assert_eq(clcp_open("udp", &dev), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_dev_node(dev), 4u, "node %u", clcp_dev_node(dev));
+	cr_assert_eq(clcp_close(dev), 0);
+}
+
+Test(udp, hostfile)
+{
+	char path[] = "/tmp/clcp-hostfile-XXXXXX", uri[96];
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int fd = mkstemp(path), ca, cb, c;
+	FILE *f;
+	char buf[16];
+
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	fprintf(f, "# test cluster\n\n  1 127.0.0.1:%u   # first\n2=localhost:%u\n", base_port() + 3,
+		base_port() + 4);
+	fclose(f);
+	snprintf(uri, sizeof(uri), "udp://%s", path);
+	setenv("CLCP_NODE", "1", 1);
+	cr_assert_eq(clcp_open(uri, &a), 0, "%s: %s", uri, clcp_errmsg());
+	setenv("CLCP_NODE", "2", 1);
+	cr_assert_eq(clcp_open(uri, &b), 0, "%s: %s", uri, clcp_errmsg());
+	unlink(path);
+	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
+	ca = clcp_alloc_chan(ea, 10, 2, 20);
+	cb = clcp_alloc_chan(eb, 20, 1, 10);
+	cr_assert(ca >= 0 && cb >= 0);
+	cr_assert_eq(clcp_snd_message(ea, ca, "hostfile", 8, 0), 8, "%s", clcp_errmsg());
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(eb, &c, buf, sizeof(buf), 0), 8, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "hostfile", 8), 0);
+	clcp_close(a);
+	clcp_close(b);
+}
+
+/* Two nodes with different job keys never connect. */
+Test(udp, wrong_key_is_refused)
+{
+	struct clcp_endpt_attr attr;
+	char ua[96], ub[96];
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int ca;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u&key=1", base_port() + 5);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u&key=2", base_port() + 5);
+	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	clcp_endpt_attr_init(&attr);
+	attr.connect_ms = 300;
+	cr_assert_eq(clcp_alloc_endpt(a, &attr, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, &attr, &eb), 0);
+	ca = clcp_alloc_chan(ea, 10, 1, 20);
+	cr_assert_geq(clcp_alloc_chan(eb, 20, 0, 10), 0);
+	cr_assert_eq(clcp_snd_message(ea, ca, "x", 1, 0), -ECONNREFUSED, "%s", clcp_errmsg());
+	clcp_close(a);
+	clcp_close(b);
+}
+
+/* Garbage, truncated and forged datagrams: dropped; the channel still works. */
+Test(udp, hostile_datagrams)
+{
+	unsigned char d[2048];
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	char ua[96], ub[96], buf[64];
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int s, ca, cb, c;
+	uint32_t seed = 12345;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u", base_port() + 6);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u", base_port() + 6);
+	cr_assert_eq(clcp_open(ua, &a), 0);
+	cr_assert_eq(clcp_open(ub, &b), 0);
+	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
+	ca = clcp_alloc_chan(ea, 10, 1, 20);
+	cb = clcp_alloc_chan(eb, 20, 0, 10);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	to.sin_port = htons((uint16_t)(base_port() + 7));
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 3000; i++) {
+		size_t n = (size_t)(i % 67) * 3;
+
+		for (size_t k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			d[k] = (unsigned char)(seed >> 16);
+		}
+		if (i % 3 == 0 && n >= 32) { /* a plausible header: version 1, port 20 */
+			d[0] = 1;
+			d[2] = 0;
+			d[3] = 20;
+			memset(d + 28, 0, 4); /* the default job key */
+		}
+		sendto(s, d, n, 0, (struct sockaddr *)&to, sizeof(to));
+	}
+	close(s);
+	cr_assert_eq(clcp_snd_message(ea, ca, "still fine", 10, 0), 10, "%s", clcp_errmsg());
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(eb, &c, buf, sizeof(buf), 0), 10, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "still fine", 10), 0);
+	clcp_close(a);
+	clcp_close(b);
+}
