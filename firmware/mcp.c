@@ -492,6 +492,25 @@ static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
 	mcp_log(m, MCP_LOG_CTRL, ep, op, hal_be16(f->dst_port));
 }
 
+/*
+ * A drop the endpoint should know about: hdr->rx_drops += 1 (a 64-bit
+ * little-endian counter in host memory, read and written by DMA; only the
+ * NIC writes it).
+ */
+static void count_endpt_drop(struct mcp *m, clcp_u32 i)
+{
+	clcp_u32 *w = hal_sram(m->hw, SCRATCH_WORD + 8);
+	clcp_u64 at = m->ep[i].host + CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_drops);
+	clcp_u32 lo;
+
+	hal_dma_from_host(m->hw, SCRATCH_WORD + 8, at, 8);
+	lo = hal_le32(w[0]) + 1;
+	if (lo == 0)
+		w[1] = hal_le32(hal_le32(w[1]) + 1);
+	w[0] = hal_le32(lo);
+	hal_dma_to_host(m->hw, at, SCRATCH_WORD + 8, 8);
+}
+
 /* Validates an arrived packet; 1 to keep it, 0 if dropped (and counted). */
 static int rx_check(struct mcp *m, clcp_u32 len, int status)
 {
@@ -523,6 +542,7 @@ static int rx_check(struct mcp *m, clcp_u32 len, int status)
 	}
 	if (hal_be32(f->len) != len - MCP_PKT_HDR || hal_be32(f->len) > m->ep[ep].mtu) {
 		mcp_drop(m, &st->drop_len, MCP_DROP_LEN, len);
+		count_endpt_drop(m, ep);
 		return 0;
 	}
 	return 1;
@@ -621,6 +641,8 @@ static int rx_deliver(struct mcp *m)
 /* A packet waits for an Rx buffer: deliver it, or drop it past the budget. */
 static int rx_retry(struct mcp *m)
 {
+	const struct mcp_port_slot *s;
+
 	if (rx_deliver(m)) {
 		m->rx_pending = 0;
 		return 1;
@@ -629,6 +651,9 @@ static int rx_retry(struct mcp *m)
 		return 0;
 	m->rx_pending = 0;
 	mcp_drop(m, &m->sh->stats.drop_full, MCP_DROP_FULL, hal_be16(rx_hdr(m)->dst_port));
+	s = mcp_port_find(m, hal_be16(rx_hdr(m)->dst_port));
+	if (s)
+		count_endpt_drop(m, s->ep);
 	return 1;
 }
 

@@ -427,6 +427,7 @@ Test(firmware, full_rx_queue_waits_then_delivers)
 	step(3);
 	cr_assert_eq(STAT(1, drop_full), 1);
 	cr_assert_eq(STAT(1, drop_full) + STAT(1, rx_packets), 3);
+	cr_assert_eq(ep_hdr(1, 0)->rx_drops, 1, "the endpoint counts it too");
 }
 
 Test(firmware, unknown_port_dropped_and_counted)
@@ -532,6 +533,7 @@ Test(firmware, bad_length_or_type_dropped_and_counted)
 	cr_assert_eq(STAT(1, drop_len), 1, "length field disagrees");
 	forge(EP_MTU + 1, 64, MCP_PTYPE_CLCP);
 	cr_assert_eq(STAT(1, drop_len), 2);
+	cr_assert_eq(ep_hdr(1, 0)->rx_drops, 2, "bad lengths for a known port count there");
 	forge(8, 8, 0x0008);
 	cr_assert_eq(STAT(1, drop_len), 3, "not our packet type");
 	forge(8, 8, MCP_PTYPE_CLCP);
