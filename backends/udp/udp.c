@@ -601,20 +601,19 @@ static void udp_fd_drain(struct clcp_endpt *ep)
 static void udp_wake_senders(struct clcp_endpt *ep)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
-	uint32_t credit, step = (ep->rx_mask + 1) / 4, c;
+	uint32_t credit, step = (ep->rx_mask + 1) / 4;
+	struct udp_chan *uc;
 
 	if (step == 0 || step > UDP_WIN / 4)
 		step = step ? UDP_WIN / 4 : 1;
 	pthread_mutex_lock(&u->lock);
 	credit = udp_rx_credit(ep);
-	for (c = 0; c < ep->nchan; c++) {
-		struct udp_chan *uc = &UDPE(ep)->chans[c];
-
-		if (uc->active && uc->ooo)
+	for (uc = u->active; uc; uc = uc->act_next) {
+		if (uc->ep != ep)
+			continue;
+		if (uc->ooo)
 			udp_ooo_flush(u, uc);
-		if (uc->active && uc->seen &&
-		    uc->rcv_nxt + credit - uc->rcv_edge >= step &&
-		    (int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) > 0)
+		if (uc->seen && (int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) >= (int32_t)step)
 			udp_send_ctl(u, uc, 0);
 	}
 	pthread_mutex_unlock(&u->lock);
