@@ -12,7 +12,7 @@
 #include "udp.h"
 
 #define SOCK_BUF_BYTES (4 << 20)
-#define HANDSHAKE_US 20000u
+#define HANDSHAKE_US 100000u
 
 static uint64_t now_ms(void)
 {
@@ -477,15 +477,19 @@ static int udp_tx_direct(struct clcp_endpt *ep, int chan, const void *buf, uint3
  */
 static void handshake(struct udp_dev *u, struct udp_chan *uc)
 {
-	uint64_t end = udp_now_us() + HANDSHAKE_US;
+	uint64_t now = udp_now_us(), end = now + HANDSHAKE_US, hello = 0;
 
-	udp_send_ctl(u, uc, 0);
-	while (!uc->seen && udp_now_us() < end) {
+	while (!uc->seen && !uc->err && now < end) {
+		if (now >= hello) { /* the first may have met a port not bound yet */
+			udp_send_ctl(u, uc, 0);
+			hello = now + HANDSHAKE_US / 20;
+		}
 		pthread_mutex_unlock(&u->lock);
 		usleep(100);
 		pthread_mutex_lock(&u->lock);
 		udp_rx_drain(u);
 		udp_acks_flush(u);
+		now = udp_now_us();
 	}
 }
 

@@ -295,10 +295,13 @@ static struct clcp_qentry *rx_claim(struct clcp_endpt *ep)
 static void rx_publish(struct clcp_endpt *ep, struct udp_chan *uc, struct clcp_qentry *s,
 		       uint8_t qflags)
 {
-	bool stalled = uc->rcv_nxt == uc->rcv_edge; /* the sender has no credit left */
+	bool stalled;
 
 	ep->hdr->rx_head++;
 	ep->hdr->rx_frames++;
+	/* The sender has no credit left, or the ring is full: the user must drain it. */
+	stalled = uc->rcv_nxt == uc->rcv_edge ||
+		  clcp_load_relaxed(&ep->rxq[ep->hdr->rx_head & ep->rx_mask].owner) != CLCP_OWNER_NIC;
 	if (!(qflags & CLCP_QF_LAST) && !stalled) {
 		/* R3: publishes the frame; pairs with the user's A3. */
 		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
