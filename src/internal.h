@@ -110,6 +110,15 @@ int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin);
 void clcp__rx_refill(struct clcp_endpt *ep);
 void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan);
 
+/*
+ * The NIC's Tx loop, for backends: sends the posted entries in order with
+ * send(ep, entry, arg) (0, -EAGAIN: stop here, or an error that fails the
+ * entry's channel) and hands each back (owner FREE, status set). Returns 0
+ * when the queue is empty, -EAGAIN when its head must wait.
+ */
+typedef int (*clcp__send_fn)(struct clcp_endpt *ep, const struct clcp_qentry *e, void *arg);
+int clcp__txq_drain(struct clcp_endpt *ep, clcp__send_fn send, void *arg);
+
 /* Stubs for ops a backend does not support. */
 int clcp__nosys_chan(struct clcp_endpt *ep, int chan);
 void clcp__noop(struct clcp_endpt *ep);

@@ -177,6 +177,38 @@ ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
 	return clcp__tx_finish(ep, chan, len, ep->kick(ep), false);
 }
 
+int clcp__txq_drain(struct clcp_endpt *ep, clcp__send_fn send, void *arg)
+{
+	uint32_t head = ep->hdr->tx_head;
+	int rc = 0;
+
+	while (head != ep->tx_tail) {
+		struct clcp_qentry *e = &ep->txq[head & ep->tx_mask];
+
+		/* A1: pairs with the user's R1 that posted the entry. */
+		if (clcp_load_acquire(&e->owner) != CLCP_OWNER_NIC)
+			break;
+		rc = e->chan >= ep->nchan ? -EINVAL : ep->chan_err[e->chan];
+		if (rc == 0 && e->len > ep->mtu)
+			rc = -EMSGSIZE;
+		if (rc == 0) {
+			rc = send(ep, e, arg);
+			if (rc == -EAGAIN)
+				break;
+			if (rc < 0)
+				ep->chan_err[e->chan] = rc;
+		}
+		e->status = (int16_t)rc;
+		/* R2: hands the entry back; pairs with A2 of the reserver. */
+		clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_FREE);
+		head++;
+		ep->hdr->tx_frames++;
+		rc = 0;
+	}
+	ep->hdr->tx_head = head;
+	return rc;
+}
+
 void clcp__wake_senders(struct clcp_endpt *ep)
 {
 	ep->priv->dev->ops->wake_senders(ep);

@@ -572,31 +572,15 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	return 0;
 }
 
+static int send_queued(struct clcp_endpt *ep, const struct clcp_qentry *e, void *arg)
+{
+	(void)arg;
+	return deliver(ep, e->chan, ep->base + e->buf_off, e);
+}
+
 static int lb_kick(struct clcp_endpt *ep)
 {
-	uint32_t head = ep->hdr->tx_head;
-	int rc = 0;
-
-	while (head != ep->tx_tail) {
-		struct clcp_qentry *e = &ep->txq[head & ep->tx_mask];
-
-		rc = ep->chan_err[e->chan];
-		if (rc == 0) {
-			rc = deliver(ep, e->chan, ep->base + e->buf_off, e);
-			if (rc == -EAGAIN)
-				break;
-			if (rc < 0)
-				ep->chan_err[e->chan] = rc;
-		}
-		e->status = (int16_t)rc;
-		/* R2: hands the entry back; pairs with A2 of the reserver. */
-		clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_FREE);
-		head++;
-		ep->hdr->tx_frames++;
-		rc = 0;
-	}
-	ep->hdr->tx_head = head;
-	return rc;
+	return clcp__txq_drain(ep, send_queued, NULL);
 }
 
 /* Sends a frame straight from user memory when nothing is queued before it. */

@@ -418,39 +418,20 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 	return 0;
 }
 
+static int send_queued(struct clcp_endpt *ep, const struct clcp_qentry *e, void *arg)
+{
+	return take(arg, &UDPE(ep)->chans[e->chan], ep->base + e->buf_off, e->len,
+		    e->msg_len, e->flags);
+}
+
 static int udp_kick(struct clcp_endpt *ep)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
-	uint32_t head = ep->hdr->tx_head;
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&u->lock);
-	while (head != ep->tx_tail) {
-		struct clcp_qentry *e = &ep->txq[head & ep->tx_mask];
-
-		/* A1: pairs with the user's R1 that posted the entry. */
-		if (clcp_load_acquire(&e->owner) != CLCP_OWNER_NIC)
-			break;
-		rc = e->chan >= ep->nchan ? -EINVAL : ep->chan_err[e->chan];
-		if (rc == 0 && e->len > ep->mtu)
-			rc = -EMSGSIZE;
-		if (rc == 0) {
-			rc = take(u, &UDPE(ep)->chans[e->chan], ep->base + e->buf_off, e->len,
-				  e->msg_len, e->flags);
-			if (rc == -EAGAIN)
-				break;
-			if (rc < 0)
-				ep->chan_err[e->chan] = rc;
-		}
-		e->status = (int16_t)rc;
-		/* R2: hands the entry back; pairs with A2 of the reserver. */
-		clcp_store_release(&e->owner, (clcp_u8)CLCP_OWNER_FREE);
-		head++;
-		ep->hdr->tx_frames++;
-		rc = 0;
-	}
+	rc = clcp__txq_drain(ep, send_queued, u);
 	pthread_mutex_unlock(&u->lock);
-	ep->hdr->tx_head = head;
 	return rc;
 }
 
