@@ -85,13 +85,6 @@ uint64_t clcp__deadline(int32_t timeout_ms)
 	return timeout_ms < 0 ? UINT64_MAX : clcp__now_ms() + (uint64_t)timeout_ms;
 }
 
-int clcp__nosys_chan(struct clcp_endpt *ep, int chan)
-{
-	(void)ep;
-	(void)chan;
-	return -ENOSYS;
-}
-
 void clcp__noop(struct clcp_endpt *ep)
 {
 	(void)ep;

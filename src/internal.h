@@ -119,8 +119,26 @@ void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan);
 typedef int (*clcp__send_fn)(struct clcp_endpt *ep, const struct clcp_qentry *e, void *arg);
 int clcp__txq_drain(struct clcp_endpt *ep, clcp__send_fn send, void *arg);
 
+/*
+ * The NIC side of a frame's arrival, for backends: the payload into the
+ * claimed Rx slot s of the endpoint at base (inside the entry when small),
+ * the fields, then the owner byte. With `fence` (a last frame, or the user
+ * must be told to drain) the publish is an atomic exchange, R3+F4 in one,
+ * and the result says whether to raise the endpoint's interrupt.
+ */
+struct clcp__rx_frame {
+	const void *data;
+	uint32_t len, msg_len, seq;
+	uint16_t chan;
+	uint8_t flags; /* CLCP_QF_LAST, CLCP_QF_FIRST */
+};
+
+bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
+		   const struct clcp__rx_frame *f, bool fence);
+/* After F4: takes the armed flag (true: wake the user), counts the wake-up. */
+bool clcp__irq_take(struct clcp_endpt_hdr *h);
+
 /* Stubs for ops a backend does not support. */
-int clcp__nosys_chan(struct clcp_endpt *ep, int chan);
 void clcp__noop(struct clcp_endpt *ep);
 
 #endif /* CLCP_INTERNAL_H */

@@ -10,7 +10,6 @@
 
 #include "internal.h"
 
-#define MSG_LEN_UNKNOWN UINT32_MAX
 
 static uint32_t buf_index(struct clcp_endpt *ep, uint32_t off)
 {
@@ -20,6 +19,40 @@ static uint32_t buf_index(struct clcp_endpt *ep, uint32_t off)
 static uint32_t buf_off(struct clcp_endpt *ep, uint32_t idx)
 {
 	return ep->hdr->rxbuf_off + idx * ep->priv->stride;
+}
+
+bool clcp__irq_take(struct clcp_endpt_hdr *h)
+{
+	if (!clcp_load_seqcst(&h->armed) || !clcp_exchange(&h->armed, 0u))
+		return false;
+	clcp_fetch_add(&h->wakeups, 1u);
+	return true;
+}
+
+bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
+		   const struct clcp__rx_frame *f, bool fence)
+{
+	uint8_t flags = f->flags;
+
+	if (f->len <= CLCP_QE_INLINE_MAX)
+		flags |= CLCP_QF_INLINE;
+	if (f->len)
+		memcpy((flags & CLCP_QF_INLINE) ? s->data : base + s->buf_off, f->data, f->len);
+	s->len = f->len;
+	s->msg_len = f->msg_len;
+	s->seq = f->seq;
+	s->chan = f->chan;
+	s->status = 0;
+	s->flags = flags;
+	h->rx_frames++;
+	if (!fence) {
+		/* R3: publishes the frame; pairs with the user's A3. */
+		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+		return false;
+	}
+	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
+	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+	return clcp__irq_take(h);
 }
 
 void clcp__rx_refill(struct clcp_endpt *ep)
@@ -354,7 +387,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	if (overflow)
 		return clcp__err(EMSGSIZE, "frame-built message of %zu bytes did not fit in %zu",
 				 off, cap);
-	if (msg_len != MSG_LEN_UNKNOWN && off != msg_len)
+	if (msg_len != CLCP_MSG_LEN_UNKNOWN && off != msg_len)
 		return clcp__err(EPROTO, "message of %u bytes arrived as %zu", msg_len, off);
 	return (ssize_t)off;
 }
@@ -436,7 +469,7 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		*chan = c;
 	if (rc < 0)
 		return rc;
-	if (msg_len != MSG_LEN_UNKNOWN && msg_len > cap)
+	if (msg_len != CLCP_MSG_LEN_UNKNOWN && msg_len > cap)
 		return clcp__err(EMSGSIZE, "message of %u bytes, buffer of %zu", msg_len, cap);
 	if (cap && !buf)
 		return clcp__err(EFAULT, "buffer is NULL");
@@ -461,7 +494,7 @@ ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 	if (rc < 0)
 		return rc;
 	*chan = c;
-	if (msg_len == MSG_LEN_UNKNOWN)
+	if (msg_len == CLCP_MSG_LEN_UNKNOWN)
 		return clcp__err(ENODATA, "message built from frames: length unknown");
 	return msg_len;
 }

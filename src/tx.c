@@ -8,7 +8,6 @@
 
 #include "internal.h"
 
-#define MSG_LEN_UNKNOWN UINT32_MAX
 #define KICK_BATCH 16u
 
 /* Kicks until every posted entry is sent; waits while the NIC is blocked. */
@@ -173,7 +172,7 @@ ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
 	ep->priv->tx_midmsg[chan] = !(qflags & CLCP_QF_LAST);
 	if (len)
 		memcpy(clcp_txq_buf(ep, e), buf, len);
-	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, MSG_LEN_UNKNOWN, qflags);
+	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, CLCP_MSG_LEN_UNKNOWN, qflags);
 	return clcp__tx_finish(ep, chan, len, ep->kick(ep), false);
 }
 

@@ -466,23 +466,13 @@ static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r)
 			   strlen(sa.sun_path + 1)));
 }
 
-/* Raises the "interrupt" of the peer endpoint if it is armed (after F4). */
-static void raise_irq(struct clcp_endpt *ep, struct lb_remote *r)
-{
-	struct clcp_endpt_hdr *h = RH(r);
-
-	if (clcp_load_seqcst(&h->armed) && clcp_exchange(&h->armed, 0u)) {
-		clcp_fetch_add(&h->wakeups, 1u);
-		wake_remote(ep, r);
-	}
-}
-
 /* Raises the peer's "interrupt" after a store of ours that it must see. */
 static void interrupt(struct clcp_endpt *ep, struct lb_remote *r)
 {
 	/* F4: orders our store before reading armed; pairs with F3. */
 	clcp_fence_full();
-	raise_irq(ep, r);
+	if (clcp__irq_take(RH(r)))
+		wake_remote(ep, r);
 }
 
 static inline void prefetch_for_write(const void *p)
@@ -529,9 +519,9 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	struct clcp_endpt_hdr *rh;
+	struct clcp__rx_frame f;
 	struct clcp_qentry *s;
 	uint32_t s_chan;
-	uint8_t flags;
 	int rc = resolve(ep, chan);
 
 	if (rc < 0)
@@ -547,28 +537,11 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
 		return clcp__err(EPROTO, "peer posted a bad buffer");
 	s_chan = LB_PORT_CHAN(lc->port_word);
-	flags = e->flags;
-	if (e->len <= CLCP_QE_INLINE_MAX)
-		flags |= CLCP_QF_INLINE;
-	if (e->len)
-		memcpy((flags & CLCP_QF_INLINE) ? s->data : lc->rem->base + s->buf_off,
-		       data, e->len);
-	s->len = e->len;
-	s->msg_len = e->msg_len;
-	s->seq = lc->tx_seq++;
 	mark_seen((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off) + s_chan);
-	s->chan = (uint16_t)s_chan;
-	s->status = 0;
-	s->flags = flags;
-	rh->rx_frames++;
-	if (!(e->flags & CLCP_QF_LAST)) {
-		/* R3: publishes the frame; pairs with the receiver's A3. */
-		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-		return 0;
-	}
-	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
-	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-	raise_irq(ep, lc->rem);
+	f = (struct clcp__rx_frame){ data, e->len, e->msg_len, lc->tx_seq++,
+				     (uint16_t)s_chan, e->flags };
+	if (clcp__rx_fill(lc->rem->base, rh, s, &f, e->flags & CLCP_QF_LAST))
+		wake_remote(ep, lc->rem);
 	return 0;
 }
 

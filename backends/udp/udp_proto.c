@@ -206,15 +206,19 @@ void udp_acks_flush(struct udp_dev *u)
 
 /* --- receive --- */
 
-/* Raises the endpoint's "interrupt" if it is armed; the caller fenced (F4). */
-void udp_raise_irq(struct clcp_endpt *ep)
+/* Makes the endpoint fd (an eventfd) readable. */
+static void udp_wake(struct clcp_endpt *ep)
 {
 	uint64_t one = 1;
 
-	if (clcp_load_seqcst(&ep->hdr->armed) && clcp_exchange(&ep->hdr->armed, 0u)) {
-		clcp_fetch_add(&ep->hdr->wakeups, 1u);
-		(void)!write(ep->priv->fd, &one, sizeof(one));
-	}
+	(void)!write(ep->priv->fd, &one, sizeof(one));
+}
+
+/* Raises the endpoint's "interrupt" if it is armed; the caller fenced (F4). */
+void udp_raise_irq(struct clcp_endpt *ep)
+{
+	if (clcp__irq_take(ep->hdr))
+		udp_wake(ep);
 }
 
 static void rtt_sample(struct udp_chan *uc, uint64_t rtt)
@@ -292,26 +296,20 @@ static struct clcp_qentry *rx_claim(struct clcp_endpt *ep)
 	return s;
 }
 
+/* The frame into slot s; the user is woken for a last frame or to drain. */
 static void rx_publish(struct clcp_endpt *ep, struct udp_chan *uc, struct clcp_qentry *s,
-		       uint8_t qflags)
+		       const struct clcp__rx_frame *f)
 {
 	bool stalled;
 
 	ep->hdr->rx_head++;
-	ep->hdr->rx_frames++;
 	/* The sender has no credit left, or the ring is full: the user must drain it. */
 	stalled = uc->rcv_nxt == uc->rcv_edge ||
 		  clcp_load_relaxed(&ep->rxq[ep->hdr->rx_head & ep->rx_mask].owner) != CLCP_OWNER_NIC;
-	if (!(qflags & CLCP_QF_LAST) && !stalled) {
-		/* R3: publishes the frame; pairs with the user's A3. */
-		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-		return;
-	}
 	if (stalled)
 		clcp_store_relaxed(&ep->hdr->tx_blocked, 1u);
-	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
-	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-	udp_raise_irq(ep);
+	if (clcp__rx_fill(ep->base, ep->hdr, s, f, stalled || (f->flags & CLCP_QF_LAST)))
+		udp_wake(ep);
 }
 
 static bool credit_low(const struct udp_chan *uc)
@@ -327,26 +325,16 @@ static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 {
 	struct clcp_endpt *ep = uc->ep;
 	struct clcp_qentry *s = rx_claim(ep);
-	uint8_t qflags;
+	struct clcp__rx_frame rf;
 
 	if (!s)
 		return false;
-	qflags = (uint8_t)(((f->flags & CLCP_FF_LAST) ? CLCP_QF_LAST : 0) |
-			   ((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0));
-	if (f->len <= CLCP_QE_INLINE_MAX)
-		qflags |= CLCP_QF_INLINE;
-	if (f->len)
-		memcpy((qflags & CLCP_QF_INLINE) ? s->data : ep->base + s->buf_off, payload,
-		       f->len);
-	s->len = f->len;
-	s->msg_len = f->msg_len;
-	s->seq = f->seq;
-	s->chan = uc->idx;
-	s->status = 0;
-	s->flags = qflags;
+	rf = (struct clcp__rx_frame){ payload, f->len, f->msg_len, f->seq, uc->idx,
+				      (uint8_t)(((f->flags & CLCP_FF_LAST) ? CLCP_QF_LAST : 0) |
+						((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0)) };
 	uc->rcv_nxt++;
 	u->st.rx_data++;
-	rx_publish(ep, uc, s, qflags);
+	rx_publish(ep, uc, s, &rf);
 	return true;
 }
 

@@ -44,6 +44,7 @@ enum clcp_owner {
 
 #define CLCP_QF_INLINE 0x04u /* payload (<= CLCP_QE_INLINE_MAX) is in data[] */
 #define CLCP_QE_INLINE_MAX 32u
+#define CLCP_MSG_LEN_UNKNOWN 0xffffffffu /* msg_len of frames from clcp_send_frame */
 
 /*
  * One Tx or Rx queue entry: one cache line. The side that hands an entry
