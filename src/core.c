@@ -152,6 +152,7 @@ int clcp_open(const char *uri, clcp_dev_t **devp)
 		return clcp__err(ENOMEM, "clcp_open: out of memory");
 	dev->ops = ops;
 	dev->max_endpts = ops->max_endpts;
+	dev->mtu_default = ops->mtu_default ? ops->mtu_default : CLCP_MTU_DEFAULT;
 	strcpy(dev->args, args);
 	rc = node_from_env(&dev->node);
 	if (rc == 0)
@@ -211,5 +212,6 @@ int clcp_backend_info(unsigned idx, struct clcp_backend_desc *info)
 	info->caps = clcp__backends[i]->caps;
 	info->max_endpts = clcp__backends[i]->max_endpts;
 	info->mtu_max = clcp__backends[i]->mtu_max;
+	info->mtu_default = clcp__backends[i]->mtu_default;
 	return 0;
 }

@@ -11,13 +11,22 @@ void clcp_endpt_attr_init(struct clcp_endpt_attr *attr)
 {
 	if (!attr)
 		return;
-	attr->mtu = CLCP_MTU_DEFAULT;
+	attr->mtu = CLCP_MTU_AUTO;
 	attr->txq_len = CLCP_QLEN_DEFAULT;
 	attr->rxq_len = CLCP_QLEN_DEFAULT;
 	attr->nchan = CLCP_NCHAN_DEFAULT;
 	attr->timeout_ms = -1;
 	attr->peer_check_ms = 100;
 	attr->connect_ms = 10000;
+}
+
+int clcp_dev_attr_init(clcp_dev_t *dev, struct clcp_endpt_attr *attr)
+{
+	if (!dev || !attr)
+		return clcp__err(EINVAL, "clcp_dev_attr_init: NULL argument");
+	clcp_endpt_attr_init(attr);
+	attr->mtu = dev->mtu_default;
+	return 0;
 }
 
 static bool qlen_ok(uint32_t n)
@@ -159,6 +168,8 @@ int clcp_alloc_endpt(clcp_dev_t *dev, const struct clcp_endpt_attr *attr,
 		a = *attr;
 	else
 		clcp_endpt_attr_init(&a);
+	if (a.mtu == CLCP_MTU_AUTO)
+		a.mtu = dev->mtu_default;
 	rc = attr_check(&a, dev->ops->mtu_max);
 	if (rc < 0)
 		return rc;

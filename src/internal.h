@@ -23,6 +23,7 @@ struct clcp_backend_ops {
 	uint32_t caps; /* CLCP_CAP_* */
 	uint32_t max_endpts;
 	uint32_t mtu_max;
+	uint32_t mtu_default; /* CLCP_MTU_AUTO; open() may change dev->mtu_default */
 	/* args: what follows "name:" or "name://" in the URI ("" if none) */
 	int (*open)(struct clcp_dev *dev, const char *args);
 	void (*close)(struct clcp_dev *dev);
@@ -52,6 +53,8 @@ struct clcp_backend_ops {
 	void (*wake_senders)(struct clcp_endpt *ep);
 	/* Background work while a caller polls (retransmits...); may be a no-op. */
 	void (*progress)(struct clcp_endpt *ep);
+	/* The device's counters: clcp__stat_put each, return the count. */
+	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
 
 extern const struct clcp_backend_ops *const clcp__backends[];
@@ -60,6 +63,7 @@ struct clcp_dev {
 	const struct clcp_backend_ops *ops;
 	uint32_t node;
 	uint32_t max_endpts;
+	uint32_t mtu_default;
 	void *bpriv; /* the backend's */
 	struct clcp_endpt *endpts; /* max_endpts slots (stay valid until close) */
 	char args[CLCP__ARGS_MAX];
@@ -138,7 +142,12 @@ bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qe
 /* After F4: takes the armed flag (true: wake the user), counts the wake-up. */
 bool clcp__irq_take(struct clcp_endpt_hdr *h);
 
+/* Counter i (of n slots in st): stores it if there is room; returns i + 1. */
+unsigned clcp__stat_put(struct clcp_stat *st, unsigned n, unsigned i, const char *name,
+			uint64_t value);
+
 /* Stubs for ops a backend does not support. */
 void clcp__noop(struct clcp_endpt *ep);
+int clcp__no_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 
 #endif /* CLCP_INTERNAL_H */

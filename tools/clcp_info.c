@@ -73,6 +73,7 @@ static void print_backends(void)
 		print_caps(info.caps);
 		printf("    endpoints:  %u per node (default)\n", info.max_endpts);
 		printf("    mtu max:    %u\n", info.mtu_max);
+		printf("    mtu default: %u\n", info.mtu_default);
 	}
 	if (rc != -ENOENT)
 		fail_clcp("clcp_backend_info", rc);
@@ -82,7 +83,8 @@ static void print_backends(void)
 
 static void print_attr(const char *indent, const struct clcp_endpt_attr *a)
 {
-	printf("%s%-14s %u\n", indent, "mtu", a->mtu);
+	printf("%s%-14s %u%s\n", indent, "mtu", a->mtu,
+	       a->mtu == CLCP_MTU_AUTO ? " (CLCP_MTU_AUTO: the device's default)" : "");
 	printf("%s%-14s %u\n", indent, "txq_len", a->txq_len);
 	printf("%s%-14s %u\n", indent, "rxq_len", a->rxq_len);
 	printf("%s%-14s %u\n", indent, "nchan", a->nchan);
@@ -99,8 +101,8 @@ static void print_limits(void)
 	printf("library %d.%d.%d, endpoint ABI %u\n", CLCP_VERSION_MAJOR, CLCP_VERSION_MINOR,
 	       CLCP_VERSION_PATCH, CLCP_ABI_VERSION);
 	printf("limits:\n");
-	printf("  %-14s %u..%u (default %u)\n", "mtu", CLCP_MTU_MIN, CLCP_MTU_MAX,
-	       CLCP_MTU_DEFAULT);
+	printf("  %-14s %u..%u (default: the device's, see each backend)\n", "mtu", CLCP_MTU_MIN,
+	       CLCP_MTU_MAX);
 	printf("  %-14s power of two, 2..%u (default %u)\n", "queue length", CLCP_QLEN_MAX,
 	       CLCP_QLEN_DEFAULT);
 	printf("  %-14s 1..%u per endpoint (default %u)\n", "channels", CLCP_NCHAN_MAX,

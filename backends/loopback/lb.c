@@ -720,6 +720,7 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_KERNEL_BYPASS | CLCP_CAP_SHARED_NODE,
 	.max_endpts = LB_DEFAULT_ENDPTS,
 	.mtu_max = CLCP_MTU_MAX,
+	.mtu_default = CLCP_MTU_DEFAULT,
 	.open = lb_open,
 	.close = lb_close,
 	.endpt_alloc = lb_endpt_alloc,
@@ -736,4 +737,5 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.fd_drain = lb_fd_drain,
 	.wake_senders = lb_wake_senders,
 	.progress = clcp__noop,
+	.stats = clcp__no_stats,
 };

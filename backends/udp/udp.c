@@ -134,30 +134,53 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 		dev_free(u);
 		return rc;
 	}
+	if (u->conf.mtu)
+		dev->mtu_default = u->conf.mtu;
 	dev->bpriv = u;
 	return 0;
 }
 
-/* CLCP_UDP_STATS=1: the device's counters on stderr at close (until an API reads them). */
-static void stats_print(struct udp_dev *u)
+static const char *const drop_names[UDP_NDROPS] = {
+	"drop_short", "drop_version", "drop_key", "drop_len",
+	"drop_src",   "drop_port",    "drop_seq", "drop_nobuf",
+};
+
+static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 {
-	const struct udp_stats *st = &u->st;
+	struct udp_dev *u = UDP(dev);
+	struct udp_stats st;
+	unsigned i = 0, d;
+
+	pthread_mutex_lock(&u->lock);
+	st = u->st;
+	pthread_mutex_unlock(&u->lock);
+	i = clcp__stat_put(out, n, i, "tx_data", st.tx_data);
+	i = clcp__stat_put(out, n, i, "rx_data", st.rx_data);
+	i = clcp__stat_put(out, n, i, "tx_acks", st.tx_acks);
+	i = clcp__stat_put(out, n, i, "rx_acks", st.rx_acks);
+	i = clcp__stat_put(out, n, i, "rexmits", st.rexmits);
+	i = clcp__stat_put(out, n, i, "dups", st.dups);
+	i = clcp__stat_put(out, n, i, "out_of_order", st.ooo);
+	i = clcp__stat_put(out, n, i, "window_stalls", st.wnd_stalls);
+	for (d = 0; d < UDP_NDROPS; d++)
+		i = clcp__stat_put(out, n, i, drop_names[d], st.drops[d]);
+	return (int)i;
+}
+
+/* CLCP_UDP_STATS=1: the device's counters on stderr at close. */
+static void stats_print(struct clcp_dev *dev)
+{
+	struct clcp_stat st[32];
 	const char *e = getenv("CLCP_UDP_STATS");
+	int i, n;
 
 	if (!e || *e != '1')
 		return;
-	fprintf(stderr,
-		"clcp udp node %u: data tx %llu rx %llu, acks tx %llu rx %llu, rexmits %llu, dups %llu, "
-		"out of order %llu, window stalls %llu; drops short %llu version %llu key %llu len %llu src %llu "
-		"port %llu seq %llu nobuf %llu\n",
-		u->self.node, (unsigned long long)st->tx_data, (unsigned long long)st->rx_data,
-		(unsigned long long)st->tx_acks, (unsigned long long)st->rx_acks,
-		(unsigned long long)st->rexmits, (unsigned long long)st->dups,
-		(unsigned long long)st->ooo, (unsigned long long)st->wnd_stalls, (unsigned long long)st->drops[UDP_DROP_SHORT],
-		(unsigned long long)st->drops[UDP_DROP_VERSION],
-		(unsigned long long)st->drops[UDP_DROP_KEY], (unsigned long long)st->drops[UDP_DROP_LEN],
-		(unsigned long long)st->drops[UDP_DROP_SRC], (unsigned long long)st->drops[UDP_DROP_PORT],
-		(unsigned long long)st->drops[UDP_DROP_SEQ], (unsigned long long)st->drops[UDP_DROP_NOBUF]);
+	n = udp_stats(dev, st, 32);
+	fprintf(stderr, "clcp udp node %u:", UDP(dev)->self.node);
+	for (i = 0; i < n && i < 32; i++)
+		fprintf(stderr, " %s %llu", st[i].name, (unsigned long long)st[i].value);
+	fputc('\n', stderr);
 }
 
 static void udp_close(struct clcp_dev *dev)
@@ -165,7 +188,7 @@ static void udp_close(struct clcp_dev *dev)
 	struct udp_dev *u = UDP(dev);
 
 	udp_thread_stop(u);
-	stats_print(u);
+	stats_print(dev);
 	dev_free(u);
 	dev->bpriv = NULL;
 }
@@ -623,11 +646,12 @@ static void udp_progress(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_udp_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "udp",
-	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS] or "
+	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N] or "
 		    "udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
 	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_MULTINODE,
 	.max_endpts = UDP_DEFAULT_ENDPTS,
 	.mtu_max = UDP_MTU_MAX,
+	.mtu_default = UDP_MTU_ETH,
 	.open = udp_open,
 	.close = udp_close,
 	.endpt_alloc = udp_endpt_alloc,
@@ -644,4 +668,5 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.fd_drain = udp_fd_drain,
 	.wake_senders = udp_wake_senders,
 	.progress = udp_progress,
+	.stats = udp_stats,
 };

@@ -72,6 +72,7 @@ struct udp_conf {
 	uint32_t local_port, base_node;
 	uint32_t key;
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
+	uint32_t mtu;	  /* 0: UDP_MTU_ETH */
 };
 
 /* A frame kept for retransmission until acked. */

@@ -41,7 +41,8 @@ extern "C" {
 /* Limits and defaults (see docs/api.md). */
 #define CLCP_MTU_MIN 256u
 #define CLCP_MTU_MAX 65536u
-#define CLCP_MTU_DEFAULT 4096u
+#define CLCP_MTU_DEFAULT 4096u /* backends without a wire limit (loopback) */
+#define CLCP_MTU_AUTO 0u       /* attr.mtu: the device's default frame size */
 #define CLCP_MSG_MAX (1u << 30) /* largest message: 1 GiB */
 #define CLCP_QLEN_DEFAULT 64u
 #define CLCP_QLEN_MAX 4096u
@@ -57,9 +58,12 @@ extern "C" {
 typedef struct clcp_dev clcp_dev_t;
 typedef struct clcp_endpt clcp_endpt_t;
 
-/* Endpoint settings. Start from clcp_endpt_attr_init(); attr NULL = defaults. */
+/*
+ * Endpoint settings. Start from clcp_endpt_attr_init() (or clcp_dev_attr_init()
+ * for the device's concrete values); attr NULL = defaults.
+ */
 struct clcp_endpt_attr {
-	uint32_t mtu;	       /* frame size, CLCP_MTU_MIN..CLCP_MTU_MAX (4096) */
+	uint32_t mtu;	       /* frame size, CLCP_MTU_MIN..mtu_max, or CLCP_MTU_AUTO */
 	uint32_t txq_len;      /* Tx entries, power of two 2..CLCP_QLEN_MAX (64) */
 	uint32_t rxq_len;      /* Rx entries, power of two 2..CLCP_QLEN_MAX (64) */
 	uint32_t nchan;	       /* channel slots, 1..CLCP_NCHAN_MAX (256) */
@@ -68,6 +72,7 @@ struct clcp_endpt_attr {
 	int32_t connect_ms;    /* wait for an unbound peer port (10000) */
 };
 
+/* Portable defaults: mtu CLCP_MTU_AUTO, the device decides at allocation. */
 CLCP_API void clcp_endpt_attr_init(struct clcp_endpt_attr *attr);
 
 /* A received frame, handed out by clcp_rcv_frame (zero copy). */
@@ -92,6 +97,14 @@ struct clcp_backend_desc {
 	uint32_t caps;
 	uint32_t max_endpts; /* per node, default */
 	uint32_t mtu_max;
+	uint32_t mtu_default; /* what CLCP_MTU_AUTO becomes (a URI may change it) */
+};
+
+/* A named counter (clcp_dev_stats, clcp_endpt_stats). */
+#define CLCP_STAT_NAME_MAX 32
+struct clcp_stat {
+	char name[CLCP_STAT_NAME_MAX]; /* e.g. "rexmits", "drop_key" */
+	uint64_t value;
 };
 
 /* --- init (Table 2) --- */
@@ -169,6 +182,16 @@ CLCP_API int clcp_endpt_arm(clcp_endpt_t *ep);
 CLCP_API int clcp_chan_port(clcp_endpt_t *ep, int chan);
 CLCP_API int clcp_endpt_attr_get(clcp_endpt_t *ep,
 				 struct clcp_endpt_attr *attr);
+/* The defaults of an endpoint of dev, with the device's mtu filled in. */
+CLCP_API int clcp_dev_attr_init(clcp_dev_t *dev, struct clcp_endpt_attr *attr);
+/*
+ * Counters of the device (the backend's: frames, acks, retransmissions,
+ * drops by reason...) or of one endpoint (frames, wake-ups, drops). Fills
+ * at most n entries and returns how many there are (n = 0 sizes the array),
+ * or -errno. Names are stable; docs/api.md lists them per backend.
+ */
+CLCP_API int clcp_dev_stats(clcp_dev_t *dev, struct clcp_stat *stats, unsigned n);
+CLCP_API int clcp_endpt_stats(clcp_endpt_t *ep, struct clcp_stat *stats, unsigned n);
 CLCP_API uint32_t clcp_dev_node(clcp_dev_t *dev);
 CLCP_API const char *clcp_dev_backend(clcp_dev_t *dev);
 

@@ -177,18 +177,26 @@ CONF_TEST(badargs, oversize_and_null_buffers, conf_params_backends)
 	conf_pair_close(&pr);
 }
 
-CONF_TEST(badargs, zero_mtu, conf_params_backends)
+CONF_TEST(badargs, mtu_limits, conf_params_backends)
 {
-	struct clcp_endpt_attr attr;
+	struct clcp_endpt_attr attr, got;
 	clcp_endpt_t *ep = NULL;
 	clcp_dev_t *dev = SENTINEL_DEV;
 	char uri[96];
 
 	conf_assert_rc(p, clcp_open(conf_uri(p, NODE_A, uri, sizeof(uri)), &dev), 0, "open");
 	clcp_endpt_attr_init(&attr);
-	attr.mtu = 0;
-	conf_assert_rc(p, clcp_alloc_endpt(dev, &attr, &ep), -EINVAL, "mtu 0");
+	attr.mtu = CLCP_MTU_MIN - 1;
+	conf_assert_rc(p, clcp_alloc_endpt(dev, &attr, &ep), -EINVAL, "mtu below the minimum");
 	cr_assert_null(ep, "output written on failure");
+	attr.mtu = CLCP_MTU_AUTO;
+	conf_assert_rc(p, clcp_alloc_endpt(dev, &attr, &ep), 0, "the device's mtu");
+	conf_assert_rc(p, clcp_endpt_attr_get(ep, &got), 0, "attr_get");
+	cr_assert(got.mtu >= CLCP_MTU_MIN && got.mtu <= conf_info(p)->mtu_max, "auto mtu %u", got.mtu);
+	conf_assert_rc(p, clcp_dev_attr_init(dev, &attr), 0, "dev_attr_init");
+	cr_assert_eq(attr.mtu, got.mtu, "dev_attr_init and allocation agree");
+	conf_assert_rc(p, clcp_release_endpt(ep), 0, "release");
+	ep = NULL;
 	attr.mtu = conf_info(p)->mtu_max + 1;
 	conf_assert_rc(p, clcp_alloc_endpt(dev, &attr, &ep), -EINVAL,
 		       "mtu above the backend's mtu_max");

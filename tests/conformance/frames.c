@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define NFRAMES 4
 
@@ -13,6 +14,20 @@
 static size_t frames_msg_len(uint32_t mtu)
 {
 	return (NFRAMES - 1) * (size_t)mtu + 5;
+}
+
+/* The endpoint counter `name` (clcp_endpt_stats); fails when it is missing. */
+static uint64_t endpt_stat(clcp_endpt_t *ep, const char *name)
+{
+	struct clcp_stat st[16];
+	int n = clcp_endpt_stats(ep, st, 16);
+
+	cr_assert_gt(n, 0, "clcp_endpt_stats: %d", n);
+	for (int i = 0; i < n && i < 16; i++)
+		if (strcmp(st[i].name, name) == 0)
+			return st[i].value;
+	cr_assert_fail("no endpoint counter \"%s\"", name);
+	return 0;
 }
 
 CONF_TEST(frames, message_as_frames, conf_params_backends)
@@ -45,6 +60,10 @@ CONF_TEST(frames, message_as_frames, conf_params_backends)
 	bad = f[0];
 	bad.id = UINT32_MAX;
 	conf_assert_rc(p, clcp_release_frames(pr.b, &bad, 1), -EINVAL, "release an id never lent");
+	cr_assert_eq(endpt_stat(pr.a, "tx_frames"), NFRAMES);
+	cr_assert_eq(endpt_stat(pr.b, "rx_frames"), NFRAMES);
+	cr_assert_eq(endpt_stat(pr.b, "rx_parked"), 0u);
+	cr_assert_eq(clcp_endpt_stats(pr.b, NULL, 0), 5, "the documented endpoint counters");
 	conf_pair_close(&pr);
 }
 

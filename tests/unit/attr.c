@@ -49,7 +49,8 @@ static void expect_ok(const struct clcp_endpt_attr *attr, const char *what)
 	cr_assert_eq(rc, 0, "%s: got %d (%s)", what, rc, clcp_strerror(rc));
 	cr_assert_not_null(ep);
 	cr_assert_eq(clcp_endpt_attr_get(ep, &got), 0);
-	cr_assert_eq(got.mtu, attr->mtu, "%s: mtu", what);
+	cr_assert_eq(got.mtu, attr->mtu == CLCP_MTU_AUTO ? CLCP_MTU_DEFAULT : attr->mtu, "%s: mtu",
+		     what);
 	cr_assert_eq(got.txq_len, attr->txq_len, "%s: txq_len", what);
 	cr_assert_eq(got.rxq_len, attr->rxq_len, "%s: rxq_len", what);
 	cr_assert_eq(got.nchan, attr->nchan, "%s: nchan", what);
@@ -65,8 +66,7 @@ Test(attr, init_gives_the_documented_defaults)
 
 	memset(&a, 0xa5, sizeof(a));
 	clcp_endpt_attr_init(&a);
-	cr_assert_eq(a.mtu, CLCP_MTU_DEFAULT);
-	cr_assert_eq(a.mtu, 4096u);
+	cr_assert_eq(a.mtu, CLCP_MTU_AUTO, "the device picks the frame size");
 	cr_assert_eq(a.txq_len, CLCP_QLEN_DEFAULT);
 	cr_assert_eq(a.rxq_len, CLCP_QLEN_DEFAULT);
 	cr_assert_eq(a.nchan, CLCP_NCHAN_DEFAULT);
@@ -80,7 +80,8 @@ Test(attr, null_attr_means_defaults)
 	struct clcp_endpt_attr def, got;
 	clcp_endpt_t *ep = NULL;
 
-	clcp_endpt_attr_init(&def);
+	cr_assert_eq(clcp_dev_attr_init(dev, &def), 0);
+	cr_assert_eq(def.mtu, CLCP_MTU_DEFAULT, "loopback's default frame");
 	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep), 0);
 	cr_assert_eq(clcp_endpt_attr_get(ep, &got), 0);
 	cr_assert_eq(memcmp(&def, &got, sizeof(def)), 0);
@@ -91,8 +92,22 @@ Test(attr, defaults_are_accepted)
 {
 	struct clcp_endpt_attr a;
 
-	clcp_endpt_attr_init(&a);
+	cr_assert_eq(clcp_dev_attr_init(dev, &a), 0);
 	expect_ok(&a, "defaults");
+}
+
+Test(attr, auto_mtu_is_the_devices)
+{
+	struct clcp_endpt_attr a, got;
+	clcp_endpt_t *ep = NULL;
+
+	clcp_endpt_attr_init(&a);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0);
+	cr_assert_eq(clcp_endpt_attr_get(ep, &got), 0);
+	cr_assert_eq(got.mtu, CLCP_MTU_DEFAULT);
+	cr_assert_eq(clcp_release_endpt(ep), 0);
+	cr_assert_eq(clcp_dev_attr_init(NULL, &a), -EINVAL);
+	cr_assert_eq(clcp_dev_attr_init(dev, NULL), -EINVAL);
 }
 
 Test(attr, limits_are_accepted)
@@ -123,7 +138,7 @@ Test(attr, limits_are_accepted)
 
 Test(attr, bad_mtu)
 {
-	static const uint32_t bad[] = { 0, 1, CLCP_MTU_MIN - 1, CLCP_MTU_MAX + 1, UINT32_MAX };
+	static const uint32_t bad[] = { 1, CLCP_MTU_MIN - 1, CLCP_MTU_MAX + 1, UINT32_MAX };
 	struct clcp_endpt_attr a;
 
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -81,6 +81,38 @@ Test(udp, local_mode_and_mtu)
 	cr_assert_eq(clcp_close(dev), 0);
 }
 
+static uint32_t auto_mtu(const char *uri)
+{
+	struct clcp_endpt_attr a, got;
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s: %s", uri, clcp_errmsg());
+	cr_assert_eq(clcp_dev_attr_init(dev, &a), 0);
+	clcp_endpt_attr_init(&got);
+	cr_assert_eq(got.mtu, CLCP_MTU_AUTO);
+	cr_assert_eq(clcp_alloc_endpt(dev, &got, &ep), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_endpt_attr_get(ep, &got), 0);
+	cr_assert_eq(got.mtu, a.mtu, "%s: allocated %u, dev_attr_init says %u", uri, got.mtu, a.mtu);
+	clcp_close(dev);
+	return a.mtu;
+}
+
+/* The default frame fits an Ethernet frame; mtu= in the URI changes it. */
+Test(udp, default_mtu_fits_ethernet)
+{
+	char uri[96];
+
+	snprintf(uri, sizeof(uri), "udp://0?local=%u", base_port() + 3);
+	cr_assert_eq(auto_mtu(uri), 1500u - 20u - 8u - 32u);
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=8940", base_port() + 3);
+	cr_assert_eq(auto_mtu(uri), 8940u);
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=255", base_port() + 3);
+	expect_fail(uri, -EINVAL);
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=65476", base_port() + 3);
+	expect_fail(uri, -EINVAL);
+}
+
 /* The first table entry whose address is ours becomes the local node. */
 Test(udp, local_node_by_address)
 {
@@ -152,6 +184,45 @@ Test(udp, wrong_key_is_refused)
 	clcp_close(b);
 }
 
+/* The value of the device counter `name`; fails the test when it is missing. */
+static uint64_t dev_stat(clcp_dev_t *dev, const char *name)
+{
+	struct clcp_stat st[64];
+	int n = clcp_dev_stats(dev, st, 64);
+
+	cr_assert_gt(n, 0, "clcp_dev_stats: %d", n);
+	for (int i = 0; i < n && i < 64; i++)
+		if (strcmp(st[i].name, name) == 0)
+			return st[i].value;
+	cr_assert_fail("no counter \"%s\"", name);
+	return 0;
+}
+
+Test(udp, stats_api)
+{
+	struct clcp_stat st[64], one;
+	char ua[96];
+	clcp_dev_t *a;
+	int n;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u", base_port() + 3);
+	cr_assert_eq(clcp_open(ua, &a), 0);
+	n = clcp_dev_stats(a, NULL, 0);
+	cr_assert_gt(n, 8, "counters: %d", n);
+	cr_assert_eq(clcp_dev_stats(a, &one, 1), n, "a short array still tells the count");
+	cr_assert_str_eq(one.name, "tx_data");
+	cr_assert_eq(clcp_dev_stats(a, st, 64), n);
+	for (int i = 0; i < n; i++) {
+		cr_assert_neq(st[i].name[0], 0);
+		cr_assert_eq(st[i].value, 0u, "%s on a fresh device", st[i].name);
+		for (int k = 0; k < i; k++)
+			cr_assert_str_neq(st[i].name, st[k].name);
+	}
+	cr_assert_eq(clcp_dev_stats(a, NULL, 1), -EFAULT);
+	cr_assert_eq(clcp_dev_stats(NULL, st, 1), -EINVAL);
+	clcp_close(a);
+}
+
 /* Garbage, truncated and forged datagrams: dropped; the channel still works. */
 Test(udp, hostile_datagrams)
 {
@@ -194,6 +265,16 @@ Test(udp, hostile_datagrams)
 	c = cb;
 	cr_assert_eq(clcp_rcv_message(eb, &c, buf, sizeof(buf), 0), 10, "%s", clcp_errmsg());
 	cr_assert_eq(memcmp(buf, "still fine", 10), 0);
+	/* Each drop is counted by its reason (the kernel may lose some of the burst). */
+	cr_assert_gt(dev_stat(b, "drop_short"), 0u);
+	cr_assert_gt(dev_stat(b, "drop_version"), 0u);
+	/* (drop_port may also count a's hello that came before cb was bound.) */
+	cr_assert_leq(dev_stat(b, "drop_short") + dev_stat(b, "drop_version") + dev_stat(b, "drop_key") +
+			      dev_stat(b, "drop_len"),
+		      3000u);
+	cr_assert_geq(dev_stat(b, "rx_data"), 1u);
+	cr_assert_geq(dev_stat(a, "tx_data"), 1u);
+	cr_assert_geq(dev_stat(a, "rx_acks"), 1u);
 	clcp_close(a);
 	clcp_close(b);
 }

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Counters: the device's (from its backend) and the endpoint's (its header). */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+unsigned clcp__stat_put(struct clcp_stat *st, unsigned n, unsigned i, const char *name,
+			uint64_t value)
+{
+	if (i < n) {
+		snprintf(st[i].name, sizeof(st[i].name), "%s", name);
+		st[i].value = value;
+	}
+	return i + 1;
+}
+
+int clcp__no_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n)
+{
+	(void)dev;
+	(void)st;
+	(void)n;
+	return 0;
+}
+
+int clcp_dev_stats(clcp_dev_t *dev, struct clcp_stat *stats, unsigned n)
+{
+	if (!dev)
+		return clcp__err(EINVAL, "clcp_dev_stats: dev is NULL");
+	if (!stats && n)
+		return clcp__err(EFAULT, "clcp_dev_stats: stats is NULL");
+	return dev->ops->stats(dev, stats, n);
+}
+
+int clcp_endpt_stats(clcp_endpt_t *ep, struct clcp_stat *stats, unsigned n)
+{
+	const struct clcp_endpt_hdr *h;
+	unsigned i = 0;
+	int rc = clcp__endpt_check(ep);
+
+	if (rc < 0)
+		return rc;
+	if (!stats && n)
+		return clcp__err(EFAULT, "clcp_endpt_stats: stats is NULL");
+	h = ep->hdr;
+	i = clcp__stat_put(stats, n, i, "tx_frames", clcp_load_relaxed(&h->tx_frames));
+	i = clcp__stat_put(stats, n, i, "rx_frames", clcp_load_relaxed(&h->rx_frames));
+	i = clcp__stat_put(stats, n, i, "wakeups", clcp_load_relaxed(&h->wakeups));
+	i = clcp__stat_put(stats, n, i, "rx_drops", clcp_load_relaxed(&h->rx_drops));
+	i = clcp__stat_put(stats, n, i, "rx_parked", ep->nheld);
+	return (int)i;
+}
