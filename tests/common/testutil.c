@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Test helpers: patterns, private shm directory, children, tokens. */
+#include <clcp/clcp.h>
+
 #include "testutil.h"
 
 #include <dirent.h>
@@ -365,4 +367,15 @@ int tu_put_u64(int sock, uint64_t v)
 int tu_get_u64(int sock, unsigned ms, uint64_t *v)
 {
 	return tu_read_all(sock, v, sizeof(*v), ms);
+}
+
+int tu_stat_get(const struct clcp_stat *st, int n, int cap, const char *name, uint64_t *v)
+{
+	for (int i = 0; i < n && n <= cap; i++) {
+		if (strcmp(st[i].name, name) == 0) {
+			*v = st[i].value;
+			return 0;
+		}
+	}
+	return -1;
 }

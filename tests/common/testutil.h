@@ -82,6 +82,13 @@ int tu_get_u64(int sock, unsigned ms, uint64_t *v);
 /* 1 if something is readable on fd within ms, 0 if not, -errno. */
 int tu_readable(int fd, unsigned ms);
 
+/*
+ * The counter `name` among the n that clcp_dev_stats/clcp_endpt_stats
+ * returned into st[cap]: 0 and *v, or -1 (an error, too many, no such name).
+ */
+struct clcp_stat;
+int tu_stat_get(const struct clcp_stat *st, int n, int cap, const char *name, uint64_t *v);
+
 /* In a child: report a failed check with its location and fail. */
 #define TU_CK(cond, ...)                                                                        \
 	do {                                                                                    \

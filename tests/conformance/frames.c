@@ -20,14 +20,10 @@ static size_t frames_msg_len(uint32_t mtu)
 static uint64_t endpt_stat(clcp_endpt_t *ep, const char *name)
 {
 	struct clcp_stat st[16];
-	int n = clcp_endpt_stats(ep, st, 16);
+	uint64_t v = 0;
 
-	cr_assert_gt(n, 0, "clcp_endpt_stats: %d", n);
-	for (int i = 0; i < n && i < 16; i++)
-		if (strcmp(st[i].name, name) == 0)
-			return st[i].value;
-	cr_assert_fail("no endpoint counter \"%s\"", name);
-	return 0;
+	cr_assert_eq(tu_stat_get(st, clcp_endpt_stats(ep, st, 16), 16, name, &v), 0, "%s", name);
+	return v;
 }
 
 CONF_TEST(frames, message_as_frames, conf_params_backends)

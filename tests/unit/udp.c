@@ -188,14 +188,10 @@ Test(udp, wrong_key_is_refused)
 static uint64_t dev_stat(clcp_dev_t *dev, const char *name)
 {
 	struct clcp_stat st[64];
-	int n = clcp_dev_stats(dev, st, 64);
+	uint64_t v = 0;
 
-	cr_assert_gt(n, 0, "clcp_dev_stats: %d", n);
-	for (int i = 0; i < n && i < 64; i++)
-		if (strcmp(st[i].name, name) == 0)
-			return st[i].value;
-	cr_assert_fail("no counter \"%s\"", name);
-	return 0;
+	cr_assert_eq(tu_stat_get(st, clcp_dev_stats(dev, st, 64), 64, name, &v), 0, "%s", name);
+	return v;
 }
 
 Test(udp, stats_api)
