@@ -231,7 +231,7 @@ static uint32_t dead_ms(struct udp_dev *u, const struct clcp_endpt_attr *a)
 
 	if (u->conf.dead_ms)
 		return u->conf.dead_ms;
-	return ms < 2000 ? 2000 : ms > 600000 ? 600000 : (uint32_t)ms;
+	return ms < UDP_DEAD_MIN_MS ? UDP_DEAD_MIN_MS : ms > 600000 ? 600000 : (uint32_t)ms;
 }
 
 static int udp_endpt_start(struct clcp_endpt *ep)

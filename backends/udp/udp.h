@@ -34,6 +34,8 @@
 #define UDP_RTO_MAX_US 200000u
 #define UDP_TICK_MS 10
 #define UDP_LINGER_MS 2000u
+#define UDP_DEAD_MIN_MS 5000u /* default floor of dead_ms: a loaded host stalls for seconds */
+#define UDP_STALL_MS 50u      /* timers this late: we were not running */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_HELLO 0x40u /* not yet connected: answer with an ack */

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <clcp/clcp.h>
@@ -273,4 +275,108 @@ Test(udp, hostile_datagrams)
 	cr_assert_geq(dev_stat(a, "rx_acks"), 1u);
 	clcp_close(a);
 	clcp_close(b);
+}
+
+/* --- liveness: silence is death, a stopped observer is not --- */
+
+static void open_node(unsigned node, const char *opts, clcp_dev_t **dev, clcp_endpt_t **ep, int *chan)
+{
+	char uri[128];
+
+	snprintf(uri, sizeof(uri), "udp://%u?local=%u&%s", node, base_port(), opts);
+	cr_assert_eq(clcp_open(uri, dev), 0, "%s: %s", uri, clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(*dev, NULL, ep), 0);
+	*chan = clcp_alloc_chan(*ep, (uint16_t)(10 + node), 1 - node, (uint16_t)(11 - node));
+	cr_assert_geq(*chan, 0, "%s", clcp_errmsg());
+}
+
+static int roundtrip(clcp_endpt_t *from, int cf, clcp_endpt_t *to, int ct)
+{
+	char buf[16];
+	int c = ct;
+	ssize_t rc = clcp_snd_message(from, cf, "ping", 4, 0);
+
+	if (rc == 4)
+		rc = clcp_rcv_message(to, &c, buf, sizeof(buf), 0);
+	return rc == 4 ? 0 : (int)rc;
+}
+
+/* Stops the parent for ms, then lets it go on. */
+static int stop_parent(void *arg)
+{
+	unsigned ms = *(unsigned *)arg;
+
+	kill(getppid(), SIGSTOP);
+	usleep(ms * 1000u);
+	kill(getppid(), SIGCONT);
+	return 0;
+}
+
+/* Both nodes in this process, stopped 2 s with dead_ms 1 s: no false reset. */
+Test(udp, stopped_process_is_not_a_dead_peer)
+{
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int ca, cb, status, rc;
+	unsigned ms = 2000;
+	pid_t pid;
+
+	open_node(0, "dead_ms=1000", &a, &ea, &ca);
+	open_node(1, "dead_ms=1000", &b, &eb, &cb);
+	cr_assert_eq(roundtrip(ea, ca, eb, cb), 0, "%s", clcp_errmsg());
+	pid = tu_fork(stop_parent, &ms, NULL);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(tu_wait(pid, 10000, &status), 0);
+	tu_msleep(50); /* the timers run before anything is sent */
+	rc = roundtrip(ea, ca, eb, cb);
+	cr_assert_eq(rc, 0, "after the stop: %d (%s) %s", rc, clcp_strerror(rc), clcp_errmsg());
+	rc = roundtrip(eb, cb, ea, ca);
+	cr_assert_eq(rc, 0, "after the stop: %d (%s) %s", rc, clcp_strerror(rc), clcp_errmsg());
+	clcp_close(a);
+	clcp_close(b);
+}
+
+/* Node 1 in a child that stops itself: bound but silent, so not refused by ICMP. */
+static int silent_peer(void *arg)
+{
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	int chan;
+	char uri[128];
+
+	snprintf(uri, sizeof(uri), "udp://1?local=%u&dead_ms=60000", *(unsigned *)arg);
+	if (clcp_open(uri, &dev) < 0 || clcp_alloc_endpt(dev, NULL, &ep) < 0)
+		return 1;
+	chan = clcp_alloc_chan(ep, 11, 0, 10);
+	if (chan < 0 || clcp_snd_message(ep, chan, "hi", 2, 0) != 2 || tu_put(tu_child_sock, 'R') < 0)
+		return 1;
+	raise(SIGSTOP);
+	return 0;
+}
+
+Test(udp, silent_peer_is_dead_within_dead_ms)
+{
+	clcp_dev_t *a;
+	clcp_endpt_t *ea;
+	int ca, c, sock, status;
+	char buf[16];
+	uint64_t t0, dt;
+	unsigned port = base_port(); /* the child's pid differs */
+	pid_t pid;
+
+	open_node(0, "dead_ms=1000", &a, &ea, &ca);
+	pid = tu_fork(silent_peer, &port, &sock);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(tu_expect(sock, 'R', 10000), 0, "peer not ready");
+	c = ca;
+	cr_assert_eq(clcp_rcv_message(ea, &c, buf, sizeof(buf), 0), 2, "%s", clcp_errmsg());
+	t0 = tu_now_ms();
+	c = ca;
+	cr_assert_eq(clcp_rcv_message(ea, &c, buf, sizeof(buf), 0), -ECONNRESET, "%s", clcp_errmsg());
+	dt = tu_now_ms() - t0;
+	cr_assert(dt >= 500 && dt < 5000, "reset after %llu ms, dead_ms 1000", (unsigned long long)dt);
+	kill(pid, SIGKILL);
+	cr_assert_eq(tu_wait(pid, 10000, &status), 0);
+	close(sock);
+	clcp_close(a);
 }
