@@ -485,6 +485,13 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		data_in(u, uc, &f, b + UDP_HDR_LEN);
 }
 
+/* One datagram as read from the socket: the fuzz target's way in. */
+void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
+		     const struct sockaddr_storage *from, socklen_t fromlen)
+{
+	dgram_in(u, buf, n, from, fromlen);
+}
+
 /*
  * Port unreachable for a datagram of ours (its header comes back with the
  * error) sent to a peer already seen: the peer's process is gone. Errors
