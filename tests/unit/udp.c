@@ -197,3 +197,60 @@ Test(udp, hostile_datagrams)
 	clcp_close(a);
 	clcp_close(b);
 }
+
+/* A forged peer: a socket on node 0's address of the one-host mode at port. */
+static int fake_peer(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	cr_assert_geq(s, 0);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "bind port %u", port);
+	return s;
+}
+
+/* A frame from port 10 of node 0 to port 20 of node 1 (the header of docs/udp.md). */
+static void fake_send(int s, unsigned port, uint8_t flags, uint32_t seq, uint32_t msg_len,
+		      const char *payload)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(port + 1)),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10),
+				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
+	unsigned char d[sizeof(h) + 64];
+
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), payload ? payload : "", n);
+	cr_assert_eq(sendto(s, d, sizeof(h) + n, 0, (struct sockaddr *)&to, sizeof(to)),
+		     (ssize_t)(sizeof(h) + n));
+}
+
+/*
+ * A one-frame message whose msg_len is not its length: -EPROTO from every
+ * receive call (the polling fast path took it as a message of 3 bytes).
+ */
+Test(udp, one_frame_message_with_wrong_length)
+{
+	unsigned port = base_port(); /* node 0 here, node 1 at port + 1 */
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+	char uri[96], buf[2048];
+	int s = fake_peer(port), c;
+
+	snprintf(uri, sizeof(uri), "udp://1?local=%u", port);
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep), 0);
+	c = clcp_alloc_chan(ep, 20, 0, 10);
+	cr_assert_geq(c, 0);
+	fake_send(s, port, CLCP_FF_ACK | 0x40 /* hello */, 0, 8, NULL);
+	fake_send(s, port, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 0, 1000, "abc");
+	fake_send(s, port, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 1, 3, "def");
+	cr_assert_eq(clcp_poll_rx_msg(ep, &c, buf, sizeof(buf), 0), -EPROTO, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_poll_rx_msg(ep, &c, buf, sizeof(buf), 0), 3, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "def", 3), 0);
+	clcp_close(dev);
+	close(s);
+}
