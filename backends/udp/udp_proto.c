@@ -409,6 +409,9 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	} else if (ahead > 0) {
 		u->st.ooo++;
 		ooo_keep(u, uc, f, payload);
+	} else if (uc->ooo && uc->oslot[f->seq % UDP_WIN].have) {
+		u->st.dups++; /* kept for lack of a buffer: that copy goes first */
+		udp_ooo_flush(u, uc);
 	} else if (!deliver(u, uc, f, payload)) {
 		nobuf(u, uc, f, payload);
 	} else {
