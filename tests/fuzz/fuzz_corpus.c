@@ -192,6 +192,15 @@ int main(int argc, char **argv)
 	op(FOP_FRAME, 0x00);
 	bad |= save(d, "late-wake");
 
+	byte(0x05); /* a channel released with frames waiting, then allocated again */
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "old");
+	op(FOP_CHAN, 0);
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "new");
+	op(FOP_MSG, 0x08);
+	bad |= save(d, "chan-again");
+
 	bad_datagrams();
 	bad |= save(d, "bad");
 	return bad;

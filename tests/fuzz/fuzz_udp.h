@@ -21,6 +21,7 @@
  *              progress thread takes the device lock first.
  *   FOP_TICK   a: (a & 0x3f) ms pass (x 100 if a & 0x40: the engine's time
  *              stamps move back), then the timers run and owed acks go.
+ *   FOP_CHAN   a: channel a % 3 released and allocated again.
  *   FOP_SEND   a, b: send a frame of b bytes on channel a % 3 (nonblocking;
  *              only once its peer was seen); a & 4: CLCP_MORE.
  *
@@ -37,7 +38,7 @@
 enum {
 	FOP_DGRAM,
 	FOP_DGRAM2,
-	FOP_DGRAM3,
+	FOP_CHAN,
 	FOP_RAW,
 	FOP_MSG,
 	FOP_FRAME,

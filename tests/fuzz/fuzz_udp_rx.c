@@ -599,6 +599,22 @@ static void op_send(uint8_t a, uint8_t len)
 	sync_all();
 }
 
+/* Channel a % 3 released and allocated again: the new one starts empty. */
+static void op_chan(uint8_t a)
+{
+	int c = a % 3;
+
+	pthread_mutex_lock(&F.u->lock);
+	if (uchan(c)->snd_una != uchan(c)->snd_nxt)
+		uchan(c)->err = -ECONNRESET; /* released without lingering */
+	pthread_mutex_unlock(&F.u->lock);
+	CHECK(clcp_release_chan(F.ep, F.chan[c]) == 0, "release_chan: %s", clcp_errmsg());
+	F.chan[c] = clcp_alloc_chan(F.ep, chan_def[c].my_port, chan_def[c].peer_node,
+				    chan_def[c].peer_port);
+	CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
+	memset(&F.m[c], 0, sizeof(F.m[c]));
+}
+
 /* --- one input --- */
 
 static void drain_peers(void)
@@ -662,8 +678,11 @@ static size_t op_run(const unsigned char *in, size_t n)
 	switch (op) {
 	case FOP_DGRAM:
 	case FOP_DGRAM2:
-	case FOP_DGRAM3:
 		return 1 + op_dgram(in, n);
+	case FOP_CHAN:
+		if (n)
+			op_chan(in[0]);
+		return 1 + (n > 0);
 	case FOP_RAW:
 		return 1 + op_raw(in, n);
 	case FOP_MSG:
