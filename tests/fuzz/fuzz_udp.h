@@ -13,7 +13,7 @@
  *   FOP_RAW    a, u16 len, len bytes: a datagram as is, source a & 7.
  *   FOP_MSG    a: receive a message (nonblocking) on channel a & 3 (3: any),
  *              cap fuzz_caps[(a >> 2) & 3], clcp_poll_rx_msg if a & 0x10,
- *              else clcp_rcv_message.
+ *              else clcp_rcv_message; a & 0x40: clcp_peek_message instead.
  *   FOP_FRAME  a: receive a frame on channel a & 3 (3: any) and keep it
  *              lent; a & 4 releases every lent frame first.
  *              "Late wake" (FOP_MSG a & 0x20, FOP_FRAME a & 8): the Rx
