@@ -20,7 +20,8 @@
  *              posts of this call do not run wake_senders, as when the
  *              progress thread takes the device lock first.
  *   FOP_TICK   a: (a & 0x3f) ms pass (x 100 if a & 0x40: the engine's time
- *              stamps move back), then the timers run and owed acks go.
+ *              stamps move back), then the timers run and owed acks go;
+ *              a & 0x80 arms the endpoint first (clcp_endpt_arm).
  *   FOP_CHAN   a: channel a % 3 released and allocated again.
  *   FOP_SEND   a, b: send a frame of b bytes on channel a % 3 (nonblocking;
  *              only once its peer was seen); a & 4: CLCP_MORE.

@@ -20,6 +20,7 @@
  * delivered frame is received. A failed check aborts.
  */
 #include <arpa/inet.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ static struct {
 	struct mchan m[FUZZ_NCHAN];
 	struct clcp_frame lent[LENT_MAX];
 	unsigned nlent;
+	bool armed, want_wake;	/* clcp_endpt_arm gave 0; a last frame came since */
 	unsigned char *painted; /* per Rx buffer: spare and painted */
 	unsigned char msg[65536];
 } F;
@@ -174,6 +176,7 @@ static void sync_chan(int c)
 		CHECK(m->qlen < QMAX, "chan %d: more frames delivered than Rx buffers", c);
 		m->q[(m->qhead + m->qlen++) % QMAX] = *w;
 		w->have = 0;
+		F.want_wake |= F.armed && (w->flags & CLCP_QF_LAST);
 	}
 }
 
@@ -515,8 +518,8 @@ static void op_peek(int chan)
 		return;
 	h = qfront(chan_index(chan), 0);
 	CHECK(h && (n == -EPROTO) == !(h->flags & CLCP_QF_FIRST), "peek: %zd", n);
-	CHECK(n == -EPROTO || (n == -ENODATA) == (h->msg_len == CLCP_MSG_LEN_UNKNOWN),
-	      "peek: %zd", n);
+	CHECK(n == -EPROTO || (n == -ENODATA) == (h->msg_len == CLCP_MSG_LEN_UNKNOWN), "peek: %zd",
+	      n);
 	CHECK(n < 0 || (size_t)n == h->msg_len, "peek: %zd, message of %u", n, h->msg_len);
 }
 
@@ -547,6 +550,7 @@ static void lent_release(void)
 {
 	CHECK(clcp_release_frames(F.ep, F.lent, F.nlent) == 0, "release: %s", clcp_errmsg());
 	F.nlent = 0;
+	F.armed = F.want_wake = false;
 }
 
 /* One frame received and checked against the model; false if none. */
@@ -602,6 +606,8 @@ static void time_warp(uint64_t ms)
 
 static void op_tick(uint8_t a)
 {
+	if (a & 0x80)
+		F.armed = clcp_endpt_arm(F.ep) == 0;
 	pthread_mutex_lock(&F.u->lock);
 	time_warp((uint64_t)(a & 0x3f) * ((a & 0x40) ? 100u : 1u));
 	udp_timers(F.u);
@@ -639,6 +645,17 @@ static void op_chan(uint8_t a)
 				    chan_def[c].peer_port);
 	CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
 	memset(&F.m[c], 0, sizeof(F.m[c]));
+}
+
+/* Armed, then a last frame: the endpoint fd is readable. */
+static void wake_check(void)
+{
+	struct pollfd p = { .fd = clcp_endpt_fd(F.ep), .events = POLLIN };
+
+	if (!F.want_wake)
+		return;
+	CHECK(poll(&p, 1, 0) == 1, "armed, a last frame came, the fd is not readable");
+	F.armed = F.want_wake = false;
 }
 
 /* --- one input --- */
@@ -742,6 +759,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 		used += op_run(in + used, n - used);
 		paint_check();
 		paint();
+		wake_check();
 	}
 	input_end();
 	return 0;
