@@ -287,6 +287,24 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 	return -1;
 }
 
+static const unsigned char *canary(void)
+{
+	static unsigned char c[UDP_MTU_ETH + 64];
+
+	if (!c[0])
+		memset(c, CANARY, sizeof(c));
+	return c;
+}
+
+/* The mapping's bytes after the endpoint region (to the page end). */
+static size_t tail_len(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), size = F.ep->priv->size;
+	size_t n = (size + page - 1) / page * page - size;
+
+	return n < UDP_MTU_ETH ? n : UDP_MTU_ETH;
+}
+
 /* Spare Rx buffers (neither posted nor held) get the canary. */
 static void paint(void)
 {
@@ -299,19 +317,17 @@ static void paint(void)
 	}
 }
 
-/* Spare buffers painted before and still spare: untouched. */
+/* Spare buffers painted before and still spare, and the tail: untouched. */
 static void paint_check(void)
 {
 	struct clcp__endpt_priv *p = F.ep->priv;
 
-	static unsigned char canary[UDP_MTU_ETH + 64];
-
-	if (!canary[0])
-		memset(canary, CANARY, sizeof(canary));
 	for (uint32_t i = 0; i < p->nfree; i++)
 		if (F.painted[(p->free_bufs[i] - F.ep->hdr->rxbuf_off) / p->stride])
-			CHECK(memcmp(F.ep->base + p->free_bufs[i], canary, p->stride) == 0,
+			CHECK(memcmp(F.ep->base + p->free_bufs[i], canary(), p->stride) == 0,
 			      "spare Rx buffer at %u written", p->free_bufs[i]);
+	CHECK(memcmp(F.ep->base + p->size, canary(), tail_len()) == 0,
+	      "written after the endpoint region");
 }
 
 /* Drop reason why (-1: none) counted once, no other (nobuf is not a verdict). */
@@ -688,6 +704,7 @@ static void input_start(uint8_t cfg)
 	F.nlent = 0;
 	F.painted = calloc(F.ep->hdr->nrxbuf, 1);
 	CHECK(F.painted, "out of memory");
+	memset(F.ep->base + F.ep->priv->size, CANARY, tail_len());
 	paint();
 }
 
