@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds and tests CLCP the ways CI does: gcc (RelWithDebInfo), clang, gcc
-# with ASan+UBSan, and clang with TSan (threaded stress test only), each
-# followed by its ctest run; then a short
+# with ASan+UBSan, clang with TSan (threaded stress test only), and clang
+# with libFuzzer+ASan+UBSan (the udp datagram fuzz target for
+# CLCP_FUZZ_SECONDS, 60 by default), each followed by its ctest run; then a short
 # clcp_pingpong run that must print sane numbers. Installs missing Debian
 # packages first when run as root. Ends with one line "N passed, N failed"
 # (ctest tests of all builds, plus one for the benchmark check; a build that
 # fails counts as one failure). Exit status 0 only if nothing failed.
 #
 # Environment: CLCP_BUILD_ROOT (build-ci), CLCP_JOBS (2) for ninja,
-# CLCP_CTEST_JOBS (1), CLCP_CONFIGS ("gcc clang asan tsan"), plus the usual
-# CLCP_TEST_BACKENDS, passed through to the tests.
+# CLCP_CTEST_JOBS (1), CLCP_CONFIGS ("gcc clang asan tsan fuzz"),
+# CLCP_FUZZ_SECONDS (60), plus the usual CLCP_TEST_BACKENDS, passed through
+# to the tests.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,7 +19,8 @@ root=$PWD
 build_root=${CLCP_BUILD_ROOT:-build-ci}
 jobs=${CLCP_JOBS:-2}
 ctest_jobs=${CLCP_CTEST_JOBS:-1}
-configs=${CLCP_CONFIGS:-gcc clang asan tsan}
+configs=${CLCP_CONFIGS:-gcc clang asan tsan fuzz}
+fuzz_seconds=${CLCP_FUZZ_SECONDS:-60}
 
 "$root/scripts/deps.sh"
 
@@ -35,14 +38,14 @@ summary=()
 
 note() { printf '\n=== %s\n' "$*"; }
 
-# run_config NAME CC CMAKE_ARGS...
+# run_config NAME CC CMAKE_ARGS... (ctest_filter: ctest -R; build_targets: only those)
 run_config() {
 	local name=$1 cc=$2 dir=$build_root/$1 log start p f line
 	shift 2
 	start=$SECONDS
 	note "$name: configure and build ($cc $*)"
 	if ! cmake -G Ninja -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" "$@" ||
-	   ! cmake --build "$dir" -j "$jobs"; then
+	   ! cmake --build "$dir" -j "$jobs" ${build_targets:+--target $build_targets}; then
 		total_fail=$((total_fail + 1))
 		summary+=("$name: build FAILED")
 		return 0
@@ -103,6 +106,11 @@ for c in $configs; do
 	# Criterion cannot start under TSan: the threaded stress test only.
 	tsan) ctest_filter=stress_threads run_config tsan clang \
 		-DCMAKE_BUILD_TYPE=Debug -DCLCP_SANITIZE=thread ;;
+	# The fuzz target only: seeds, then fuzz_seconds of fuzzing; any crash fails.
+	fuzz) build_targets="fuzz_udp_rx fuzz_udp_corpus" ctest_filter=fuzz_ \
+		run_config fuzz clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCLCP_FUZZ=ON -DCLCP_SANITIZE=address,undefined -DCLCP_TOOLS=OFF \
+		-DCLCP_FUZZ_SECONDS="$fuzz_seconds" ;;
 	*) echo "test.sh: unknown config $c" >&2; exit 2 ;;
 	esac
 done

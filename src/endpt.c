@@ -125,6 +125,7 @@ static void queues_init(struct clcp_endpt *ep)
 	ep->tx_mask = h->txq_len - 1;
 	ep->rx_mask = h->rxq_len - 1;
 	ep->mtu = h->mtu;
+	ep->nheld = 0; /* a reused slot holds UINT32_MAX from its release */
 	p->stride = stride;
 	for (i = 0; i < h->txq_len; i++)
 		ep->txq[i].buf_off = h->txbuf_off + i * stride;

@@ -149,6 +149,9 @@ static int32_t unpark(struct clcp_endpt *ep, int chan)
 
 void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan)
 {
+	/* Its frames still in the Rx queue go too (freed: chan is not active). */
+	while (park_from_ring(ep))
+		;
 	while (ep->priv->chq[chan].head >= 0)
 		buf_free(ep, (uint32_t)unpark(ep, chan));
 }

@@ -162,6 +162,8 @@ uint64_t udp_now_us(void);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_rx_drain(struct udp_dev *u);
+void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
+		     const struct sockaddr_storage *from, socklen_t fromlen);
 void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
 void udp_errq_drain(struct udp_dev *u);
 void udp_timers(struct udp_dev *u);

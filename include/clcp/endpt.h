@@ -247,6 +247,7 @@ CLCP_INLINE ssize_t clcp__rx_try_fast(struct clcp_endpt *ep, int *chan,
 	c = e->chan;
 	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) !=
 		    (CLCP_QF_FIRST | CLCP_QF_LAST) ||
+	    (e->msg_len != len && e->msg_len != CLCP_MSG_LEN_UNKNOWN) || /* EPROTO */
 	    len > cap || (*chan != CLCP_ANY && *chan != c) ||
 	    (buf == NULL && len != 0))
 		return -EAGAIN;

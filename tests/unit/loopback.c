@@ -103,3 +103,64 @@ Test(loopback, shm_dirs_are_separate_namespaces)
 	cr_assert_eq(clcp_close(da), 0);
 	cr_assert_eq(tu_shm_count(other), 0);
 }
+
+/*
+ * An endpoint in a slot released before: its receive side starts empty
+ * (the count of parked frames was left at its "released" mark, so CLCP_ANY
+ * never found a parked frame again and waited until the timeout).
+ */
+Test(loopback, reused_endpoint_slot_receives)
+{
+	uint32_t node = tu_private_node();
+	struct clcp_endpt_attr a;
+	clcp_endpt_t *rx, *tx;
+	clcp_dev_t *dev;
+	char buf[16];
+	int chan = CLCP_ANY, c;
+
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 2000;
+	open_node(node, &dev);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &rx), 0);
+	cr_assert_eq(clcp_release_endpt(rx), 0);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &rx), 0); /* the same slot */
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &tx), 0);
+	cr_assert_geq(clcp_alloc_chan(rx, 10, node, 20), 0);
+	c = clcp_alloc_chan(tx, 20, node, 10);
+	cr_assert_geq(c, 0);
+	cr_assert_eq(clcp_snd_message(tx, c, "hello", 5, 0), 5);
+	cr_assert_eq(clcp_rcv_message(rx, &chan, buf, sizeof(buf), 0), 5, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "hello", 5), 0);
+	cr_assert_eq(clcp_close(dev), 0);
+}
+
+/*
+ * Frames of a released channel still in the Rx queue go with it: a channel
+ * allocated next in the same slot does not receive them.
+ */
+Test(loopback, released_channel_frames_do_not_reach_the_next)
+{
+	uint32_t node = tu_private_node();
+	struct clcp_endpt_attr a;
+	clcp_endpt_t *rx, *tx;
+	clcp_dev_t *dev;
+	char buf[16];
+	int c, t1, t2;
+
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 2000;
+	open_node(node, &dev);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &rx), 0);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &tx), 0);
+	c = clcp_alloc_chan(rx, 10, node, 20);
+	t1 = clcp_alloc_chan(tx, 20, node, 10);
+	t2 = clcp_alloc_chan(tx, 21, node, 10);
+	cr_assert(c >= 0 && t1 >= 0 && t2 >= 0);
+	cr_assert_eq(clcp_snd_message(tx, t1, "old", 3, 0), 3);
+	cr_assert_eq(clcp_release_chan(rx, c), 0);
+	cr_assert_eq(clcp_alloc_chan(rx, 10, node, 21), c, "not the same slot");
+	cr_assert_eq(clcp_snd_message(tx, t2, "new", 3, 0), 3);
+	cr_assert_eq(clcp_rcv_message(rx, &c, buf, sizeof(buf), 0), 3, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "new", 3), 0, "got \"%.3s\"", buf);
+	cr_assert_eq(clcp_close(dev), 0);
+}

@@ -19,6 +19,7 @@
 #include <clcp/clcp.h>
 
 #include "testutil.h"
+#include "udp.h" /* the engine's internals: udp_dgram_input */
 
 static unsigned base_port(void)
 {
@@ -379,4 +380,156 @@ Test(udp, silent_peer_is_dead_within_dead_ms)
 	cr_assert_eq(tu_wait(pid, 10000, &status), 0);
 	close(sock);
 	clcp_close(a);
+}
+/* A forged peer: a socket on node 0's address of the one-host mode at port. */
+static int fake_peer(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	cr_assert_geq(s, 0);
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0, "bind port %u", port);
+	return s;
+}
+
+/* A frame from port 10 of node 0 to port 20 of node 1 (the header of docs/udp.md). */
+static void fake_send(int s, unsigned port, uint8_t flags, uint32_t seq, uint32_t msg_len,
+		      const char *payload)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(port + 1)),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10),
+				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
+	unsigned char d[sizeof(h) + 64];
+
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), payload ? payload : "", n);
+	cr_assert_eq(sendto(s, d, sizeof(h) + n, 0, (struct sockaddr *)&to, sizeof(to)),
+		     (ssize_t)(sizeof(h) + n));
+}
+
+/*
+ * A one-frame message whose msg_len is not its length: -EPROTO from every
+ * receive call (the polling fast path took it as a message of 3 bytes).
+ */
+Test(udp, one_frame_message_with_wrong_length)
+{
+	unsigned port = base_port(); /* node 0 here, node 1 at port + 1 */
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+	char uri[96], buf[2048];
+	int s = fake_peer(port), c;
+
+	snprintf(uri, sizeof(uri), "udp://1?local=%u", port);
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep), 0);
+	c = clcp_alloc_chan(ep, 20, 0, 10);
+	cr_assert_geq(c, 0);
+	fake_send(s, port, CLCP_FF_ACK | 0x40 /* hello */, 0, 8, NULL);
+	fake_send(s, port, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 0, 1000, "abc");
+	fake_send(s, port, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 1, 3, "def");
+	cr_assert_eq(clcp_poll_rx_msg(ep, &c, buf, sizeof(buf), 0), -EPROTO, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_poll_rx_msg(ep, &c, buf, sizeof(buf), 0), 3, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "def", 3), 0);
+	clcp_close(dev);
+	close(s);
+}
+
+/* --- the engine driven directly (udp_dgram_input), its progress thread stopped --- */
+
+struct engine {
+	clcp_dev_t *dev;
+	struct udp_dev *u;
+	clcp_endpt_t *ep;
+	int chan, peer; /* the peer: node 0, a socket of ours */
+	struct sockaddr_storage from;
+};
+
+static void engine_open(struct engine *e, uint32_t rxq_len)
+{
+	unsigned port = base_port() + 2; /* node 0; the device is node 1 at port + 1 */
+	struct clcp_endpt_attr a;
+	struct udp_node n;
+	char uri[96];
+
+	e->peer = fake_peer(port);
+	snprintf(uri, sizeof(uri), "udp://1?local=%u", port);
+	cr_assert_eq(clcp_open(uri, &e->dev), 0, "%s", clcp_errmsg());
+	e->u = e->dev->bpriv;
+	udp_thread_stop(e->u);
+	clcp_endpt_attr_init(&a);
+	a.rxq_len = rxq_len;
+	cr_assert_eq(clcp_alloc_endpt(e->dev, &a, &e->ep), 0);
+	e->chan = clcp_alloc_chan(e->ep, 20, 0, 10);
+	cr_assert_geq(e->chan, 0);
+	cr_assert_eq(udp_node_addr(&e->u->conf, 0, &n), 0);
+	e->from = n.sa;
+}
+
+/* A datagram from port 10 of node 0, as the socket would hand it over. */
+static void engine_in(struct engine *e, uint8_t flags, uint32_t seq, const char *payload)
+{
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10),
+				    .len = htonl(n), .msg_len = htonl(n ? n : 8), .seq = htonl(seq) };
+	unsigned char d[sizeof(h) + 64];
+
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), payload ? payload : "", n);
+	pthread_mutex_lock(&e->u->lock);
+	udp_dgram_input(e->u, d, sizeof(h) + n, &e->from, sizeof(struct sockaddr_in));
+	pthread_mutex_unlock(&e->u->lock);
+}
+
+static void engine_close(struct engine *e)
+{
+	clcp_close(e->dev);
+	close(e->peer);
+}
+
+static void expect_msg(struct engine *e, const char *want)
+{
+	char buf[64];
+	int c = e->chan;
+	ssize_t n = clcp_rcv_message(e->ep, &c, buf, sizeof(buf), CLCP_NONBLOCK);
+
+	cr_assert_eq(n, (ssize_t)strlen(want), "want \"%s\": %zd %s", want, n, clcp_errmsg());
+	cr_assert_eq(memcmp(buf, want, (size_t)n), 0, "want \"%s\", got \"%.*s\"", want, (int)n, buf);
+}
+
+/*
+ * A frame kept for lack of an Rx buffer, and a copy of it (a retransmission)
+ * arriving after the user posted a buffer but before wake_senders flushed
+ * the kept one: the copy is a duplicate. (It was delivered and the kept
+ * one stayed in the reorder store, delivered 64 frames later in place of
+ * that frame, whose real copy was then dropped as a duplicate.)
+ */
+Test(udp, frame_kept_without_buffer_then_resent)
+{
+	struct engine e;
+	struct clcp_frame f;
+	char m[16];
+
+	engine_open(&e, 2);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 0, "m0");
+	engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 1, "m1");
+	engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 2, "m2"); /* kept: ring full */
+	/* The user's post below does not reach wake_senders before the copy comes. */
+	e.ep->hdr->rx_waiters = 0;
+	cr_assert_eq(clcp_rcv_frame(e.ep, e.chan, &f, CLCP_NONBLOCK), 0);
+	cr_assert_eq(clcp_release_frames(e.ep, &f, 1), 0);
+	engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 2, "m2");
+	expect_msg(&e, "m1");
+	expect_msg(&e, "m2");
+	for (uint32_t seq = 3; seq < 3 + 2 * UDP_WIN; seq++) {
+		snprintf(m, sizeof(m), "m%u", seq);
+		engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, seq, m);
+		expect_msg(&e, m);
+	}
+	engine_close(&e);
 }

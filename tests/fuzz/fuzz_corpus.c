@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writes the seed corpus of fuzz_udp_rx into a directory: valid hellos,
+ * one-frame and multi-frame messages, frames out of order, duplicates, an
+ * ack of a sent frame, a reset, and bad datagrams of each kind.
+ *
+ *   fuzz_udp_corpus DIR
+ */
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <clcp/abi.h>
+
+#include "fuzz_udp.h"
+
+#define HELLO 0x40u
+#define RST 0x80u
+
+static unsigned char buf[16384];
+static size_t len;
+
+static void put(const void *p, size_t n)
+{
+	if (n)
+		memcpy(buf + len, p, n);
+	len += n;
+}
+
+static void byte(unsigned v)
+{
+	buf[len++] = (unsigned char)v;
+}
+
+/* A datagram for channel c (0..2; 3: none) from source src, repaired as fix says. */
+static void dg(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
+	       uint32_t seq, uint32_t ack, uint32_t msg_len, const char *payload)
+{
+	struct clcp_frame_hdr h = { .version = (clcp_u8)version, .flags = (clcp_u8)flags };
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
+
+	h.seq = htonl(seq);
+	h.ack = htonl(ack);
+	h.msg_len = htonl(msg_len);
+	h.key = htonl(FUZZ_KEY);
+	byte(FOP_DGRAM);
+	byte(src | c << 3);
+	byte(fix);
+	put(&h, sizeof(h));
+	byte(n >> 8);
+	byte(n & 0xff);
+	put(payload, n);
+}
+
+/* A datagram for channel c from its peer. */
+static void dgram(unsigned c, unsigned flags, uint32_t seq, uint32_t ack, uint32_t msg_len,
+		  const char *payload, unsigned fix)
+{
+	dg(c, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR | fix, CLCP_FRAME_VERSION, flags, seq, ack,
+	   msg_len, payload);
+}
+
+static void hello(unsigned c, uint32_t credit)
+{
+	dgram(c, CLCP_FF_ACK | HELLO, 0, 0, credit, NULL, 0);
+}
+
+static void data(unsigned c, unsigned ff, uint32_t seq, uint32_t msg_len, const char *p)
+{
+	dgram(c, CLCP_FF_DATA | CLCP_FF_ACK | ff, seq, 0, msg_len, p, 0);
+}
+
+static void op(unsigned o, unsigned a)
+{
+	byte(o);
+	byte(a);
+}
+
+static int save(const char *dir, const char *name)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/seed-%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+		perror(path);
+		return 1;
+	}
+	len = 0;
+	return 0;
+}
+
+static void raw(unsigned src, const void *p, unsigned n)
+{
+	byte(FOP_RAW);
+	byte(src);
+	byte(n >> 8);
+	byte(n & 0xff);
+	put(p, n);
+}
+
+static void bad_datagrams(void)
+{
+	static const unsigned char junk[40] = { 1, 0x0c, 0, 10, 0, 100 };
+
+	byte(0x05);
+	raw(FSRC_NODE1, "short", 5);
+	raw(FSRC_NODE1, junk, sizeof(junk));				    /* wrong key and len */
+	dg(0, FSRC_HDR, FIX_LEN | FIX_ADDR, 2, CLCP_FF_ACK, 0, 0, 4, NULL); /* version */
+	dg(0, FSRC_IP, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK, 0, 0, 4, NULL); /* source */
+	dg(0, FSRC_NODE2, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK, 0, 0, 4, NULL);
+	dg(0, FSRC_HDR, FIX_VK | FIX_ADDR, 1, CLCP_FF_DATA, 0, 0, 4, "abcd"); /* len 0 */
+	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, 0, 0, 0, 4, "abcd");  /* no DATA */
+	dg(3, FSRC_HDR, FIX_VK | FIX_LEN, 1, CLCP_FF_ACK, 0, 0, 0, NULL);     /* no port: RST */
+	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR | FIX_SEQ, 1, CLCP_FF_DATA | CLCP_FF_FIRST,
+	   0x7f, 0, 1, "x"); /* ahead of a hole */
+}
+
+int main(int argc, char **argv)
+{
+	const char *d = argc > 1 ? argv[1] : ".";
+	int bad = 0;
+
+	byte(0x05);
+	hello(0, 8);
+	bad |= save(d, "hello");
+
+	byte(0x05);
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 5, "hello");
+	op(FOP_MSG, 0x08);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 1, 3, "abc");
+	op(FOP_MSG, 0x18);
+	bad |= save(d, "one-frame");
+
+	byte(0x00); /* Rx queue of 2: the third frame waits for a buffer */
+	hello(1, 2);
+	data(1, CLCP_FF_FIRST, 0, 9, "abc");
+	data(1, 0, 1, 9, "def");
+	data(1, CLCP_FF_LAST, 2, 9, "ghi");
+	op(FOP_MSG, 0x09);
+	op(FOP_MSG, 0x0b);
+	bad |= save(d, "three-frames");
+
+	byte(0x0a);
+	hello(2, 16);
+	data(2, CLCP_FF_LAST, 1, 6, "def");
+	data(2, CLCP_FF_FIRST, 0, 6, "abc");
+	data(2, CLCP_FF_FIRST, 0, 6, "xyz"); /* duplicate */
+	op(FOP_FRAME, 0x03);
+	op(FOP_MSG, 0x0b);
+	data(2, CLCP_FF_FIRST | CLCP_FF_LAST, 200, 1, "z"); /* impossible sequence */
+	op(FOP_TICK, 0);
+	bad |= save(d, "reorder");
+
+	byte(0x05);
+	hello(0, 8);
+	op(FOP_SEND, 0);
+	byte(16);
+	dgram(0, CLCP_FF_ACK, 0, 1, 8, NULL, 0);
+	op(FOP_SEND, 4);
+	byte(8);
+	dgram(0, CLCP_FF_ACK, 0, 1, 8, NULL, 0); /* duplicate ack */
+	dgram(0, RST, 0, 0, 0, NULL, 0);
+	op(FOP_MSG, 0x03);
+	bad |= save(d, "ack-rst");
+
+	byte(0x05); /* frames out, a loss: duplicate acks, timeouts, a silent peer */
+	hello(1, 8);
+	op(FOP_SEND, 1);
+	byte(10);
+	op(FOP_SEND, 1);
+	byte(20);
+	op(FOP_TICK, 5);
+	dgram(1, CLCP_FF_ACK, 0, 0, 8, NULL, 0);
+	op(FOP_TICK, 30);
+	dgram(1, CLCP_FF_ACK, 0, 1, 8, NULL, 0);
+	op(FOP_TICK, 0x40 | 30);
+	bad |= save(d, "rexmit");
+
+	byte(0x00); /* Rx queue of 2: frame 2 kept; a copy comes while a buffer is posted */
+	hello(0, 2);
+	data(0, CLCP_FF_FIRST, 0, 9, "abc");
+	data(0, 0, 1, 9, "def");
+	data(0, CLCP_FF_LAST, 2, 9, "ghi");
+	op(FOP_FRAME, 0x08); /* late wake: frame 2 not flushed yet */
+	data(0, CLCP_FF_LAST, 2, 9, "GHI");
+	op(FOP_TICK, 0);
+	op(FOP_FRAME, 0x04);
+	op(FOP_FRAME, 0x00);
+	bad |= save(d, "late-wake");
+
+	byte(0x05); /* a channel released with frames waiting, then allocated again */
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "old");
+	op(FOP_CHAN, 0);
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "new");
+	op(FOP_MSG, 0x08);
+	bad |= save(d, "chan-again");
+
+	bad_datagrams();
+	bad |= save(d, "bad");
+	return bad;
+}

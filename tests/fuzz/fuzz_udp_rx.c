@@ -1,0 +1,783 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the udp backend's datagram input (parse, validate,
+ * reorder store, delivery into the Rx ring) and the user side's receive
+ * and reassembly (clcp_rcv_message, clcp_poll_rx_msg, clcp_rcv_frame).
+ *
+ * One real udp device (its socket bound on 127.0.0.1 and never sent to);
+ * its progress thread is stopped, so a run is deterministic and the target
+ * is "the NIC": datagrams go in through udp_dgram_input under the device
+ * lock. Nodes 1 and 2 are sockets of ours that only swallow what the device
+ * sends. Per input: a fresh endpoint and three channels, then the
+ * operations of fuzz_udp.h.
+ *
+ * Checked besides ASan/UBSan: every datagram the target's own reading of
+ * docs/udp.md says is bad is dropped and counted under its reason; each
+ * frame the device delivers is the first valid datagram for its sequence
+ * number that reached the window (a model of the reorder store); what the
+ * user receives is exactly those frames, in order, as messages or frames;
+ * spare Rx buffers (not posted) are never written; at the end every
+ * delivered frame is received. A failed check aborts.
+ */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <clcp/clcp.h>
+
+#include "fuzz_udp.h"
+#include "udp.h"
+
+#define QMAX 128u /* delivered frames not yet received, per channel */
+#define LENT_MAX 8u
+#define CANARY 0xa5u
+
+#define CHECK(c, ...)                                                                \
+	do {                                                                         \
+		if (!(c)) {                                                          \
+			fprintf(stderr, "fuzz_udp_rx: %s:%d: ", __FILE__, __LINE__); \
+			fprintf(stderr, __VA_ARGS__);                                \
+			fputc('\n', stderr);                                         \
+			abort();                                                     \
+		}                                                                    \
+	} while (0)
+
+/* A frame as the model expects it. */
+struct mframe {
+	uint32_t seq, len, msg_len;
+	uint8_t flags; /* CLCP_QF_FIRST/LAST */
+	uint8_t have;
+	unsigned char data[UDP_MTU_ETH];
+};
+
+struct mchan {
+	uint32_t nxt; /* next sequence the device delivers */
+	struct mframe win[UDP_WIN];
+	struct mframe q[QMAX]; /* delivered, not yet received */
+	uint32_t qhead, qlen;
+};
+
+static const struct {
+	uint16_t my_port, peer_port;
+	uint32_t peer_node;
+} chan_def[FUZZ_NCHAN] = { { 10, 100, 1 }, { 11, 101, 1 }, { 12, 100, 2 } };
+
+static struct {
+	clcp_dev_t *dev;
+	struct udp_dev *u;
+	int peer_sock[2]; /* nodes 1 and 2 */
+	struct sockaddr_storage src[8];
+	socklen_t srclen[8];
+	/* per input */
+	clcp_endpt_t *ep;
+	int chan[FUZZ_NCHAN];
+	struct mchan m[FUZZ_NCHAN];
+	struct clcp_frame lent[LENT_MAX];
+	unsigned nlent;
+	bool armed, want_wake;	/* clcp_endpt_arm gave 0; a last frame came since */
+	unsigned char *painted; /* per Rx buffer: spare and painted */
+	unsigned char msg[65536];
+} F;
+
+/* --- setup, once --- */
+
+static uint16_t bind_any(int *fd)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CHECK(*fd >= 0 && bind(*fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind");
+	CHECK(getsockname(*fd, (struct sockaddr *)&a, &len) == 0, "getsockname");
+	return ntohs(a.sin_port);
+}
+
+static void src_v4(int i, const char *ip, uint16_t port)
+{
+	struct sockaddr_in *a = (struct sockaddr_in *)&F.src[i];
+
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &a->sin_addr);
+	F.srclen[i] = sizeof(*a);
+}
+
+static void src_v6(int i, uint16_t port)
+{
+	struct sockaddr_in6 *a = (struct sockaddr_in6 *)&F.src[i];
+
+	a->sin6_family = AF_INET6;
+	a->sin6_port = htons(port);
+	a->sin6_addr = in6addr_loopback;
+	F.srclen[i] = sizeof(*a);
+}
+
+/* The device on a free port (another process may take one meanwhile: retry). */
+static void dev_open(uint16_t p1, uint16_t p2)
+{
+	char nodes[160];
+	uint16_t p0;
+	int fd, rc = -1, tries;
+
+	for (tries = 0; tries < 20 && rc < 0; tries++) {
+		p0 = bind_any(&fd);
+		close(fd);
+		snprintf(nodes, sizeof(nodes),
+			 "0=127.0.0.1:%u,1=127.0.0.1:%u,2=127.0.0.1:%u,3=[::1]:%u", p0, p1, p2, p1);
+		setenv("CLCP_NODES", nodes, 1);
+		rc = clcp_open("udp://0?key=0x5eed1234", &F.dev);
+	}
+	CHECK(rc == 0, "clcp_open: %s", clcp_errmsg());
+	src_v4(FSRC_SELF, "127.0.0.1", p0);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	uint16_t p1 = bind_any(&F.peer_sock[0]), p2 = bind_any(&F.peer_sock[1]);
+
+	(void)argc;
+	(void)argv;
+	src_v4(FSRC_NODE1, "127.0.0.1", p1);
+	src_v4(FSRC_NODE2, "127.0.0.1", p2);
+	src_v4(FSRC_PORT, "127.0.0.1", (uint16_t)(p1 ^ 0x5a5a));
+	src_v4(FSRC_IP, "127.0.0.2", p1);
+	src_v6(FSRC_NODE3, p1);
+	F.srclen[FSRC_UNSPEC] = sizeof(F.src[0]);
+	dev_open(p1, p2);
+	F.u = F.dev->bpriv;
+	udp_thread_stop(F.u); /* we are the only one to run the engine */
+	return 0;
+}
+
+/* --- the model --- */
+
+static struct udp_chan *uchan(int c)
+{
+	return &UDPE(F.ep)->chans[F.chan[c]];
+}
+
+/* Moves what the device delivered since the last look into the queue. */
+static void sync_chan(int c)
+{
+	struct mchan *m = &F.m[c];
+	uint32_t nxt = uchan(c)->rcv_nxt;
+
+	CHECK(nxt - m->nxt <= UDP_WIN * 4, "chan %d: rcv_nxt %u jumped from %u", c, nxt, m->nxt);
+	for (; m->nxt != nxt; m->nxt++) {
+		struct mframe *w = &m->win[m->nxt % UDP_WIN];
+
+		CHECK(w->have && w->seq == m->nxt,
+		      "chan %d: seq %u delivered, but no valid datagram carried it", c, m->nxt);
+		CHECK(m->qlen < QMAX, "chan %d: more frames delivered than Rx buffers", c);
+		m->q[(m->qhead + m->qlen++) % QMAX] = *w;
+		w->have = 0;
+		F.want_wake |= F.armed && (w->flags & CLCP_QF_LAST);
+	}
+}
+
+static void sync_all(void)
+{
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		sync_chan(c);
+}
+
+static struct mframe *qfront(int c, uint32_t i)
+{
+	return i < F.m[c].qlen ? &F.m[c].q[(F.m[c].qhead + i) % QMAX] : NULL;
+}
+
+static void qpop(int c)
+{
+	F.m[c].qhead = (F.m[c].qhead + 1) % QMAX;
+	F.m[c].qlen--;
+}
+
+/* A valid data frame for channel c, seq ahead of the next expected: kept (first wins). */
+static void model_data(int c, uint32_t seq, uint32_t len, uint32_t msg_len, uint8_t ff,
+		       const unsigned char *p)
+{
+	struct mframe *w = &F.m[c].win[seq % UDP_WIN];
+
+	if (seq - F.m[c].nxt >= UDP_WIN || w->have)
+		return;
+	w->seq = seq;
+	w->len = len;
+	w->msg_len = msg_len;
+	w->flags = (uint8_t)(((ff & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0) |
+			     ((ff & CLCP_FF_LAST) ? CLCP_QF_LAST : 0));
+	memcpy(w->data, p, len);
+	w->have = 1;
+}
+
+/* --- datagrams --- */
+
+static uint32_t be32(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void put32(unsigned char *b, uint32_t v)
+{
+	b[0] = (unsigned char)(v >> 24);
+	b[1] = (unsigned char)(v >> 16);
+	b[2] = (unsigned char)(v >> 8);
+	b[3] = (unsigned char)v;
+}
+
+static void put16(unsigned char *b, uint16_t v)
+{
+	b[0] = (unsigned char)(v >> 8);
+	b[1] = (unsigned char)v;
+}
+
+/* The table's address of a node (nodes 0..3) as a source; FSRC_UNSPEC if none. */
+static int node_src(uint32_t node)
+{
+	static const int sel[4] = { FSRC_SELF, FSRC_NODE1, FSRC_NODE2, FSRC_NODE3 };
+
+	return node < 4 ? sel[node] : FSRC_UNSPEC;
+}
+
+/* The channel a header names (ports and node); -1 if none. */
+static int chan_named(const unsigned char *b)
+{
+	uint16_t dst = (uint16_t)(b[2] << 8 | b[3]), srcp = (uint16_t)(b[4] << 8 | b[5]);
+
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		if (dst == chan_def[c].my_port && srcp == chan_def[c].peer_port &&
+		    be32(b + 8) == chan_def[c].peer_node)
+			return c;
+	return -1;
+}
+
+/*
+ * What the device must do with a datagram (docs/udp.md, "Wire format"):
+ * a drop reason, or -1 (accepted); *chan the channel, *data: a data frame.
+ */
+static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *data)
+{
+	uint32_t len;
+
+	*chan = -1;
+	*data = false;
+	if (n < UDP_HDR_LEN)
+		return UDP_DROP_SHORT;
+	if (b[0] != CLCP_FRAME_VERSION)
+		return UDP_DROP_VERSION;
+	if (be32(b + 28) != FUZZ_KEY)
+		return UDP_DROP_KEY;
+	len = be32(b + 12);
+	if (len != n - UDP_HDR_LEN || (len && !(b[1] & CLCP_FF_DATA)))
+		return UDP_DROP_LEN;
+	if (src == FSRC_UNSPEC || node_src(be32(b + 8)) != src)
+		return UDP_DROP_SRC;
+	*chan = chan_named(b);
+	if (*chan < 0)
+		return UDP_DROP_PORT;
+	if (b[1] & UDP_FF_RST)
+		return -1;
+	if ((b[1] & CLCP_FF_DATA) && len > F.ep->mtu)
+		return UDP_DROP_LEN;
+	*data = b[1] & CLCP_FF_DATA;
+	return -1;
+}
+
+static const unsigned char *canary(void)
+{
+	static unsigned char c[UDP_MTU_ETH + 64];
+
+	if (!c[0])
+		memset(c, CANARY, sizeof(c));
+	return c;
+}
+
+/* The mapping's bytes after the endpoint region (to the page end). */
+static size_t tail_len(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), size = F.ep->priv->size;
+	size_t n = (size + page - 1) / page * page - size;
+
+	return n < UDP_MTU_ETH ? n : UDP_MTU_ETH;
+}
+
+/* Spare Rx buffers (neither posted nor held) get the canary. */
+static void paint(void)
+{
+	struct clcp__endpt_priv *p = F.ep->priv;
+
+	memset(F.painted, 0, F.ep->hdr->nrxbuf);
+	for (uint32_t i = 0; i < p->nfree; i++) {
+		memset(F.ep->base + p->free_bufs[i], CANARY, p->stride);
+		F.painted[(p->free_bufs[i] - F.ep->hdr->rxbuf_off) / p->stride] = 1;
+	}
+}
+
+/* Spare buffers painted before and still spare, and the tail: untouched. */
+static void paint_check(void)
+{
+	struct clcp__endpt_priv *p = F.ep->priv;
+
+	for (uint32_t i = 0; i < p->nfree; i++)
+		if (F.painted[(p->free_bufs[i] - F.ep->hdr->rxbuf_off) / p->stride])
+			CHECK(memcmp(F.ep->base + p->free_bufs[i], canary(), p->stride) == 0,
+			      "spare Rx buffer at %u written", p->free_bufs[i]);
+	CHECK(memcmp(F.ep->base + p->size, canary(), tail_len()) == 0,
+	      "written after the endpoint region");
+}
+
+/* Drop reason why (-1: none) counted once, no other (nobuf is not a verdict). */
+static void drops_check(const struct udp_stats *before, int why)
+{
+	for (int r = 0; r < UDP_NDROPS; r++)
+		if (r != UDP_DROP_NOBUF)
+			CHECK(F.u->st.drops[r] == before->drops[r] + (r == why),
+			      "drop reason %d counted %llu times, the verdict is %d", r,
+			      (unsigned long long)(F.u->st.drops[r] - before->drops[r]), why);
+}
+
+/* One datagram into the device, as from the socket; the verdict is checked. */
+static void dgram(const unsigned char *b, size_t n, int src)
+{
+	struct udp_stats st = F.u->st;
+	unsigned char *copy = malloc(n ? n : 1); /* exact size: ASan sees overreads */
+	uint32_t seq = 0, ahead = 0;
+	bool data;
+	int c, why = verdict(b, n, src, &c, &data);
+
+	CHECK(copy, "out of memory");
+	memcpy(copy, b, n);
+	if (data) {
+		seq = be32(b + 20);
+		ahead = seq - uchan(c)->rcv_nxt;
+		model_data(c, seq, (uint32_t)n - UDP_HDR_LEN, be32(b + 16), b[1], b + UDP_HDR_LEN);
+	}
+	pthread_mutex_lock(&F.u->lock);
+	udp_dgram_input(F.u, copy, n, &F.src[src], F.srclen[src]);
+	pthread_mutex_unlock(&F.u->lock);
+	free(copy);
+	if (data && (int32_t)ahead < 0)
+		CHECK(F.u->st.dups == st.dups + 1, "duplicate not counted");
+	if (data && ahead >= UDP_WIN && (int32_t)ahead > 0)
+		why = UDP_DROP_SEQ;
+	drops_check(&st, why);
+	sync_all();
+	if (why >= 0 || (data && ahead >= UDP_WIN))
+		CHECK(F.u->st.rx_data == st.rx_data, "a dropped datagram was delivered");
+}
+
+/* FOP_DGRAM: a header repaired as asked, then the payload. */
+static size_t op_dgram(const unsigned char *in, size_t n)
+{
+	static unsigned char b[UDP_HDR_LEN + FUZZ_PAYLOAD_MAX];
+	size_t len;
+	unsigned fix;
+	int src, c;
+
+	if (n < 2 + UDP_HDR_LEN + 2)
+		return n;
+	src = in[0] & 7;
+	c = (in[0] >> 3) & 3;
+	fix = in[1];
+	memcpy(b, in + 2, UDP_HDR_LEN);
+	len = (size_t)in[2 + UDP_HDR_LEN] << 8 | in[3 + UDP_HDR_LEN];
+	in += 4 + UDP_HDR_LEN;
+	n -= 4 + UDP_HDR_LEN;
+	len = len < n ? len : n;
+	len = len < FUZZ_PAYLOAD_MAX ? len : FUZZ_PAYLOAD_MAX;
+	memcpy(b + UDP_HDR_LEN, in, len);
+	if (fix & FIX_VK) {
+		b[0] = CLCP_FRAME_VERSION;
+		put32(b + 28, FUZZ_KEY);
+	}
+	if (fix & FIX_LEN)
+		put32(b + 12, (uint32_t)len);
+	if (fix & FIX_DATA)
+		b[1] = (uint8_t)(len ? b[1] | CLCP_FF_DATA : b[1] & ~CLCP_FF_DATA);
+	if ((fix & FIX_ADDR) && c < FUZZ_NCHAN) {
+		put16(b + 2, chan_def[c].my_port);
+		put16(b + 4, chan_def[c].peer_port);
+		put32(b + 8, chan_def[c].peer_node);
+	}
+	if ((fix & FIX_SEQ) && c < FUZZ_NCHAN)
+		put32(b + 20, uchan(c)->rcv_nxt + (uint32_t)(int32_t)(int8_t)b[23]);
+	if ((fix & FIX_ACK) && c < FUZZ_NCHAN)
+		put32(b + 24, uchan(c)->snd_una + (b[27] & 0x7fu));
+	if (src == FSRC_HDR)
+		src = node_src(be32(b + 8));
+	dgram(b, UDP_HDR_LEN + len, src);
+	return 4 + UDP_HDR_LEN + len;
+}
+
+static size_t op_raw(const unsigned char *in, size_t n)
+{
+	size_t len;
+	int src;
+
+	if (n < 3)
+		return n;
+	src = in[0] & 7;
+	len = (size_t)in[1] << 8 | in[2];
+	len = len < n - 3 ? len : n - 3;
+	len = len < FUZZ_RAW_MAX ? len : FUZZ_RAW_MAX;
+	if (src == FSRC_HDR)
+		src = len >= UDP_HDR_LEN ? node_src(be32(in + 3 + 8)) : FSRC_UNSPEC;
+	dgram(in + 3, len, src);
+	return 3 + len;
+}
+
+/* --- the user side --- */
+
+static bool has_last(int c)
+{
+	for (uint32_t i = 0; i < F.m[c].qlen; i++)
+		if (qfront(c, i)->flags & CLCP_QF_LAST)
+			return true;
+	return false;
+}
+
+/* A nonblocking message receive on c cannot wait for frames still to come. */
+static bool msg_safe(int c)
+{
+	const struct mframe *h = qfront(c, 0);
+
+	return !h || !(h->flags & CLCP_QF_FIRST) || has_last(c);
+}
+
+static bool msg_safe_any(void)
+{
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		if (!msg_safe(c))
+			return false;
+	return true;
+}
+
+static int chan_index(int chan)
+{
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		if (F.chan[c] == chan)
+			return c;
+	CHECK(0, "unknown channel %d", chan);
+	return -1;
+}
+
+/* The message at c's head leaves the model; copied: its bytes are checked. Returns its length. */
+static size_t msg_take(int c, size_t got, bool copied)
+{
+	size_t off = 0;
+	bool last;
+
+	do {
+		const struct mframe *f = qfront(c, 0);
+
+		CHECK(f, "chan %d: message longer than what was delivered", c);
+		last = f->flags & CLCP_QF_LAST;
+		if (copied)
+			CHECK(off + f->len <= got && memcmp(F.msg + off, f->data, f->len) == 0,
+			      "chan %d: message bytes %zu.. are not what was sent", c, off);
+		off += f->len;
+		qpop(c);
+	} while (!last);
+	CHECK(!copied || off == got, "chan %d: message of %zu bytes, frames carried %zu", c, got,
+	      off);
+	return off;
+}
+
+static void msg_result(int c, ssize_t n, size_t cap)
+{
+	const struct mframe *h = c >= 0 ? qfront(c, 0) : NULL;
+	uint32_t msg_len = h ? h->msg_len : 0;
+	bool known = msg_len != CLCP_MSG_LEN_UNKNOWN;
+
+	if (n >= 0) {
+		CHECK(h && (h->flags & CLCP_QF_FIRST) && (size_t)n <= cap, "chan %d: bad message",
+		      c);
+		msg_take(c, (size_t)n, true);
+		CHECK(!known || msg_len == (size_t)n, "chan %d: message of %u bytes arrived as %zd",
+		      c, msg_len, n);
+	} else if (n == -EMSGSIZE) {
+		CHECK(h && (h->flags & CLCP_QF_FIRST), "chan %d: EMSGSIZE without a message", c);
+		if (!known || msg_len <= cap) /* frame-built and too long: consumed */
+			CHECK(msg_take(c, 0, false) > cap, "chan %d: EMSGSIZE, but it fit", c);
+	} else if (n == -EPROTO) {
+		CHECK(h, "chan %d: EPROTO without frames", c);
+		if (h->flags & CLCP_QF_FIRST) /* length mismatch: consumed */
+			CHECK(msg_take(c, 0, false) != msg_len && known,
+			      "chan %d: EPROTO, but fine", c);
+	} else {
+		CHECK(n == -EAGAIN || n == -ENOBUFS || n == -ECONNRESET, "receive: %zd", n);
+	}
+}
+
+/*
+ * The receiver's next Rx posts do not call wake_senders: as when the NIC
+ * (the progress thread) takes the lock first and handles more datagrams
+ * with those buffers posted; the kept frames wait for the timers.
+ */
+static void late_wake(void)
+{
+	clcp_store_relaxed(&F.ep->hdr->rx_waiters, 0u);
+}
+
+/* clcp_peek_message: the head message's length, nothing taken. */
+static void op_peek(int chan)
+{
+	ssize_t n = clcp_peek_message(F.ep, &chan, CLCP_NONBLOCK);
+	const struct mframe *h;
+
+	sync_all();
+	if (n != -ENODATA && n < 0 && n != -EPROTO)
+		return;
+	h = qfront(chan_index(chan), 0);
+	CHECK(h && (n == -EPROTO) == !(h->flags & CLCP_QF_FIRST), "peek: %zd", n);
+	CHECK(n == -EPROTO || (n == -ENODATA) == (h->msg_len == CLCP_MSG_LEN_UNKNOWN), "peek: %zd",
+	      n);
+	CHECK(n < 0 || (size_t)n == h->msg_len, "peek: %zd, message of %u", n, h->msg_len);
+}
+
+static void op_msg(uint8_t a)
+{
+	int c = a & 3, chan = c == 3 ? CLCP_ANY : F.chan[c];
+	size_t cap = fuzz_caps[(a >> 2) & 3];
+	ssize_t n;
+
+	if (c == 3 ? !msg_safe_any() : !msg_safe(c))
+		return;
+	if (a & 0x20)
+		late_wake();
+	if (a & 0x40)
+		return op_peek(chan);
+	if (a & 0x10)
+		n = clcp_poll_rx_msg(F.ep, &chan, F.msg, cap, CLCP_NONBLOCK);
+	else
+		n = clcp_rcv_message(F.ep, &chan, F.msg, cap, CLCP_NONBLOCK);
+	sync_all();
+	if (n >= 0 || n == -EMSGSIZE || n == -EPROTO)
+		msg_result(chan_index(chan), n, cap);
+	else
+		msg_result(-1, n, cap);
+}
+
+static void lent_release(void)
+{
+	CHECK(clcp_release_frames(F.ep, F.lent, F.nlent) == 0, "release: %s", clcp_errmsg());
+	F.nlent = 0;
+	F.armed = F.want_wake = false;
+}
+
+/* One frame received and checked against the model; false if none. */
+static bool frame_take(int chan)
+{
+	struct clcp_frame f;
+	const struct mframe *w;
+	int rc = clcp_rcv_frame(F.ep, chan, &f, CLCP_NONBLOCK), c;
+
+	sync_all();
+	if (rc < 0) {
+		CHECK(rc == -EAGAIN || rc == -ENOBUFS || rc == -ECONNRESET, "rcv_frame: %d", rc);
+		return false;
+	}
+	c = chan_index(f.chan);
+	w = qfront(c, 0);
+	CHECK(w && w->len == f.len && w->msg_len == f.msg_len &&
+		      w->flags == (f.flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) &&
+		      memcmp(w->data, f.data, f.len) == 0,
+	      "chan %d: frame is not what was sent", c);
+	qpop(c);
+	F.lent[F.nlent++] = f;
+	return true;
+}
+
+static void op_frame(uint8_t a)
+{
+	int c = a & 3;
+
+	if ((a & 4) || F.nlent == LENT_MAX)
+		lent_release();
+	if (a & 8)
+		late_wake();
+	frame_take(c == 3 ? CLCP_ANY : F.chan[c]);
+}
+
+/* Time passes for the engine: its time stamps move back by ms. */
+static void time_warp(uint64_t ms)
+{
+	for (int c = 0; c < FUZZ_NCHAN; c++) {
+		struct udp_chan *uc = uchan(c);
+
+		for (uint32_t s = uc->snd_una; s != uc->snd_nxt; s++)
+			uc->slot[s % UDP_WIN].sent_us -= ms * 1000u;
+		uc->last_heard_ms -= ms;
+		uc->last_sent_ms -= ms;
+		uc->next_hello_ms -= ms;
+		if (uc->wait_since_ms)
+			uc->wait_since_ms -= ms;
+	}
+	F.u->timers_us -= ms * 1000u;
+}
+
+static void op_tick(uint8_t a)
+{
+	if (a & 0x80)
+		F.armed = clcp_endpt_arm(F.ep) == 0;
+	pthread_mutex_lock(&F.u->lock);
+	time_warp((uint64_t)(a & 0x3f) * ((a & 0x40) ? 100u : 1u));
+	udp_timers(F.u);
+	udp_acks_flush(F.u);
+	pthread_mutex_unlock(&F.u->lock);
+	sync_all();
+}
+
+static void op_send(uint8_t a, uint8_t len)
+{
+	static const unsigned char data[256];
+	int c = a % 3;
+	bool seen;
+
+	pthread_mutex_lock(&F.u->lock);
+	seen = uchan(c)->seen && !uchan(c)->err; /* else a nonblocking send waits for a hello */
+	pthread_mutex_unlock(&F.u->lock);
+	if (seen)
+		(void)clcp_send_frame(F.ep, F.chan[c], data, len,
+				      CLCP_NONBLOCK | ((a & 4) ? CLCP_MORE : 0));
+	sync_all();
+}
+
+/* Channel a % 3 released and allocated again: the new one starts empty. */
+static void op_chan(uint8_t a)
+{
+	int c = a % 3;
+
+	pthread_mutex_lock(&F.u->lock);
+	if (uchan(c)->snd_una != uchan(c)->snd_nxt)
+		uchan(c)->err = -ECONNRESET; /* released without lingering */
+	pthread_mutex_unlock(&F.u->lock);
+	CHECK(clcp_release_chan(F.ep, F.chan[c]) == 0, "release_chan: %s", clcp_errmsg());
+	F.chan[c] = clcp_alloc_chan(F.ep, chan_def[c].my_port, chan_def[c].peer_node,
+				    chan_def[c].peer_port);
+	CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
+	memset(&F.m[c], 0, sizeof(F.m[c]));
+}
+
+/* Armed, then a last frame: the endpoint fd is readable. */
+static void wake_check(void)
+{
+	struct pollfd p = { .fd = clcp_endpt_fd(F.ep), .events = POLLIN };
+
+	if (!F.want_wake)
+		return;
+	CHECK(poll(&p, 1, 0) == 1, "armed, a last frame came, the fd is not readable");
+	F.armed = F.want_wake = false;
+}
+
+/* --- one input --- */
+
+static void drain_peers(void)
+{
+	unsigned char b[64];
+
+	for (int i = 0; i < 2; i++)
+		while (recv(F.peer_sock[i], b, sizeof(b), MSG_DONTWAIT) >= 0)
+			;
+}
+
+static void input_start(uint8_t cfg)
+{
+	struct clcp_endpt_attr a;
+
+	clcp_endpt_attr_init(&a);
+	a.rxq_len = 2u << (cfg & 3);
+	a.txq_len = 4;
+	a.mtu = fuzz_mtus[(cfg >> 2) & 3];
+	a.nchan = 4;
+	CHECK(clcp_alloc_endpt(F.dev, &a, &F.ep) == 0, "alloc_endpt: %s", clcp_errmsg());
+	for (int c = 0; c < FUZZ_NCHAN; c++) {
+		F.chan[c] = clcp_alloc_chan(F.ep, chan_def[c].my_port, chan_def[c].peer_node,
+					    chan_def[c].peer_port);
+		CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
+	}
+	memset(F.m, 0, sizeof(F.m));
+	F.nlent = 0;
+	F.painted = calloc(F.ep->hdr->nrxbuf, 1);
+	CHECK(F.painted, "out of memory");
+	memset(F.ep->base + F.ep->priv->size, CANARY, tail_len());
+	paint();
+}
+
+/* Every delivered frame reaches the user; then the endpoint goes. */
+static void input_end(void)
+{
+	lent_release();
+	while (frame_take(CLCP_ANY))
+		if (F.nlent == LENT_MAX)
+			lent_release();
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		CHECK(F.m[c].qlen == 0, "chan %d: %u delivered frames never received", c,
+		      F.m[c].qlen);
+	lent_release();
+	pthread_mutex_lock(&F.u->lock);
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		if (!uchan(c)->err)
+			uchan(c)->err = -ECONNRESET; /* release without lingering */
+	pthread_mutex_unlock(&F.u->lock);
+	CHECK(clcp_release_endpt(F.ep) == 0, "release_endpt: %s", clcp_errmsg());
+	free(F.painted);
+	drain_peers();
+}
+
+static size_t op_run(const unsigned char *in, size_t n)
+{
+	uint8_t op = in[0] % FOP_COUNT;
+
+	in++;
+	n--;
+	switch (op) {
+	case FOP_DGRAM:
+	case FOP_DGRAM2:
+		return 1 + op_dgram(in, n);
+	case FOP_CHAN:
+		if (n)
+			op_chan(in[0]);
+		return 1 + (n > 0);
+	case FOP_RAW:
+		return 1 + op_raw(in, n);
+	case FOP_MSG:
+		if (n)
+			op_msg(in[0]);
+		return 1 + (n > 0);
+	case FOP_FRAME:
+		if (n)
+			op_frame(in[0]);
+		return 1 + (n > 0);
+	case FOP_TICK:
+		if (n)
+			op_tick(in[0]);
+		return 1 + (n > 0);
+	default:
+		if (n >= 2)
+			op_send(in[0], in[1]);
+		return 1 + (n < 2 ? n : 2);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n);
+int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
+{
+	size_t used;
+
+	if (n == 0)
+		return 0;
+	input_start(in[0]);
+	for (used = 1; used < n;) {
+		used += op_run(in + used, n - used);
+		paint_check();
+		paint();
+		wake_check();
+	}
+	input_end();
+	return 0;
+}
