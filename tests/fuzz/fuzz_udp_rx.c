@@ -180,6 +180,14 @@ static void sync_chan(int c)
 	}
 }
 
+/* A new channel c: nothing delivered, nothing kept (the frame bytes stay). */
+static void model_reset(int c)
+{
+	F.m[c].nxt = F.m[c].qhead = F.m[c].qlen = 0;
+	for (uint32_t i = 0; i < UDP_WIN; i++)
+		F.m[c].win[i].have = 0;
+}
+
 static void sync_all(void)
 {
 	for (int c = 0; c < FUZZ_NCHAN; c++)
@@ -660,7 +668,7 @@ static void op_chan(uint8_t a)
 	F.chan[c] = clcp_alloc_chan(F.ep, chan_def[c].my_port, chan_def[c].peer_node,
 				    chan_def[c].peer_port);
 	CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
-	memset(&F.m[c], 0, sizeof(F.m[c]));
+	model_reset(c);
 }
 
 /* Armed, then a last frame: the endpoint fd is readable. */
@@ -700,7 +708,8 @@ static void input_start(uint8_t cfg)
 					    chan_def[c].peer_port);
 		CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
 	}
-	memset(F.m, 0, sizeof(F.m));
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		model_reset(c);
 	F.nlent = 0;
 	F.painted = calloc(F.ep->hdr->nrxbuf, 1);
 	CHECK(F.painted, "out of memory");
