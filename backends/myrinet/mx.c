@@ -226,6 +226,12 @@ static void mx_close(struct clcp_dev *dev)
 	struct mx_node *n = MXD(dev)->node;
 
 	pthread_mutex_lock(&nodes_lock);
+	if (n->pid != getpid()) { /* a forked child: the NIC runs in its parent */
+		pthread_mutex_unlock(&nodes_lock);
+		free(dev->bpriv);
+		dev->bpriv = NULL;
+		return;
+	}
 	if (--n->refs == 0) {
 		stats_print(n, MXD(dev)->base);
 		for (uint32_t i = 0; i < MX_MAX_NODES; i++)
