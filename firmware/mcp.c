@@ -216,6 +216,7 @@ static void chan_close(struct mcp *m, struct mcp_endpt *e, struct mcp_chan *c)
 {
 	mcp_port_unbind(m, c->my_port);
 	c->active = 0;
+	e->nactive--;
 	credits_drop(e, c);
 	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
 }
@@ -267,6 +268,7 @@ static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	mc->credits = mc->granted = 0;
 	mc->ask_us = hal_clock_us(m->hw) - ASK_RETRY_US;
 	mc->active = 1;
+	e->nactive++;
 	m->sh->chan_err[i][ch] = 0;
 	m->sh->chan_ask[i][ch] = 0;
 	chan_pub(m, i, ch);
@@ -542,13 +544,16 @@ static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
 	}
 }
 
-/* Credits unused for CREDIT_IDLE_US while the Tx queue is empty go back. */
+/*
+ * Credits unused for CREDIT_IDLE_US go back: their channel has nothing to
+ * send, or its frames wait behind another channel's at the Tx head.
+ */
 static void credits_idle(struct mcp *m, clcp_u32 i)
 {
 	struct mcp_endpt *e = &m->ep[i];
 	clcp_u32 ch, now = hal_clock_us(m->hw);
 
-	if (!e->enabled || rd32(&m->sh->endpts[i].doorbell) != e->doorbell_seen)
+	if (!e->enabled)
 		return;
 	for (ch = 0; ch < e->nchan; ch++) {
 		struct mcp_chan *c = &e->chans[ch];
@@ -643,11 +648,15 @@ static clcp_u32 slots_free(struct mcp *m, const struct mcp_endpt *e, clcp_u32 ma
 	return n;
 }
 
+/*
+ * A fair share: the channels' credits together stay within half the Rx
+ * queue, so that credits one channel holds never starve another.
+ */
 static clcp_u32 grant_max(const struct mcp_endpt *e)
 {
-	clcp_u32 half = (e->rxq_mask + 1) >> 1;
+	clcp_u32 share = ((e->rxq_mask + 1) >> 1) / (e->nactive ? e->nactive : 1);
 
-	return half == 0 ? 1 : half < GRANT_MAX ? half : GRANT_MAX;
+	return share == 0 ? 1 : share < GRANT_MAX ? share : GRANT_MAX;
 }
 
 /* Promises up to max free slots to c's peer and tells it (also none). */

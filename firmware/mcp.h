@@ -36,6 +36,7 @@ struct mcp_endpt {
 	clcp_u32 ask_seen; /* doorbell value at which chan_ask[] was last scanned */
 	clcp_u32 promised; /* posted Rx slots promised to peers (credits out) */
 	clcp_u32 wants;	   /* channels whose peer waits for credits */
+	clcp_u32 nactive;  /* channels active */
 	struct mcp_chan chans[MCP_MAX_CHANS];
 };
 
