@@ -519,6 +519,13 @@ static int credit_take(struct mcp *m, clcp_u32 i, struct mcp_chan *c)
 	return 0;
 }
 
+/* The last credit went to a frame whose message goes on: ask for the next ones now. */
+static void credit_ahead(struct mcp *m, clcp_u32 i, struct mcp_chan *c, const struct clcp_qentry *q)
+{
+	if (c->credit && !c->credits && !c->asking && !(q->flags & CLCP_QF_LAST))
+		ask(m, i, c, 1);
+}
+
 /* The driver asked for a credit on a channel (chan_ask) before a nonblocking send. */
 static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
 {
@@ -591,9 +598,10 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 	rc = tx_check(m, e, q);
 	if (rc == 0 && !credit_take(m, i, &e->chans[hal_le16(q->chan)]))
 		return 0; /* the head waits for a credit: the queue keeps its order */
-	if (rc == 0)
+	if (rc == 0) {
 		tx_packet(m, e, q);
-	else {
+		credit_ahead(m, i, &e->chans[hal_le16(q->chan)], q);
+	} else {
 		inc32(&m->sh->stats.tx_errors);
 		inc32(&m->sh->endpts[i].errors);
 		mcp_log(m, MCP_LOG_TX_ERR, i, (clcp_u32)-rc, hal_le16(q->chan));
@@ -604,6 +612,7 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
 	e->tx_head++;
 	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_head), e->tx_head);
+	rx_interrupt(m, i); /* a sender sleeping until its entries come back (if armed) */
 	return 1;
 }
 
@@ -649,12 +658,12 @@ static clcp_u32 slots_free(struct mcp *m, const struct mcp_endpt *e, clcp_u32 ma
 }
 
 /*
- * A fair share: the channels' credits together stay within half the Rx
- * queue, so that credits one channel holds never starve another.
+ * A fair share: the Rx queue over the endpoint's channels, so that credits
+ * one channel holds never starve another for long (idle ones go back).
  */
 static clcp_u32 grant_max(const struct mcp_endpt *e)
 {
-	clcp_u32 share = ((e->rxq_mask + 1) >> 1) / (e->nactive ? e->nactive : 1);
+	clcp_u32 share = (e->rxq_mask + 1) / (e->nactive ? e->nactive : 1);
 
 	return share == 0 ? 1 : share < GRANT_MAX ? share : GRANT_MAX;
 }
@@ -888,6 +897,17 @@ static void rx_seq_check(struct mcp *m, struct mcp_chan *c, clcp_u32 seq)
 	c->rx_seq = seq + 1;
 }
 
+/*
+ * A message goes on, its sender has no credit left and the Rx queue no
+ * free slot: wake an armed receiver to drain it now, before the sender
+ * has to ask (tx_blocked tells clcp_endpt_arm why).
+ */
+static void rx_full(struct mcp *m, clcp_u32 i)
+{
+	put_head(m, &m->ep[i], CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_blocked), 1);
+	rx_interrupt(m, i);
+}
+
 /* A credited frame took the slot promised to it. */
 static void rx_credit_used(struct mcp_endpt *e, struct mcp_chan *c)
 {
@@ -938,6 +958,8 @@ static int rx_deliver(struct mcp *m)
 	rx_seq_check(m, &e->chans[s->chan], hal_be32(f->seq));
 	if (f->flags & CLCP_FF_LAST)
 		rx_interrupt(m, s->ep);
+	else if (e->chans[s->chan].credit && !e->chans[s->chan].granted && !slots_free(m, e, 1))
+		rx_full(m, s->ep);
 	return 1;
 }
 
