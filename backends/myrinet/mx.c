@@ -352,9 +352,12 @@ static int activate_any(struct clcp_endpt *ep, int chan)
 	int rc = -EADDRINUSE;
 
 	for (uint32_t i = 0; i < 65536 - MX_PORT_FIRST && rc == -EADDRINUSE; i++) {
-		uint16_t p = n->next_port;
+		uint16_t p;
 
+		pthread_mutex_lock(&nodes_lock); /* devices of the node may be in other threads */
+		p = n->next_port;
 		n->next_port = p == 65535 ? MX_PORT_FIRST : (uint16_t)(p + 1);
+		pthread_mutex_unlock(&nodes_lock);
 		rc = activate(ep, chan, p);
 		if (rc == 0)
 			ep->chans[chan].my_port = p;
