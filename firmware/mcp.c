@@ -695,6 +695,7 @@ static void ctrl_ask(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 wai
 	if (!c->want)
 		e->wants++;
 	c->want = 1;
+	e->waiters = 1;
 	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_waiters), 1);
 	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_blocked), 1);
 	rx_interrupt(m, i);
@@ -707,8 +708,14 @@ static int serve_wants(struct mcp *m, clcp_u32 i)
 	clcp_u32 ch;
 	int work = 0;
 
-	if (!e->enabled || !e->wants)
+	if (!e->enabled)
 		return 0;
+	if (!e->wants) { /* the last waiter may have gone with its channel */
+		if (e->waiters)
+			put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_waiters), 0);
+		e->waiters = 0;
+		return 0;
+	}
 	for (ch = 0; ch < e->nchan && e->wants; ch++) {
 		struct mcp_chan *c = &e->chans[ch];
 
@@ -721,8 +728,10 @@ static int serve_wants(struct mcp *m, clcp_u32 i)
 		e->wants--;
 		work = 1;
 	}
-	if (!e->wants)
+	if (!e->wants) {
 		put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_waiters), 0);
+		e->waiters = 0;
+	}
 	return work;
 }
 

@@ -37,6 +37,7 @@ struct mcp_endpt {
 	clcp_u32 promised; /* posted Rx slots promised to peers (credits out) */
 	clcp_u32 wants;	   /* channels whose peer waits for credits */
 	clcp_u32 nactive;  /* channels active */
+	clcp_u32 waiters;  /* rx_waiters is set in the endpoint header */
 	struct mcp_chan chans[MCP_MAX_CHANS];
 };
 
