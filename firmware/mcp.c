@@ -10,13 +10,20 @@
 #include "mcp.h"
 
 #define SCRATCH_ENTRY MCP_SCRATCH_OFF		/* one queue entry */
+#define SCRATCH_PROBE (MCP_SCRATCH_OFF + 0x40u) /* an Rx entry looked at for credits */
 #define SCRATCH_HDR (MCP_SCRATCH_OFF + 0x100u)	/* an endpoint header */
 #define SCRATCH_WORD (MCP_SCRATCH_OFF + 0x800u) /* one 32-bit word */
 #define QE_SIZE ((clcp_u32)sizeof(struct clcp_qentry))
 /* Packets sit in their buffer so that the frame header is word aligned. */
 #define RX_PKT_OFF (MCP_RXBUF_OFF + 2u)
+#define ASK_RETRY_US 5000u   /* an unanswered (or refused) ask goes again */
+#define CREDIT_IDLE_US 5000u /* credits unused this long go back to the receiver */
+#define GRANT_MAX 64u	     /* credits per grant, at most half the Rx queue */
 
-static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op);
+static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op,
+		    clcp_u32 arg);
+static void rx_interrupt(struct mcp *m, clcp_u32 i);
+static void put_head(struct mcp *m, const struct mcp_endpt *e, clcp_u32 field, clcp_u32 head);
 
 /* --- small helpers --- */
 
@@ -157,14 +164,15 @@ static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	rxq_len = hal_le32(h->rxq_len);
 	if (hal_le32(h->magic) != CLCP_ENDPT_MAGIC || hal_le16(h->abi_version) != CLCP_ABI_VERSION)
 		return -MCP_EPROTO;
-	if (!is_pow2(txq_len) || !is_pow2(rxq_len) || hal_le32(h->nchan) > MCP_MAX_CHANS ||
-	    hal_le32(h->mtu) > MCP_MTU_MAX || !layout_fits(h, rd32(&c->size)))
+	if (!is_pow2(txq_len) || !is_pow2(rxq_len) || hal_le32(h->mtu) > MCP_MTU_MAX ||
+	    !layout_fits(h, rd32(&c->size)))
 		return -MCP_EINVAL;
 	zero_bytes(e, sizeof(*e));
 	e->host = host;
 	e->size = hal_le32(h->size);
 	e->mtu = hal_le32(h->mtu);
-	e->nchan = hal_le32(h->nchan);
+	/* Channels past MCP_MAX_CHANS exist in the region but not here: never activated. */
+	e->nchan = hal_le32(h->nchan) < MCP_MAX_CHANS ? hal_le32(h->nchan) : MCP_MAX_CHANS;
 	e->txq_off = hal_le32(h->txq_off);
 	e->txq_mask = txq_len - 1;
 	e->rxq_off = hal_le32(h->rxq_off);
@@ -175,12 +183,42 @@ static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	return 0;
 }
 
+/* --- channel state the driver reads --- */
+
+static void chan_pub(struct mcp *m, clcp_u32 i, clcp_u32 ch)
+{
+	const struct mcp_chan *c = &m->ep[i].chans[ch];
+
+	wr32(&m->sh->chan_tx[i][ch],
+	     c->credits | (c->seen ? MCP_CHT_SEEN : 0) | (c->asking ? MCP_CHT_ASKING : 0));
+}
+
+/* The channel failed (err > 0): its Tx entries come back with -err from now on. */
+static void chan_fail(struct mcp *m, clcp_u32 i, clcp_u32 ch, clcp_u32 err)
+{
+	m->sh->chan_err[i][ch] = (clcp_u8)err;
+	rx_interrupt(m, i); /* a sender sleeping for credits looks again */
+}
+
+/* Credits the peer was promised and will not use: the Rx slots are free again. */
+static void credits_drop(struct mcp_endpt *e, struct mcp_chan *c)
+{
+	e->promised -= c->granted;
+	c->granted = 0;
+	c->credits = 0;
+	if (c->want)
+		e->wants--;
+	c->want = 0;
+}
+
 /* Unbinds a channel's port and tells its peer's NIC (the peer sees a reset). */
-static void chan_close(struct mcp *m, struct mcp_chan *c)
+static void chan_close(struct mcp *m, struct mcp_endpt *e, struct mcp_chan *c)
 {
 	mcp_port_unbind(m, c->my_port);
 	c->active = 0;
-	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET);
+	e->nactive--;
+	credits_drop(e, c);
+	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
 }
 
 static void unbind_all(struct mcp *m, struct mcp_endpt *e)
@@ -189,7 +227,7 @@ static void unbind_all(struct mcp *m, struct mcp_endpt *e)
 
 	for (c = 0; c < e->nchan; c++)
 		if (e->chans[c].active)
-			chan_close(m, &e->chans[c]);
+			chan_close(m, e, &e->chans[c]);
 }
 
 static int cmd_destroy_endpt(struct mcp *m, clcp_u32 i)
@@ -225,8 +263,17 @@ static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	mc->my_port = (clcp_u16)port;
 	mc->tx_seq = 0;
 	mc->rx_seq = 0;
+	mc->credit = (rd32(&c->host_addr_lo) & MCP_CHANF_CREDIT) != 0;
+	mc->seen = mc->asking = mc->want = 0;
+	mc->credits = mc->granted = 0;
+	mc->ask_us = hal_clock_us(m->hw) - ASK_RETRY_US;
 	mc->active = 1;
+	e->nactive++;
 	m->sh->chan_err[i][ch] = 0;
+	m->sh->chan_ask[i][ch] = 0;
+	chan_pub(m, i, ch);
+	if (mc->credit) /* a peer bound first learns that we are here */
+		tx_ctrl(m, peer, mc->peer_port, mc->my_port, MCP_CTRL_HELLO, 0);
 	return 0;
 }
 
@@ -237,7 +284,25 @@ static int cmd_deactivate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 
 
 	if (!e->enabled || ch >= e->nchan || !e->chans[ch].active)
 		return -MCP_ENOENT;
-	chan_close(m, &e->chans[ch]);
+	chan_close(m, e, &e->chans[ch]);
+	return 0;
+}
+
+/* Delivers what already waits on the link, so that it comes before the error. */
+static int rx_poll(struct mcp *m);
+
+static int cmd_fail_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 ch = rd32(&c->chan), err = rd32(&c->port), n;
+
+	if (!e->enabled || ch >= e->nchan || !e->chans[ch].active)
+		return -MCP_ENOENT;
+	if (err == 0 || err > 0xffu)
+		return -MCP_EINVAL;
+	for (n = 0; n < 64 && rx_poll(m); n++)
+		;
+	chan_fail(m, i, ch, err);
 	return 0;
 }
 
@@ -276,6 +341,8 @@ static int cmd_exec(struct mcp *m, const struct mcp_cmd *c)
 		return cmd_activate_chan(m, c, ep);
 	case MCP_CMD_DEACTIVATE_CHAN:
 		return cmd_deactivate_chan(m, c, ep);
+	case MCP_CMD_FAIL_CHAN:
+		return cmd_fail_chan(m, c, ep);
 	}
 	return -MCP_EINVAL;
 }
@@ -318,6 +385,17 @@ static void put_head(struct mcp *m, const struct mcp_endpt *e, clcp_u32 field, c
 	hal_dma_to_host(m->hw, e->host + field, SCRATCH_WORD + 4, 4);
 }
 
+/* Counts a frame in n (low, high) and writes it to the header's u64 at field. */
+static void put_count(struct mcp *m, const struct mcp_endpt *e, clcp_u32 field, clcp_u32 *n)
+{
+	clcp_u32 *w = hal_sram(m->hw, SCRATCH_WORD + 16);
+
+	n[1] += ++n[0] == 0;
+	w[0] = hal_le32(n[0]);
+	w[1] = hal_le32(n[1]);
+	hal_dma_to_host(m->hw, e->host + field, SCRATCH_WORD + 16, 8);
+}
+
 /*
  * Waits for the send DMA to let go of the Tx buffer, then writes the route
  * and the packet type where the frame header will be word aligned.
@@ -335,8 +413,9 @@ static clcp_u32 pkt_start(struct mcp *m, const struct mcp_route *r, clcp_u16 typ
 	return start;
 }
 
-/* Tells node's NIC about its channel (its port, my port): refused or reset. */
-static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op)
+/* Tells node's NIC about its channel (its port, my port): MCP_CTRL_*, arg in seq. */
+static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op,
+		    clcp_u32 arg)
 {
 	const struct mcp_route *r = &m->routes[node < MCP_MAX_NODES ? node : 0];
 	struct clcp_frame_hdr *f;
@@ -352,9 +431,11 @@ static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_por
 	f->src_port = hal_be16(my_port);
 	f->src_node = hal_be32(m->node);
 	f->ack = hal_be32(op);
+	f->seq = hal_be32(arg);
 	hal_send_start(m->hw, start, r->len + MCP_PKT_HDR);
 	inc32(&m->sh->stats.ctrl_tx);
-	mcp_log(m, MCP_LOG_CTRL, 0xffffu, op, port);
+	if (op == MCP_CTRL_REFUSED || op == MCP_CTRL_RESET)
+		mcp_log(m, MCP_LOG_CTRL, 0xffffu, op, port);
 }
 
 /* Writes the frame header (big-endian) of a data frame. */
@@ -418,6 +499,91 @@ static void tx_packet(struct mcp *m, struct mcp_endpt *e, const struct clcp_qent
 	inc32(&m->sh->stats.tx_packets);
 }
 
+/* --- credits, sender side --- */
+
+static void ask(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 waiting)
+{
+	c->asking = 1;
+	c->ask_us = hal_clock_us(m->hw);
+	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_ASK, waiting);
+	chan_pub(m, i, (clcp_u32)(c - m->ep[i].chans));
+}
+
+/*
+ * A credit channel may send the entry at the Tx head only with a credit:
+ * 1 go (one taken), 0 wait (asked for credits, again after ASK_RETRY_US).
+ */
+static int credit_take(struct mcp *m, clcp_u32 i, struct mcp_chan *c)
+{
+	if (!c->credit)
+		return 1;
+	if (c->credits) {
+		c->credits--;
+		c->used_us = hal_clock_us(m->hw); /* idle credits go back later */
+		chan_pub(m, i, (clcp_u32)(c - m->ep[i].chans));
+		return 1;
+	}
+	if (hal_clock_us(m->hw) - c->ask_us >= ASK_RETRY_US) {
+		inc32(&m->sh->stats.credit_stalls);
+		ask(m, i, c, 1);
+	}
+	return 0;
+}
+
+/* The last credit went to a frame whose message goes on: ask for the next ones now. */
+static void credit_ahead(struct mcp *m, clcp_u32 i, struct mcp_chan *c, const struct clcp_qentry *q)
+{
+	if (c->credit && !c->credits && !c->asking && !(q->flags & CLCP_QF_LAST))
+		ask(m, i, c, 1);
+}
+
+/* The driver asked for a credit on a channel (chan_ask) before a nonblocking send. */
+static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 ch;
+
+	if (db == e->ask_seen)
+		return;
+	e->ask_seen = db;
+	for (ch = 0; ch < e->nchan; ch++) {
+		struct mcp_chan *c = &e->chans[ch];
+
+		if (!m->sh->chan_ask[i][ch])
+			continue;
+		if (c->active && c->credit && !c->credits && !c->asking)
+			ask(m, i, c, 0);
+		else
+			chan_pub(m, i, ch);
+		/* The answer (or ASKING) before the ask is taken: the driver reads the other way.
+		 */
+		hal_wmb();
+		*(volatile clcp_u8 *)&m->sh->chan_ask[i][ch] = 0;
+	}
+}
+
+/*
+ * Credits unused for CREDIT_IDLE_US go back: their channel has nothing to
+ * send, or its frames wait behind another channel's at the Tx head.
+ */
+static void credits_idle(struct mcp *m, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 ch, now = hal_clock_us(m->hw);
+
+	if (!e->enabled)
+		return;
+	for (ch = 0; ch < e->nchan; ch++) {
+		struct mcp_chan *c = &e->chans[ch];
+
+		if (!c->active || !c->credits || now - c->used_us < CREDIT_IDLE_US)
+			continue;
+		tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RETURN, c->credits);
+		c->credits = 0;
+		chan_pub(m, i, ch);
+	}
+}
+
 /* Sends the next Tx entry of endpoint i if the user posted one. */
 static int tx_endpt(struct mcp *m, clcp_u32 i)
 {
@@ -430,6 +596,7 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 	if (!e->enabled)
 		return 0;
 	db = rd32(&m->sh->endpts[i].doorbell);
+	asks_scan(m, i, db);
 	if (db == e->doorbell_seen)
 		return 0;
 	at = entry_addr(e, e->txq_off, e->tx_head & e->txq_mask);
@@ -440,10 +607,15 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 		return 0;
 	}
 	rc = tx_check(m, e, q);
-	if (rc == 0)
+	if (rc == 0 && !credit_take(m, i, &e->chans[hal_le16(q->chan)]))
+		return 0; /* the head waits for a credit: the queue keeps its order */
+	if (rc == 0) {
 		tx_packet(m, e, q);
-	else {
+		credit_ahead(m, i, &e->chans[hal_le16(q->chan)], q);
+		put_count(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_frames), e->tx_frames);
+	} else {
 		inc32(&m->sh->stats.tx_errors);
+		inc32(&m->sh->endpts[i].errors);
 		mcp_log(m, MCP_LOG_TX_ERR, i, (clcp_u32)-rc, hal_le16(q->chan));
 	}
 	q->status = (clcp_s16)hal_le16((clcp_u16)rc);
@@ -452,6 +624,7 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
 	e->tx_head++;
 	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_head), e->tx_head);
+	rx_interrupt(m, i); /* a sender sleeping until its entries come back (if armed) */
 	return 1;
 }
 
@@ -477,19 +650,168 @@ static struct mcp_chan *rx_chan(struct mcp *m, const struct clcp_frame_hdr *f, c
 	return c;
 }
 
+/* --- credits, receiver side --- */
+
+/* Posted Rx slots of e not promised yet, counted up to max (one DMA each). */
+static clcp_u32 slots_free(struct mcp *m, const struct mcp_endpt *e, clcp_u32 max)
+{
+	const struct clcp_qentry *q = hal_sram(m->hw, SCRATCH_PROBE);
+	clcp_u32 n = 0, slot;
+
+	while (n < max && e->promised + n <= e->rxq_mask) {
+		slot = (e->rx_head + e->promised + n) & e->rxq_mask;
+		/* A4: the owner byte is the last of the DMA (the user's R4). */
+		hal_dma_from_host(m->hw, SCRATCH_PROBE, entry_addr(e, e->rxq_off, slot), QE_SIZE);
+		if (q->owner != CLCP_OWNER_NIC)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A fair share: the Rx queue over the endpoint's channels, so that credits
+ * one channel holds never starve another for long (idle ones go back).
+ */
+static clcp_u32 grant_max(const struct mcp_endpt *e)
+{
+	clcp_u32 share = (e->rxq_mask + 1) / (e->nactive ? e->nactive : 1);
+
+	return share == 0 ? 1 : share < GRANT_MAX ? share : GRANT_MAX;
+}
+
+/* Promises up to max free slots to c's peer and tells it (also none). */
+static clcp_u32 grant(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 max)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 n = slots_free(m, e, max);
+
+	e->promised += n;
+	c->granted = (clcp_u16)(c->granted + n);
+	wr32(&m->sh->stats.grants, rd32(&m->sh->stats.grants) + n);
+	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_GRANT, n);
+	return n;
+}
+
+/*
+ * The peer asks for credits. None free and a frame waits: remember it,
+ * have the user's posting ring us (rx_waiters) and wake an armed
+ * receiver so that it drains its queue (tx_blocked), as loopback does.
+ */
+static void ctrl_ask(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 waiting)
+{
+	struct mcp_endpt *e = &m->ep[i];
+
+	if (grant(m, i, c, waiting ? grant_max(e) : 1) || !waiting)
+		return;
+	if (!c->want)
+		e->wants++;
+	c->want = 1;
+	e->waiters = 1;
+	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_waiters), 1);
+	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_blocked), 1);
+	rx_interrupt(m, i);
+}
+
+/* Grants to waiting peers once the user posted Rx buffers again. */
+static int serve_wants(struct mcp *m, clcp_u32 i)
+{
+	struct mcp_endpt *e = &m->ep[i];
+	clcp_u32 ch;
+	int work = 0;
+
+	if (!e->enabled)
+		return 0;
+	if (!e->wants) { /* the last waiter may have gone with its channel */
+		if (e->waiters)
+			put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_waiters), 0);
+		e->waiters = 0;
+		return 0;
+	}
+	for (ch = 0; ch < e->nchan && e->wants; ch++) {
+		struct mcp_chan *c = &e->chans[ch];
+
+		if (!c->want)
+			continue;
+		if (!slots_free(m, e, 1))
+			return work;
+		grant(m, i, c, grant_max(e));
+		c->want = 0;
+		e->wants--;
+		work = 1;
+	}
+	if (!e->wants) {
+		put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_waiters), 0);
+		e->waiters = 0;
+	}
+	return work;
+}
+
+/* Credits back from the sender, unused: the slots are free for others. */
+static void ctrl_return(struct mcp_endpt *e, struct mcp_chan *c, clcp_u32 n)
+{
+	n = n < c->granted ? n : c->granted;
+	c->granted = (clcp_u16)(c->granted - n);
+	e->promised -= n;
+}
+
+static void ctrl_grant(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 n)
+{
+	c->seen = 1;
+	c->asking = 0;
+	c->credits = (clcp_u16)(c->credits + n);
+	if (n) {
+		c->ask_us = hal_clock_us(m->hw) - ASK_RETRY_US; /* the next ask may go at once */
+		c->used_us = hal_clock_us(m->hw);
+	}
+	rx_interrupt(m, i); /* a sender sleeping for credits looks again */
+}
+
 /* A peer's NIC reports on one of our channels: remember it for the user side. */
 static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
 {
 	struct mcp_chan *c;
-	clcp_u32 ep, op = hal_be32(f->ack);
+	clcp_u32 ep, ch, op = hal_be32(f->ack), arg = hal_be32(f->seq);
 
 	inc32(&m->sh->stats.ctrl_rx);
 	c = rx_chan(m, f, &ep);
-	if (!c || (op != MCP_CTRL_REFUSED && op != MCP_CTRL_RESET))
+	if (!c) {
+		if (op == MCP_CTRL_ASK) /* nobody here for it: the asker waits or gives up */
+			tx_ctrl(m, hal_be32(f->src_node), hal_be16(f->src_port),
+				hal_be16(f->dst_port), MCP_CTRL_REFUSED, 0);
 		return;
-	m->sh->chan_err[ep][c - m->ep[ep].chans] = op == MCP_CTRL_REFUSED ? MCP_ECONNREFUSED :
-									    MCP_ECONNRESET;
-	mcp_log(m, MCP_LOG_CTRL, ep, op, hal_be16(f->dst_port));
+	}
+	ch = (clcp_u32)(c - m->ep[ep].chans);
+	switch (op) {
+	case MCP_CTRL_REFUSED:
+		if (c->credit)
+			c->asking = 0; /* not bound yet: ask again later */
+		else
+			chan_fail(m, ep, ch, MCP_ECONNREFUSED);
+		break;
+	case MCP_CTRL_RESET:
+		credits_drop(&m->ep[ep], c);
+		chan_fail(m, ep, ch, MCP_ECONNRESET);
+		break;
+	case MCP_CTRL_HELLO:
+		if (!c->seen && c->credit) /* answered once: both ends know */
+			tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_HELLO, 0);
+		c->seen = 1;
+		break;
+	case MCP_CTRL_ASK:
+		c->seen = 1;
+		ctrl_ask(m, ep, c, arg);
+		break;
+	case MCP_CTRL_GRANT:
+		ctrl_grant(m, ep, c, arg);
+		break;
+	case MCP_CTRL_RETURN:
+		ctrl_return(&m->ep[ep], c, arg);
+		break;
+	}
+	chan_pub(m, ep, ch);
+	if (op == MCP_CTRL_REFUSED || op == MCP_CTRL_RESET)
+		mcp_log(m, MCP_LOG_CTRL, ep, op, hal_be16(f->dst_port));
 }
 
 /*
@@ -537,7 +859,7 @@ static int rx_check(struct mcp *m, clcp_u32 len, int status)
 	if (!rx_chan(m, f, &ep)) {
 		mcp_drop(m, &st->drop_port, MCP_DROP_PORT, hal_be16(f->dst_port));
 		tx_ctrl(m, hal_be32(f->src_node), hal_be16(f->src_port), hal_be16(f->dst_port),
-			MCP_CTRL_REFUSED);
+			MCP_CTRL_REFUSED, 0);
 		return 0;
 	}
 	if (hal_be32(f->len) != len - MCP_PKT_HDR || hal_be32(f->len) > m->ep[ep].mtu) {
@@ -597,6 +919,27 @@ static void rx_seq_check(struct mcp *m, struct mcp_chan *c, clcp_u32 seq)
 }
 
 /*
+ * A message goes on, its sender has no credit left and the Rx queue no
+ * free slot: wake an armed receiver to drain it now, before the sender
+ * has to ask (tx_blocked tells clcp_endpt_arm why).
+ */
+static void rx_full(struct mcp *m, clcp_u32 i)
+{
+	put_head(m, &m->ep[i], CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_blocked), 1);
+	rx_interrupt(m, i);
+}
+
+/* A credited frame took the slot promised to it. */
+static void rx_credit_used(struct mcp_endpt *e, struct mcp_chan *c)
+{
+	c->seen = 1;
+	if (!c->granted)
+		return;
+	c->granted--;
+	e->promised--;
+}
+
+/*
  * Hands the packet in the Rx buffer to its endpoint: 1 done (or dropped),
  * 0 if the endpoint has no Rx buffer posted yet (try again later).
  */
@@ -631,10 +974,14 @@ static int rx_deliver(struct mcp *m)
 	hal_dma_to_host(m->hw, at, SCRATCH_ENTRY, QE_SIZE);
 	e->rx_head++;
 	put_head(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_head), e->rx_head);
+	put_count(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, rx_frames), e->rx_frames);
 	inc32(&m->sh->stats.rx_packets);
+	rx_credit_used(e, &e->chans[s->chan]);
 	rx_seq_check(m, &e->chans[s->chan], hal_be32(f->seq));
 	if (f->flags & CLCP_FF_LAST)
 		rx_interrupt(m, s->ep);
+	else if (e->chans[s->chan].credit && !e->chans[s->chan].granted && !slots_free(m, e, 1))
+		rx_full(m, s->ep);
 	return 1;
 }
 
@@ -708,8 +1055,11 @@ int mcp_poll(struct mcp *m)
 	work |= rx_poll(m);
 	for (n = 0; n < MCP_MAX_ENDPTS; n++) {
 		work |= tx_endpt(m, m->next_ep);
+		work |= serve_wants(m, m->next_ep);
 		m->next_ep = (m->next_ep + 1) & (MCP_MAX_ENDPTS - 1);
 	}
+	credits_idle(m, m->next_idle);
+	m->next_idle = (m->next_idle + 1) & (MCP_MAX_ENDPTS - 1);
 	inc32(&m->sh->heartbeat);
 	return work;
 }

@@ -16,6 +16,14 @@ struct mcp_chan {
 	clcp_u32 tx_seq;
 	clcp_u32 rx_seq;
 	clcp_u8 active;
+	clcp_u8 credit;	  /* MCP_CHANF_CREDIT */
+	clcp_u8 seen;	  /* heard from the peer's end */
+	clcp_u8 asking;	  /* an ask is out since ask_us */
+	clcp_u8 want;	  /* receiver: the peer waits for credits */
+	clcp_u16 credits; /* sender: frames we may send */
+	clcp_u16 granted; /* receiver: promised to the peer, not yet arrived */
+	clcp_u32 ask_us;  /* sender: when the last ask went */
+	clcp_u32 used_us; /* sender: when a credit last came or went */
 };
 
 struct mcp_endpt {
@@ -24,7 +32,13 @@ struct mcp_endpt {
 	clcp_u32 size, mtu, nchan;
 	clcp_u32 txq_off, txq_mask, rxq_off, rxq_mask;
 	clcp_u32 tx_head, rx_head;
+	clcp_u32 tx_frames[2], rx_frames[2]; /* low, high word: the header's u64 counters */
 	clcp_u32 doorbell_seen;
+	clcp_u32 ask_seen; /* doorbell value at which chan_ask[] was last scanned */
+	clcp_u32 promised; /* posted Rx slots promised to peers (credits out) */
+	clcp_u32 wants;	   /* channels whose peer waits for credits */
+	clcp_u32 nactive;  /* channels active */
+	clcp_u32 waiters;  /* rx_waiters is set in the endpoint header */
 	struct mcp_chan chans[MCP_MAX_CHANS];
 };
 
@@ -43,6 +57,7 @@ struct mcp {
 	struct mcp_shared *sh;
 	clcp_u32 node;
 	clcp_u32 next_ep;   /* round robin over the Tx queues */
+	clcp_u32 next_idle; /* round robin of the idle-credit check */
 	clcp_u8 rx_pending; /* a packet waits in the Rx buffer for a slot */
 	clcp_u8 rx_armed;   /* the receive DMA is started */
 	clcp_u32 rx_len;

@@ -15,7 +15,7 @@
 
 #include "clcp/abi.h"
 
-#define MCP_ABI_VERSION 1u
+#define MCP_ABI_VERSION 2u
 #define MCP_MAGIC 0x4d435031u /* "MCP1" */
 
 /* SRAM map (bytes). The image and its stack live below MCP_SHARED_OFF. */
@@ -47,6 +47,16 @@
 #define MCP_PTYPE_CTRL 0x0c1du
 #define MCP_CTRL_REFUSED 1u /* your packet's port is not bound here */
 #define MCP_CTRL_RESET 2u   /* the channel was released here */
+/*
+ * Credits (channels activated with MCP_CHANF_CREDIT): a sender's NIC sends
+ * a data frame only with a credit, one posted Rx slot of the receiver that
+ * its NIC promised to this channel and to no one else; no frame is ever
+ * dropped for want of a buffer. The count travels in `seq`.
+ */
+#define MCP_CTRL_HELLO 3u  /* I bound my end of this channel (answered once) */
+#define MCP_CTRL_ASK 4u	   /* credits please; seq = 1: a frame waits (grant when you can) */
+#define MCP_CTRL_GRANT 5u  /* seq = credits granted now (0: none free, may follow later) */
+#define MCP_CTRL_RETURN 6u /* seq = credits the sender left unused (idle): slots free again */
 /* Bytes on the wire after the route: type, frame header, payload. */
 #define MCP_PKT_HDR (2u + (clcp_u32)sizeof(struct clcp_frame_hdr))
 
@@ -72,7 +82,11 @@ enum mcp_cmd_op {
 	MCP_CMD_ACTIVATE_CHAN = 3,   /* ep, chan, port, peer_node, peer_port */
 	MCP_CMD_DEACTIVATE_CHAN = 4, /* ep, chan */
 	MCP_CMD_LOAD_ROUTES = 5,     /* peer_node = my node id, chan = nodes in routes[] */
+	MCP_CMD_FAIL_CHAN = 6,	     /* ep, chan, port = errno: the driver gives the channel up */
 };
+
+/* ACTIVATE_CHAN: host_addr_lo carries these flags. */
+#define MCP_CHANF_CREDIT 1u /* credit flow control (else frames go at once: raw) */
 
 /* Owner states of a command entry; `state` is written last by each side. */
 enum mcp_cmd_state {
@@ -107,7 +121,7 @@ struct mcp_endpt_sram {
 	clcp_u32 doorbell; /* user/driver: bumped after posting Tx entries */
 	clcp_u32 intr;	   /* firmware: bumped at each interrupt raised */
 	clcp_u32 enabled;  /* firmware: 1 while the endpoint exists */
-	clcp_u32 rsvd;
+	clcp_u32 errors;   /* firmware: Tx entries handed back with an error */
 };
 
 /* --- route table: written by the driver, adopted by LOAD_ROUTES --- */
@@ -135,7 +149,9 @@ struct mcp_stats {
 	clcp_u32 interrupts;
 	clcp_u32 ctrl_tx; /* control packets sent (refusals, resets) */
 	clcp_u32 ctrl_rx;
-	clcp_u32 rsvd[3];
+	clcp_u32 credit_stalls; /* Tx entries that waited for a credit */
+	clcp_u32 grants;	/* credits granted to peers */
+	clcp_u32 rsvd;
 };
 
 /* --- debug log ring: firmware writes entry, then bumps head --- */
@@ -185,7 +201,15 @@ struct mcp_shared {
 	struct mcp_route routes[MCP_MAX_NODES];
 	/* Per channel: 0, or a positive errno the peer's NIC reported (cleared by ACTIVATE). */
 	clcp_u8 chan_err[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
+	/* Per channel, firmware: credits (low 16 bits) | MCP_CHT_* (credit channels). */
+	clcp_u32 chan_tx[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
+	/* Per channel, driver: 1 = ask the peer for a credit now (then ring the doorbell). */
+	clcp_u8 chan_ask[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
 };
+
+#define MCP_CHT_CREDITS 0xffffu
+#define MCP_CHT_SEEN 0x10000u	/* the peer's end was heard from (hello, ask, grant, data) */
+#define MCP_CHT_ASKING 0x20000u /* an ask is out, its answer not yet back */
 
 CLCP_ABI_ASSERT(sizeof(struct mcp_cmd) == 40, "mcp_cmd size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_cmd, state) == 39, "state is last");

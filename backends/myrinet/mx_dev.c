@@ -13,7 +13,6 @@
 #include "sim/sim.h"
 #include "mx_dev.h"
 
-#define MX_SLOT_SIZE (8u << 20) /* host window per endpoint */
 #define MX_WINDOW ((uint64_t)MCP_MAX_ENDPTS * MX_SLOT_SIZE)
 
 struct mx_dev {
@@ -118,6 +117,7 @@ int mx_dev_open_node(struct mx_dev **devp, const char *dir, uint32_t node)
 		free(d);
 		return -EINVAL;
 	}
+	sim_fabric_sweep(d, MCP_MAX_NODES); /* what killed nodes left */
 	fd = sim_fabric_open(d, node);
 	if (fd < 0) {
 		free(d);
@@ -257,10 +257,11 @@ int mx_dev_endpt_destroy(struct mx_dev *dev, uint32_t idx)
 }
 
 int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16_t port,
-			 uint32_t peer_node, uint16_t peer_port)
+			 uint32_t peer_node, uint16_t peer_port, uint32_t flags)
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_ACTIVATE_CHAN, idx);
 
+	c.host_addr_lo = be(flags);
 	c.chan = be(chan);
 	c.port = be(port);
 	c.peer_node = be(peer_node);
@@ -276,11 +277,53 @@ int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 	return mx_cmd(dev, &c);
 }
 
+int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err)
+{
+	struct mcp_cmd c = cmd_of(MCP_CMD_FAIL_CHAN, idx);
+
+	c.chan = be(chan);
+	c.port = be((uint32_t)err);
+	return mx_cmd(dev, &c);
+}
+
 int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
 	if (idx >= MCP_MAX_ENDPTS || chan >= MCP_MAX_CHANS)
 		return -EINVAL;
-	return -(int)__atomic_load_n(&dev->sh->chan_err[idx][chan], __ATOMIC_RELAXED);
+	/* Acquire: what the NIC delivered before the error is visible with it. */
+	return -(int)__atomic_load_n(&dev->sh->chan_err[idx][chan], __ATOMIC_ACQUIRE);
+}
+
+uint32_t mx_dev_errors(struct mx_dev *dev, uint32_t idx)
+{
+	return be(__atomic_load_n(&dev->sh->endpts[idx].errors, __ATOMIC_ACQUIRE));
+}
+
+uint32_t mx_dev_chan_tx(struct mx_dev *dev, uint32_t idx, uint32_t chan)
+{
+	/* An ask the NIC has not taken yet is an ask out; taken, its state is published. */
+	uint8_t asked = __atomic_load_n(&dev->sh->chan_ask[idx][chan], __ATOMIC_ACQUIRE);
+	uint32_t w = be(__atomic_load_n(&dev->sh->chan_tx[idx][chan], __ATOMIC_ACQUIRE));
+
+	return asked ? w | MCP_CHT_ASKING : w;
+}
+
+void mx_dev_chan_ask(struct mx_dev *dev, uint32_t idx, uint32_t chan)
+{
+	__atomic_store_n(&dev->sh->chan_ask[idx][chan], 1, __ATOMIC_RELAXED);
+	mx_dev_doorbell(dev, idx); /* its release orders the ask before the ring */
+}
+
+void mx_dev_kick(struct mx_dev *dev)
+{
+	hal_sim_kick(dev->hw);
+}
+
+int mx_dev_node_alive(struct mx_dev *dev, uint32_t node)
+{
+	if (!dev->fabric || node >= MCP_MAX_NODES)
+		return -EINVAL;
+	return sim_fabric_alive(dev->fabric, node);
 }
 
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)

@@ -16,6 +16,8 @@
 struct mx_dev;
 struct mcp_shared;
 
+#define MX_SLOT_SIZE (16u << 20) /* the host window the driver pins per endpoint */
+
 /* A node's NIC with the firmware running; link_fd is its cable (or -1). */
 int mx_dev_open(struct mx_dev **devp, int link_fd);
 void mx_dev_close(struct mx_dev *dev);
@@ -35,16 +37,28 @@ int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *rout
 int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **base);
 int mx_dev_endpt_start(struct mx_dev *dev, uint32_t idx);
 int mx_dev_endpt_destroy(struct mx_dev *dev, uint32_t idx);
-/* activate_chan / deactivate_chan */
+/* activate_chan (flags: MCP_CHANF_*) / deactivate_chan */
 int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16_t port,
-			 uint32_t peer_node, uint16_t peer_port);
+			 uint32_t peer_node, uint16_t peer_port, uint32_t flags);
 int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan);
+/* The driver gives a channel up (err > 0): what the link holds is delivered first. */
+int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err);
 
 /* 0, or -ECONNREFUSED / -ECONNRESET as the peer's NIC reported (for chan_check). */
 int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan);
+/* Bumped whenever the NIC hands a Tx entry of endpoint idx back with an error. */
+uint32_t mx_dev_errors(struct mx_dev *dev, uint32_t idx);
+/* A credit channel's state: credits (MCP_CHT_CREDITS) | MCP_CHT_SEEN | MCP_CHT_ASKING. */
+uint32_t mx_dev_chan_tx(struct mx_dev *dev, uint32_t idx, uint32_t chan);
+/* Has the NIC ask the peer for a credit now (before a nonblocking send). */
+void mx_dev_chan_ask(struct mx_dev *dev, uint32_t idx, uint32_t chan);
 
 /* Tx entries were posted: ring the endpoint's doorbell in SRAM. */
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx);
+/* Rx buffers were posted while a peer waits for credits (rx_waiters): wake the NIC. */
+void mx_dev_kick(struct mx_dev *dev);
+/* Is node's NIC on the fabric (the mapper's view)? 1, 0; -EINVAL without a fabric. */
+int mx_dev_node_alive(struct mx_dev *dev, uint32_t node);
 /* Readable after an interrupt for endpoint idx (read 8 bytes to consume). */
 int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx);
 /* The shared SRAM block, for statistics and the log (big-endian). */

@@ -190,10 +190,55 @@ int hal_recv_done(struct hal *hw, clcp_u32 *len, int *status)
 	return 1;
 }
 
+static int dword_aligned(clcp_u64 host, clcp_u32 sram_off, clcp_u32 len)
+{
+	return len && ((host | sram_off | len) & 3u) == 0;
+}
+
+/*
+ * Whole dwords, as PCI moves them: a 32-bit word never tears. A lone word
+ * (a header word: tx_head, rx_head, armed) is one release store; a longer
+ * DMA ends with the release of its last byte, the owner flag of an entry.
+ */
+static void dma_words_to_host(struct hal *hw, clcp_u64 host, clcp_u32 sram_off, clcp_u32 len)
+{
+	clcp_u32 *dst = (clcp_u32 *)(void *)(hw->host + host), n = len / 4, i;
+	const clcp_u32 *src = (const clcp_u32 *)(const void *)(hw->sram + sram_off);
+
+	if (n == 1) {
+		__atomic_store_n(dst, *src, __ATOMIC_RELEASE);
+		return;
+	}
+	for (i = 0; i + 1 < n; i++)
+		__atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
+	memcpy(hw->host + host + len - 4, hw->sram + sram_off + len - 4, 3);
+	__atomic_store_n(hw->host + host + len - 1, hw->sram[sram_off + len - 1], __ATOMIC_RELEASE);
+}
+
+static void dma_words_from_host(struct hal *hw, clcp_u32 sram_off, clcp_u64 host, clcp_u32 len)
+{
+	const clcp_u32 *src = (const clcp_u32 *)(const void *)(hw->host + host);
+	clcp_u32 *dst = (clcp_u32 *)(void *)(hw->sram + sram_off), n = len / 4, i;
+
+	if (n == 1) {
+		*dst = __atomic_load_n(src, __ATOMIC_ACQUIRE);
+		return;
+	}
+	hw->sram[sram_off + len - 1] = __atomic_load_n(hw->host + host + len - 1, __ATOMIC_ACQUIRE);
+	for (i = 0; i + 1 < n; i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	memcpy(hw->sram + sram_off + len - 4, hw->host + host + len - 4, 3);
+}
+
 void hal_dma_to_host(struct hal *hw, clcp_u64 host, clcp_u32 sram_off, clcp_u32 len)
 {
 	check_sram(sram_off, len);
 	check_host(hw, host, len);
+	if (dword_aligned(host, sram_off, len)) {
+		dma_words_to_host(hw, host, sram_off, len);
+		hw->isr |= HAL_ISR_DMA_INT;
+		return;
+	}
 	/* In order, byte after byte as PCI writes land: the last byte last. */
 	if (len > 1)
 		memcpy(hw->host + host, hw->sram + sram_off, len - 1);
@@ -207,6 +252,13 @@ void hal_dma_from_host(struct hal *hw, clcp_u32 sram_off, clcp_u64 host, clcp_u3
 {
 	check_sram(sram_off, len);
 	check_host(hw, host, len);
+	/* PCI: a read does not pass the NIC's earlier writes (F4 before reading armed). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (dword_aligned(host, sram_off, len)) {
+		dma_words_from_host(hw, sram_off, host, len);
+		hw->isr |= HAL_ISR_DMA_INT;
+		return;
+	}
 	/* The last byte first (an owner flag), then what it publishes. */
 	if (len)
 		hw->sram[sram_off + len - 1] =

@@ -47,9 +47,13 @@ uint32_t sim_switch_drops(const struct sim_switch *sw);
  * <dir>/clcp-<uid>-mxsw-<p>; the sending NIC does the switch's work (takes
  * the route byte, strips it, re-computes the CRC) and sends to that port.
  * One hop: routes are one byte, the node's port. A stale socket file of a
- * port is replaced.
+ * port is replaced; a port a live NIC holds gives -EADDRINUSE.
  */
 int sim_fabric_open(const char *dir, unsigned port);
+/* 1 if a NIC holds the port now, 0 if not (no file, or one left by a dead process). */
+int sim_fabric_alive(const char *dir, unsigned port);
+/* Removes the socket files of ports 0..nports-1 that dead processes left. */
+void sim_fabric_sweep(const char *dir, unsigned nports);
 /* Closes fd (if >= 0) and removes the port's socket file. */
 void sim_fabric_close(int fd, const char *dir, unsigned port);
 int sim_fabric_send(int fd, const char *dir, const void *pkt, size_t len, int bad_crc);

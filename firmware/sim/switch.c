@@ -202,6 +202,32 @@ static int fabric_addr(struct sockaddr_un *sa, const char *dir, unsigned port)
 	return n > 0 && (size_t)n < sizeof(sa->sun_path) ? 0 : -ENAMETOOLONG;
 }
 
+int sim_fabric_alive(const char *dir, unsigned port)
+{
+	struct sockaddr_un sa;
+	int fd, alive;
+
+	if (fabric_addr(&sa, dir, port))
+		return 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1; /* cannot tell: do not declare it dead */
+	alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
+		(errno != ECONNREFUSED && errno != ENOENT);
+	close(fd);
+	return alive;
+}
+
+void sim_fabric_sweep(const char *dir, unsigned nports)
+{
+	struct sockaddr_un sa;
+
+	for (unsigned p = 0; p < nports; p++)
+		if (fabric_addr(&sa, dir, p) == 0 && access(sa.sun_path, F_OK) == 0 &&
+		    !sim_fabric_alive(dir, p))
+			unlink(sa.sun_path);
+}
+
 int sim_fabric_open(const char *dir, unsigned port)
 {
 	struct sockaddr_un sa;
@@ -209,6 +235,8 @@ int sim_fabric_open(const char *dir, unsigned port)
 
 	if (rc)
 		return rc;
+	if (sim_fabric_alive(dir, port))
+		return -EADDRINUSE;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

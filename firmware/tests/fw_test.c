@@ -490,6 +490,64 @@ Test(firmware, released_channel_resets_its_peer)
 	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
 }
 
+static uint32_t chan_tx(int n, uint32_t ep, uint32_t chan)
+{
+	return hal_be32(sh(n)->chan_tx[ep][chan]);
+}
+
+/* Credit channels: a frame leaves only for a posted slot promised to it. */
+Test(firmware, credit_channel_waits_for_a_posted_slot)
+{
+	for (int n = 0; n < 2; n++) {
+		ep_layout(n, 0);
+		cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
+	}
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
+	step(3);
+	cr_assert(chan_tx(0, 0, 0) & MCP_CHT_SEEN, "the hellos met");
+	cr_assert(chan_tx(1, 0, 0) & MCP_CHT_SEEN);
+	post_tx(0, 0, 0, 0, 100, CLCP_QF_LAST);
+	step(4);
+	cr_assert_eq(STAT(1, rx_packets), 0, "no slot posted: nothing sent");
+	cr_assert_eq(STAT(1, rx_stalls), 0);
+	cr_assert_eq(txq(0, 0, 0)->owner, CLCP_OWNER_NIC, "the entry waits at the head");
+	cr_assert_geq(STAT(0, credit_stalls), 1);
+	cr_assert_eq(ep_hdr(1, 0)->rx_waiters, 1, "the receiver's posting must ring its NIC");
+	post_rx(1, 0, 0);
+	post_rx(1, 0, 1);
+	step(4);
+	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_USER, "granted, then delivered");
+	check_payload(1, 0, rxq(1, 0, 0), 100, 0);
+	cr_assert_eq(txq(0, 0, 0)->owner, CLCP_OWNER_FREE);
+	cr_assert_eq(txq(0, 0, 0)->status, 0);
+	cr_assert_eq(ep_hdr(1, 0)->rx_waiters, 0, "nobody waits any more");
+	cr_assert_eq(chan_tx(0, 0, 0) & MCP_CHT_CREDITS, 1, "two granted, one used");
+	cr_assert_eq(nd[1].m.ep[0].promised, 1);
+	/* Unused past CREDIT_IDLE_US, the credit goes back: the slot is free again. */
+	usleep(6000);
+	step(MCP_MAX_ENDPTS + 2);
+	cr_assert_eq(chan_tx(0, 0, 0) & MCP_CHT_CREDITS, 0);
+	cr_assert_eq(nd[1].m.ep[0].promised, 0);
+	cr_assert_eq(STAT(1, drop_full) + STAT(1, rx_stalls), 0, "nothing ever waited or dropped");
+}
+
+/* The driver gives a channel up: its frames come back with the error. */
+Test(firmware, failed_channel_hands_entries_back)
+{
+	open_pair();
+	cr_assert_eq(cmd(0, MCP_CMD_FAIL_CHAN, 0, 0, MCP_ECONNRESET, 0, 0, 0), 0);
+	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
+	cr_assert_eq(cmd(0, MCP_CMD_FAIL_CHAN, 0, 1, MCP_ECONNRESET, 0, 0, 0), -MCP_ENOENT,
+		     "channel 1 is not active");
+	cr_assert_eq(cmd(0, MCP_CMD_FAIL_CHAN, 0, 0, 0, 0, 0, 0), -MCP_EINVAL, "errno 0");
+	post_tx(0, 0, 0, 0, 16, CLCP_QF_LAST);
+	step(2);
+	cr_assert_eq(txq(0, 0, 0)->status, -MCP_ECONNRESET);
+	cr_assert_eq(hal_be32(sh(0)->endpts[0].errors), 1, "the driver learns of it");
+	cr_assert_eq(STAT(1, rx_packets), 0);
+}
+
 Test(firmware, corrupted_packet_dropped_and_counted)
 {
 	open_pair();

@@ -151,8 +151,8 @@ static void pingpong(int block)
 
 	endpt_open(0, 3, &a);
 	endpt_open(1, 5, &b);
-	cr_assert_eq(mx_dev_chan_activate(dev[0], 3, 0, 1000, 1, 2000), 0);
-	cr_assert_eq(mx_dev_chan_activate(dev[1], 5, 0, 2000, 0, 1000), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 3, 0, 1000, 1, 2000, 0), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[1], 5, 0, 2000, 0, 1000, 0), 0);
 	for (uint32_t i = 0; i < NMSG; i++) {
 		uint32_t len = (i * 131u) % (MTU + 1);
 
@@ -184,14 +184,14 @@ Test(mx_dev, driver_calls)
 	cr_assert_eq(mx_dev_endpt_alloc(dev[0], MCP_MAX_ENDPTS, 4096, &base), -EINVAL);
 	endpt_open(0, 0, &a);
 	cr_assert_eq(mx_dev_endpt_alloc(dev[0], 0, 4096, &base), -EBUSY);
-	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 1, 7, 1, 8), 0);
-	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 2, 7, 1, 8), -EADDRINUSE);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 1, 7, 1, 8, 0), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 2, 7, 1, 8, 0), -EADDRINUSE);
 	cr_assert_eq(mx_dev_chan_deactivate(dev[0], 0, 1), 0);
 	cr_assert_eq(mx_dev_chan_deactivate(dev[0], 0, 1), -ENOENT);
 	cr_assert_eq(mx_dev_endpt_destroy(dev[0], 0), 0);
 	cr_assert_eq(hal_be32(mx_dev_shared(dev[0])->endpts[0].enabled), 0);
 	endpt_open(0, 0, &a); /* the slot is free again */
-	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 1, 7, 1, 8), 0, "the port was unbound");
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 1, 7, 1, 8, 0), 0, "the port was unbound");
 }
 
 Test(mx_dev, peer_release_is_seen_as_reset)
@@ -200,8 +200,8 @@ Test(mx_dev, peer_release_is_seen_as_reset)
 
 	endpt_open(0, 1, &a);
 	endpt_open(1, 1, &b);
-	cr_assert_eq(mx_dev_chan_activate(dev[0], 1, 0, 10, 1, 20), 0);
-	cr_assert_eq(mx_dev_chan_activate(dev[1], 1, 0, 20, 0, 10), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 1, 0, 10, 1, 20, 0), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[1], 1, 0, 20, 0, 10, 0), 0);
 	cr_assert_eq(mx_dev_chan_error(dev[0], 1, 0), 0);
 	cr_assert_eq(mx_dev_endpt_destroy(dev[1], 1), 0);
 	for (int i = 0; i < 5000 && mx_dev_chan_error(dev[0], 1, 0) == 0; i++)
@@ -222,7 +222,7 @@ static int echo_node(const char *dir, int ready_fd)
 	if (mx_dev_open_node(&dev[1], dir, 1))
 		return 1;
 	endpt_open(1, 2, &b);
-	if (mx_dev_chan_activate(dev[1], 2, 0, 20, 0, 10))
+	if (mx_dev_chan_activate(dev[1], 2, 0, 20, 0, 10, 0))
 		return 2;
 	if (write(ready_fd, "r", 1) != 1)
 		return 3;
@@ -254,7 +254,7 @@ Test(mx_fabric, two_processes_two_nodes)
 	}
 	cr_assert_eq(mx_dev_open_node(&dev[0], dir, 0), 0);
 	endpt_open(0, 2, &a);
-	cr_assert_eq(mx_dev_chan_activate(dev[0], 2, 0, 10, 1, 20), 0);
+	cr_assert_eq(mx_dev_chan_activate(dev[0], 2, 0, 10, 1, 20, 0), 0);
 	cr_assert_eq(read(pipefd[0], &c, 1), 1, "the child's node came up");
 	for (uint32_t i = 0; i < NMSG; i++) {
 		uint32_t len = (i * 131u) % (MTU + 1);

@@ -153,7 +153,8 @@ uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu)
  * UDP maps the test's private node ids onto loopback UDP ports (127.0.0.1;
  * ::1 for the instance named "udp6"): NODE_A
  * (and the ids after it, up to 8 per test process) get ports from a base
- * derived from the pid, below the kernel's ephemeral range.
+ * derived from the pid, below the kernel's ephemeral range. Myrinet maps
+ * them onto ports 0.. of a fabric in the test's private directory.
  */
 static uint32_t udp_base_port(void)
 {
@@ -165,6 +166,8 @@ const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_
 	if (strcmp(backend_of(p->backend), "udp") == 0)
 		snprintf(buf, len, "udp://%u?local%s=%u&base_node=%u", node,
 			 strcmp(p->backend, "udp6") == 0 ? "6" : "", udp_base_port(), conf_node_a);
+	else if (strcmp(p->backend, "myrinet") == 0) /* fabric ports 0.. in CLCP_SHM_DIR */
+		snprintf(buf, len, "myrinet://%u?base_node=%u", node, conf_node_a);
 	else
 		snprintf(buf, len, "%s://%u", p->backend, node);
 	return buf;
