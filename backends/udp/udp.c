@@ -141,23 +141,29 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 /* CLCP_UDP_STATS=1: the device's counters on stderr at close (until an API reads them). */
 static void stats_print(struct udp_dev *u)
 {
+	static const char *const why[UDP_NDROPS] = { "short", "version", "key", "len", "src",
+						     "port", "seq", "nobuf", "crc" };
 	const struct udp_stats *st = &u->st;
 	const char *e = getenv("CLCP_UDP_STATS");
+	char drops[256];
+	size_t n = 0;
 
 	if (!e || *e != '1')
 		return;
+	for (int i = 0; i < UDP_NDROPS && n < sizeof(drops); i++)
+		n += (size_t)snprintf(drops + n, sizeof(drops) - n, " %s %llu", why[i],
+				      (unsigned long long)st->drops[i]);
 	fprintf(stderr,
-		"clcp udp node %u: data tx %llu rx %llu, acks tx %llu rx %llu, rexmits %llu, dups %llu, "
-		"out of order %llu, window stalls %llu; drops short %llu version %llu key %llu len %llu src %llu "
-		"port %llu seq %llu nobuf %llu\n",
+		"clcp udp node %u: data tx %llu rx %llu, acks tx %llu rx %llu, sacks tx %llu rx %llu, "
+		"rexmits %llu, rto %llu, dups %llu, out of order %llu, window stalls %llu, probes %llu, "
+		"starved %llu, sendmmsg %llu; drops%s\n",
 		u->self.node, (unsigned long long)st->tx_data, (unsigned long long)st->rx_data,
 		(unsigned long long)st->tx_acks, (unsigned long long)st->rx_acks,
-		(unsigned long long)st->rexmits, (unsigned long long)st->dups,
-		(unsigned long long)st->ooo, (unsigned long long)st->wnd_stalls, (unsigned long long)st->drops[UDP_DROP_SHORT],
-		(unsigned long long)st->drops[UDP_DROP_VERSION],
-		(unsigned long long)st->drops[UDP_DROP_KEY], (unsigned long long)st->drops[UDP_DROP_LEN],
-		(unsigned long long)st->drops[UDP_DROP_SRC], (unsigned long long)st->drops[UDP_DROP_PORT],
-		(unsigned long long)st->drops[UDP_DROP_SEQ], (unsigned long long)st->drops[UDP_DROP_NOBUF]);
+		(unsigned long long)st->tx_sacks, (unsigned long long)st->rx_sacks,
+		(unsigned long long)st->rexmits, (unsigned long long)st->rto_expiries,
+		(unsigned long long)st->dups, (unsigned long long)st->ooo,
+		(unsigned long long)st->wnd_stalls, (unsigned long long)st->probes,
+		(unsigned long long)st->starved, (unsigned long long)st->tx_batches, drops);
 }
 
 static void udp_close(struct clcp_dev *dev)
@@ -412,6 +418,7 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 	s->flags = (uint8_t)(((qflags & CLCP_QF_LAST) ? CLCP_FF_LAST : 0) |
 			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
 	s->rexmit = 0;
+	s->sacked = 0;
 	if (len)
 		memcpy(uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
@@ -430,7 +437,9 @@ static int udp_kick(struct clcp_endpt *ep)
 	int rc;
 
 	pthread_mutex_lock(&u->lock);
+	udp_tx_begin(u); /* a window of frames: one sendmmsg per UDP_BATCH */
 	rc = clcp__txq_drain(ep, send_queued, u);
+	udp_tx_flush(u);
 	pthread_mutex_unlock(&u->lock);
 	return rc;
 }
@@ -610,6 +619,9 @@ static void udp_progress(struct clcp_endpt *ep)
 	struct udp_dev *u = UDP(ep->priv->dev);
 
 	clcp_store_relaxed(&u->poll_us, udp_now_us());
+	/* The thread wants the lock (timers, acks): let it have it, it does our work too. */
+	if (clcp_load_relaxed(&u->thread_waits))
+		return;
 	/* The progress thread stays off the socket meanwhile; it takes the lock only briefly. */
 	pthread_mutex_lock(&u->lock);
 	udp_rx_drain(u);

@@ -72,9 +72,9 @@ Test(udp, local_mode_and_mtu)
 	cr_assert_eq(clcp_open(uri, &dev), 0, "%s: %s", uri, clcp_errmsg());
 	cr_assert_eq(clcp_dev_node(dev), 7u);
 	clcp_endpt_attr_init(&a);
-	a.mtu = 65475;
+	a.mtu = 65471;
 	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0, "largest mtu: %s", clcp_errmsg());
-	a.mtu = 65476;
+	a.mtu = 65472;
 	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), -EINVAL, "mtu above a datagram");
 	/* Node 4 is below base_node: no address. */
 	cr_assert_eq(clcp_alloc_chan(ep, 10, 4, 10), -EHOSTUNREACH);
