@@ -38,6 +38,7 @@
 #define UDP_TICK_MS 10
 #define UDP_LINGER_MS 2000u
 #define UDP_REO_MIN_US 1000u   /* reordering allowance before a hole counts as lost */
+#define UDP_REXMIT_SHIFT_MAX 6u /* a frame resent n times waits 2^n round trips more */
 #define UDP_STARVED_MS 50u     /* a gap this long between timer runs: we did not run */
 #define UDP_PROBES 3u	       /* unanswered probes before a silent peer is dead */
 #define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
@@ -100,7 +101,7 @@ struct udp_conf {
 struct udp_slot {
 	uint32_t len, msg_len;
 	uint8_t flags; /* CLCP_FF_FIRST/LAST */
-	uint8_t rexmit;
+	uint8_t rexmit; /* times resent, at most UDP_REXMIT_SHIFT_MAX (0: an RTT sample) */
 	uint8_t have; /* receive side: a kept frame is in the slot */
 	uint8_t sacked; /* send side: the receiver holds it (SACK) */
 	uint64_t sent_us;

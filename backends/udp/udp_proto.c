@@ -341,7 +341,9 @@ static void rtt_sample(struct udp_chan *uc, uint64_t rtt)
 /* Resends frame seq (a hole, or a timeout); Karn: no RTT sample from it. */
 static void rexmit(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 {
-	uc->slot[seq % UDP_WIN].rexmit = 1;
+	struct udp_slot *sl = &uc->slot[seq % UDP_WIN];
+
+	sl->rexmit += sl->rexmit < UDP_REXMIT_SHIFT_MAX;
 	udp_send_data(u, uc, seq);
 	u->st.rexmits++;
 }
@@ -355,8 +357,9 @@ static uint64_t reo_us(const struct udp_chan *uc)
 /*
  * Every hole below the highest SACKed frame that has been out for a round
  * trip plus the reordering allowance is lost (a later frame arrived): all
- * are resent at once. A resent frame lost again goes again a round trip
- * later, without waiting for the RTO.
+ * are resent at once. A resent frame lost again goes again after twice as
+ * long each time (a receiver or path that is slow, not lossy, is not
+ * flooded), without waiting for the channel's RTO.
  */
 static void repair_holes(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 {
@@ -365,7 +368,9 @@ static void repair_holes(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 	for (uint32_t s = uc->snd_una; (int32_t)(uc->sack_hi - s) > 0; s++) {
 		const struct udp_slot *sl = &uc->slot[s % UDP_WIN];
 
-		if (!sl->sacked && now - sl->sent_us >= wait)
+		uint64_t w = wait << sl->rexmit;
+
+		if (!sl->sacked && now - sl->sent_us >= (w < UDP_RTO_MAX_US ? w : UDP_RTO_MAX_US))
 			rexmit(u, uc, s);
 	}
 }
