@@ -3,12 +3,14 @@
 # update runs once, and only then). As non-root, or without apt, it lists
 # what is missing and fails.
 #   deps.sh          building and testing (gcc, clang, g++, Criterion; llvm
-#                    for llvm-mc, which reads the LANai firmware image back)
+#                    for llvm-mc, which reads the LANai firmware image back;
+#                    iproute2 for the fault tests: ip netns, veth, tc clsact
+#                    with a BPF program that clang builds with -target bpf)
 #   deps.sh build    building the library and tools only
 set -euo pipefail
 
 pkgs=(cmake ninja-build gcc libc6-dev)
-[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libcriterion-dev pkg-config)
+[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libcriterion-dev pkg-config iproute2)
 missing=()
 
 if ! command -v dpkg-query >/dev/null; then

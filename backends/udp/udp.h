@@ -39,7 +39,7 @@
 #define UDP_LINGER_MS 2000u
 #define UDP_REO_MIN_US 1000u   /* reordering allowance before a hole counts as lost */
 #define UDP_REXMIT_SHIFT_MAX 6u /* a frame resent n times waits 2^n round trips more */
-#define UDP_STARVED_MS 50u     /* a gap this long between timer runs: we did not run */
+#define UDP_STARVED_MS 50u     /* a gap this long between timer runs: counted (starved) */
 #define UDP_PROBES 3u	       /* unanswered probes before a silent peer is dead */
 #define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
 
@@ -65,7 +65,7 @@ enum udp_drop {
 struct udp_stats {
 	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, ooo, wnd_stalls;
 	uint64_t tx_sacks, rx_sacks; /* acks with a SACK bitmap */
-	uint64_t rto_expiries, probes, starved; /* starved: timer gaps credited as life */
+	uint64_t rto_expiries, probes, starved; /* starved: timers UDP_STARVED_MS late */
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
 	uint64_t drops[UDP_NDROPS];
 };
@@ -126,6 +126,7 @@ struct udp_chan {
 	/* receive side */
 	uint32_t rcv_nxt, rcv_edge; /* rcv_edge: last advertised credit */
 	unsigned char *ooo; /* frames kept out of order: UDP_WIN of mtu bytes */
+	uint32_t kept;	    /* frames in ooo */
 	struct udp_slot oslot[UDP_WIN];
 	uint64_t last_heard_ms, last_sent_ms, next_hello_ms, next_probe_ms;
 	uint32_t probes; /* sent since the peer was last heard */

@@ -216,7 +216,7 @@ static uint64_t sack_map(const struct udp_chan *uc)
 {
 	uint64_t map = 0;
 
-	if (!uc->ooo)
+	if (!uc->kept)
 		return 0;
 	for (uint32_t i = 0; i < UDP_WIN; i++)
 		if (uc->oslot[(uc->rcv_nxt + i) % UDP_WIN].have)
@@ -490,6 +490,7 @@ static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_fr
 			return; /* as if lost: resent */
 	}
 	memcpy(uc->ooo + (size_t)(f->seq % UDP_WIN) * uc->ep->mtu, payload, f->len);
+	uc->kept++;
 	o->len = f->len;
 	o->msg_len = f->msg_len;
 	o->flags = f->flags;
@@ -510,6 +511,7 @@ void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc)
 		if (!deliver(u, uc, &f, uc->ooo + (size_t)i * uc->ep->mtu))
 			return;
 		o->have = 0;
+		uc->kept--;
 		uc->ack_owed = true;
 		if (credit_low(uc))
 			udp_ack_queue(u, uc);
@@ -752,9 +754,11 @@ static uint64_t heard_ms(const struct udp_dev *u, const struct udp_chan *uc)
 }
 
 /*
- * A seen peer silent for dead_ms / 4 gets probes (acks it must answer);
- * it is dead once silent for dead_ms with UDP_PROBES probes unanswered.
- * True when it is dead.
+ * A seen peer silent for dead_ms / 4 gets probes (acks it must answer)
+ * every dead_ms / 8; it is dead once silent for dead_ms with UDP_PROBES
+ * probes unanswered, the last one out for a probe period. Our own stalls
+ * do not count as its silence: the socket is read before the timers run,
+ * and probes are only sent (and counted) while we run. True when dead.
  */
 static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uint64_t dead)
 {
@@ -764,16 +768,16 @@ static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uin
 		uc->probes = 0;
 		return false;
 	}
+	if (ms < uc->next_probe_ms)
+		return false;
 	if (silent > dead && uc->probes >= UDP_PROBES) {
 		peer_failed(u, uc);
 		return true;
 	}
-	if (ms >= uc->next_probe_ms) {
-		uc->probes++;
-		uc->next_probe_ms = ms + (dead / 8 > UDP_TICK_MS ? dead / 8 : UDP_TICK_MS);
-		u->st.probes++;
-		udp_send_ctl(u, uc, UDP_FF_HELLO);
-	}
+	uc->probes++;
+	uc->next_probe_ms = ms + (dead / 8 > UDP_TICK_MS ? dead / 8 : UDP_TICK_MS);
+	u->st.probes++;
+	udp_send_ctl(u, uc, UDP_FF_HELLO);
 	return false;
 }
 
@@ -808,21 +812,11 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		udp_send_ctl(u, uc, 0); /* keep-alive, credit refresh */
 }
 
-/*
- * Timers that did not run for UDP_STARVED_MS: this process got no CPU (or
- * no lock), so it could not hear its peers either; the gap is not silence.
- */
+/* Timers that did not run for UDP_STARVED_MS: this process got no CPU (or no lock). */
 static void starved(struct udp_dev *u, uint64_t now)
 {
-	uint64_t gap_ms = (now - u->timers_us) / 1000u;
-	struct udp_chan *uc;
-
-	if (u->timers_us == 0 || gap_ms < UDP_STARVED_MS)
-		return;
-	u->st.starved++;
-	for (uc = u->active; uc; uc = uc->act_next)
-		uc->last_heard_ms = uc->last_heard_ms + gap_ms < now / 1000u
-					    ? uc->last_heard_ms + gap_ms : now / 1000u;
+	if (u->timers_us && now - u->timers_us >= UDP_STARVED_MS * 1000u)
+		u->st.starved++;
 }
 
 void udp_timers(struct udp_dev *u)
@@ -836,7 +830,7 @@ void udp_timers(struct udp_dev *u)
 	udp_tx_begin(u);
 	for (uc = u->active; uc; uc = uc->act_next) {
 		chan_timers(u, uc, now);
-		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->ooo || !uc->seen;
+		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->kept || !uc->seen;
 	}
 	udp_tx_flush(u);
 	clcp_store_relaxed(&u->busy, busy); /* the thread reads it unlocked */
