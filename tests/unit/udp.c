@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The udp backend's configuration (URI, CLCP_NODES, hostfile, the local
- * node found by its address), the job key, and hostile datagrams: bad
+ * node found by its address), the job key, the wire format spoken by hand
+ * (CRC32C both ways, a bad one dropped, a hole SACKed), and hostile datagrams: bad
  * input is refused or dropped, never a crash, and the device keeps working.
  */
 #include <arpa/inet.h>
@@ -196,4 +197,127 @@ Test(udp, hostile_datagrams)
 	cr_assert_eq(memcmp(buf, "still fine", 10), 0);
 	clcp_close(a);
 	clcp_close(b);
+}
+
+/* --- the wire format of docs/udp.md, spoken by hand --- */
+
+#include <clcp/abi.h>
+#include <poll.h>
+
+#define W_FF_SACK 0x20u
+#define W_FF_HELLO 0x40u
+
+/* CRC32C by the book (bitwise), independent of the backend's. */
+static uint32_t w_crc32c(const unsigned char *p, size_t n)
+{
+	uint32_t c = ~0u;
+
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+/* A frame from node 1 port 20 to node 0 port 10; `bad` breaks its CRC. */
+static void w_send(int s, unsigned port, uint8_t flags, uint32_t seq, const char *data, bool bad)
+{
+	unsigned char d[128];
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(10), .src_port = htons(20),
+				    .src_node = htonl(1) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	size_t len = data ? strlen(data) : 0;
+	uint32_t crc;
+
+	h.len = htonl((uint32_t)len);
+	h.msg_len = htonl(data ? (uint32_t)len : 64u); /* data: message length; ack: credit */
+	h.seq = htonl(seq);
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), data ? data : "", len);
+	crc = htonl(w_crc32c(d, sizeof(h) + len) ^ (bad ? 1u : 0u));
+	memcpy(d + sizeof(h) + len, &crc, 4);
+	sendto(s, d, sizeof(h) + len + 4, 0, (struct sockaddr *)&to, sizeof(to));
+}
+
+/* Reads datagrams from node 0 until one has all of `flags`: its header, and the SACK map. */
+static bool w_recv(int s, uint8_t flags, struct clcp_frame_hdr *h, uint64_t *sack)
+{
+	unsigned char d[256];
+	struct pollfd p = { s, POLLIN, 0 };
+
+	while (poll(&p, 1, 2000) == 1) {
+		ssize_t n = recv(s, d, sizeof(d), 0);
+		uint32_t crc, hi, lo;
+
+		cr_assert_geq(n, 36, "a datagram of %zd bytes", n);
+		memcpy(&crc, d + n - 4, 4);
+		cr_assert_eq(ntohl(crc), w_crc32c(d, (size_t)n - 4), "CRC32C of a %zd-byte datagram", n);
+		memcpy(h, d, sizeof(*h));
+		if ((h->flags & flags) != flags)
+			continue;
+		if (h->flags & W_FF_SACK) {
+			cr_assert_eq(n, 32 + 8 + 4, "a SACK ack is header, map, CRC");
+			memcpy(&hi, d + 32, 4);
+			memcpy(&lo, d + 36, 4);
+			*sack = (uint64_t)ntohl(hi) << 32 | ntohl(lo);
+		}
+		return true;
+	}
+	return false;
+}
+
+static void w_expect(clcp_endpt_t *ep, const char *want)
+{
+	char buf[64];
+	int c = CLCP_ANY;
+	ssize_t n = clcp_rcv_message(ep, &c, buf, sizeof(buf), 0);
+
+	cr_assert_eq(n, (ssize_t)strlen(want), "receive \"%s\": %zd (%s)", want, n, clcp_errmsg());
+	cr_assert_eq(memcmp(buf, want, (size_t)n), 0);
+}
+
+/* Node 1 is this raw socket: CRCs checked both ways, a bad one dropped, a hole SACKed. */
+Test(udp, wire_format_by_hand)
+{
+	struct clcp_endpt_attr a;
+	struct clcp_frame_hdr h;
+	unsigned base = base_port() + 4;
+	uint64_t sack = 0;
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	char uri[96], buf[8];
+	int s, c = CLCP_ANY;
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(base + 1)),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_eq(bind(s, (struct sockaddr *)&me, sizeof(me)), 0, "bind node 1's address");
+	snprintf(uri, sizeof(uri), "udp://0?local=%u", base);
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s", clcp_errmsg());
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 2000;
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0);
+	cr_assert_geq(clcp_alloc_chan(ep, 10, 1, 20), 0);
+	cr_assert(w_recv(s, CLCP_FF_ACK | W_FF_HELLO, &h, &sack), "no hello from node 0");
+	cr_assert_eq(ntohs(h.dst_port), 20);
+	w_send(s, base, CLCP_FF_ACK, 0, NULL, false);
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0, "hello", false);
+	w_expect(ep, "hello");
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, "world", true);
+	tu_msleep(50);
+	cr_assert_eq(clcp_rcv_message(ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		     "a frame with a bad CRC was delivered");
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 2, "again", false);
+	cr_assert(w_recv(s, CLCP_FF_ACK | W_FF_SACK, &h, &sack), "no SACK for the hole");
+	cr_assert_eq(ntohl(h.ack), 1u, "cumulative ack");
+	cr_assert_eq(sack, 1ull << 1, "SACK map: frame ack + 1 held, got %#llx",
+		     (unsigned long long)sack);
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, "world", false);
+	w_expect(ep, "world");
+	w_expect(ep, "again");
+	cr_assert_eq(clcp_close(dev), 0);
+	close(s);
 }
