@@ -405,8 +405,10 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 		return uc->err;
 	if (!can_send(uc)) {
 		u->st.wnd_stalls++;
+		uc->wnd_wait = uc->seen;
 		return -EAGAIN;
 	}
+	uc->wnd_wait = false;
 	if (!uc->store) {
 		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
 		if (!uc->store)

@@ -118,6 +118,8 @@ struct udp_chan {
 	/* send side */
 	uint32_t snd_una, snd_nxt, snd_edge; /* may send seq < snd_edge */
 	uint32_t sack_hi; /* seq after the highest frame the receiver SACKed */
+	bool wnd_wait; /* a frame waits for credit: probe if the update was lost */
+	uint64_t wnd_probe_us, wnd_gap_us; /* next window probe; gap, doubling */
 	uint64_t srtt_us, rttvar_us, rto_us;
 	unsigned char *store; /* UDP_WIN frames of mtu bytes */
 	struct udp_slot slot[UDP_WIN];

@@ -411,8 +411,11 @@ static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fram
 		uc->sack_hi = uc->snd_una;
 	edge = f->ack + (f->msg_len < UDP_WIN ? f->msg_len : UDP_WIN);
 	/* Pure acks carry the credit; one overtaken by a newer one never shrinks it. */
-	if (!(f->flags & CLCP_FF_DATA) && (int32_t)(edge - uc->snd_edge) > 0)
+	if (!(f->flags & CLCP_FF_DATA) && (int32_t)(edge - uc->snd_edge) > 0) {
 		uc->snd_edge = edge;
+		uc->wnd_wait = false; /* the window opened: a sender still stalled says so again */
+		uc->wnd_probe_us = 0;
+	}
 	if (f->flags & UDP_FF_SACK)
 		sack_in(u, uc, f->ack, sack, now);
 	repair_holes(u, uc, now);
@@ -781,6 +784,26 @@ static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uin
 	return false;
 }
 
+/*
+ * Everything sent is acked but a frame waits for credit: the ack that
+ * opened the window may have been lost. A probe (answered at once with the
+ * credit) after an RTO, then at doubling gaps up to the maximum RTO.
+ */
+static void window_probe(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
+{
+	if (uc->wnd_probe_us == 0) {
+		uc->wnd_gap_us = uc->rto_us;
+		uc->wnd_probe_us = now + uc->wnd_gap_us;
+		return;
+	}
+	if (now < uc->wnd_probe_us)
+		return;
+	uc->wnd_gap_us = uc->wnd_gap_us * 2 < UDP_RTO_MAX_US ? uc->wnd_gap_us * 2 : UDP_RTO_MAX_US;
+	uc->wnd_probe_us = now + uc->wnd_gap_us;
+	u->st.probes++;
+	udp_send_ctl(u, uc, UDP_FF_HELLO);
+}
+
 static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 {
 	uint64_t ms = now / 1000u, dead = UDPE(uc->ep)->dead_ms;
@@ -804,6 +827,8 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 			rto_expired(u, uc, now);
 		else
 			repair_holes(u, uc, now);
+	} else if (uc->wnd_wait) {
+		window_probe(u, uc, now);
 	}
 	if (uc->ack_owed && ms - uc->last_sent_ms >= 1)
 		udp_send_ctl(u, uc, 0); /* a delayed ack nothing carried */
@@ -830,7 +855,8 @@ void udp_timers(struct udp_dev *u)
 	udp_tx_begin(u);
 	for (uc = u->active; uc; uc = uc->act_next) {
 		chan_timers(u, uc, now);
-		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->kept || !uc->seen;
+		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->kept || uc->wnd_wait ||
+			!uc->seen;
 	}
 	udp_tx_flush(u);
 	clcp_store_relaxed(&u->busy, busy); /* the thread reads it unlocked */

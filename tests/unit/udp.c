@@ -220,16 +220,18 @@ static uint32_t w_crc32c(const unsigned char *p, size_t n)
 	return ~c;
 }
 
+#define W_BIG 4000 /* long enough for the CRC's interleaved streams */
+
 /* A frame from node 1 port 20 to node 0 port 10; `bad` breaks its CRC. */
-static void w_send(int s, unsigned port, uint8_t flags, uint32_t seq, const char *data, bool bad)
+static void w_sendn(int s, unsigned port, uint8_t flags, uint32_t seq, const void *data,
+		    size_t len, bool bad)
 {
-	unsigned char d[128];
+	unsigned char d[W_BIG + 64];
 	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
 				    .dst_port = htons(10), .src_port = htons(20),
 				    .src_node = htonl(1) };
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	size_t len = data ? strlen(data) : 0;
 	uint32_t crc;
 
 	h.len = htonl((uint32_t)len);
@@ -240,6 +242,11 @@ static void w_send(int s, unsigned port, uint8_t flags, uint32_t seq, const char
 	crc = htonl(w_crc32c(d, sizeof(h) + len) ^ (bad ? 1u : 0u));
 	memcpy(d + sizeof(h) + len, &crc, 4);
 	sendto(s, d, sizeof(h) + len + 4, 0, (struct sockaddr *)&to, sizeof(to));
+}
+
+static void w_send(int s, unsigned port, uint8_t flags, uint32_t seq, const char *data, bool bad)
+{
+	w_sendn(s, port, flags, seq, data, data ? strlen(data) : 0, bad);
 }
 
 /* Reads datagrams from node 0 until one has all of `flags`: its header, and the SACK map. */
@@ -277,6 +284,20 @@ static void w_expect(clcp_endpt_t *ep, const char *want)
 
 	cr_assert_eq(n, (ssize_t)strlen(want), "receive \"%s\": %zd (%s)", want, n, clcp_errmsg());
 	cr_assert_eq(memcmp(buf, want, (size_t)n), 0);
+}
+
+/* A frame of W_BIG bytes with the CRC computed here is taken and intact. */
+static void big_frame(int s, unsigned base, clcp_endpt_t *ep)
+{
+	static unsigned char out[W_BIG], in[W_BIG];
+	int c = CLCP_ANY;
+
+	tu_fill(out, sizeof(out), 77);
+	w_sendn(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 3, out,
+		sizeof(out), false);
+	cr_assert_eq(clcp_rcv_message(ep, &c, in, sizeof(in), 0), (ssize_t)sizeof(in), "%s",
+		     clcp_errmsg());
+	cr_assert_eq(memcmp(in, out, sizeof(in)), 0);
 }
 
 /* Node 1 is this raw socket: CRCs checked both ways, a bad one dropped, a hole SACKed. */
@@ -318,6 +339,7 @@ Test(udp, wire_format_by_hand)
 	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, "world", false);
 	w_expect(ep, "world");
 	w_expect(ep, "again");
+	big_frame(s, base, ep);
 	cr_assert_eq(clcp_close(dev), 0);
 	close(s);
 }
