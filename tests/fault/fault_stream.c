@@ -510,45 +510,46 @@ static int run(struct opts *o)
 	return fail ? 1 : 0;
 }
 
+/* One option NAME VALUE: 0, or -1 if unknown or malformed. */
+static int parse_opt(struct opts *o, const char *name, const char *v)
+{
+	struct relay_conf *c = &o->relay;
+
+	if (!strcmp(name, "--count"))
+		o->count = (uint32_t)strtoul(v, NULL, 0);
+	else if (!strcmp(name, "--seed"))
+		o->seed = c->seed = strtoull(v, NULL, 0);
+	else if (!strcmp(name, "--limit"))
+		o->limit_s = (uint32_t)strtoul(v, NULL, 0);
+	else if (!strcmp(name, "--mtu"))
+		o->mtu = (uint32_t)strtoul(v, NULL, 0);
+	else if (!strcmp(name, "--dead-ms"))
+		o->dead_ms = (uint32_t)strtoul(v, NULL, 0);
+	else if (!strcmp(name, "--kill"))
+		o->kill = v;
+	else if (!strcmp(name, "--netns")) {
+		o->direct = true;
+		return sscanf(v, "%63[^,],%63s", o->netns[0], o->netns[1]) == 2 ? 0 : -1;
+	} else if (!strcmp(name, "--addr")) {
+		return sscanf(v, "%63[^,],%63s", o->addr[0], o->addr[1]) == 2 ? 0 : -1;
+	} else if (!strcmp(name, "--faults")) {
+		return sscanf(v, "%u,%u,%u,%u", &c->loss_pm, &c->reorder_pm, &c->dup_pm,
+			      &c->corrupt_pm) == 4 ? 0 : -1;
+	} else if (!strcmp(name, "--delay")) {
+		return sscanf(v, "%u,%u", &c->delay_us, &c->jitter_us) == 2 ? 0 : -1;
+	}
+	else
+		return -1;
+	return 0;
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		struct relay_conf *c = &o->relay;
-
-		if (!v)
+	if (argc % 2 == 0)
+		return -1; /* every option has a value */
+	for (int i = 1; i < argc; i += 2)
+		if (parse_opt(o, argv[i], argv[i + 1]) < 0)
 			return -1;
-		if (!strcmp(argv[i], "--count"))
-			o->count = (uint32_t)strtoul(v, NULL, 0);
-		else if (!strcmp(argv[i], "--seed"))
-			o->seed = c->seed = strtoull(v, NULL, 0);
-		else if (!strcmp(argv[i], "--limit"))
-			o->limit_s = (uint32_t)strtoul(v, NULL, 0);
-		else if (!strcmp(argv[i], "--mtu"))
-			o->mtu = (uint32_t)strtoul(v, NULL, 0);
-		else if (!strcmp(argv[i], "--dead-ms"))
-			o->dead_ms = (uint32_t)strtoul(v, NULL, 0);
-		else if (!strcmp(argv[i], "--kill"))
-			o->kill = v;
-		else if (!strcmp(argv[i], "--netns")) {
-			o->direct = true;
-			if (sscanf(v, "%63[^,],%63s", o->netns[0], o->netns[1]) != 2)
-				return -1;
-		} else if (!strcmp(argv[i], "--addr")) {
-			if (sscanf(v, "%63[^,],%63s", o->addr[0], o->addr[1]) != 2)
-				return -1;
-		}
-		else if (!strcmp(argv[i], "--faults")) {
-			if (sscanf(v, "%u,%u,%u,%u", &c->loss_pm, &c->reorder_pm, &c->dup_pm,
-				   &c->corrupt_pm) != 4)
-				return -1;
-		} else if (!strcmp(argv[i], "--delay")) {
-			if (sscanf(v, "%u,%u", &c->delay_us, &c->jitter_us) != 2)
-				return -1;
-		} else
-			return -1;
-		i++;
-	}
 	if (o->kill && strcmp(o->kill, "sender") && strcmp(o->kill, "receiver"))
 		return -1;
 	if (o->direct && !o->addr[0][0])
