@@ -65,7 +65,8 @@ enum udp_drop {
 struct udp_stats {
 	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, ooo, wnd_stalls;
 	uint64_t tx_sacks, rx_sacks; /* acks with a SACK bitmap */
-	uint64_t rto_expiries, probes, starved; /* starved: timers UDP_STARVED_MS late */
+	uint64_t rto_expiries, starved; /* starved: timers UDP_STARVED_MS late */
+	uint64_t probes, wnd_probes;	/* to a silent peer; for a lost window update */
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
 	uint64_t drops[UDP_NDROPS];
 };

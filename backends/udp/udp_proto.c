@@ -83,8 +83,10 @@ static int hdr_get(const unsigned char *b, size_t n, uint32_t key, struct udp_fr
 	if (n < UDP_HDR_LEN + UDP_CRC_LEN)
 		return UDP_DROP_SHORT + 1;
 	n -= UDP_CRC_LEN;
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* a fuzzer could not get past it */
 	if (udp_crc32c(0, b, n) != get_be32(b + n))
 		return UDP_DROP_CRC + 1;
+#endif
 	memcpy(&h, b, sizeof(h));
 	if (h.version != CLCP_FRAME_VERSION)
 		return UDP_DROP_VERSION + 1;
@@ -800,7 +802,7 @@ static void window_probe(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		return;
 	uc->wnd_gap_us = uc->wnd_gap_us * 2 < UDP_RTO_MAX_US ? uc->wnd_gap_us * 2 : UDP_RTO_MAX_US;
 	uc->wnd_probe_us = now + uc->wnd_gap_us;
-	u->st.probes++;
+	u->st.wnd_probes++;
 	udp_send_ctl(u, uc, UDP_FF_HELLO);
 }
 

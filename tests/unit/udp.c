@@ -153,6 +153,8 @@ Test(udp, wrong_key_is_refused)
 	clcp_close(b);
 }
 
+static uint32_t w_crc32c(const unsigned char *p, size_t n);
+
 /* Garbage, truncated and forged datagrams: dropped; the channel still works. */
 Test(udp, hostile_datagrams)
 {
@@ -182,11 +184,15 @@ Test(udp, hostile_datagrams)
 			seed = seed * 1103515245u + 12345u;
 			d[k] = (unsigned char)(seed >> 16);
 		}
-		if (i % 3 == 0 && n >= 32) { /* a plausible header: version 1, port 20 */
+		if (i % 3 == 0 && n >= 36) { /* a plausible header: version 1, port 20, a good CRC */
+			uint32_t crc;
+
 			d[0] = 1;
 			d[2] = 0;
 			d[3] = 20;
 			memset(d + 28, 0, 4); /* the default job key */
+			crc = htonl(w_crc32c(d, n - 4));
+			memcpy(d + n - 4, &crc, 4);
 		}
 		sendto(s, d, n, 0, (struct sockaddr *)&to, sizeof(to));
 	}
