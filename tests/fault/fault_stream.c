@@ -253,6 +253,22 @@ static int sender(const struct node_args *a)
 	return r.rc != 0;
 }
 
+/*
+ * Exactly once: after the last message nothing more comes (a duplicate
+ * would); the sender may have closed meanwhile (-ECONNRESET).
+ */
+static int nothing_more(clcp_endpt_t *ep, int chan, unsigned char *buf)
+{
+	ssize_t n;
+
+	tu_msleep(200);
+	n = clcp_rcv_message(ep, &chan, buf, MIB, CLCP_NONBLOCK);
+	if (n == -EAGAIN || n == -ECONNRESET)
+		return 0;
+	fprintf(stderr, "receiver: after the last message: %zd (%s)\n", n, clcp_strerror((int)n));
+	return -EPROTO;
+}
+
 static int receiver(const struct node_args *a)
 {
 	const struct opts *o = a->o;
@@ -285,6 +301,8 @@ static int receiver(const struct node_args *a)
 	}
 	if (chan < 0)
 		r.rc = chan;
+	if (r.rc == 0)
+		r.rc = nothing_more(ep, chan, buf);
 	report(a, &r, false);
 	if (dev)
 		clcp_close(dev);
