@@ -96,6 +96,7 @@ struct udp_conf {
 	uint32_t local_port, base_node;
 	uint32_t key;
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
+	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
 };
 
 /* A frame kept for retransmission until acked. */

@@ -155,8 +155,9 @@ static int hostfile_read(struct udp_conf *c, const char *path)
 /* One "name=value" option of the URI. */
 static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 {
-	static const char *const names[] = { "local", "local6", "base_node", "key", "dead_ms" };
-	uint32_t v, max[] = { 65535, 65535, UINT32_MAX - 1, UINT32_MAX, 3600000 };
+	static const char *const names[] = { "local", "local6", "base_node", "key", "dead_ms",
+					     "crc" };
+	uint32_t v, max[] = { 65535, 65535, UINT32_MAX - 1, UINT32_MAX, 3600000, 1 };
 	size_t k = strcspn(o, "=");
 	unsigned i;
 
@@ -174,8 +175,10 @@ static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 		c->base_node = v;
 	} else if (i == 3) {
 		c->key = v;
-	} else {
+	} else if (i == 4) {
 		c->dead_ms = v;
+	} else {
+		c->no_crc = v == 0;
 	}
 	return 0;
 }

@@ -76,15 +76,17 @@ static bool tail_ok(const struct udp_frame *f, size_t extra)
 }
 
 /* Parses and checks a datagram's header and CRC: 0 or a drop reason (> 0). */
-static int hdr_get(const unsigned char *b, size_t n, uint32_t key, struct udp_frame *f)
+static int hdr_get(const unsigned char *b, size_t n, const struct udp_conf *c,
+		   struct udp_frame *f)
 {
+	uint32_t key = c->key;
 	struct clcp_frame_hdr h;
 
 	if (n < UDP_HDR_LEN + UDP_CRC_LEN)
 		return UDP_DROP_SHORT + 1;
 	n -= UDP_CRC_LEN;
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* a fuzzer could not get past it */
-	if (udp_crc32c(0, b, n) != get_be32(b + n))
+	if (!c->no_crc && udp_crc32c(0, b, n) != get_be32(b + n))
 		return UDP_DROP_CRC + 1;
 #endif
 	memcpy(&h, b, sizeof(h));
@@ -151,6 +153,16 @@ void udp_tx_flush(struct udp_dev *u)
 		txb_send(u);
 }
 
+static uint32_t dgram_crc(const struct clcp_frame_hdr *h, const void *payload, size_t len,
+			  const unsigned char *tail, size_t tl)
+{
+	uint32_t crc = udp_crc32c(0, h, UDP_HDR_LEN);
+
+	if (len)
+		crc = udp_crc32c(crc, payload, len);
+	return udp_crc32c(crc, tail, tl);
+}
+
 /* One datagram: header, payload, the SACK bitmap if any, the CRC32C of all that. */
 static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, socklen_t tolen,
 		       const struct udp_frame *f, const void *payload, const uint64_t *sack)
@@ -159,20 +171,16 @@ static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, soc
 	unsigned i = b->n;
 	unsigned char *tail = b->tail[i];
 	size_t tl = 0;
-	uint32_t crc;
 
 	if (u->loss_pm && test_lost(u))
 		return;
 	hdr_put(&b->hdr[i], f);
-	crc = udp_crc32c(0, &b->hdr[i], UDP_HDR_LEN);
-	if (f->len)
-		crc = udp_crc32c(crc, payload, f->len);
 	if (sack) {
 		put_be32(tail, (uint32_t)(*sack >> 32));
 		put_be32(tail + 4, (uint32_t)*sack);
 		tl = UDP_SACK_LEN;
 	}
-	put_be32(tail + tl, udp_crc32c(crc, tail, tl));
+	put_be32(tail + tl, u->conf.no_crc ? 0 : dgram_crc(&b->hdr[i], payload, f->len, tail, tl));
 	b->iov[i][0] = (struct iovec){ &b->hdr[i], UDP_HDR_LEN };
 	b->iov[i][1] = (struct iovec){ (void *)payload, f->len };
 	b->iov[i][2] = (struct iovec){ tail, tl + UDP_CRC_LEN };
@@ -602,7 +610,7 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 	struct udp_node src;
 	struct udp_frame f;
 	struct udp_chan *uc;
-	int why = hdr_get(b, n, u->conf.key, &f);
+	int why = hdr_get(b, n, &u->conf, &f);
 
 	if (why) {
 		u->st.drops[why - 1]++;

@@ -49,6 +49,7 @@ Test(udp, bad_uris_are_einval)
 	expect_fail("udp://1?local=70000", -EINVAL);
 	expect_fail("udp://1?local=", -EINVAL);
 	expect_fail("udp://1?nosuch=1", -EINVAL);
+	expect_fail("udp://1?local=9000&crc=2", -EINVAL);
 	expect_fail("udp://1?local=9000&key=-1", -EINVAL);
 	expect_fail("udp://1", -EINVAL); /* no node table at all */
 	expect_fail("udp:///nonexistent/hostfile", -ENOENT);
@@ -348,4 +349,29 @@ Test(udp, wire_format_by_hand)
 	big_frame(s, base, ep);
 	cr_assert_eq(clcp_close(dev), 0);
 	close(s);
+}
+
+/* crc=0 on both ends (a trusted path): messages flow without the check. */
+Test(udp, crc_off_both_ends)
+{
+	char ua[96], ub[96], buf[64];
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int ca, cb, c;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u&crc=0", base_port() + 2);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u&crc=0", base_port() + 2);
+	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
+	ca = clcp_alloc_chan(ea, 10, 1, 20);
+	cb = clcp_alloc_chan(eb, 20, 0, 10);
+	cr_assert(ca >= 0 && cb >= 0);
+	cr_assert_eq(clcp_snd_message(ea, ca, "no crc", 6, 0), 6, "%s", clcp_errmsg());
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(eb, &c, buf, sizeof(buf), 0), 6, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "no crc", 6), 0);
+	clcp_close(a);
+	clcp_close(b);
 }
