@@ -377,7 +377,6 @@ static void repair_holes(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 
 	for (uint32_t s = uc->snd_una; (int32_t)(uc->sack_hi - s) > 0; s++) {
 		const struct udp_slot *sl = &uc->slot[s % UDP_WIN];
-
 		uint64_t w = wait << sl->rexmit;
 
 		if (!sl->sacked && now - sl->sent_us >= (w < UDP_RTO_MAX_US ? w : UDP_RTO_MAX_US))
