@@ -44,8 +44,9 @@
 #define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
+#define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
 #define UDP_FF_SACK 0x20u  /* an ack followed by a SACK bitmap */
-#define UDP_FF_HELLO 0x40u /* not yet connected, or a probe: answer with an ack */
+#define UDP_FF_HELLO 0x40u /* not yet connected: answer with an ack */
 #define UDP_FF_RST 0x80u   /* no such channel here (any more) */
 
 /* Drop reasons, counted per device. */

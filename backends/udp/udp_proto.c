@@ -635,7 +635,7 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
 		return;
 	}
-	if (!uc->seen || (f.flags & UDP_FF_HELLO)) {
+	if (!uc->seen || (f.flags & (UDP_FF_HELLO | UDP_FF_PROBE))) {
 		uc->seen = true;
 		pthread_cond_broadcast(&u->cond);
 		udp_ack_queue(u, uc);
@@ -789,7 +789,7 @@ static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uin
 	uc->probes++;
 	uc->next_probe_ms = ms + (dead / 8 > UDP_TICK_MS ? dead / 8 : UDP_TICK_MS);
 	u->st.probes++;
-	udp_send_ctl(u, uc, UDP_FF_HELLO);
+	udp_send_ctl(u, uc, UDP_FF_PROBE);
 	return false;
 }
 
@@ -810,7 +810,7 @@ static void window_probe(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 	uc->wnd_gap_us = uc->wnd_gap_us * 2 < UDP_RTO_MAX_US ? uc->wnd_gap_us * 2 : UDP_RTO_MAX_US;
 	uc->wnd_probe_us = now + uc->wnd_gap_us;
 	u->st.wnd_probes++;
-	udp_send_ctl(u, uc, UDP_FF_HELLO);
+	udp_send_ctl(u, uc, UDP_FF_PROBE);
 }
 
 static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
