@@ -51,6 +51,9 @@ for side in a b; do
 	ns=${tag}$side dev=${tag}v$side
 	[ $side = a ] && addr=$addr_a || addr=$addr_b
 	ip -n "$ns" link set lo up
+	# ICMP errors unthrottled (the default is one a second per destination after a
+	# burst of 6): a dead peer's port unreachable reaches every test running at once.
+	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 || fail "sysctl in $ns"
 	ip -n "$ns" addr add "$addr/24" dev "$dev"
 	# Jumbo frames: a 4 KiB frame is one packet (IP fragments would multiply the loss).
 	ip -n "$ns" link set "$dev" mtu 9000
