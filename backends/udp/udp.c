@@ -156,7 +156,8 @@ static void stats_print(struct udp_dev *u)
 	fprintf(stderr,
 		"clcp udp node %u: data tx %llu rx %llu, acks tx %llu rx %llu, sacks tx %llu rx %llu, "
 		"rexmits %llu, rto %llu, dups %llu, out of order %llu, window stalls %llu, probes %llu, "
-		"window probes %llu, starved %llu, sendmmsg %llu; drops%s\n",
+		"window probes %llu, starved %llu, sendmmsg %llu; peers gone by rst %llu icmp %llu "
+		"silence %llu; drops%s\n",
 		u->self.node, (unsigned long long)st->tx_data, (unsigned long long)st->rx_data,
 		(unsigned long long)st->tx_acks, (unsigned long long)st->rx_acks,
 		(unsigned long long)st->tx_sacks, (unsigned long long)st->rx_sacks,
@@ -164,7 +165,9 @@ static void stats_print(struct udp_dev *u)
 		(unsigned long long)st->dups, (unsigned long long)st->ooo,
 		(unsigned long long)st->wnd_stalls, (unsigned long long)st->probes,
 		(unsigned long long)st->wnd_probes,
-		(unsigned long long)st->starved, (unsigned long long)st->tx_batches, drops);
+		(unsigned long long)st->starved, (unsigned long long)st->tx_batches,
+		(unsigned long long)st->gone[UDP_GONE_RST], (unsigned long long)st->gone[UDP_GONE_ICMP],
+		(unsigned long long)st->gone[UDP_GONE_SILENT], drops);
 }
 
 static void udp_close(struct clcp_dev *dev)

@@ -63,6 +63,14 @@ enum udp_drop {
 	UDP_NDROPS,
 };
 
+/* Why a channel's peer was declared gone, counted per device. */
+enum udp_gone {
+	UDP_GONE_RST,	 /* it said so (released its channel or endpoint) */
+	UDP_GONE_ICMP,	 /* port unreachable: its process is gone */
+	UDP_GONE_SILENT, /* silent for dead_ms, probes unanswered */
+	UDP_NGONE,
+};
+
 struct udp_stats {
 	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, ooo, wnd_stalls;
 	uint64_t tx_sacks, rx_sacks; /* acks with a SACK bitmap */
@@ -70,6 +78,7 @@ struct udp_stats {
 	uint64_t probes, wnd_probes;	/* to a silent peer; for a lost window update */
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
 	uint64_t drops[UDP_NDROPS];
+	uint64_t gone[UDP_NGONE];
 };
 
 /* Datagrams waiting for one sendmmsg (under the lock): header, payload, tail. */

@@ -586,8 +586,10 @@ static struct udp_chan *chan_of(struct udp_dev *u, const struct udp_frame *f)
 	return uc;
 }
 
-static void peer_failed(struct udp_dev *u, struct udp_chan *uc)
+/* The channel's peer is gone; why: one of the UDP_GONE_* counters. */
+static void peer_failed(struct udp_dev *u, struct udp_chan *uc, enum udp_gone why)
 {
+	u->st.gone[why]++;
 	uc->err = -ECONNRESET;
 	pthread_cond_broadcast(&u->cond);
 	clcp_fence_full(); /* F4: pairs with F3 of an armed receiver */
@@ -630,7 +632,7 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 	uc->probes = 0;
 	if (f.flags & UDP_FF_RST) {
 		if (uc->seen && !uc->err)
-			peer_failed(u, uc);
+			peer_failed(u, uc, UDP_GONE_RST);
 		else if (!uc->seen) /* its node is up, the port not yet bound */
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
 		return;
@@ -667,7 +669,7 @@ static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *t
 
 		if (uc->seen && !uc->err && udp_addr_eq(&uc->peer, to) &&
 		    d->my_port == ntohs(h.src_port) && d->peer_port == ntohs(h.dst_port))
-			peer_failed(u, uc);
+			peer_failed(u, uc, UDP_GONE_ICMP);
 	}
 }
 
@@ -783,7 +785,7 @@ static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uin
 	if (ms < uc->next_probe_ms)
 		return false;
 	if (silent > dead && uc->probes >= UDP_PROBES) {
-		peer_failed(u, uc);
+		peer_failed(u, uc, UDP_GONE_SILENT);
 		return true;
 	}
 	uc->probes++;
