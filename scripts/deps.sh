@@ -5,12 +5,14 @@
 #   deps.sh          building and testing (gcc, clang, g++, Criterion; llvm
 #                    for llvm-mc, which reads the LANai firmware image back;
 #                    libclang-rt-dev: clang's sanitizer and libFuzzer runtimes,
-#                    only recommended by clang)
+#                    only recommended by clang; iproute2 for the fault tests:
+#                    ip netns, veth, tc clsact with a BPF program that clang
+#                    builds with -target bpf)
 #   deps.sh build    building the library and tools only
 set -euo pipefail
 
 pkgs=(cmake ninja-build gcc libc6-dev)
-[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config)
+[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config iproute2)
 missing=()
 
 if ! command -v dpkg-query >/dev/null; then

@@ -2,6 +2,7 @@
 /* UDP backend: device, endpoints, channels, and the send side of the NIC. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -141,44 +142,64 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 }
 
 static const char *const drop_names[UDP_NDROPS] = {
-	"drop_short", "drop_version", "drop_key", "drop_len",
-	"drop_src",   "drop_port",    "drop_seq", "drop_nobuf",
+	"drop_short", "drop_version", "drop_key",   "drop_len", "drop_src",
+	"drop_port",  "drop_seq",     "drop_nobuf", "drop_crc",
 };
 
+static const char *const gone_names[UDP_NGONE] = { "gone_rst", "gone_icmp", "gone_silence" };
+
+/* The device's counters, by name (docs/api.md, "Counters"). */
 static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 {
+	const struct {
+		const char *name;
+		size_t off;
+	} fields[] = {
+		{ "tx_data", offsetof(struct udp_stats, tx_data) },
+		{ "rx_data", offsetof(struct udp_stats, rx_data) },
+		{ "tx_acks", offsetof(struct udp_stats, tx_acks) },
+		{ "rx_acks", offsetof(struct udp_stats, rx_acks) },
+		{ "tx_sacks", offsetof(struct udp_stats, tx_sacks) },
+		{ "rx_sacks", offsetof(struct udp_stats, rx_sacks) },
+		{ "rexmits", offsetof(struct udp_stats, rexmits) },
+		{ "rto_expiries", offsetof(struct udp_stats, rto_expiries) },
+		{ "dups", offsetof(struct udp_stats, dups) },
+		{ "out_of_order", offsetof(struct udp_stats, ooo) },
+		{ "window_stalls", offsetof(struct udp_stats, wnd_stalls) },
+		{ "probes", offsetof(struct udp_stats, probes) },
+		{ "window_probes", offsetof(struct udp_stats, wnd_probes) },
+		{ "starved", offsetof(struct udp_stats, starved) },
+		{ "tx_batches", offsetof(struct udp_stats, tx_batches) },
+	};
 	struct udp_dev *u = UDP(dev);
 	struct udp_stats st;
-	unsigned i = 0, d;
+	unsigned i = 0, k;
 
 	pthread_mutex_lock(&u->lock);
 	st = u->st;
 	pthread_mutex_unlock(&u->lock);
-	i = clcp__stat_put(out, n, i, "tx_data", st.tx_data);
-	i = clcp__stat_put(out, n, i, "rx_data", st.rx_data);
-	i = clcp__stat_put(out, n, i, "tx_acks", st.tx_acks);
-	i = clcp__stat_put(out, n, i, "rx_acks", st.rx_acks);
-	i = clcp__stat_put(out, n, i, "rexmits", st.rexmits);
-	i = clcp__stat_put(out, n, i, "dups", st.dups);
-	i = clcp__stat_put(out, n, i, "out_of_order", st.ooo);
-	i = clcp__stat_put(out, n, i, "window_stalls", st.wnd_stalls);
-	for (d = 0; d < UDP_NDROPS; d++)
-		i = clcp__stat_put(out, n, i, drop_names[d], st.drops[d]);
+	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+		i = clcp__stat_put(out, n, i, fields[k].name,
+				   *(const uint64_t *)((const char *)&st + fields[k].off));
+	for (k = 0; k < UDP_NDROPS; k++)
+		i = clcp__stat_put(out, n, i, drop_names[k], st.drops[k]);
+	for (k = 0; k < UDP_NGONE; k++)
+		i = clcp__stat_put(out, n, i, gone_names[k], st.gone[k]);
 	return (int)i;
 }
 
 /* CLCP_UDP_STATS=1: the device's counters on stderr at close. */
 static void stats_print(struct clcp_dev *dev)
 {
-	struct clcp_stat st[32];
+	struct clcp_stat st[64];
 	const char *e = getenv("CLCP_UDP_STATS");
 	int i, n;
 
 	if (!e || *e != '1')
 		return;
-	n = udp_stats(dev, st, 32);
+	n = udp_stats(dev, st, 64);
 	fprintf(stderr, "clcp udp node %u:", UDP(dev)->self.node);
-	for (i = 0; i < n && i < 32; i++)
+	for (i = 0; i < n && i < 64; i++)
 		fprintf(stderr, " %s %llu", st[i].name, (unsigned long long)st[i].value);
 	fputc('\n', stderr);
 }
@@ -422,8 +443,10 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 		return uc->err;
 	if (!can_send(uc)) {
 		u->st.wnd_stalls++;
+		uc->wnd_wait = uc->seen;
 		return -EAGAIN;
 	}
+	uc->wnd_wait = false;
 	if (!uc->store) {
 		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
 		if (!uc->store)
@@ -435,6 +458,7 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 	s->flags = (uint8_t)(((qflags & CLCP_QF_LAST) ? CLCP_FF_LAST : 0) |
 			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
 	s->rexmit = 0;
+	s->sacked = 0;
 	if (len)
 		memcpy(uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
@@ -453,7 +477,9 @@ static int udp_kick(struct clcp_endpt *ep)
 	int rc;
 
 	pthread_mutex_lock(&u->lock);
+	udp_tx_begin(u); /* a window of frames: one sendmmsg per UDP_BATCH */
 	rc = clcp__txq_drain(ep, send_queued, u);
+	udp_tx_flush(u);
 	pthread_mutex_unlock(&u->lock);
 	return rc;
 }
@@ -633,6 +659,9 @@ static void udp_progress(struct clcp_endpt *ep)
 	struct udp_dev *u = UDP(ep->priv->dev);
 
 	clcp_store_relaxed(&u->poll_us, udp_now_us());
+	/* The thread wants the lock (timers, acks): let it have it, it does our work too. */
+	if (clcp_load_relaxed(&u->thread_waits))
+		return;
 	/* The progress thread stays off the socket meanwhile; it takes the lock only briefly. */
 	pthread_mutex_lock(&u->lock);
 	udp_rx_drain(u);
@@ -646,7 +675,7 @@ static void udp_progress(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_udp_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "udp",
-	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N] or "
+	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N&crc=0|1] or "
 		    "udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
 	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_MULTINODE,
 	.max_endpts = UDP_DEFAULT_ENDPTS,

@@ -2,9 +2,10 @@
 /*
  * UDP backend: the library plays the NIC. One UDP socket per device (node),
  * one CLCP frame per datagram (struct clcp_frame_hdr, network order, then
- * the payload). Per channel: sequence numbers, cumulative acks carrying the
- * receiver's free Rx slots (credits), go-back-N retransmission with an RTO
- * from measured RTT, keep-alives. A progress thread per device receives,
+ * the payload, a SACK bitmap in acks, a CRC32C trailer). Per channel:
+ * sequence numbers, cumulative and selective acks carrying the receiver's
+ * free Rx slots (credits), every hole repaired within a round trip, an RTO
+ * from measured RTT, probed keep-alives. A progress thread per device receives,
  * acks and retransmits; a polling caller receives itself (trylock), so
  * polling adds no thread hop. docs/udp.md has the whole design.
  *
@@ -21,9 +22,11 @@
 #include "internal.h"
 
 #define UDP_HDR_LEN 32u
+#define UDP_SACK_LEN 8u  /* u64 bitmap after the header of a SACK ack */
+#define UDP_CRC_LEN 4u	 /* CRC32C trailer of every datagram */
 #define UDP_DGRAM_MAX 65507u
-#define UDP_MTU_MAX (UDP_DGRAM_MAX - UDP_HDR_LEN)
-#define UDP_MTU_ETH (1500u - 20u - 8u - UDP_HDR_LEN) /* 1440: no IP fragments */
+#define UDP_MTU_MAX (UDP_DGRAM_MAX - UDP_HDR_LEN - UDP_CRC_LEN)
+#define UDP_MTU_ETH (1500u - 20u - 8u - UDP_HDR_LEN - UDP_CRC_LEN) /* 1436: no IP fragments */
 #define UDP_WIN 64u	       /* frames in flight per channel */
 #define UDP_SEQ_SANE 65536u    /* a sequence this far ahead is impossible */
 #define UDP_BATCH 32u	       /* datagrams per recvmmsg */
@@ -36,8 +39,15 @@
 #define UDP_LINGER_MS 2000u
 #define UDP_DEAD_MIN_MS 5000u /* default floor of dead_ms: a loaded host stalls for seconds */
 #define UDP_STALL_MS 50u      /* timers this late: we were not running */
+#define UDP_REO_MIN_US 1000u   /* reordering allowance before a hole counts as lost */
+#define UDP_REXMIT_SHIFT_MAX 6u /* a frame resent n times waits 2^n round trips more */
+#define UDP_STARVED_MS 50u     /* a gap this long between timer runs: counted (starved) */
+#define UDP_PROBES 3u	       /* unanswered probes before a silent peer is dead */
+#define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
+#define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
+#define UDP_FF_SACK 0x20u  /* an ack followed by a SACK bitmap */
 #define UDP_FF_HELLO 0x40u /* not yet connected: answer with an ack */
 #define UDP_FF_RST 0x80u   /* no such channel here (any more) */
 
@@ -51,12 +61,36 @@ enum udp_drop {
 	UDP_DROP_PORT,
 	UDP_DROP_SEQ,
 	UDP_DROP_NOBUF,
+	UDP_DROP_CRC,
 	UDP_NDROPS,
+};
+
+/* Why a channel's peer was declared gone, counted per device. */
+enum udp_gone {
+	UDP_GONE_RST,	 /* it said so (released its channel or endpoint) */
+	UDP_GONE_ICMP,	 /* port unreachable: its process is gone */
+	UDP_GONE_SILENT, /* silent for dead_ms, probes unanswered */
+	UDP_NGONE,
 };
 
 struct udp_stats {
 	uint64_t tx_data, rx_data, tx_acks, rx_acks, rexmits, dups, ooo, wnd_stalls;
+	uint64_t tx_sacks, rx_sacks; /* acks with a SACK bitmap */
+	uint64_t rto_expiries, starved; /* starved: timers UDP_STARVED_MS late */
+	uint64_t probes, wnd_probes;	/* to a silent peer; for a lost window update */
+	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
 	uint64_t drops[UDP_NDROPS];
+	uint64_t gone[UDP_NGONE];
+};
+
+/* Datagrams waiting for one sendmmsg (under the lock): header, payload, tail. */
+struct udp_txb {
+	unsigned depth, n; /* depth: nested udp_tx_begin calls */
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH][3];
+	struct sockaddr_storage to[UDP_BATCH];
+	struct clcp_frame_hdr hdr[UDP_BATCH];
+	unsigned char tail[UDP_BATCH][UDP_SACK_LEN + UDP_CRC_LEN];
 };
 
 struct udp_node {
@@ -75,14 +109,16 @@ struct udp_conf {
 	uint32_t key;
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
 	uint32_t mtu;	  /* 0: UDP_MTU_ETH */
+	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
 };
 
 /* A frame kept for retransmission until acked. */
 struct udp_slot {
 	uint32_t len, msg_len;
 	uint8_t flags; /* CLCP_FF_FIRST/LAST */
-	uint8_t rexmit;
+	uint8_t rexmit; /* times resent, at most UDP_REXMIT_SHIFT_MAX (0: an RTT sample) */
 	uint8_t have; /* receive side: a kept frame is in the slot */
+	uint8_t sacked; /* send side: the receiver holds it (SACK) */
 	uint64_t sent_us;
 };
 
@@ -96,8 +132,9 @@ struct udp_chan {
 	socklen_t peer_len;
 	/* send side */
 	uint32_t snd_una, snd_nxt, snd_edge; /* may send seq < snd_edge */
-	uint32_t recover; /* recovering from a loss until una reaches it */
-	bool recovering;
+	uint32_t sack_hi; /* seq after the highest frame the receiver SACKed */
+	bool wnd_wait; /* a frame waits for credit: probe if the update was lost */
+	uint64_t wnd_probe_us, wnd_gap_us; /* next window probe; gap, doubling */
 	uint64_t srtt_us, rttvar_us, rto_us;
 	unsigned char *store; /* UDP_WIN frames of mtu bytes */
 	struct udp_slot slot[UDP_WIN];
@@ -106,8 +143,10 @@ struct udp_chan {
 	/* receive side */
 	uint32_t rcv_nxt, rcv_edge; /* rcv_edge: last advertised credit */
 	unsigned char *ooo; /* frames kept out of order: UDP_WIN of mtu bytes */
+	uint32_t kept;	    /* frames in ooo */
 	struct udp_slot oslot[UDP_WIN];
-	uint64_t last_heard_ms, last_sent_ms, next_hello_ms;
+	uint64_t last_heard_ms, last_sent_ms, next_hello_ms, next_probe_ms;
+	uint32_t probes; /* sent since the peer was last heard */
 	struct udp_chan *ack_next;		/* ack queue */
 	struct udp_chan *act_prev, *act_next; /* active channels */
 };
@@ -134,7 +173,10 @@ struct udp_dev {
 	uint16_t next_port;
 	struct udp_chan *ackq, *active;
 	bool busy; /* frames unacked or acks owed: timers at 1 ms */
+	bool thread_waits; /* the progress thread wants the lock: pollers hold back (atomic) */
 	uint64_t timers_us; /* last run of the timers */
+	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
+	struct udp_txb txb; /* datagrams batched for one sendmmsg */
 	struct udp_stats st;
 	unsigned char *rxbufs; /* UDP_BATCH datagrams */
 	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */
@@ -157,8 +199,13 @@ void udp_conf_free(struct udp_conf *c);
 int udp_node_addr(const struct udp_conf *c, uint32_t node, struct udp_node *out);
 bool udp_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 
+/* udp_crc.c: CRC32C (Castagnoli), hardware-assisted where the CPU has it. */
+uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len);
+
 /* udp_proto.c */
 uint64_t udp_now_us(void);
+void udp_tx_begin(struct udp_dev *u);
+void udp_tx_flush(struct udp_dev *u);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_rx_drain(struct udp_dev *u);

@@ -155,8 +155,9 @@ static int hostfile_read(struct udp_conf *c, const char *path)
 /* One "name=value" option of the URI. */
 static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 {
-	static const char *const names[] = { "local", "local6", "base_node", "key", "dead_ms", "mtu" };
-	uint32_t v, max[] = { 65535, 65535, UINT32_MAX - 1, UINT32_MAX, 3600000, UDP_MTU_MAX };
+	static const char *const names[] = { "local", "local6", "base_node", "key", "dead_ms",
+					     "crc", "mtu" };
+	uint32_t v, max[] = { 65535, 65535, UINT32_MAX - 1, UINT32_MAX, 3600000, 1, UDP_MTU_MAX };
 	size_t k = strcspn(o, "=");
 	unsigned i;
 
@@ -176,6 +177,8 @@ static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 		c->key = v;
 	} else if (i == 4) {
 		c->dead_ms = v;
+	} else if (i == 5) {
+		c->no_crc = v == 0;
 	} else if (v < CLCP_MTU_MIN) {
 		return clcp__err(EINVAL, "udp URI: mtu %u below %u", v, CLCP_MTU_MIN);
 	} else {

@@ -38,6 +38,20 @@ static uint64_t now_ms(void)
 
 /* --- wire format --- */
 
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
 static void hdr_put(struct clcp_frame_hdr *h, const struct udp_frame *f)
 {
 	h->version = CLCP_FRAME_VERSION;
@@ -53,13 +67,28 @@ static void hdr_put(struct clcp_frame_hdr *h, const struct udp_frame *f)
 	h->key = htonl(f->key);
 }
 
-/* Parses and checks a datagram's header: 0 or a drop reason (> 0). */
-static int hdr_get(const unsigned char *b, size_t n, uint32_t key, struct udp_frame *f)
+/* Bytes after the payload, before the CRC: a SACK bitmap in acks that carry one. */
+static bool tail_ok(const struct udp_frame *f, size_t extra)
 {
+	if (f->flags & UDP_FF_SACK)
+		return extra == UDP_SACK_LEN && f->len == 0 && (f->flags & CLCP_FF_ACK);
+	return extra == 0;
+}
+
+/* Parses and checks a datagram's header and CRC: 0 or a drop reason (> 0). */
+static int hdr_get(const unsigned char *b, size_t n, const struct udp_conf *c,
+		   struct udp_frame *f)
+{
+	uint32_t key = c->key;
 	struct clcp_frame_hdr h;
 
-	if (n < UDP_HDR_LEN)
+	if (n < UDP_HDR_LEN + UDP_CRC_LEN)
 		return UDP_DROP_SHORT + 1;
+	n -= UDP_CRC_LEN;
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* a fuzzer could not get past it */
+	if (!c->no_crc && udp_crc32c(0, b, n) != get_be32(b + n))
+		return UDP_DROP_CRC + 1;
+#endif
 	memcpy(&h, b, sizeof(h));
 	if (h.version != CLCP_FRAME_VERSION)
 		return UDP_DROP_VERSION + 1;
@@ -74,9 +103,16 @@ static int hdr_get(const unsigned char *b, size_t n, uint32_t key, struct udp_fr
 	f->msg_len = ntohl(h.msg_len);
 	f->seq = ntohl(h.seq);
 	f->ack = ntohl(h.ack);
-	if (f->len != n - UDP_HDR_LEN || (f->len && !(f->flags & CLCP_FF_DATA)))
+	if (f->len > n - UDP_HDR_LEN || (f->len && !(f->flags & CLCP_FF_DATA)) ||
+	    !tail_ok(f, n - UDP_HDR_LEN - f->len))
 		return UDP_DROP_LEN + 1;
 	return 0;
+}
+
+/* The SACK bitmap of a datagram hdr_get accepted with UDP_FF_SACK. */
+static uint64_t sack_get(const unsigned char *b)
+{
+	return (uint64_t)get_be32(b + UDP_HDR_LEN) << 32 | get_be32(b + UDP_HDR_LEN + 4);
 }
 
 /* Test hook (CLCP_UDP_TEST_LOSS): drops loss_pm per mille of what we send. */
@@ -86,19 +122,74 @@ static bool test_lost(struct udp_dev *u)
 	return (uint32_t)(u->loss_seed >> 33) % 1000u < u->loss_pm;
 }
 
-static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, socklen_t tolen,
-		       const struct udp_frame *f, const void *payload)
+/* Sends the batch: one sendmmsg, more if the kernel took only part. */
+static void txb_send(struct udp_dev *u)
 {
-	struct clcp_frame_hdr h;
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, f->len } };
-	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = tolen,
-			    .msg_iov = iov, .msg_iovlen = f->len ? 2 : 1 };
+	struct udp_txb *b = &u->txb;
+	unsigned done = 0;
 
-	hdr_put(&h, f);
+	while (done < b->n) {
+		int r = sendmmsg(u->sock, b->mm + done, b->n - done, MSG_DONTWAIT);
+
+		u->st.tx_batches++;
+		if (r <= 0) /* socket buffer full: lost like on a wire, retransmitted */
+			break;
+		done += (unsigned)r;
+	}
+	b->n = 0;
+}
+
+/* Datagrams sent until the matching udp_tx_flush go out in one sendmmsg. */
+void udp_tx_begin(struct udp_dev *u)
+{
+	u->txb.depth++;
+}
+
+void udp_tx_flush(struct udp_dev *u)
+{
+	if (u->txb.depth > 0 && --u->txb.depth > 0)
+		return;
+	if (u->txb.n)
+		txb_send(u);
+}
+
+static uint32_t dgram_crc(const struct clcp_frame_hdr *h, const void *payload, size_t len,
+			  const unsigned char *tail, size_t tl)
+{
+	uint32_t crc = udp_crc32c(0, h, UDP_HDR_LEN);
+
+	if (len)
+		crc = udp_crc32c(crc, payload, len);
+	return udp_crc32c(crc, tail, tl);
+}
+
+/* One datagram: header, payload, the SACK bitmap if any, the CRC32C of all that. */
+static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, socklen_t tolen,
+		       const struct udp_frame *f, const void *payload, const uint64_t *sack)
+{
+	struct udp_txb *b = &u->txb;
+	unsigned i = b->n;
+	unsigned char *tail = b->tail[i];
+	size_t tl = 0;
+
 	if (u->loss_pm && test_lost(u))
 		return;
-	/* Lost like on a wire when the socket buffer is full: retransmitted. */
-	(void)sendmsg(u->sock, &m, MSG_DONTWAIT);
+	hdr_put(&b->hdr[i], f);
+	if (sack) {
+		put_be32(tail, (uint32_t)(*sack >> 32));
+		put_be32(tail + 4, (uint32_t)*sack);
+		tl = UDP_SACK_LEN;
+	}
+	put_be32(tail + tl, u->conf.no_crc ? 0 : dgram_crc(&b->hdr[i], payload, f->len, tail, tl));
+	b->iov[i][0] = (struct iovec){ &b->hdr[i], UDP_HDR_LEN };
+	b->iov[i][1] = (struct iovec){ (void *)payload, f->len };
+	b->iov[i][2] = (struct iovec){ tail, tl + UDP_CRC_LEN };
+	memcpy(&b->to[i], to, tolen);
+	b->mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &b->to[i], .msg_namelen = tolen,
+						  .msg_iov = b->iov[i], .msg_iovlen = 3 } };
+	b->n++;
+	if (b->depth == 0 || b->n == UDP_BATCH)
+		txb_send(u);
 }
 
 static void frame_init(struct udp_dev *u, struct udp_chan *uc, struct udp_frame *f,
@@ -130,13 +221,27 @@ uint32_t udp_rx_credit(struct clcp_endpt *ep)
 	return n;
 }
 
-/* An ack (with the credit), a hello, or a reset, to uc's peer. */
+/* Bit i: frame rcv_nxt + i is kept here (after a hole, or waiting for a buffer). */
+static uint64_t sack_map(const struct udp_chan *uc)
+{
+	uint64_t map = 0;
+
+	if (!uc->kept)
+		return 0;
+	for (uint32_t i = 0; i < UDP_WIN; i++)
+		if (uc->oslot[(uc->rcv_nxt + i) % UDP_WIN].have)
+			map |= 1ull << i;
+	return map;
+}
+
+/* An ack (with the credit and, when frames are kept, a SACK), a hello, or a reset. */
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 {
 	struct udp_frame f;
 	uint32_t credit;
+	uint64_t sack = flags & UDP_FF_RST ? 0 : sack_map(uc);
 
-	frame_init(u, uc, &f, flags | CLCP_FF_ACK);
+	frame_init(u, uc, &f, flags | CLCP_FF_ACK | (sack ? UDP_FF_SACK : 0));
 	if (!uc->seen)
 		f.flags |= UDP_FF_HELLO;
 	/* F2: a small credit makes the user's next post call wake_senders (F1). */
@@ -150,7 +255,8 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->ack_owed = false;
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
-	send_dgram(u, &uc->peer, uc->peer_len, &f, NULL);
+	u->st.tx_sacks += sack != 0;
+	send_dgram(u, &uc->peer, uc->peer_len, &f, NULL, sack ? &sack : NULL);
 }
 
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
@@ -167,7 +273,7 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	uc->ack_owed = false; /* piggybacked */
 	u->st.tx_data++;
 	send_dgram(u, &uc->peer, uc->peer_len, &f,
-		   uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu);
+		   uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu, NULL);
 }
 
 /* A reset for a datagram that names no channel of ours. */
@@ -180,7 +286,7 @@ static void send_rst(struct udp_dev *u, const struct udp_frame *in,
 
 	if (in->flags & UDP_FF_RST)
 		return; /* never answer a reset */
-	send_dgram(u, to, tolen, &f, NULL);
+	send_dgram(u, to, tolen, &f, NULL, NULL);
 }
 
 void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc)
@@ -194,6 +300,7 @@ void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc)
 
 void udp_acks_flush(struct udp_dev *u)
 {
+	udp_tx_begin(u);
 	while (u->ackq) {
 		struct udp_chan *uc = u->ackq;
 
@@ -202,6 +309,7 @@ void udp_acks_flush(struct udp_dev *u)
 		if (uc->active)
 			udp_send_ctl(u, uc, 0);
 	}
+	udp_tx_flush(u);
 }
 
 /* --- receive --- */
@@ -240,46 +348,86 @@ static void rtt_sample(struct udp_chan *uc, uint64_t rtt)
 		uc->rto_us = UDP_RTO_MAX_US;
 }
 
-/*
- * Resends the oldest unacked frame: the receiver keeps what came after a
- * hole, so one resend per hole fills it; until everything sent before the
- * loss is acked (recover), each partial ack resends the next hole at once.
- */
-static void rexmit_una(struct udp_dev *u, struct udp_chan *uc)
+/* Resends frame seq (a hole, or a timeout); Karn: no RTT sample from it. */
+static void rexmit(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 {
-	if (!uc->recovering) {
-		uc->recovering = true;
-		uc->recover = uc->snd_nxt;
-	}
-	uc->slot[uc->snd_una % UDP_WIN].rexmit = 1;
-	udp_send_data(u, uc, uc->snd_una);
+	struct udp_slot *sl = &uc->slot[seq % UDP_WIN];
+
+	sl->rexmit += sl->rexmit < UDP_REXMIT_SHIFT_MAX;
+	udp_send_data(u, uc, seq);
 	u->st.rexmits++;
 }
 
-static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f)
+/* How long a frame may be out of order before it counts as lost. */
+static uint64_t reo_us(const struct udp_chan *uc)
 {
-	uint32_t acked = f->ack - uc->snd_una, s;
+	return uc->srtt_us / 4 > UDP_REO_MIN_US ? uc->srtt_us / 4 : UDP_REO_MIN_US;
+}
+
+/*
+ * Every hole below the highest SACKed frame that has been out for a round
+ * trip plus the reordering allowance is lost (a later frame arrived): all
+ * are resent at once. A resent frame lost again goes again after twice as
+ * long each time (a receiver or path that is slow, not lossy, is not
+ * flooded), without waiting for the channel's RTO.
+ */
+static void repair_holes(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
+{
+	uint64_t wait = (uc->srtt_us ? uc->srtt_us : uc->rto_us) + reo_us(uc);
+
+	for (uint32_t s = uc->snd_una; (int32_t)(uc->sack_hi - s) > 0; s++) {
+		const struct udp_slot *sl = &uc->slot[s % UDP_WIN];
+		uint64_t w = wait << sl->rexmit;
+
+		if (!sl->sacked && now - sl->sent_us >= (w < UDP_RTO_MAX_US ? w : UDP_RTO_MAX_US))
+			rexmit(u, uc, s);
+	}
+}
+
+/* The receiver holds frame ack + i for every bit i of map: never resent. */
+static void sack_in(struct udp_dev *u, struct udp_chan *uc, uint32_t ack, uint64_t map,
+		    uint64_t now)
+{
+	u->st.rx_sacks++;
+	for (uint32_t i = 0; i < UDP_WIN && (map >> i); i++) {
+		uint32_t s = ack + i;
+		struct udp_slot *sl = &uc->slot[s % UDP_WIN];
+
+		if (!((map >> i) & 1u) || s - uc->snd_una >= uc->snd_nxt - uc->snd_una)
+			continue;
+		if (!sl->sacked && !sl->rexmit)
+			rtt_sample(uc, now - sl->sent_us);
+		sl->sacked = 1;
+		if ((int32_t)(s + 1 - uc->sack_hi) > 0)
+			uc->sack_hi = s + 1;
+	}
+}
+
+static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+		   uint64_t sack)
+{
+	uint32_t acked = f->ack - uc->snd_una, edge;
 	uint64_t now = udp_now_us();
-	bool pure = !(f->flags & CLCP_FF_DATA);
+	const struct udp_slot *last = &uc->slot[(f->ack - 1) % UDP_WIN];
 
 	u->st.rx_acks++;
 	if (acked > uc->snd_nxt - uc->snd_una)
 		return; /* old or impossible */
-	for (s = uc->snd_una; s != f->ack; s++)
-		if (!uc->slot[s % UDP_WIN].rexmit && s + 1 == f->ack)
-			rtt_sample(uc, now - uc->slot[s % UDP_WIN].sent_us);
+	if (acked && !last->rexmit && !last->sacked)
+		rtt_sample(uc, now - last->sent_us);
 	uc->snd_una = f->ack;
-	if (pure)
-		uc->snd_edge = f->ack + (f->msg_len < UDP_WIN ? f->msg_len : UDP_WIN);
-	if (uc->recovering && (int32_t)(uc->snd_una - uc->recover) >= 0)
-		uc->recovering = false;
-	if (uc->snd_una == uc->snd_nxt)
-		;
-	else if (acked && uc->recovering) /* partial ack: the next hole */
-		rexmit_una(u, uc);
-	else if (pure && acked == 0 && /* duplicate ack: a hole at una */
-		 now - uc->slot[uc->snd_una % UDP_WIN].sent_us > uc->srtt_us + 1000u)
-		rexmit_una(u, uc);
+	if ((int32_t)(uc->sack_hi - uc->snd_una) < 0)
+		uc->sack_hi = uc->snd_una;
+	edge = f->ack + (f->msg_len < UDP_WIN ? f->msg_len : UDP_WIN);
+	/* Pure acks carry the credit; one overtaken by a newer one never shrinks it. */
+	if (!(f->flags & CLCP_FF_DATA) && (int32_t)(edge - uc->snd_edge) > 0) {
+		uc->snd_edge = edge;
+		uc->wnd_wait = false; /* the window opened: a sender still stalled says so again */
+		uc->wnd_probe_us = 0;
+	}
+	if (f->flags & UDP_FF_SACK)
+		sack_in(u, uc, f->ack, sack, now);
+	repair_holes(u, uc, now);
 	pthread_cond_broadcast(&u->cond);
 }
 
@@ -354,6 +502,7 @@ static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_fr
 			return; /* as if lost: resent */
 	}
 	memcpy(uc->ooo + (size_t)(f->seq % UDP_WIN) * uc->ep->mtu, payload, f->len);
+	uc->kept++;
 	o->len = f->len;
 	o->msg_len = f->msg_len;
 	o->flags = f->flags;
@@ -374,6 +523,7 @@ void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc)
 		if (!deliver(u, uc, &f, uc->ooo + (size_t)i * uc->ep->mtu))
 			return;
 		o->have = 0;
+		uc->kept--;
 		uc->ack_owed = true;
 		if (credit_low(uc))
 			udp_ack_queue(u, uc);
@@ -439,12 +589,23 @@ static struct udp_chan *chan_of(struct udp_dev *u, const struct udp_frame *f)
 	return uc;
 }
 
-static void peer_failed(struct udp_dev *u, struct udp_chan *uc)
+/* The channel's peer is gone; why: one of the UDP_GONE_* counters. */
+static void peer_failed(struct udp_dev *u, struct udp_chan *uc, enum udp_gone why)
 {
+	u->st.gone[why]++;
 	uc->err = -ECONNRESET;
 	pthread_cond_broadcast(&u->cond);
 	clcp_fence_full(); /* F4: pairs with F3 of an armed receiver */
 	udp_raise_irq(uc->ep);
+}
+
+/* Any valid datagram from a node is life for every channel to it. */
+static void heard(struct udp_dev *u, uint32_t node)
+{
+	struct udp_heard *h = &u->heard[node % UDP_HEARD_SLOTS];
+
+	h->node = node;
+	h->ms = now_ms();
 }
 
 static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
@@ -453,7 +614,7 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 	struct udp_node src;
 	struct udp_frame f;
 	struct udp_chan *uc;
-	int why = hdr_get(b, n, u->conf.key, &f);
+	int why = hdr_get(b, n, &u->conf, &f);
 
 	if (why) {
 		u->st.drops[why - 1]++;
@@ -463,6 +624,7 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		u->st.drops[UDP_DROP_SRC]++;
 		return;
 	}
+	heard(u, f.src_node);
 	uc = chan_of(u, &f);
 	if (!uc) {
 		u->st.drops[UDP_DROP_PORT]++;
@@ -470,20 +632,21 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		return;
 	}
 	uc->last_heard_ms = now_ms();
+	uc->probes = 0;
 	if (f.flags & UDP_FF_RST) {
 		if (uc->seen && !uc->err)
-			peer_failed(u, uc);
+			peer_failed(u, uc, UDP_GONE_RST);
 		else if (!uc->seen) /* its node is up, the port not yet bound */
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
 		return;
 	}
-	if (!uc->seen || (f.flags & UDP_FF_HELLO)) {
+	if (!uc->seen || (f.flags & (UDP_FF_HELLO | UDP_FF_PROBE))) {
 		uc->seen = true;
 		pthread_cond_broadcast(&u->cond);
 		udp_ack_queue(u, uc);
 	}
 	if (f.flags & CLCP_FF_ACK)
-		ack_in(u, uc, &f);
+		ack_in(u, uc, &f, (f.flags & UDP_FF_SACK) ? sack_get(b) : 0);
 	if (f.flags & CLCP_FF_DATA)
 		data_in(u, uc, &f, b + UDP_HDR_LEN);
 }
@@ -516,7 +679,7 @@ static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *t
 
 		if (uc->seen && !uc->err && udp_addr_eq(&uc->peer, to) &&
 		    d->my_port == ntohs(h.src_port) && d->peer_port == ntohs(h.dst_port))
-			peer_failed(u, uc);
+			peer_failed(u, uc, UDP_GONE_ICMP);
 	}
 }
 
@@ -562,6 +725,7 @@ void udp_rx_drain(struct udp_dev *u)
 	struct iovec iov[UDP_BATCH];
 	int i, n, rounds;
 
+	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
 	for (rounds = 0; rounds < 64; rounds++) {
 		for (i = 0; i < (int)UDP_BATCH; i++) {
 			iov[i].iov_base = u->rxbufs + (size_t)i * UDP_DGRAM_MAX;
@@ -586,9 +750,80 @@ void udp_rx_drain(struct udp_dev *u)
 		if (n < (int)UDP_BATCH)
 			break;
 	}
+	udp_tx_flush(u);
 }
 
 /* --- timers --- */
+
+/* The RTO expired: every unsacked frame out that long goes again, the RTO doubles. */
+static void rto_expired(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
+{
+	for (uint32_t s = uc->snd_una; s != uc->snd_nxt; s++) {
+		const struct udp_slot *sl = &uc->slot[s % UDP_WIN];
+
+		if (!sl->sacked && now - sl->sent_us >= uc->rto_us)
+			rexmit(u, uc, s);
+	}
+	u->st.rto_expiries++;
+	uc->rto_us = uc->rto_us * 2 < UDP_RTO_MAX_US ? uc->rto_us * 2 : UDP_RTO_MAX_US;
+}
+
+/* When the peer was last heard: on this channel, or anything from its node. */
+static uint64_t heard_ms(const struct udp_dev *u, const struct udp_chan *uc)
+{
+	uint32_t node = uc->ep->chans[uc->idx].peer_node;
+	const struct udp_heard *h = &u->heard[node % UDP_HEARD_SLOTS];
+
+	return h->node == node && h->ms > uc->last_heard_ms ? h->ms : uc->last_heard_ms;
+}
+
+/*
+ * A seen peer silent for dead_ms / 4 gets probes (acks it must answer)
+ * every dead_ms / 8; it is dead once silent for dead_ms with UDP_PROBES
+ * probes unanswered, the last one out for a probe period. Our own stalls
+ * do not count as its silence: the socket is read before the timers run,
+ * and probes are only sent (and counted) while we run. True when dead.
+ */
+static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uint64_t dead)
+{
+	uint64_t silent = ms - heard_ms(u, uc);
+
+	if (silent <= dead / 4) {
+		uc->probes = 0;
+		return false;
+	}
+	if (ms < uc->next_probe_ms)
+		return false;
+	if (silent > dead && uc->probes >= UDP_PROBES) {
+		peer_failed(u, uc, UDP_GONE_SILENT);
+		return true;
+	}
+	uc->probes++;
+	uc->next_probe_ms = ms + (dead / 8 > UDP_TICK_MS ? dead / 8 : UDP_TICK_MS);
+	u->st.probes++;
+	udp_send_ctl(u, uc, UDP_FF_PROBE);
+	return false;
+}
+
+/*
+ * Everything sent is acked but a frame waits for credit: the ack that
+ * opened the window may have been lost. A probe (answered at once with the
+ * credit) after an RTO, then at doubling gaps up to the maximum RTO.
+ */
+static void window_probe(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
+{
+	if (uc->wnd_probe_us == 0) {
+		uc->wnd_gap_us = uc->rto_us;
+		uc->wnd_probe_us = now + uc->wnd_gap_us;
+		return;
+	}
+	if (now < uc->wnd_probe_us)
+		return;
+	uc->wnd_gap_us = uc->wnd_gap_us * 2 < UDP_RTO_MAX_US ? uc->wnd_gap_us * 2 : UDP_RTO_MAX_US;
+	uc->wnd_probe_us = now + uc->wnd_gap_us;
+	u->st.wnd_probes++;
+	udp_send_ctl(u, uc, UDP_FF_PROBE);
+}
 
 static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 {
@@ -598,10 +833,8 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		return;
 	if (uc->ooo)
 		udp_ooo_flush(u, uc);
-	if (uc->seen && ms - uc->last_heard_ms > dead) {
-		peer_failed(u, uc);
+	if (uc->seen && peer_silent(u, uc, ms, dead))
 		return;
-	}
 	if (!uc->seen) {
 		if (ms >= uc->next_hello_ms) {
 			uc->hello_tries += uc->hello_tries < 6;
@@ -610,11 +843,13 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		}
 		return;
 	}
-	if (uc->snd_una != uc->snd_nxt &&
-	    now - uc->slot[uc->snd_una % UDP_WIN].sent_us >= uc->rto_us) {
-		rexmit_una(u, uc);
-		uc->rto_us = uc->rto_us * 2 < UDP_RTO_MAX_US ? uc->rto_us * 2 : UDP_RTO_MAX_US;
-		return;
+	if (uc->snd_una != uc->snd_nxt) {
+		if (now - uc->slot[uc->snd_una % UDP_WIN].sent_us >= uc->rto_us)
+			rto_expired(u, uc, now);
+		else
+			repair_holes(u, uc, now);
+	} else if (uc->wnd_wait) {
+		window_probe(u, uc, now);
 	}
 	if (uc->ack_owed && ms - uc->last_sent_ms >= 1)
 		udp_send_ctl(u, uc, 0); /* a delayed ack nothing carried */
@@ -637,18 +872,29 @@ static void forgive_stall(struct udp_chan *uc, uint64_t now, uint64_t last_run_u
 	uc->last_heard_ms = uc->last_heard_ms + gap_ms < ms ? uc->last_heard_ms + gap_ms : ms;
 }
 
+/* Timers that did not run for UDP_STARVED_MS: this process got no CPU (or no lock). */
+static void starved(struct udp_dev *u, uint64_t now)
+{
+	if (u->timers_us && now - u->timers_us >= UDP_STARVED_MS * 1000u)
+		u->st.starved++;
+}
+
 void udp_timers(struct udp_dev *u)
 {
 	uint64_t now = udp_now_us(), last_run_us = u->timers_us;
 	struct udp_chan *uc;
 	bool busy = false;
 
+	starved(u, now);
 	u->timers_us = now;
+	udp_tx_begin(u);
 	for (uc = u->active; uc; uc = uc->act_next) {
 		forgive_stall(uc, now, last_run_us);
 		chan_timers(u, uc, now);
-		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->ooo || !uc->seen;
+		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->kept || uc->wnd_wait ||
+			!uc->seen;
 	}
+	udp_tx_flush(u);
 	clcp_store_relaxed(&u->busy, busy); /* the thread reads it unlocked */
 }
 
@@ -671,7 +917,10 @@ static void *progress_main(void *arg)
 		poll(pfd, 2, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
 		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
 			break;
+		/* Spinning pollers hold back meanwhile: a mutex is not fair. */
+		clcp_store_relaxed(&u->thread_waits, true);
 		pthread_mutex_lock(&u->lock);
+		clcp_store_relaxed(&u->thread_waits, false);
 		if (pfd[0].revents & POLLERR)
 			udp_errq_drain(u);
 		udp_rx_drain(u);

@@ -2,6 +2,8 @@
 /* The conformance harness: backend tables, endpoints, message helpers. */
 #include "harness.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +83,52 @@ static int find_backend(const char *name, struct clcp_backend_desc *info)
 	return -ENOENT;
 }
 
-/* Instances that run a compiled backend another way: "udp6" is udp over ::1. */
+/*
+ * Instances that run a compiled backend another way: "udp6" is udp over
+ * ::1, "udpns" is udp between two network namespaces (see netns_setup).
+ */
 static const char *backend_of(const char *name)
 {
-	return strcmp(name, "udp6") == 0 ? "udp" : name;
+	return strcmp(name, "udp6") == 0 || strcmp(name, "udpns") == 0 ? "udp" : name;
+}
+
+static uint32_t udp_base_port(void);
+
+/* udpns: the namespaces and addresses from CLCP_TEST_NETNS="NS_A,NS_B,IP_A,IP_B". */
+static char netns[2][64], netns_addr[2][64];
+
+/*
+ * Node NODE_A + k lives in namespace k % 2 (so NODE_B in the other one) at
+ * port base + k; CLCP_NODES names all 8 nodes of the test, children inherit
+ * it. tests/fault/netns.sh makes the namespaces and sets the variable.
+ */
+static void netns_setup(void)
+{
+	const char *env = getenv("CLCP_TEST_NETNS");
+	char nodes[512];
+	size_t n = 0;
+
+	cr_assert(env && sscanf(env, "%63[^,],%63[^,],%63[^,],%63s", netns[0], netns[1],
+				netns_addr[0], netns_addr[1]) == 4,
+		  "instance udpns needs CLCP_TEST_NETNS=NS_A,NS_B,IP_A,IP_B (tests/fault/netns.sh)");
+	for (uint32_t k = 0; k < 8; k++)
+		n += (size_t)snprintf(nodes + n, sizeof(nodes) - n, "%s%u=%s:%u", k ? "," : "",
+				      conf_node_a + k, netns_addr[k % 2], udp_base_port() + k);
+	setenv("CLCP_NODES", nodes, 1);
+}
+
+/* Moves the calling thread into node's namespace: its next clcp_open binds there. */
+static void netns_enter(uint32_t node)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "/var/run/netns/%s", netns[(node - conf_node_a) % 2]);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+		fprintf(stderr, "udpns: %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 void conf_begin(const struct conf_param *p)
@@ -94,6 +138,8 @@ void conf_begin(const struct conf_param *p)
 	cr_assert_eq(find_backend(backend_of(p->backend), &cur_info), 0,
 		     "CLCP_TEST_BACKENDS names \"%s\", which is not compiled in", p->backend);
 	conf_node_a = tu_private_node();
+	if (strcmp(p->backend, "udpns") == 0)
+		netns_setup();
 	shm_dir = tu_shm_setup();
 	cr_assert_not_null(shm_dir, "no private shared-memory directory");
 	cr_log_info("backend %s, mode %s, size class %d", p->backend, conf_mode_name(p->mode),
@@ -163,7 +209,10 @@ static uint32_t udp_base_port(void)
 
 const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len)
 {
-	if (strcmp(backend_of(p->backend), "udp") == 0)
+	if (strcmp(p->backend, "udpns") == 0) {
+		netns_enter(node);
+		snprintf(buf, len, "udp://%u", node);
+	} else if (strcmp(backend_of(p->backend), "udp") == 0)
 		snprintf(buf, len, "udp://%u?local%s=%u&base_node=%u", node,
 			 strcmp(p->backend, "udp6") == 0 ? "6" : "", udp_base_port(), conf_node_a);
 	else if (strcmp(p->backend, "myrinet") == 0) /* fabric ports 0.. in CLCP_SHM_DIR */

@@ -89,7 +89,11 @@ const struct clcp_backend_desc *conf_info(const struct conf_param *p);
 const char *conf_mode_name(enum conf_mode m);
 uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu);
 
-/* URI of node `node` on the test's backend ("name://node"). */
+/*
+ * URI of node `node` on the test's backend ("name://node"). For the udpns
+ * instance it also moves the calling thread into the node's network
+ * namespace, so the clcp_open that follows binds there.
+ */
 const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len);
 
 /* An opened device with one endpoint and (maybe) one channel. */

@@ -263,6 +263,14 @@ static int chan_named(const unsigned char *b)
 	return -1;
 }
 
+/* After the payload, before the CRC: a SACK bitmap in a pure ack that says so, else nothing. */
+static bool tail_ok(uint8_t flags, uint32_t len, size_t extra)
+{
+	if (flags & UDP_FF_SACK)
+		return extra == UDP_SACK_LEN && len == 0 && (flags & CLCP_FF_ACK);
+	return extra == 0;
+}
+
 /*
  * What the device must do with a datagram (docs/udp.md, "Wire format"):
  * a drop reason, or -1 (accepted); *chan the channel, *data: a data frame.
@@ -273,14 +281,16 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 
 	*chan = -1;
 	*data = false;
-	if (n < UDP_HDR_LEN)
+	if (n < UDP_HDR_LEN + UDP_CRC_LEN) /* the CRC itself is not checked in a fuzz build */
 		return UDP_DROP_SHORT;
+	n -= UDP_CRC_LEN;
 	if (b[0] != CLCP_FRAME_VERSION)
 		return UDP_DROP_VERSION;
 	if (be32(b + 28) != FUZZ_KEY)
 		return UDP_DROP_KEY;
 	len = be32(b + 12);
-	if (len != n - UDP_HDR_LEN || (len && !(b[1] & CLCP_FF_DATA)))
+	if (len > n - UDP_HDR_LEN || (len && !(b[1] & CLCP_FF_DATA)) ||
+	    !tail_ok(b[1], len, n - UDP_HDR_LEN - len))
 		return UDP_DROP_LEN;
 	if (src == FSRC_UNSPEC || node_src(be32(b + 8)) != src)
 		return UDP_DROP_SRC;
@@ -362,7 +372,7 @@ static void dgram(const unsigned char *b, size_t n, int src)
 	if (data) {
 		seq = be32(b + 20);
 		ahead = seq - uchan(c)->rcv_nxt;
-		model_data(c, seq, (uint32_t)n - UDP_HDR_LEN, be32(b + 16), b[1], b + UDP_HDR_LEN);
+		model_data(c, seq, be32(b + 12), be32(b + 16), b[1], b + UDP_HDR_LEN);
 	}
 	pthread_mutex_lock(&F.u->lock);
 	udp_dgram_input(F.u, copy, n, &F.src[src], F.srclen[src]);
@@ -381,7 +391,7 @@ static void dgram(const unsigned char *b, size_t n, int src)
 /* FOP_DGRAM: a header repaired as asked, then the payload. */
 static size_t op_dgram(const unsigned char *in, size_t n)
 {
-	static unsigned char b[UDP_HDR_LEN + FUZZ_PAYLOAD_MAX];
+	static unsigned char b[UDP_HDR_LEN + FUZZ_PAYLOAD_MAX + UDP_CRC_LEN];
 	size_t len;
 	unsigned fix;
 	int src, c;
@@ -402,8 +412,12 @@ static size_t op_dgram(const unsigned char *in, size_t n)
 		b[0] = CLCP_FRAME_VERSION;
 		put32(b + 28, FUZZ_KEY);
 	}
-	if (fix & FIX_LEN)
+	if ((fix & FIX_LEN) && (b[1] & UDP_FF_SACK)) { /* the payload is the bitmap */
+		len = len < UDP_SACK_LEN ? len : UDP_SACK_LEN;
+		put32(b + 12, 0);
+	} else if (fix & FIX_LEN) {
 		put32(b + 12, (uint32_t)len);
+	}
 	if (fix & FIX_DATA)
 		b[1] = (uint8_t)(len ? b[1] | CLCP_FF_DATA : b[1] & ~CLCP_FF_DATA);
 	if ((fix & FIX_ADDR) && c < FUZZ_NCHAN) {
@@ -417,7 +431,8 @@ static size_t op_dgram(const unsigned char *in, size_t n)
 		put32(b + 24, uchan(c)->snd_una + (b[27] & 0x7fu));
 	if (src == FSRC_HDR)
 		src = node_src(be32(b + 8));
-	dgram(b, UDP_HDR_LEN + len, src);
+	put32(b + UDP_HDR_LEN + len, 0); /* the CRC trailer (not checked) */
+	dgram(b, UDP_HDR_LEN + len + UDP_CRC_LEN, src);
 	return 4 + UDP_HDR_LEN + len;
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The udp backend's configuration (URI, CLCP_NODES, hostfile, the local
- * node found by its address), the job key, and hostile datagrams: bad
+ * node found by its address), the job key, the wire format spoken by hand
+ * (CRC32C both ways, a bad one dropped, a hole SACKed), and hostile datagrams: bad
  * input is refused or dropped, never a crash, and the device keeps working.
  */
 #include <arpa/inet.h>
@@ -51,6 +52,7 @@ Test(udp, bad_uris_are_einval)
 	expect_fail("udp://1?local=70000", -EINVAL);
 	expect_fail("udp://1?local=", -EINVAL);
 	expect_fail("udp://1?nosuch=1", -EINVAL);
+	expect_fail("udp://1?local=9000&crc=2", -EINVAL);
 	expect_fail("udp://1?local=9000&key=-1", -EINVAL);
 	expect_fail("udp://1", -EINVAL); /* no node table at all */
 	expect_fail("udp:///nonexistent/hostfile", -ENOENT);
@@ -75,9 +77,9 @@ Test(udp, local_mode_and_mtu)
 	cr_assert_eq(clcp_open(uri, &dev), 0, "%s: %s", uri, clcp_errmsg());
 	cr_assert_eq(clcp_dev_node(dev), 7u);
 	clcp_endpt_attr_init(&a);
-	a.mtu = 65475;
+	a.mtu = 65471;
 	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0, "largest mtu: %s", clcp_errmsg());
-	a.mtu = 65476;
+	a.mtu = 65472;
 	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), -EINVAL, "mtu above a datagram");
 	/* Node 4 is below base_node: no address. */
 	cr_assert_eq(clcp_alloc_chan(ep, 10, 4, 10), -EHOSTUNREACH);
@@ -107,12 +109,12 @@ Test(udp, default_mtu_fits_ethernet)
 	char uri[96];
 
 	snprintf(uri, sizeof(uri), "udp://0?local=%u", base_port() + 3);
-	cr_assert_eq(auto_mtu(uri), 1500u - 20u - 8u - 32u);
-	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=8940", base_port() + 3);
-	cr_assert_eq(auto_mtu(uri), 8940u);
+	cr_assert_eq(auto_mtu(uri), 1500u - 20u - 8u - 32u - 4u); /* headers and CRC */
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=8936", base_port() + 3);
+	cr_assert_eq(auto_mtu(uri), 8936u);
 	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=255", base_port() + 3);
 	expect_fail(uri, -EINVAL);
-	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=65476", base_port() + 3);
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&mtu=65472", base_port() + 3); /* above UDP_MTU_MAX */
 	expect_fail(uri, -EINVAL);
 }
 
@@ -222,6 +224,8 @@ Test(udp, stats_api)
 	clcp_close(a);
 }
 
+static uint32_t w_crc32c(const unsigned char *p, size_t n);
+
 /* Garbage, truncated and forged datagrams: dropped; the channel still works. */
 Test(udp, hostile_datagrams)
 {
@@ -251,11 +255,15 @@ Test(udp, hostile_datagrams)
 			seed = seed * 1103515245u + 12345u;
 			d[k] = (unsigned char)(seed >> 16);
 		}
-		if (i % 3 == 0 && n >= 32) { /* a plausible header: version 1, port 20 */
+		if (i % 3 == 0 && n >= 36) { /* a plausible header: version 1, port 20, a good CRC */
+			uint32_t crc;
+
 			d[0] = 1;
 			d[2] = 0;
 			d[3] = 20;
 			memset(d + 28, 0, 4); /* the default job key */
+			crc = htonl(w_crc32c(d, n - 4));
+			memcpy(d + n - 4, &crc, 4);
 		}
 		sendto(s, d, n, 0, (struct sockaddr *)&to, sizeof(to));
 	}
@@ -266,10 +274,10 @@ Test(udp, hostile_datagrams)
 	cr_assert_eq(memcmp(buf, "still fine", 10), 0);
 	/* Each drop is counted by its reason (the kernel may lose some of the burst). */
 	cr_assert_gt(dev_stat(b, "drop_short"), 0u);
-	cr_assert_gt(dev_stat(b, "drop_version"), 0u);
+	cr_assert_gt(dev_stat(b, "drop_crc"), 0u);
 	/* (drop_port may also count a's hello that came before cb was bound.) */
-	cr_assert_leq(dev_stat(b, "drop_short") + dev_stat(b, "drop_version") + dev_stat(b, "drop_key") +
-			      dev_stat(b, "drop_len"),
+	cr_assert_leq(dev_stat(b, "drop_short") + dev_stat(b, "drop_crc") + dev_stat(b, "drop_version") +
+			      dev_stat(b, "drop_key") + dev_stat(b, "drop_len"),
 		      3000u);
 	cr_assert_geq(dev_stat(b, "rx_data"), 1u);
 	cr_assert_geq(dev_stat(a, "tx_data"), 1u);
@@ -381,6 +389,28 @@ Test(udp, silent_peer_is_dead_within_dead_ms)
 	close(sock);
 	clcp_close(a);
 }
+#define DGRAM_MAX (32 + 64 + UDP_CRC_LEN)
+
+/*
+ * Port 10 of node 0 to port 20 of node 1 (the header of docs/udp.md), at
+ * most 64 payload bytes, the CRC32C trailer: the datagram's length.
+ */
+static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_t msg_len,
+			  const char *payload)
+{
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0, crc;
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10),
+				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
+
+	cr_assert_leq(n, 64u);
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), payload ? payload : "", n);
+	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
+	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
+	return sizeof(h) + n + UDP_CRC_LEN;
+}
+
 /* A forged peer: a socket on node 0's address of the one-host mode at port. */
 static int fake_peer(unsigned port)
 {
@@ -399,16 +429,10 @@ static void fake_send(int s, unsigned port, uint8_t flags, uint32_t seq, uint32_
 {
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(port + 1)),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
-	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
-				    .dst_port = htons(20), .src_port = htons(10),
-				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
-	unsigned char d[sizeof(h) + 64];
+	unsigned char d[DGRAM_MAX];
+	size_t n = dgram_build(d, flags, seq, msg_len, payload);
 
-	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), payload ? payload : "", n);
-	cr_assert_eq(sendto(s, d, sizeof(h) + n, 0, (struct sockaddr *)&to, sizeof(to)),
-		     (ssize_t)(sizeof(h) + n));
+	cr_assert_eq(sendto(s, d, n, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)n);
 }
 
 /*
@@ -472,16 +496,12 @@ static void engine_open(struct engine *e, uint32_t rxq_len)
 /* A datagram from port 10 of node 0, as the socket would hand it over. */
 static void engine_in(struct engine *e, uint8_t flags, uint32_t seq, const char *payload)
 {
-	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
-	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
-				    .dst_port = htons(20), .src_port = htons(10),
-				    .len = htonl(n), .msg_len = htonl(n ? n : 8), .seq = htonl(seq) };
-	unsigned char d[sizeof(h) + 64];
+	uint32_t len = payload ? (uint32_t)strlen(payload) : 0;
+	unsigned char d[DGRAM_MAX];
+	size_t n = dgram_build(d, flags, seq, len ? len : 8, payload);
 
-	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), payload ? payload : "", n);
 	pthread_mutex_lock(&e->u->lock);
-	udp_dgram_input(e->u, d, sizeof(h) + n, &e->from, sizeof(struct sockaddr_in));
+	udp_dgram_input(e->u, d, n, &e->from, sizeof(struct sockaddr_in));
 	pthread_mutex_unlock(&e->u->lock);
 }
 
@@ -532,4 +552,175 @@ Test(udp, frame_kept_without_buffer_then_resent)
 		expect_msg(&e, m);
 	}
 	engine_close(&e);
+}
+
+/* --- the wire format of docs/udp.md, spoken by hand --- */
+
+#include <clcp/abi.h>
+#include <poll.h>
+
+#define W_FF_SACK 0x20u
+#define W_FF_HELLO 0x40u
+
+/* CRC32C by the book (bitwise), independent of the backend's. */
+static uint32_t w_crc32c(const unsigned char *p, size_t n)
+{
+	uint32_t c = ~0u;
+
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1u)));
+	}
+	return ~c;
+}
+
+#define W_BIG 4000 /* long enough for the CRC's interleaved streams */
+
+/* A frame from node 1 port 20 to node 0 port 10; `bad` breaks its CRC. */
+static void w_sendn(int s, unsigned port, uint8_t flags, uint32_t seq, const void *data,
+		    size_t len, bool bad)
+{
+	unsigned char d[W_BIG + 64];
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(10), .src_port = htons(20),
+				    .src_node = htonl(1) };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint32_t crc;
+
+	h.len = htonl((uint32_t)len);
+	h.msg_len = htonl(data ? (uint32_t)len : 64u); /* data: message length; ack: credit */
+	h.seq = htonl(seq);
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), data ? data : "", len);
+	crc = htonl(w_crc32c(d, sizeof(h) + len) ^ (bad ? 1u : 0u));
+	memcpy(d + sizeof(h) + len, &crc, 4);
+	sendto(s, d, sizeof(h) + len + 4, 0, (struct sockaddr *)&to, sizeof(to));
+}
+
+static void w_send(int s, unsigned port, uint8_t flags, uint32_t seq, const char *data, bool bad)
+{
+	w_sendn(s, port, flags, seq, data, data ? strlen(data) : 0, bad);
+}
+
+/* Reads datagrams from node 0 until one has all of `flags`: its header, and the SACK map. */
+static bool w_recv(int s, uint8_t flags, struct clcp_frame_hdr *h, uint64_t *sack)
+{
+	unsigned char d[256];
+	struct pollfd p = { s, POLLIN, 0 };
+
+	while (poll(&p, 1, 2000) == 1) {
+		ssize_t n = recv(s, d, sizeof(d), 0);
+		uint32_t crc, hi, lo;
+
+		cr_assert_geq(n, 36, "a datagram of %zd bytes", n);
+		memcpy(&crc, d + n - 4, 4);
+		cr_assert_eq(ntohl(crc), w_crc32c(d, (size_t)n - 4), "CRC32C of a %zd-byte datagram", n);
+		memcpy(h, d, sizeof(*h));
+		if ((h->flags & flags) != flags)
+			continue;
+		if (h->flags & W_FF_SACK) {
+			cr_assert_eq(n, 32 + 8 + 4, "a SACK ack is header, map, CRC");
+			memcpy(&hi, d + 32, 4);
+			memcpy(&lo, d + 36, 4);
+			*sack = (uint64_t)ntohl(hi) << 32 | ntohl(lo);
+		}
+		return true;
+	}
+	return false;
+}
+
+static void w_expect(clcp_endpt_t *ep, const char *want)
+{
+	char buf[64];
+	int c = CLCP_ANY;
+	ssize_t n = clcp_rcv_message(ep, &c, buf, sizeof(buf), 0);
+
+	cr_assert_eq(n, (ssize_t)strlen(want), "receive \"%s\": %zd (%s)", want, n, clcp_errmsg());
+	cr_assert_eq(memcmp(buf, want, (size_t)n), 0);
+}
+
+/* A frame of W_BIG bytes with the CRC computed here is taken and intact. */
+static void big_frame(int s, unsigned base, clcp_endpt_t *ep)
+{
+	static unsigned char out[W_BIG], in[W_BIG];
+	int c = CLCP_ANY;
+
+	tu_fill(out, sizeof(out), 77);
+	w_sendn(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 3, out,
+		sizeof(out), false);
+	cr_assert_eq(clcp_rcv_message(ep, &c, in, sizeof(in), 0), (ssize_t)sizeof(in), "%s",
+		     clcp_errmsg());
+	cr_assert_eq(memcmp(in, out, sizeof(in)), 0);
+}
+
+/* Node 1 is this raw socket: CRCs checked both ways, a bad one dropped, a hole SACKed. */
+Test(udp, wire_format_by_hand)
+{
+	struct clcp_endpt_attr a;
+	struct clcp_frame_hdr h;
+	unsigned base = base_port() + 4;
+	uint64_t sack = 0;
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	char uri[96], buf[8];
+	int s, c = CLCP_ANY;
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)(base + 1)),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_eq(bind(s, (struct sockaddr *)&me, sizeof(me)), 0, "bind node 1's address");
+	snprintf(uri, sizeof(uri), "udp://0?local=%u", base);
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s", clcp_errmsg());
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 2000;
+	a.mtu = W_BIG; /* above the Ethernet default */
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0);
+	cr_assert_geq(clcp_alloc_chan(ep, 10, 1, 20), 0);
+	cr_assert(w_recv(s, CLCP_FF_ACK | W_FF_HELLO, &h, &sack), "no hello from node 0");
+	cr_assert_eq(ntohs(h.dst_port), 20);
+	w_send(s, base, CLCP_FF_ACK, 0, NULL, false);
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0, "hello", false);
+	w_expect(ep, "hello");
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, "world", true);
+	tu_msleep(50);
+	cr_assert_eq(clcp_rcv_message(ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		     "a frame with a bad CRC was delivered");
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 2, "again", false);
+	cr_assert(w_recv(s, CLCP_FF_ACK | W_FF_SACK, &h, &sack), "no SACK for the hole");
+	cr_assert_eq(ntohl(h.ack), 1u, "cumulative ack");
+	cr_assert_eq(sack, 1ull << 1, "SACK map: frame ack + 1 held, got %#llx",
+		     (unsigned long long)sack);
+	w_send(s, base, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, "world", false);
+	w_expect(ep, "world");
+	w_expect(ep, "again");
+	big_frame(s, base, ep);
+	cr_assert_eq(clcp_close(dev), 0);
+	close(s);
+}
+
+/* crc=0 on both ends (a trusted path): messages flow without the check. */
+Test(udp, crc_off_both_ends)
+{
+	char ua[96], ub[96], buf[64];
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int ca, cb, c;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u&crc=0", base_port() + 2);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u&crc=0", base_port() + 2);
+	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
+	ca = clcp_alloc_chan(ea, 10, 1, 20);
+	cb = clcp_alloc_chan(eb, 20, 0, 10);
+	cr_assert(ca >= 0 && cb >= 0);
+	cr_assert_eq(clcp_snd_message(ea, ca, "no crc", 6, 0), 6, "%s", clcp_errmsg());
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(eb, &c, buf, sizeof(buf), 0), 6, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "no crc", 6), 0);
+	clcp_close(a);
+	clcp_close(b);
 }

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Kernel-path fault test: two network namespaces joined by a veth pair, on
+# each end a tc clsact egress BPF program (fault.bpf.c: UDP loss,
+# duplication, corruption), then over udp between the namespaces:
+#   conformance  the conformance suite (instance udpns) with FILTER
+#   stream       fault_stream: 10,000 messages of 1 B..1 MiB, intact, once, in order
+#   kill         fault_stream --kill: a peer killed halfway, the survivor sees -ECONNRESET
+# The namespaces get unique names and go on every exit path (those of
+# earlier runs that were killed go first). Needs root, ip, tc: without them
+# it FAILS (CI runs as root), it never skips.
+#
+#   netns.sh conformance|stream|kill BPF_OBJECT PROGRAM [ARGS...]
+set -euo pipefail
+
+what=$1 bpf=$2 prog=$3
+shift 3
+tag=clcpf$$
+ns_a=${tag}a ns_b=${tag}b
+addr_a=10.77.0.1 addr_b=10.77.0.2
+
+fail() {
+	echo "netns.sh: FAIL: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces, tc)"
+command -v ip >/dev/null && command -v tc >/dev/null || fail "needs ip and tc (iproute2)"
+[ -r "$bpf" ] || fail "no BPF object $bpf (clang -target bpf)"
+
+# Namespaces of runs that died without cleaning up: their pid is gone.
+for ns in $(ip netns list | awk '/^clcpf[0-9]+[ab]( |$)/ {print $1}'); do
+	pid=${ns#clcpf}
+	pid=${pid%?}
+	kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null || true
+done
+
+log=$(mktemp)
+cleanup() {
+	ip netns del "$ns_a" 2>/dev/null || true
+	ip netns del "$ns_b" 2>/dev/null || true
+	rm -f "$log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$ns_a" || fail "ip netns add"
+ip netns add "$ns_b" || fail "ip netns add"
+ip link add "${tag}va" netns "$ns_a" type veth peer name "${tag}vb" netns "$ns_b" ||
+	fail "veth pair"
+for side in a b; do
+	ns=${tag}$side dev=${tag}v$side
+	[ $side = a ] && addr=$addr_a || addr=$addr_b
+	ip -n "$ns" link set lo up
+	# ICMP errors unthrottled (the default is one a second per destination after a
+	# burst of 6): a dead peer's port unreachable reaches every test running at once.
+	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 || fail "sysctl in $ns"
+	ip -n "$ns" addr add "$addr/24" dev "$dev"
+	# Jumbo frames: a 4 KiB frame is one packet (IP fragments would multiply the loss).
+	ip -n "$ns" link set "$dev" mtu 9000
+	ip -n "$ns" link set "$dev" up
+	ip netns exec "$ns" tc qdisc add dev "$dev" clsact || fail "tc clsact on $dev"
+	ip netns exec "$ns" tc filter add dev "$dev" egress bpf direct-action obj "$bpf" sec tc ||
+		fail "tc BPF program on $dev"
+done
+echo "namespaces $ns_a ($addr_a) and $ns_b ($addr_b), veth ${tag}va-${tag}vb, BPF faults on both egresses"
+
+# Packets the BPF program dropped (TC_ACT_SHOT shows in the clsact qdisc's counters).
+dropped() {
+	ip netns exec "$1" tc -s qdisc show dev "$2" | awk '/ingress|clsact/ {q=1} q && /dropped/ {
+		for (i = 1; i <= NF; i++) if ($i == "(dropped") { gsub(",", "", $(i + 1)); print $(i + 1); exit } }'
+}
+
+rc=0
+case $what in
+conformance)
+	CLCP_TEST_BACKENDS=udpns CLCP_TEST_NETNS="$ns_a,$ns_b,$addr_a,$addr_b" CLCP_UDP_STATS=1 \
+		"$prog" "$@" >"$log" 2>&1 || rc=$?
+	# The nodes' counters only when something failed: they tell why a peer was declared gone.
+	if [ $rc -eq 0 ]; then grep -v '^clcp udp node' "$log" || true; else cat "$log"; fi
+	grep -q 'Synthesis: Tested: [1-9]' "$log" || fail "the conformance suite ran no test"
+	;;
+stream | kill)
+	"$prog" --netns "$ns_a,$ns_b" --addr "$addr_a,$addr_b" "$@" >"$log" 2>&1 || rc=$?
+	cat "$log"
+	;;
+*)
+	fail "unknown test $what"
+	;;
+esac
+
+# The faults must have happened, or the run proved nothing (a killed node
+# prints no counters: there only the drops are checked).
+da=$(dropped "$ns_a" "${tag}va") db=$(dropped "$ns_b" "${tag}vb")
+dups=$(sed -nE 's/.*dups ([0-9]+).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+crc=$(sed -nE 's/.* drop_crc ([0-9]+).*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+csum=$(for ns in "$ns_a" "$ns_b"; do ip netns exec "$ns" awk '/^Udp: [0-9]/ {print $8}' /proc/net/snmp; done |
+	awk '{s += $1} END {print s + 0}')
+echo "kernel path: BPF dropped ${da:-?} + ${db:-?} packets; duplicates dropped by clcp: $dups;" \
+	"corrupt: $crc dropped by clcp's CRC32C, $csum by the kernel's UDP checksum"
+[ "${da:-0}" -gt 0 ] && [ "${db:-0}" -gt 0 ] || fail "the BPF program dropped nothing"
+if [ "$what" != kill ]; then
+	[ "$dups" -gt 0 ] || fail "no duplicate reached clcp"
+	[ $((crc + csum)) -gt 0 ] || fail "no corrupted packet was caught"
+fi
+[ $rc -eq 0 ] || fail "$what: exit status $rc"
+echo "netns.sh $what: passed"
