@@ -22,11 +22,11 @@
 
 #include "pp.h"
 
-#define UF_HDR 32			 /* the udp backend's frame header */
-#define UF_SOCKBUF (16 << 20)		 /* asked for; the kernel may give less */
-#define UF_OVERHEAD 1024		 /* kernel bytes per queued datagram, about */
-#define UF_STALL_NS (100 * 1000 * 1000u) /* nothing for this long: lost */
-#define UF_SPIN_CHECK 256		 /* recv attempts between clock reads */
+#define UF_HDR 32		/* the udp backend's frame header */
+#define UF_SOCKBUF (16 << 20)	/* asked for; the kernel may give less */
+#define UF_OVERHEAD 1024	/* kernel bytes per queued datagram, about */
+#define UF_STALL_NS 1000000000u /* nothing for 1 s: lost */
+#define UF_SPIN_CHECK 256	/* recv attempts between clock reads */
 
 enum uf_cmd { UF_PINGPONG = 1, UF_STREAM, UF_QUIT };
 
