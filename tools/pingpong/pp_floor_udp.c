@@ -5,8 +5,10 @@
  *
  * A message is sent as datagrams of at most mtu + 32 bytes, the size of the
  * udp backend's datagrams. The ping-pong busy-polls recv (MSG_DONTWAIT) on
- * both sides. The stream sends rounds of datagrams, each acknowledged by
- * the receiver, a round small enough for the receive buffer: nothing should
+ * both sides, yielding the CPU after every 256 empty polls: datagrams sent
+ * over the loopback device may wait for softirq work on the sender's own
+ * CPU, which a process spinning there would starve. The stream sends rounds of datagrams, each
+ * acknowledged by the receiver, a round small enough for the receive buffer: nothing should
  * overflow it, and whatever is lost anyway is counted.
  *
  * The parent drives the child over a control socket (outside the timed
@@ -14,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +186,7 @@ static ssize_t recv_dgram(int fd, void *buf, size_t cap)
 			fail("raw UDP floor: recv: %s", strerror(errno));
 		if (spins % UF_SPIN_CHECK)
 			continue;
+		sched_yield(); /* let softirq work queued on this CPU run */
 		if (since == 0)
 			since = clock_ns();
 		else if (clock_ns() - since > UF_STALL_NS)
