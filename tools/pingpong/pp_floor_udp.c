@@ -4,20 +4,21 @@
  * loopback address of the CLCP run's family, pinned like the CLCP ends.
  *
  * A message is sent as datagrams of at most mtu + 32 bytes, the size of the
- * udp backend's datagrams. The ping-pong busy-polls recv (MSG_DONTWAIT) on
- * both sides, yielding the CPU after every 256 empty polls: datagrams sent
- * over the loopback device may wait for softirq work on the sender's own
- * CPU, which a process spinning there would starve. The stream sends rounds of datagrams, each
- * acknowledged by the receiver, a round small enough for the receive buffer: nothing should
- * overflow it, and whatever is lost anyway is counted.
+ * udp backend's datagrams. Receivers busy-poll recv (MSG_DONTWAIT), and
+ * yield the CPU after every 256 empty polls: a datagram sent over the
+ * loopback device may wait for softirq work on the sender's own CPU, which
+ * a process spinning there would starve. The stream sends rounds of
+ * datagrams, each acknowledged by the receiver, a round small enough for the
+ * receive buffer: nothing should overflow it, and whatever does not arrive
+ * within a second is counted as lost.
  *
  * The parent drives the child over a control socket (outside the timed
  * loops): a command, the child's batch, the child's report.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <sched.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -56,10 +57,9 @@ struct ufloor {
 	int ctl; /* control socket to the other process */
 	size_t dgram;
 	unsigned char *tx, *rx; /* message buffers of the largest size */
-	size_t cap;
-	uint64_t lost;	     /* datagrams this side missed in the batch */
-	uint64_t point_lost; /* both sides, over the batches of a size */
-	int rcvbuf;	     /* what the kernel gave */
+	uint64_t lost;		/* datagrams this side missed in the batch */
+	uint64_t point_lost;	/* both sides, over the batches of a size */
+	int rcvbuf;		/* what the kernel gave */
 };
 
 /* Datagrams of a stream of messages of one size: lengths and offsets. */
@@ -426,7 +426,6 @@ static void uf_open(struct ufloor u[2], struct bench *bn, int family)
 		u[k].dgram = (size_t)bn->mtu + UF_HDR;
 		u[k].tx = bn->bufs.tx;
 		u[k].rx = bn->bufs.rx;
-		u[k].cap = bn->bufs.cap;
 	}
 	connect_to(u[0].fd, u[1].fd);
 	connect_to(u[1].fd, u[0].fd);
