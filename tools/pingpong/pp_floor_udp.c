@@ -5,12 +5,13 @@
  *
  * A message is sent as datagrams of at most mtu + 32 bytes, the size of the
  * udp backend's datagrams. Receivers busy-poll recv (MSG_DONTWAIT), and
- * yield the CPU after every 256 empty polls: a datagram sent over the
+ * yield the CPU once nothing came for 4096 polls: a datagram sent over the
  * loopback device may wait for softirq work on the sender's own CPU, which
- * a process spinning there would starve. The stream sends rounds of
- * datagrams, each acknowledged by the receiver, a round small enough for the
- * receive buffer: nothing should overflow it, and whatever does not arrive
- * within a second is counted as lost.
+ * a process spinning there would starve. The stream keeps a window of 64
+ * datagrams in flight (the udp backend's), acknowledged every quarter
+ * window over a local socket (the acks are flow control, not the measured
+ * path), within half the receive buffer: nothing should overflow it, and
+ * whatever does not arrive within a second is counted as lost.
  *
  * The parent drives the child over a control socket (outside the timed
  * loops): a command, the child's batch, the child's report.
@@ -31,14 +32,18 @@
 #define UF_OVERHEAD 1024	/* kernel bytes per queued datagram, about */
 #define UF_STALL_NS 1000000000u /* nothing for 1 s: lost */
 #define UF_SPIN_CHECK 256	/* recv attempts between clock reads */
+#define UF_YIELD_AFTER 4096	/* empty recv attempts before yielding */
+#define UF_WINDOW 64		/* stream datagrams in flight (udp's window) */
+#define UF_ACK_POLL 8		/* stream datagrams sent between ack polls */
+#define UF_STREAM_MAX (1u << 22)
 
 enum uf_cmd { UF_PINGPONG = 1, UF_STREAM, UF_QUIT };
 
 struct uf_msg {
 	uint32_t cmd;
-	uint32_t count;	 /* round trips, or stream rounds */
+	uint32_t count;	 /* round trips, or stream datagrams */
 	uint64_t size;	 /* message size */
-	uint32_t window; /* datagrams per stream round */
+	uint32_t window; /* stream datagrams in flight */
 };
 
 /* The child's report of a batch: what it missed. */
@@ -46,15 +51,10 @@ struct uf_report {
 	uint64_t lost; /* datagrams */
 };
 
-/* A stream round's ack. */
-struct uf_ack {
-	uint32_t round;
-	uint32_t dgrams;
-};
-
 struct ufloor {
 	int fd;	 /* this side's socket, connected to the other side's */
 	int ctl; /* control socket to the other process */
+	int ack; /* stream acks, a local socket beside the UDP path */
 	size_t dgram;
 	unsigned char *tx, *rx; /* message buffers of the largest size */
 	uint64_t lost;		/* datagrams this side missed in the batch */
@@ -186,7 +186,8 @@ static ssize_t recv_dgram(int fd, void *buf, size_t cap)
 			fail("raw UDP floor: recv: %s", strerror(errno));
 		if (spins % UF_SPIN_CHECK)
 			continue;
-		sched_yield(); /* let softirq work queued on this CPU run */
+		if (spins >= UF_YIELD_AFTER)
+			sched_yield(); /* let softirq work queued on this CPU run */
 		if (since == 0)
 			since = clock_ns();
 		else if (clock_ns() - since > UF_STALL_NS)
@@ -227,15 +228,17 @@ static void child_pingpong(struct ufloor *u, const struct uf_msg *m)
 	}
 }
 
+/* Counts the stream's datagrams, acking every quarter window and the last. */
 static void child_stream(struct ufloor *u, const struct uf_msg *m)
 {
-	for (uint32_t r = 0; r < m->count; r++) {
-		struct uf_ack ack = { r, 0 };
+	uint32_t every = m->window / 4, got = 0;
 
-		while (ack.dgrams < m->window && recv_dgram(u->fd, u->rx, u->dgram) >= 0)
-			ack.dgrams++;
-		u->lost += m->window - ack.dgrams;
-		send_dgram(u->fd, &ack, sizeof ack);
+	while (got < m->count && recv_dgram(u->fd, u->rx, u->dgram) >= 0)
+		if (++got % every == 0 || got == m->count)
+			send_dgram(u->ack, &got, sizeof got);
+	if (got < m->count) {
+		u->lost += m->count - got;
+		send_dgram(u->ack, &got, sizeof got);
 	}
 }
 
@@ -335,77 +338,85 @@ struct stream_res {
 	uint64_t dgrams, lost;
 };
 
-/* Datagrams per round: the CLCP run's window, or what half the receive buffer holds. */
+/* Datagrams in flight: the udp backend's window, or what half the receive buffer holds. */
 static unsigned stream_window(const struct ufloor *u, size_t size)
 {
 	size_t len = size < u->dgram ? size : u->dgram;
-	uint64_t want = (uint64_t)bw_window(size) * dgrams_per_msg(u, size);
 	uint64_t fits = (uint64_t)u->rcvbuf / 2 / (len + UF_OVERHEAD);
 
-	if (fits < 1)
-		fits = 1;
-	return (unsigned)(want < fits ? want : fits);
+	return fits < 4 ? 4 : fits > UF_WINDOW ? UF_WINDOW : (unsigned)fits;
 }
 
-/* Busy-polls the ack of round r; false when it does not come. */
-static bool wait_ack(struct ufloor *u, uint32_t r)
+/*
+ * Takes the acks that came, busy-polling for the first one when wait is
+ * set; false when waiting saw nothing for UF_STALL_NS.
+ */
+static bool take_acks(struct ufloor *u, uint32_t *acked, bool wait)
 {
-	struct uf_ack ack;
+	uint32_t got;
+	ssize_t n;
 
-	do
-		if (recv_dgram(u->fd, &ack, sizeof ack) < 0)
-			return false;
-	while (ack.round != r);
-	return true;
-}
-
-static void send_round(struct ufloor *u, struct dgram_seq *q, unsigned window,
-		       struct stream_res *res)
-{
-	for (unsigned k = 0; k < window; k++) {
-		size_t off, len = seq_next(q, &off);
-
-		send_dgram(u->fd, u->tx + off, len);
-		res->bytes += (double)len;
+	for (;; wait = false) {
+		if (wait)
+			n = recv_dgram(u->ack, &got, sizeof got);
+		else
+			n = recv(u->ack, &got, sizeof got, MSG_DONTWAIT);
+		if (n < 0)
+			return !wait;
+		if (n == (ssize_t)sizeof got && got > *acked)
+			*acked = got;
 	}
-	res->dgrams += window;
 }
 
-/* Rounds of window datagrams of a stream of size-byte messages. */
-static struct stream_res uf_stream(struct bench *bn, struct ufloor *u, size_t size, unsigned window,
-				   unsigned rounds)
+static void send_next(struct ufloor *u, struct dgram_seq *q, struct stream_res *res)
 {
-	struct uf_msg m = { UF_STREAM, rounds, size, window };
+	size_t off, len = seq_next(q, &off);
+
+	send_dgram(u->fd, u->tx + off, len);
+	res->bytes += (double)len;
+	res->dgrams++;
+}
+
+/* A stream of n datagrams of size-byte messages, window in flight. */
+static struct stream_res uf_stream(struct bench *bn, struct ufloor *u, size_t size, unsigned window,
+				   uint32_t n)
+{
+	struct uf_msg m = { UF_STREAM, n, size, window };
 	struct dgram_seq q = { size, u->dgram, 0 };
 	struct stream_res res = { 0, 0, 0, 0 };
+	uint32_t acked = 0;
 	uint64_t t0;
 
 	alarm(bn->o->timeout_s);
 	uf_command(u, &m);
 	t0 = ticks();
-	for (uint32_t r = 0; r < rounds; r++) {
-		send_round(u, &q, window, &res);
-		if (!wait_ack(u, r))
-			u->lost++; /* the ack */
+	while (res.dgrams < n) {
+		if (res.dgrams - acked >= window && !take_acks(u, &acked, true))
+			break;
+		send_next(u, &q, &res);
+		if (res.dgrams % UF_ACK_POLL == 0)
+			take_acks(u, &acked, false);
 	}
+	while (acked < res.dgrams && take_acks(u, &acked, true))
+		;
 	res.ns = ticks_ns(ticks() - t0);
 	res.lost = uf_report(u);
 	alarm(0);
 	return res;
 }
 
-/* Stream bandwidth of size-byte messages in MB/s, as bw_point sizes its run. */
+/* Stream bandwidth of size-byte messages in MB/s, over about --point-ms. */
 static double stream_point(struct bench *bn, struct ufloor *u, unsigned i)
 {
 	size_t size = bn->sizes[i];
-	unsigned window = stream_window(u, size), rounds;
-	struct stream_res res = uf_stream(bn, u, size, window, BW_WARM_ROUNDS);
-	double per = res.ns / BW_WARM_ROUNDS, fit = bn->o->point_ms * 1e6 / (per > 1 ? per : 1);
+	unsigned window = stream_window(u, size);
+	struct stream_res res = uf_stream(bn, u, size, window, 4 * window);
+	double per = res.ns / (double)res.dgrams, fit = bn->o->point_ms * 1e6 / (per > 1 ? per : 1);
+	uint32_t n = fit < 4 * window	 ? 4 * window :
+		     fit > UF_STREAM_MAX ? UF_STREAM_MAX :
+					   (uint32_t)fit;
 
-	rounds = fit < BW_MIN_ROUNDS ? BW_MIN_ROUNDS :
-		 fit > BW_MAX_ROUNDS ? BW_MAX_ROUNDS :
-				       (unsigned)fit;
-	res = uf_stream(bn, u, size, window, rounds);
+	res = uf_stream(bn, u, size, window, n);
 	bn->floor.lost[i] += res.lost;
 	return res.bytes * (1.0 - (double)res.lost / (double)res.dgrams) / res.ns * 1e3;
 }
@@ -415,14 +426,16 @@ static double stream_point(struct bench *bn, struct ufloor *u, unsigned i)
 /* Two connected sockets and a control pair: side 0 the parent's. */
 static void uf_open(struct ufloor u[2], struct bench *bn, int family)
 {
-	int ctl[2];
+	int ctl[2], ack[2];
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ctl) != 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, ctl) != 0 ||
+	    socketpair(AF_UNIX, SOCK_DGRAM, 0, ack) != 0)
 		fail("raw UDP floor: socketpair: %s", strerror(errno));
 	for (int k = 0; k < 2; k++) {
 		memset(&u[k], 0, sizeof u[k]);
 		u[k].fd = loopback_socket(family);
 		u[k].ctl = ctl[k];
+		u[k].ack = ack[k];
 		u[k].dgram = (size_t)bn->mtu + UF_HDR;
 		u[k].tx = bn->bufs.tx;
 		u[k].rx = bn->bufs.rx;
@@ -436,6 +449,7 @@ static void uf_close(struct ufloor *u)
 {
 	close(u->fd);
 	close(u->ctl);
+	close(u->ack);
 }
 
 static void uf_measure(struct bench *bn, struct ufloor *u)
