@@ -28,7 +28,7 @@
 #include "pp.h"
 
 #define UF_HDR 32		/* the udp backend's frame header */
-#define UF_SOCKBUF (16 << 20)	/* asked for; the kernel may give less */
+#define UF_SOCKBUF (4 << 20)	/* as the udp backend asks; the kernel may give less */
 #define UF_OVERHEAD 1024	/* kernel bytes per queued datagram, about */
 #define UF_STALL_NS 1000000000u /* nothing for 1 s: lost */
 #define UF_SPIN_CHECK 256	/* recv attempts between clock reads */
