@@ -82,7 +82,8 @@ static void print_floor_udp(const struct bench *bn)
 	printf("\n== floor: raw UDP sockets over %s, two processes (", f->family);
 	print_cpus(bn);
 	printf(") ==\ndatagrams of at most %zu bytes (mtu + 32), socket buffers %d KiB; "
-	       "ping-pong busy-polls recv;\nstream: windows of datagrams, one ack each\n"
+	       "ping-pong busy-polls recv;\nstream: up to 64 datagrams in flight, acked every 16; lost: "
+	       "not there after 1 s\n"
 	       "%9s %10s %10s %10s %12s %9s\n",
 	       f->dgram, f->rcvbuf >> 10, "size", "pp p50 us", "pp p99 us", "pp MB/s",
 	       "stream MB/s", "lost");
