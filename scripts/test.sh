@@ -2,10 +2,11 @@
 # Builds and tests CLCP the ways CI does: gcc (RelWithDebInfo), clang, gcc
 # with ASan+UBSan, clang with TSan (threaded stress test only), and clang
 # with libFuzzer+ASan+UBSan (the udp datagram fuzz target for
-# CLCP_FUZZ_SECONDS, 60 by default), each followed by its ctest run; then a short
-# clcp_pingpong run that must print sane numbers. Installs missing Debian
-# packages first when run as root. Ends with one line "N passed, N failed"
-# (ctest tests of all builds, plus one for the benchmark check; a build that
+# CLCP_FUZZ_SECONDS, 60 by default), each followed by its ctest run; then
+# short clcp_pingpong runs that must print sane numbers (loopback; udp with
+# the raw UDP floor and the counters). Installs missing Debian packages
+# first when run as root. Ends with one line "N passed, N failed" (ctest
+# tests of all builds, plus one for each benchmark check; a build that
 # fails counts as one failure). Exit status 0 only if nothing failed.
 #
 # Environment: CLCP_BUILD_ROOT (build-ci), CLCP_JOBS (2) for ninja,
@@ -97,6 +98,43 @@ bench_check() {
 	fi
 }
 
+# bench_udp_check BUILD_DIR: a tiny udp run (both ends in one command) with
+# the raw-UDP floor and --stats; the output must hold the ratio table (one
+# positive ratio per size) and the counters of both ends. No timing check;
+# dead_ms is long because a loaded machine can starve a peer for seconds.
+bench_udp_check() {
+	local exe=$1/tools/clcp_pingpong out=$1/pingpong-udp.out
+	local port=$((20000 + $$ % 10000 * 2))
+	[ -x "$exe" ] || return 0
+	note "pingpong: udp, 8 B .. 64 KiB, poll, raw UDP floor, counters"
+	if timeout 300 "$exe" --backend "udp://?local=$port&dead_ms=30000" --mode poll --min 8 --max 64K \
+		--iters 100 --warmup 10 --point-ms 20 --floor udp --stats >"$out" 2>&1 &&
+	   awk '
+		/^== floor: raw UDP sockets/ { floor = 1 }
+		/^== ours \/ floor/ { ratios = 1; next }
+		ratios && $2 ~ /^(lat|bw)$/ {
+			rows++
+			if (!($3 ~ /^[0-9]+\.[0-9]+$/ && $3 + 0 > 0)) {
+				print "pingpong udp: insane ratio: " $0; bad = 1 }
+			next }
+		ratios && $2 != "kind" { ratios = 0 }
+		/^== counters: (client|server) ==/ { who = $3 }
+		who != "" && /^device .*tx_data=/ { dev[who] = 1 }
+		who != "" && /^endpoint .*rx_frames=/ { ep[who] = 1 }
+		END { if (!floor) { print "pingpong udp: no raw UDP floor"; bad = 1 }
+		      if (rows != 14) { print "pingpong udp: want 14 ratios, got " rows; bad = 1 }
+		      if (!dev["client"] || !dev["server"] || !ep["client"] || !ep["server"]) {
+			print "pingpong udp: counters of both ends missing"; bad = 1 }
+		      exit bad }' "$out"; then
+		total_pass=$((total_pass + 1))
+		summary+=("pingpong udp: floor, ratios and counters present")
+	else
+		cat "$out"
+		total_fail=$((total_fail + 1))
+		summary+=("pingpong udp: FAILED")
+	fi
+}
+
 for c in $configs; do
 	case $c in
 	gcc) run_config gcc gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo ;;
@@ -115,7 +153,10 @@ for c in $configs; do
 	esac
 done
 first=${configs%% *}
-[ -d "$build_root/$first" ] && bench_check "$build_root/$first"
+if [ -d "$build_root/$first" ]; then
+	bench_check "$build_root/$first"
+	bench_udp_check "$build_root/$first"
+fi
 
 note "summary"
 printf '%s\n' "${summary[@]}"

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The udp backend against raw UDP on this host: clcp_pingpong over
+# 127.0.0.1 (both ends in one command, CPUs 0 and 1, polling, 8 B .. 1 MiB,
+# latency the median of several sweeps) with its raw-UDP floor measured in
+# the same run, once with the default mtu (1440) and once with ?mtu=65000;
+# then sockperf (busy-polling ping-pong, throughput) as a cross-check.
+# Prints a compact table with ours/raw ratios and the targets of the udp
+# work: 8 B round trip <= 1.2x raw, 1 MiB bandwidth >= 0.7x the raw stream
+# of the same datagram size. Installs what is missing when run as root.
+#
+# Environment: CLCP_BUILD_DIR (build-bench; built when it has no
+# clcp_pingpong), CLCP_BENCH_PORT (7600: UDP ports PORT, PORT+1, PORT+2),
+# CLCP_BENCH_REPEAT (5), CLCP_BENCH_OUT (where the raw outputs go:
+# $CLCP_BUILD_DIR/bench-udp).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+build=${CLCP_BUILD_DIR:-build-bench}
+port=${CLCP_BENCH_PORT:-7600}
+repeat=${CLCP_BENCH_REPEAT:-5}
+out=${CLCP_BENCH_OUT:-$build/bench-udp}
+exe=$build/tools/clcp_pingpong
+
+need_tools() {
+	"$PWD/scripts/deps.sh" build
+	if ! command -v sockperf >/dev/null; then
+		if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+			DEBIAN_FRONTEND=noninteractive apt-get install -y sockperf ||
+				{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y sockperf; }
+		else
+			echo "bench_udp.sh: sockperf missing (as root: apt-get install sockperf)" >&2
+			exit 1
+		fi
+	fi
+	if [ ! -x "$exe" ]; then
+		cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLCP_TESTS=OFF
+		cmake --build "$build" -j "${CLCP_JOBS:-2}" --target clcp_pingpong
+	fi
+}
+
+# ours LABEL URI_OPTIONS: one clcp_pingpong run with the raw floor (a long
+# dead_ms: on a loaded machine a starved peer is not a dead one).
+ours() {
+	echo "clcp_pingpong, mtu $1 ..." >&2
+	"$exe" --backend "udp://?local=$port&dead_ms=30000$2" --mode poll --min 8 --max 1M \
+		--repeat "$repeat" --floor udp --stats --csv "$out/ours-$1.csv" >"$out/ours-$1.txt" 2>&1 ||
+		{ cat "$out/ours-$1.txt" >&2; exit 1; }
+}
+
+# sockperf_run: a busy-polling server on CPU 1, clients on CPU 0.
+sockperf_run() {
+	local sp=$((port + 2)) pid
+	echo "sockperf ..." >&2
+	taskset -c 1 sockperf sr -i 127.0.0.1 -p "$sp" --nonblocked >"$out/sockperf-server.txt" 2>&1 &
+	pid=$!
+	sleep 1
+	taskset -c 0 sockperf pp -i 127.0.0.1 -p "$sp" -m 14 -t 5 --nonblocked --timeout 0 \
+		>"$out/sockperf-pp.txt" 2>&1 || true
+	for m in 1472 65032; do
+		taskset -c 0 sockperf tp -i 127.0.0.1 -p "$sp" -m "$m" -t 5 \
+			>"$out/sockperf-tp-$m.txt" 2>&1 || true
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# table LABEL: ours and raw per size, from the run's CSV.
+table() {
+	awk -F, -v mtu="$1" '
+		$1 == "poll" { p50[$3] = $4; bw[$3] = $7 }
+		$2 == "udp_pingpong" { rp50[$3] = $4 }
+		$2 == "udp_stream" { rbw[$3] = $7 }
+		END {
+			split("8 1024 65536 1048576", s, " ")
+			split("8 B,1 KiB,64 KiB,1 MiB", name, ",")
+			for (i = 1; i <= 4; i++) {
+				z = s[i]
+				printf "%6s %8s %10.2f %10.2f %7.2f | %10.1f %10.1f %7.2f\n", mtu,
+				       name[i], p50[z] / 1e3, rp50[z] / 1e3, p50[z] / rp50[z],
+				       bw[z], rbw[z], bw[z] / rbw[z]
+			}
+		}' "$out/ours-$1.csv"
+}
+
+# verdict LABEL: the two targets for one mtu.
+verdict() {
+	awk -F, -v mtu="$1" '
+		$1 == "poll" && $3 == 8 { lat = $4 }
+		$1 == "poll" && $3 == 1048576 { bw = $7 }
+		$2 == "udp_pingpong" && $3 == 8 { rlat = $4 }
+		$2 == "udp_stream" && $3 == 1048576 { rbw = $7 }
+		END {
+			l = lat / rlat; b = bw / rbw
+			printf "mtu %s: 8 B round trip %.2fx raw (target <= 1.2: %s); ", mtu, l,
+			       (l <= 1.2 ? "met" : "MISSED")
+			printf "1 MiB bandwidth %.2fx raw stream (target >= 0.7: %s)\n", b,
+			       (b >= 0.7 ? "met" : "MISSED")
+		}' "$out/ours-$1.csv"
+}
+
+sockperf_summary() {
+	local p50 tp1 tp2
+	p50=$(sed -n 's/.*percentile 50.000 = *\([0-9.]*\).*/\1/p' "$out/sockperf-pp.txt")
+	tp1=$(sed -n 's/.*BandWidth is \([0-9.]*\) MBps.*/\1/p' "$out/sockperf-tp-1472.txt")
+	tp2=$(sed -n 's/.*BandWidth is \([0-9.]*\) MBps.*/\1/p' "$out/sockperf-tp-65032.txt")
+	echo "sockperf: ping-pong 14 B (its minimum), busy-poll: p50 ${p50:-?} us one-way;"
+	echo "          throughput (sender's rate) 1472 B: ${tp1:-?} MB/s, 65032 B: ${tp2:-?} MB/s"
+}
+
+need_tools
+mkdir -p "$out"
+load_before=$(cut -d' ' -f1-4 /proc/loadavg)
+ours 1440 ""
+ours 65000 "&mtu=65000"
+sockperf_run
+load_after=$(cut -d' ' -f1-4 /proc/loadavg)
+
+echo
+echo "== udp backend vs raw UDP, 127.0.0.1, poll, CPUs 0,1; latency: median of $repeat sweeps =="
+echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"
+printf "%6s %8s %10s %10s %7s | %10s %10s %7s\n" mtu size "ours us" "raw us" "lat x" \
+	"ours MB/s" "raw MB/s" "bw x"
+table 1440
+table 65000
+echo "(us: p50 one-way = round trip / 2; raw: the same run's raw UDP ping-pong and stream"
+echo " in datagrams of mtu + 32 bytes; MB/s: streaming, 1e6 bytes per second)"
+sockperf_summary
+verdict 1440
+verdict 65000
+echo "raw outputs: $out"

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clcp_pingpong: the loopback floor, two processes sharing one anonymous
+ * mapping: a cache-line ping-pong, a ping-pong copying the payload in and
+ * out, and one core's memcpy bandwidth.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pp.h"
+
+/* --- the floor: two processes, one shared anonymous mapping --- */
+
+enum shm_cmd { SHM_ROUNDS = 1, SHM_QUIT };
+
+struct floor_shm {
+	_Alignas(64) uint64_t ping; /* client: sequence number it sent */
+	_Alignas(64) uint64_t pong; /* server: sequence number it answered */
+	_Alignas(64) uint32_t kind;
+	uint32_t pad;
+	uint64_t size; /* payload copied in and out (0: flag only) */
+	uint64_t count;
+};
+
+struct floor {
+	struct floor_shm *shm;
+	unsigned char *slot_a, *slot_b; /* client -> server, server -> client */
+	size_t slot_len, map_len;
+	uint64_t seq;
+};
+
+static void spin_until(const uint64_t *flag, uint64_t v)
+{
+	while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != v)
+		clcp_cpu_relax();
+}
+
+static void floor_map(struct floor *f, size_t max_size)
+{
+	size_t page = 4096;
+	unsigned char *p;
+
+	f->slot_len = (max_size + page - 1) / page * page;
+	f->map_len = page + 2 * f->slot_len;
+	p = mmap(NULL, f->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		fail("mmap %zu bytes: %s", f->map_len, strerror(errno));
+	memset(p, 0, f->map_len);
+	f->shm = (struct floor_shm *)p;
+	f->slot_a = p + page;
+	f->slot_b = p + page + f->slot_len;
+	f->seq = 0;
+}
+
+/* The floor's server: answers each ping, copying out and back in. */
+static _Noreturn void floor_child(struct floor *f)
+{
+	struct floor_shm *s = f->shm;
+	unsigned char *priv = xalloc(f->slot_len);
+	uint64_t seq = 0;
+
+	for (;;) {
+		spin_until(&s->ping, ++seq);
+		uint32_t kind = s->kind;
+		size_t size = (size_t)s->size;
+		uint64_t count = s->count;
+
+		__atomic_store_n(&s->pong, seq, __ATOMIC_RELEASE);
+		if (kind == SHM_QUIT)
+			_exit(0);
+		for (uint64_t i = 0; i < count; i++) {
+			spin_until(&s->ping, ++seq);
+			memcpy(priv, f->slot_a, size);
+			memcpy(f->slot_b, priv, size);
+			__atomic_store_n(&s->pong, seq, __ATOMIC_RELEASE);
+		}
+	}
+}
+
+static void floor_ping(struct floor *f)
+{
+	f->seq++;
+	__atomic_store_n(&f->shm->ping, f->seq, __ATOMIC_RELEASE);
+	spin_until(&f->shm->pong, f->seq);
+}
+
+static void floor_cmd(struct floor *f, uint32_t kind, size_t size, unsigned count)
+{
+	f->shm->kind = kind;
+	f->shm->size = size;
+	f->shm->count = count;
+	floor_ping(f);
+}
+
+/* A batch_fn: n round trips of the floor. */
+static unsigned floor_rounds(struct bench *bn, void *arg, size_t size, unsigned first,
+			     uint64_t *out, unsigned n)
+{
+	struct floor *f = arg;
+	const unsigned char *src = bn->bufs.tx;
+	unsigned char *dst = bn->bufs.rx;
+
+	(void)first;
+	alarm(bn->o->timeout_s);
+	floor_cmd(f, SHM_ROUNDS, size, n);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t0 = ticks();
+
+		memcpy(f->slot_a, src, size);
+		floor_ping(f);
+		memcpy(dst, f->slot_b, size);
+		out[i] = ticks() - t0;
+	}
+	alarm(0);
+	return n;
+}
+
+/* Like lat_point, for the floor: half the time budget per size. */
+static struct lat floor_lat(struct bench *bn, struct floor *f, size_t size, unsigned n)
+{
+	return sample_point(bn, floor_rounds, f, size, n, bn->o->point_ms / 2 + 1);
+}
+
+static void floor_sweeps(struct bench *bn, struct floor *f)
+{
+	unsigned reps = bn->o->repeat, ns = bn->nsizes;
+	struct lat *runs = calloc((size_t)(ns + 1) * reps, sizeof *runs);
+
+	if (runs == NULL)
+		fail("out of memory");
+	for (unsigned r = 0; r < reps; r++) {
+		runs[ns * reps + r] = floor_lat(bn, f, 0, FLOOR_CL_ITERS);
+		for (unsigned i = 0; i < ns; i++)
+			runs[i * reps + r] =
+				floor_lat(bn, f, bn->sizes[i], lat_iters(bn->o, bn->sizes[i]));
+	}
+	bn->floor.cl = lat_median(&runs[ns * reps], reps);
+	for (unsigned i = 0; i < ns; i++)
+		bn->floor.pp[i] = lat_median(&runs[i * reps], reps);
+	free(runs);
+}
+
+/* Single-core memcpy bandwidth for a size, over about ms. */
+static double memcpy_mbps(unsigned char *dst, const unsigned char *src, size_t size, unsigned ms)
+{
+	unsigned batch = size >= (1u << 20) ? 1 : (unsigned)((1u << 20) / size);
+	uint64_t bytes = 0, t0, t;
+
+	memcpy(dst, src, size);
+	t0 = ticks();
+	do {
+		for (unsigned k = 0; k < batch; k++) {
+			memcpy(dst, src, size);
+			__asm__ __volatile__("" : : "r"(dst) : "memory");
+		}
+		bytes += (uint64_t)batch * size;
+		t = ticks();
+	} while (ticks_ns(t - t0) < ms * 1e6);
+	return (double)bytes / ticks_ns(t - t0) * 1e3;
+}
+
+void floor_run_shm(struct bench *bn)
+{
+	struct floor f;
+	pid_t pid;
+
+	floor_map(&f, bn->sizes[bn->nsizes - 1]);
+	pin_to(bn->cpu[0]);
+	pid = fork_peer(bn->cpu[1]);
+	if (pid == 0)
+		floor_child(&f);
+	in_call = "the floor's shared-memory ping-pong";
+	/* Untimed: the child starts up and faults its pages in. */
+	floor_rounds(bn, &f, bn->sizes[bn->nsizes - 1], 0, bn->rtt, WARM_MIN);
+	floor_sweeps(bn, &f);
+	alarm(bn->o->timeout_s);
+	floor_cmd(&f, SHM_QUIT, 0, 0);
+	alarm(0);
+	wait_peer(pid, bn->o->timeout_s);
+	munmap(f.shm, f.map_len);
+	for (unsigned i = 0; i < bn->nsizes; i++)
+		bn->floor.mbps[i] = memcpy_mbps(bn->bufs.rx, bn->bufs.tx, bn->sizes[i],
+						bn->o->point_ms / 4 + 1);
+	bn->floor.kind = FLOOR_SHM;
+	bn->have_floor = true;
+}
