@@ -2,7 +2,7 @@
 # The udp backend against raw UDP on this host: clcp_pingpong over
 # 127.0.0.1 (both ends in one command, CPUs 0 and 1, polling, 8 B .. 1 MiB,
 # latency the median of several sweeps) with its raw-UDP floor measured in
-# the same run, once with the default mtu (1440) and once with ?mtu=65000;
+# the same run, once with the default mtu (1436) and once with ?mtu=65000;
 # then sockperf (busy-polling ping-pong, throughput) as a cross-check.
 # Prints a compact table with ours/raw ratios and the targets of the udp
 # work: 8 B round trip <= 1.2x raw, 1 MiB bandwidth >= 0.7x the raw stream
@@ -110,7 +110,7 @@ sockperf_summary() {
 need_tools
 mkdir -p "$out"
 load_before=$(cut -d' ' -f1-4 /proc/loadavg)
-ours 1440 ""
+ours 1436 ""
 ours 65000 "&mtu=65000"
 sockperf_run
 load_after=$(cut -d' ' -f1-4 /proc/loadavg)
@@ -120,11 +120,11 @@ echo "== udp backend vs raw UDP, 127.0.0.1, poll, CPUs 0,1; latency: median of $
 echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"
 printf "%6s %8s %10s %10s %7s | %10s %10s %7s\n" mtu size "ours us" "raw us" "lat x" \
 	"ours MB/s" "raw MB/s" "bw x"
-table 1440
+table 1436
 table 65000
 echo "(us: p50 one-way = round trip / 2; raw: the same run's raw UDP ping-pong and stream"
 echo " in datagrams of mtu + 32 bytes; MB/s: streaming, 1e6 bytes per second)"
 sockperf_summary
-verdict 1440
+verdict 1436
 verdict 65000
 echo "raw outputs: $out"

@@ -455,7 +455,7 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
 {
-	uint32_t msg_len;
+	uint32_t msg_len = 0;
 	ssize_t n;
 	int c, rc;
 
@@ -487,7 +487,7 @@ ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf, size_t cap,
 
 ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 {
-	uint32_t msg_len;
+	uint32_t msg_len = 0;
 	int c, rc;
 
 	if (!chan)

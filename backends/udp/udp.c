@@ -496,7 +496,7 @@ static int udp_tx_direct(struct clcp_endpt *ep, int chan, const void *buf, uint3
 	rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
 	pthread_mutex_unlock(&u->lock);
 	if (rc < 0 && rc != -EAGAIN)
-		ep->chan_err[chan] = rc;
+		ep->chan_err[chan] = clcp__err(-rc, "udp: channel %d: %s", chan, clcp_strerror(rc));
 	ep->hdr->tx_frames += rc == 0;
 	return rc;
 }

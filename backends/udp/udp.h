@@ -28,7 +28,6 @@
 #define UDP_MTU_MAX (UDP_DGRAM_MAX - UDP_HDR_LEN - UDP_CRC_LEN)
 #define UDP_MTU_ETH (1500u - 20u - 8u - UDP_HDR_LEN - UDP_CRC_LEN) /* 1436: no IP fragments */
 #define UDP_WIN 64u	       /* frames in flight per channel */
-#define UDP_SEQ_SANE 65536u    /* a sequence this far ahead is impossible */
 #define UDP_BATCH 32u	       /* datagrams per recvmmsg */
 #define UDP_MAX_NODES 65536u
 #define UDP_DEFAULT_ENDPTS 16u

@@ -48,7 +48,7 @@ static void usage(FILE *f)
 		   "                         (ratio: p50 / floor p50 below 64K, MB/s /\n"
 		   "                         floor MB/s from 64K)\n"
 		   "  --mtu N --rxq N --txq N  endpoint attributes (the device's mtu:\n"
-		   "                         loopback 4096, udp 1440; 64, 64); both\n"
+		   "                         loopback 4096, udp 1436; 64, 64); both\n"
 		   "                         ends must use the same mtu\n"
 		   "  --timeout S            give up on a batch after S seconds (60)\n"
 		   "Two processes (other backends or hosts); the client drives, the\n"
