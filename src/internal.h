@@ -146,6 +146,9 @@ bool clcp__irq_take(struct clcp_endpt_hdr *h);
 unsigned clcp__stat_put(struct clcp_stat *st, unsigned n, unsigned i, const char *name,
 			uint64_t value);
 
+/* env=1 (CLCP_UDP_STATS...): the device's counters on stderr, one line. */
+void clcp__stats_print(struct clcp_dev *dev, const char *env);
+
 /* Stubs for ops a backend does not support. */
 void clcp__noop(struct clcp_endpt *ep);
 int clcp__no_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Counters: the device's (from its backend) and the endpoint's (its header). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -49,4 +50,19 @@ int clcp_endpt_stats(clcp_endpt_t *ep, struct clcp_stat *stats, unsigned n)
 	i = clcp__stat_put(stats, n, i, "rx_drops", clcp_load_relaxed(&h->rx_drops));
 	i = clcp__stat_put(stats, n, i, "rx_parked", ep->nheld);
 	return (int)i;
+}
+
+void clcp__stats_print(struct clcp_dev *dev, const char *env)
+{
+	struct clcp_stat st[64];
+	const char *e = getenv(env);
+	int i, n;
+
+	if (!e || *e != '1')
+		return;
+	n = dev->ops->stats(dev, st, 64);
+	fprintf(stderr, "clcp %s node %u:", dev->ops->name, dev->node);
+	for (i = 0; i < n && i < 64; i++)
+		fprintf(stderr, " %s %llu", st[i].name, (unsigned long long)st[i].value);
+	fputc('\n', stderr);
 }

@@ -240,22 +240,6 @@ static int mx_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 	return (int)i;
 }
 
-/* CLCP_MX_STATS=1: the NIC's counters on stderr when its node closes. */
-static void stats_print(struct clcp_dev *dev)
-{
-	struct clcp_stat st[32];
-	const char *e = getenv("CLCP_MX_STATS");
-	int i, n;
-
-	if (!e || *e != '1')
-		return;
-	n = mx_stats(dev, st, 32);
-	fprintf(stderr, "clcp myrinet node %u:", clcp_dev_node(dev));
-	for (i = 0; i < n && i < 32; i++)
-		fprintf(stderr, " %s %llu", st[i].name, (unsigned long long)st[i].value);
-	fputc('\n', stderr);
-}
-
 static void mx_close(struct clcp_dev *dev)
 {
 	struct mx_node *n = MXD(dev)->node;
@@ -268,7 +252,7 @@ static void mx_close(struct clcp_dev *dev)
 		return;
 	}
 	if (--n->refs == 0) {
-		stats_print(dev);
+		clcp__stats_print(dev, "CLCP_MX_STATS"); /* =1: counters on stderr at close */
 		for (uint32_t i = 0; i < MX_MAX_NODES; i++)
 			if (nodes[i] == n)
 				nodes[i] = NULL;

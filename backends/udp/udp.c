@@ -188,28 +188,12 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 	return (int)i;
 }
 
-/* CLCP_UDP_STATS=1: the device's counters on stderr at close. */
-static void stats_print(struct clcp_dev *dev)
-{
-	struct clcp_stat st[64];
-	const char *e = getenv("CLCP_UDP_STATS");
-	int i, n;
-
-	if (!e || *e != '1')
-		return;
-	n = udp_stats(dev, st, 64);
-	fprintf(stderr, "clcp udp node %u:", UDP(dev)->self.node);
-	for (i = 0; i < n && i < 64; i++)
-		fprintf(stderr, " %s %llu", st[i].name, (unsigned long long)st[i].value);
-	fputc('\n', stderr);
-}
-
 static void udp_close(struct clcp_dev *dev)
 {
 	struct udp_dev *u = UDP(dev);
 
 	udp_thread_stop(u);
-	stats_print(dev);
+	clcp__stats_print(dev, "CLCP_UDP_STATS"); /* =1: counters on stderr at close */
 	dev_free(u);
 	dev->bpriv = NULL;
 }
