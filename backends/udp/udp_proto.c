@@ -886,7 +886,7 @@ void udp_timers(struct udp_dev *u)
 	bool busy = false;
 
 	starved(u, now);
-	u->timers_us = now;
+	clcp_store_relaxed(&u->timers_us, now); /* the thread reads it unlocked */
 	udp_tx_begin(u);
 	for (uc = u->active; uc; uc = uc->act_next) {
 		forgive_stall(uc, now, last_run_us);
@@ -917,6 +917,9 @@ static void *progress_main(void *arg)
 		poll(pfd, 2, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
 		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
 			break;
+		/* The poller receives and runs the timers: no lock hand-over on its path. */
+		if (poller && udp_now_us() - clcp_load_relaxed(&u->timers_us) < UDP_POLLER_TIMERS_US)
+			continue;
 		/* Spinning pollers hold back meanwhile: a mutex is not fair. */
 		clcp_store_relaxed(&u->thread_waits, true);
 		pthread_mutex_lock(&u->lock);
