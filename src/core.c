@@ -152,7 +152,7 @@ int clcp_open(const char *uri, clcp_dev_t **devp)
 		return clcp__err(ENOMEM, "clcp_open: out of memory");
 	dev->ops = ops;
 	dev->max_endpts = ops->max_endpts;
-	dev->mtu_default = ops->mtu_default ? ops->mtu_default : CLCP_MTU_DEFAULT;
+	dev->mtu_default = ops->mtu_default;
 	strcpy(dev->args, args);
 	rc = node_from_env(&dev->node);
 	if (rc == 0)

@@ -151,7 +151,7 @@ static const char *const gone_names[UDP_NGONE] = { "gone_rst", "gone_icmp", "gon
 /* The device's counters, by name (docs/api.md, "Counters"). */
 static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 {
-	const struct {
+	static const struct {
 		const char *name;
 		size_t off;
 	} fields[] = {

@@ -37,7 +37,6 @@
 #define UDP_TICK_MS 10
 #define UDP_LINGER_MS 2000u
 #define UDP_DEAD_MIN_MS 5000u /* default floor of dead_ms: a loaded host stalls for seconds */
-#define UDP_STALL_MS 50u      /* timers this late: we were not running */
 #define UDP_POLLER_TIMERS_US 5000u /* a poller's timers this late: the thread runs them */
 #define UDP_REO_MIN_US 1000u   /* reordering allowance before a hole counts as lost */
 #define UDP_REXMIT_SHIFT_MAX 6u /* a frame resent n times waits 2^n round trips more */

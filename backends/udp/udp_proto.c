@@ -858,20 +858,6 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		udp_send_ctl(u, uc, 0); /* keep-alive, credit refresh */
 }
 
-/*
- * The time since the timers last ran, when it is far above their tick: this
- * process was not running (a loaded host), so its peers' datagrams could not
- * be heard either. That time is not counted as their silence.
- */
-static void forgive_stall(struct udp_chan *uc, uint64_t now, uint64_t last_run_us)
-{
-	uint64_t gap_ms = last_run_us ? (now - last_run_us) / 1000u : 0, ms = now / 1000u;
-
-	if (gap_ms <= UDP_STALL_MS)
-		return;
-	uc->last_heard_ms = uc->last_heard_ms + gap_ms < ms ? uc->last_heard_ms + gap_ms : ms;
-}
-
 /* Timers that did not run for UDP_STARVED_MS: this process got no CPU (or no lock). */
 static void starved(struct udp_dev *u, uint64_t now)
 {
@@ -881,7 +867,7 @@ static void starved(struct udp_dev *u, uint64_t now)
 
 void udp_timers(struct udp_dev *u)
 {
-	uint64_t now = udp_now_us(), last_run_us = u->timers_us;
+	uint64_t now = udp_now_us();
 	struct udp_chan *uc;
 	bool busy = false;
 
@@ -889,7 +875,6 @@ void udp_timers(struct udp_dev *u)
 	clcp_store_relaxed(&u->timers_us, now); /* the thread reads it unlocked */
 	udp_tx_begin(u);
 	for (uc = u->active; uc; uc = uc->act_next) {
-		forgive_stall(uc, now, last_run_us);
 		chan_timers(u, uc, now);
 		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->kept || uc->wnd_wait ||
 			!uc->seen;

@@ -36,6 +36,8 @@ Test(backend_info, list_is_well_formed)
 		cr_assert_geq(info.max_endpts, 1u, "%s", info.name);
 		cr_assert_geq(info.mtu_max, CLCP_MTU_MIN, "%s", info.name);
 		cr_assert_leq(info.mtu_max, CLCP_MTU_MAX, "%s", info.name);
+		cr_assert(info.mtu_default >= CLCP_MTU_MIN && info.mtu_default <= info.mtu_max,
+			  "%s: mtu_default %u", info.name, info.mtu_default);
 		names[i] = info.name;
 		for (unsigned j = 0; j < i; j++)
 			cr_assert_str_neq(names[j], info.name, "backend listed twice");
