@@ -12,43 +12,11 @@
 
 #include "udp.h"
 
-#define SOCK_BUF_BYTES (4 << 20)
 #define HANDSHAKE_US 100000u
 
 static uint64_t now_ms(void)
 {
 	return udp_now_us() / 1000u;
-}
-
-static int sock_bind(struct udp_dev *u, const struct udp_node *n)
-{
-	int fd = socket(n->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int sz = SOCK_BUF_BYTES;
-
-	if (fd < 0)
-		return -errno;
-	if (n->sa.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
-	/* ICMP port unreachable from a peer tells us its process is gone. */
-	if (n->sa.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &(int){ 1 }, sizeof(int));
-	else
-		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int));
-	if (bind(fd, (const struct sockaddr *)&n->sa, n->len) < 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	/* FORCE works for root; otherwise net.core.[rw]mem_max caps it. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	u->sock = fd;
-	u->self = *n;
-	u->family = n->sa.ss_family;
-	return 0;
 }
 
 /* The local node: given (URI, CLCP_NODE), else the first table entry we can bind. */
@@ -63,7 +31,7 @@ static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
 	if (c->node_set || c->local_family) {
 		if (udp_node_addr(c, c->node, &n) < 0)
 			return clcp__err(EHOSTUNREACH, "udp: node %u has no address", c->node);
-		rc = sock_bind(u, &n);
+		rc = udp_sock_open(u, &n);
 		snprintf(what, sizeof(what), "node %u", c->node);
 		if (rc < 0)
 			return clcp__err(-rc, "udp: bind %s: %s", what, strerror(-rc));
@@ -71,7 +39,7 @@ static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
 		return 0;
 	}
 	for (i = 0; i < c->nnodes; i++)
-		if (sock_bind(u, &c->nodes[i]) == 0) {
+		if (udp_sock_open(u, &c->nodes[i]) == 0) {
 			dev->node = u->self.node;
 			return 0;
 		}
@@ -80,8 +48,7 @@ static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
 
 static void dev_free(struct udp_dev *u)
 {
-	if (u->sock >= 0)
-		close(u->sock);
+	udp_sock_close(u);
 	udp_conf_free(&u->conf);
 	pthread_mutex_destroy(&u->lock);
 	pthread_cond_destroy(&u->cond);
@@ -113,7 +80,7 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 
 	if (!u)
 		return clcp__err(ENOMEM, "udp: out of memory");
-	u->sock = -1;
+	udp_sock_init(u);
 	u->dev = dev;
 	u->next_port = 1024;
 	pthread_mutex_init(&u->lock, NULL);
@@ -331,6 +298,8 @@ static void chan_init(struct clcp_endpt *ep, int chan, const struct udp_node *pe
 	uc->idx = (uint16_t)chan;
 	uc->peer = peer->sa;
 	uc->peer_len = peer->len;
+	uc->fd = udp_psock_get(UDP(ep->priv->dev), peer);
+	uc->conn = uc->fd != UDP(ep->priv->dev)->sock;
 	uc->rto_us = UDP_RTO_INIT_US;
 	uc->last_heard_ms = now_ms();
 	uc->active = true;
@@ -401,6 +370,7 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 	if (u->ports[port] == (((UDPE(ep)->slot + 1) << 16) | (uint32_t)chan))
 		u->ports[port] = 0;
 	active_unlink(u, uc);
+	udp_psock_put(u, uc->fd);
 	uc->active = false;
 	free(uc->store);
 	uc->store = NULL;
@@ -648,7 +618,7 @@ static void udp_progress(struct clcp_endpt *ep)
 		return;
 	/* The progress thread stays off the socket meanwhile; it takes the lock only briefly. */
 	pthread_mutex_lock(&u->lock);
-	udp_rx_drain(u);
+	udp_rx_poll(u);
 	/* The thread may starve on the lock while we spin: run its timers too. */
 	if (udp_now_us() - u->timers_us >= 1000u)
 		udp_timers(u);

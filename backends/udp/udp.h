@@ -16,6 +16,7 @@
 #define CLCP_UDP_H
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -43,6 +44,7 @@
 #define UDP_STARVED_MS 50u     /* a gap this long between timer runs: counted (starved) */
 #define UDP_PROBES 3u	       /* unanswered probes before a silent peer is dead */
 #define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
+#define UDP_PEER_SOCKS 8u      /* peer nodes with a connected socket of their own */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
@@ -85,6 +87,7 @@ struct udp_stats {
 /* Datagrams waiting for one sendmmsg (under the lock): header, payload, tail. */
 struct udp_txb {
 	unsigned depth, n; /* depth: nested udp_tx_begin calls */
+	int fd;		   /* the socket they go out on */
 	struct mmsghdr mm[UDP_BATCH];
 	struct iovec iov[UDP_BATCH][3];
 	struct sockaddr_storage to[UDP_BATCH];
@@ -111,6 +114,13 @@ struct udp_conf {
 	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
 };
 
+/* A socket connected to one peer node, bound to our node's address (udp_sock.c). */
+struct udp_psock {
+	int fd; /* -1: free */
+	uint32_t refs; /* channels sending through it */
+	struct udp_node peer;
+};
+
 /* A frame kept for retransmission until acked. */
 struct udp_slot {
 	uint32_t len, msg_len;
@@ -129,6 +139,8 @@ struct udp_chan {
 	int err; /* set by the NIC; copied into chan_err by the user thread */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
+	int fd;	   /* the socket to the peer: connected (conn) or the device's */
+	bool conn;
 	/* send side */
 	uint32_t snd_una, snd_nxt, snd_edge; /* may send seq < snd_edge */
 	uint32_t sack_hi; /* seq after the highest frame the receiver SACKed */
@@ -159,7 +171,11 @@ struct udp_ep {
 struct udp_dev {
 	struct udp_conf conf;
 	struct clcp_dev *dev;
-	int sock, stop_fd, family;
+	int sock, stop_fd, family; /* sock: unconnected, takes what comes */
+	int lock_fd;		   /* holds the node (udp_sock.c) */
+	struct udp_psock psock[UDP_PEER_SOCKS];
+	uint32_t main_chans; /* channels sending through sock (no psock free) */
+	unsigned main_skips; /* polling passes since sock was last read */
 	struct udp_node self;
 	pthread_t thread;
 	bool thread_ok;
@@ -201,17 +217,30 @@ bool udp_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage
 /* udp_crc.c: CRC32C (Castagnoli), hardware-assisted where the CPU has it. */
 uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* udp_sock.c */
+void udp_sock_init(struct udp_dev *u);
+int udp_sock_open(struct udp_dev *u, const struct udp_node *n);
+void udp_sock_close(struct udp_dev *u);
+int udp_psock_get(struct udp_dev *u, const struct udp_node *peer);
+void udp_psock_put(struct udp_dev *u, int fd);
+void udp_rx_drain(struct udp_dev *u);
+void udp_rx_poll(struct udp_dev *u);
+void udp_errq_drain(struct udp_dev *u, int fd);
+unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks);
+
 /* udp_proto.c */
 uint64_t udp_now_us(void);
 void udp_tx_begin(struct udp_dev *u);
 void udp_tx_flush(struct udp_dev *u);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
-void udp_rx_drain(struct udp_dev *u);
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen);
+void udp_dgram_input_peer(struct udp_dev *u, const unsigned char *buf, size_t n,
+			  const struct udp_node *peer);
 void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
-void udp_errq_drain(struct udp_dev *u);
+void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
+			  const unsigned char *orig, size_t n);
 void udp_timers(struct udp_dev *u);
 void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);

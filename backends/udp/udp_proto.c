@@ -129,7 +129,7 @@ static void txb_send(struct udp_dev *u)
 	unsigned done = 0;
 
 	while (done < b->n) {
-		int r = sendmmsg(u->sock, b->mm + done, b->n - done, MSG_DONTWAIT);
+		int r = sendmmsg(b->fd, b->mm + done, b->n - done, MSG_DONTWAIT);
 
 		u->st.tx_batches++;
 		if (r <= 0) /* socket buffer full: lost like on a wire, retransmitted */
@@ -163,17 +163,26 @@ static uint32_t dgram_crc(const struct clcp_frame_hdr *h, const void *payload, s
 	return udp_crc32c(crc, tail, tl);
 }
 
-/* One datagram: header, payload, the SACK bitmap if any, the CRC32C of all that. */
-static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, socklen_t tolen,
-		       const struct udp_frame *f, const void *payload, const uint64_t *sack)
+/*
+ * One datagram: header, payload, the SACK bitmap if any, the CRC32C of all
+ * that; on socket fd, to `to` (NULL: fd is connected).
+ */
+static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage *to,
+		       socklen_t tolen, const struct udp_frame *f, const void *payload,
+		       const uint64_t *sack)
 {
 	struct udp_txb *b = &u->txb;
-	unsigned i = b->n;
-	unsigned char *tail = b->tail[i];
+	unsigned char *tail;
 	size_t tl = 0;
+	unsigned i;
 
 	if (u->loss_pm && test_lost(u))
 		return;
+	if (b->n && b->fd != fd)
+		txb_send(u); /* one sendmmsg per socket */
+	i = b->n;
+	tail = b->tail[i];
+	b->fd = fd;
 	hdr_put(&b->hdr[i], f);
 	if (sack) {
 		put_be32(tail, (uint32_t)(*sack >> 32));
@@ -184,12 +193,22 @@ static void send_dgram(struct udp_dev *u, const struct sockaddr_storage *to, soc
 	b->iov[i][0] = (struct iovec){ &b->hdr[i], UDP_HDR_LEN };
 	b->iov[i][1] = (struct iovec){ (void *)payload, f->len };
 	b->iov[i][2] = (struct iovec){ tail, tl + UDP_CRC_LEN };
-	memcpy(&b->to[i], to, tolen);
-	b->mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &b->to[i], .msg_namelen = tolen,
-						  .msg_iov = b->iov[i], .msg_iovlen = 3 } };
+	b->mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = b->iov[i], .msg_iovlen = 3 } };
+	if (to) {
+		memcpy(&b->to[i], to, tolen);
+		b->mm[i].msg_hdr.msg_name = &b->to[i];
+		b->mm[i].msg_hdr.msg_namelen = tolen;
+	}
 	b->n++;
 	if (b->depth == 0 || b->n == UDP_BATCH)
 		txb_send(u);
+}
+
+/* A datagram of a channel: on its peer's socket. */
+static void chan_send(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
+		      const void *payload, const uint64_t *sack)
+{
+	send_dgram(u, uc->fd, uc->conn ? NULL : &uc->peer, uc->peer_len, f, payload, sack);
 }
 
 static void frame_init(struct udp_dev *u, struct udp_chan *uc, struct udp_frame *f,
@@ -256,7 +275,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	u->st.tx_sacks += sack != 0;
-	send_dgram(u, &uc->peer, uc->peer_len, &f, NULL, sack ? &sack : NULL);
+	chan_send(u, uc, &f, NULL, sack ? &sack : NULL);
 }
 
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
@@ -272,8 +291,7 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	uc->last_sent_ms = s->sent_us / 1000u;
 	uc->ack_owed = false; /* piggybacked */
 	u->st.tx_data++;
-	send_dgram(u, &uc->peer, uc->peer_len, &f,
-		   uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu, NULL);
+	chan_send(u, uc, &f, uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu, NULL);
 }
 
 /* A reset for a datagram that names no channel of ours. */
@@ -286,7 +304,7 @@ static void send_rst(struct udp_dev *u, const struct udp_frame *in,
 
 	if (in->flags & UDP_FF_RST)
 		return; /* never answer a reset */
-	send_dgram(u, to, tolen, &f, NULL, NULL);
+	send_dgram(u, u->sock, to, tolen, &f, NULL, NULL);
 }
 
 void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc)
@@ -608,10 +626,24 @@ static void heard(struct udp_dev *u, uint32_t node)
 	h->ms = now_ms();
 }
 
-static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
-		     const struct sockaddr_storage *from, socklen_t fromlen)
+/*
+ * The datagram comes from its source node's address: from a connected
+ * socket (peer) the kernel saw to that; else the node table says.
+ */
+static bool src_ok(const struct udp_dev *u, const struct udp_frame *f,
+		   const struct sockaddr_storage *from, const struct udp_node *peer)
 {
 	struct udp_node src;
+
+	if (peer)
+		return f->src_node == peer->node;
+	return udp_node_addr(&u->conf, f->src_node, &src) == 0 && udp_addr_eq(&src.sa, from);
+}
+
+static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
+		     const struct sockaddr_storage *from, socklen_t fromlen,
+		     const struct udp_node *peer)
+{
 	struct udp_frame f;
 	struct udp_chan *uc;
 	int why = hdr_get(b, n, &u->conf, &f);
@@ -620,7 +652,7 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		u->st.drops[why - 1]++;
 		return;
 	}
-	if (udp_node_addr(&u->conf, f.src_node, &src) < 0 || !udp_addr_eq(&src.sa, from)) {
+	if (!src_ok(u, &f, from, peer)) {
 		u->st.drops[UDP_DROP_SRC]++;
 		return;
 	}
@@ -651,11 +683,18 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		data_in(u, uc, &f, b + UDP_HDR_LEN);
 }
 
-/* One datagram as read from the socket: the fuzz target's way in. */
+/* One datagram as read from the unconnected socket: the fuzz target's way in. */
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen)
 {
-	dgram_in(u, buf, n, from, fromlen);
+	dgram_in(u, buf, n, from, fromlen, NULL);
+}
+
+/* One datagram as read from the socket connected to peer. */
+void udp_dgram_input_peer(struct udp_dev *u, const unsigned char *buf, size_t n,
+			  const struct udp_node *peer)
+{
+	dgram_in(u, buf, n, &peer->sa, peer->len, peer);
 }
 
 /*
@@ -663,8 +702,8 @@ void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
  * error) sent to a peer already seen: the peer's process is gone. Errors
  * for hellos, sent before the peer answered, may arrive late: not counted.
  */
-static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
-			     const unsigned char *orig, size_t n)
+void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
+			  const unsigned char *orig, size_t n)
 {
 	struct clcp_frame_hdr h;
 	struct udp_chan *uc;
@@ -681,76 +720,6 @@ static void peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *t
 		    d->my_port == ntohs(h.src_port) && d->peer_port == ntohs(h.dst_port))
 			peer_failed(u, uc, UDP_GONE_ICMP);
 	}
-}
-
-/* ICMP errors (IP_RECVERR): the offender's address is the datagram's destination. */
-void udp_errq_drain(struct udp_dev *u)
-{
-	char ctl[512], data[64];
-	struct sockaddr_storage to;
-	struct iovec iov = { data, sizeof(data) };
-	struct msghdr m;
-	struct cmsghdr *c;
-	ssize_t n;
-
-	for (;;) {
-		memset(&m, 0, sizeof(m));
-		m.msg_name = &to;
-		m.msg_namelen = sizeof(to);
-		m.msg_iov = &iov;
-		m.msg_iovlen = 1;
-		m.msg_control = ctl;
-		m.msg_controllen = sizeof(ctl);
-		n = recvmsg(u->sock, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
-		if (n < 0)
-			return;
-		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-			struct sock_extended_err ee;
-
-			if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
-			      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
-				continue;
-			memcpy(&ee, CMSG_DATA(c), sizeof(ee));
-			if (ee.ee_errno == ECONNREFUSED)
-				peer_unreachable(u, &to, (const unsigned char *)data, (size_t)n);
-		}
-	}
-}
-
-/* Reads every waiting datagram, batched; nonblocking. */
-void udp_rx_drain(struct udp_dev *u)
-{
-	struct sockaddr_storage from[UDP_BATCH];
-	struct mmsghdr mm[UDP_BATCH];
-	struct iovec iov[UDP_BATCH];
-	int i, n, rounds;
-
-	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
-	for (rounds = 0; rounds < 64; rounds++) {
-		for (i = 0; i < (int)UDP_BATCH; i++) {
-			iov[i].iov_base = u->rxbufs + (size_t)i * UDP_DGRAM_MAX;
-			iov[i].iov_len = UDP_DGRAM_MAX;
-			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
-			mm[i].msg_hdr.msg_name = &from[i];
-			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
-			mm[i].msg_hdr.msg_iov = &iov[i];
-			mm[i].msg_hdr.msg_iovlen = 1;
-		}
-		n = recvmmsg(u->sock, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			udp_errq_drain(u); /* a pending ICMP error, reported once */
-			continue;
-		}
-		if (n <= 0)
-			break;
-		for (i = 0; i < n; i++)
-			if (!(mm[i].msg_hdr.msg_flags & MSG_TRUNC))
-				dgram_in(u, iov[i].iov_base, mm[i].msg_len, &from[i],
-					 mm[i].msg_hdr.msg_namelen);
-		if (n < (int)UDP_BATCH)
-			break;
-	}
-	udp_tx_flush(u);
 }
 
 /* --- timers --- */
@@ -885,22 +854,33 @@ void udp_timers(struct udp_dev *u)
 
 /* --- the progress thread --- */
 
+/* A socket reported an error (POLLERR): its ICMP errors are read, on every socket. */
+static void errq_all(struct udp_dev *u, const struct pollfd *pfd, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		if (pfd[i].revents & POLLERR) {
+			udp_errq_drain(u, u->sock);
+			for (unsigned k = 0; k < UDP_PEER_SOCKS; k++)
+				if (u->psock[k].fd >= 0)
+					udp_errq_drain(u, u->psock[k].fd);
+			return;
+		}
+}
+
 static void *progress_main(void *arg)
 {
 	struct udp_dev *u = arg;
-	struct pollfd pfd[2];
+	struct pollfd pfd[2 + UDP_PEER_SOCKS];
 	uint64_t buf;
+	unsigned n;
 
 	for (;;) {
-		/* A polling caller reads the socket itself: stay off it meanwhile. */
+		/* A polling caller reads the sockets itself: stay off them meanwhile. */
 		bool poller = udp_now_us() - clcp_load_relaxed(&u->poll_us) < 2000u;
 
-		pfd[0].fd = poller ? -1 : u->sock;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = u->stop_fd;
-		pfd[1].events = POLLIN;
-		poll(pfd, 2, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
-		if (pfd[1].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
+		n = udp_sock_pollfds(u, pfd, !poller);
+		poll(pfd, n, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
+		if (pfd[0].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
 			break;
 		/* The poller receives and runs the timers: no lock hand-over on its path. */
 		if (poller && udp_now_us() - clcp_load_relaxed(&u->timers_us) < UDP_POLLER_TIMERS_US)
@@ -909,8 +889,7 @@ static void *progress_main(void *arg)
 		clcp_store_relaxed(&u->thread_waits, true);
 		pthread_mutex_lock(&u->lock);
 		clcp_store_relaxed(&u->thread_waits, false);
-		if (pfd[0].revents & POLLERR)
-			udp_errq_drain(u);
+		errq_all(u, pfd, n);
 		udp_rx_drain(u);
 		udp_timers(u);
 		udp_acks_flush(u);

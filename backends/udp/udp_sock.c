@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP backend, the sockets. One unconnected socket per device, bound to the
+ * node's address, takes whatever comes. Beside it, for up to
+ * UDP_PEER_SOCKS peer nodes, a socket bound to the same address
+ * (SO_REUSEPORT) and connected to the peer: the kernel keeps its route (no
+ * lookup per datagram sent) and delivers that peer's datagrams to it
+ * (early demux), so a polling caller reads with one plain recv the socket
+ * its peer writes to. SO_REUSEPORT would let a second process bind the
+ * node too: an abstract unix socket named after the address is the node's
+ * lock. Everything here runs with udp_dev.lock held unless it says otherwise.
+ */
+#include <arpa/inet.h>
+#include <linux/errqueue.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "udp.h"
+
+#define SOCK_BUF_BYTES (4 << 20)
+#define MAIN_POLL_EVERY 16u /* a poller reads the unconnected socket every 16 passes */
+
+/* A socket bound to the node's address, options set: fd or -errno. */
+static int sock_new(const struct udp_node *self)
+{
+	int family = self->sa.ss_family, sz = SOCK_BUF_BYTES;
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
+	/* ICMP port unreachable from a peer tells us its process is gone. */
+	if (family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 1 }, sizeof(int));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &(int){ 1 }, sizeof(int));
+	} else {
+		setsockopt(fd, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int));
+	}
+	if (bind(fd, (const struct sockaddr *)&self->sa, self->len) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	/* FORCE works for root; otherwise net.core.[rw]mem_max caps it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	return fd;
+}
+
+/* The node's lock: an abstract unix socket named after its address (per network namespace). */
+static int node_lock(const struct udp_node *n)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char ip[INET6_ADDRSTRLEN] = "?";
+	const void *a;
+	unsigned port;
+	int fd, len;
+
+	if (n->sa.ss_family == AF_INET6) {
+		a = &((const struct sockaddr_in6 *)&n->sa)->sin6_addr;
+		port = ntohs(((const struct sockaddr_in6 *)&n->sa)->sin6_port);
+	} else {
+		a = &((const struct sockaddr_in *)&n->sa)->sin_addr;
+		port = ntohs(((const struct sockaddr_in *)&n->sa)->sin_port);
+	}
+	inet_ntop(n->sa.ss_family, a, ip, sizeof(ip));
+	len = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "clcp-udp %s %u", ip, port);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+							  1 + (size_t)len)) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+int udp_sock_open(struct udp_dev *u, const struct udp_node *n)
+{
+	int lock = node_lock(n), fd;
+
+	if (lock < 0)
+		return lock;
+	fd = sock_new(n);
+	if (fd < 0) {
+		close(lock);
+		return fd;
+	}
+	u->lock_fd = lock;
+	u->sock = fd;
+	u->self = *n;
+	u->family = n->sa.ss_family;
+	return 0;
+}
+
+void udp_sock_close(struct udp_dev *u)
+{
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		if (u->psock[i].fd >= 0)
+			close(u->psock[i].fd);
+	if (u->sock >= 0)
+		close(u->sock);
+	if (u->lock_fd >= 0)
+		close(u->lock_fd);
+	u->sock = u->lock_fd = -1;
+}
+
+void udp_sock_init(struct udp_dev *u)
+{
+	u->sock = u->lock_fd = -1;
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		u->psock[i].fd = -1;
+}
+
+/* A socket connected to the peer node, shared by its channels; the unconnected one if none is free. */
+int udp_psock_get(struct udp_dev *u, const struct udp_node *peer)
+{
+	struct udp_psock *free_ps = NULL;
+	int fd;
+
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
+		struct udp_psock *ps = &u->psock[i];
+
+		if (ps->fd >= 0 && ps->peer.node == peer->node) {
+			ps->refs++;
+			return ps->fd;
+		}
+		if (ps->fd < 0 && !free_ps)
+			free_ps = ps;
+	}
+	fd = free_ps ? sock_new(&u->self) : -1;
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)&peer->sa, peer->len) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		u->main_chans++;
+		return u->sock;
+	}
+	clcp_store_relaxed(&free_ps->fd, fd); /* the thread polls it unlocked */
+	free_ps->refs = 1;
+	free_ps->peer = *peer;
+	return fd;
+}
+
+void udp_psock_put(struct udp_dev *u, int fd)
+{
+	if (fd == u->sock) {
+		u->main_chans--;
+		return;
+	}
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
+		struct udp_psock *ps = &u->psock[i];
+
+		if (ps->fd != fd || --ps->refs > 0)
+			continue;
+		if (u->txb.n && u->txb.fd == fd)
+			udp_tx_flush(u);
+		close(fd);
+		clcp_store_relaxed(&ps->fd, -1);
+	}
+}
+
+/* ICMP errors (IP_RECVERR): the offender's address is the datagram's destination. */
+void udp_errq_drain(struct udp_dev *u, int fd)
+{
+	char ctl[512], data[64];
+	struct sockaddr_storage to;
+	struct iovec iov = { data, sizeof(data) };
+	struct msghdr m;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		m.msg_name = &to;
+		m.msg_namelen = sizeof(to);
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = ctl;
+		m.msg_controllen = sizeof(ctl);
+		n = recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+		if (n < 0)
+			return;
+		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			struct sock_extended_err ee;
+
+			if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+			      (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+				continue;
+			memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+			if (ee.ee_errno == ECONNREFUSED)
+				udp_peer_unreachable(u, &to, (const unsigned char *)data, (size_t)n);
+		}
+	}
+}
+
+/* A failed receive: a pending ICMP error is reported once. True if it was one. */
+static bool rx_failed(struct udp_dev *u, int fd)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return false;
+	udp_errq_drain(u, fd);
+	return true;
+}
+
+/* One datagram read from fd: from the connected peer (ps) or from `from`. */
+static void dgram_from(struct udp_dev *u, const unsigned char *b, size_t n,
+		       const struct udp_psock *ps, const struct sockaddr_storage *from,
+		       socklen_t fromlen)
+{
+	if (ps)
+		udp_dgram_input_peer(u, b, n, &ps->peer);
+	else
+		udp_dgram_input(u, b, n, from, fromlen);
+}
+
+/* Reads every waiting datagram of one socket, batched; nonblocking. */
+static void sock_drain(struct udp_dev *u, int fd, const struct udp_psock *ps)
+{
+	struct sockaddr_storage from[UDP_BATCH];
+	struct mmsghdr mm[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	int i, n, rounds;
+
+	for (rounds = 0; rounds < 64; rounds++) {
+		for (i = 0; i < (int)UDP_BATCH; i++) {
+			iov[i].iov_base = u->rxbufs + (size_t)i * UDP_DGRAM_MAX;
+			iov[i].iov_len = UDP_DGRAM_MAX;
+			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+			mm[i].msg_hdr.msg_name = ps ? NULL : &from[i];
+			mm[i].msg_hdr.msg_namelen = ps ? 0 : sizeof(from[i]);
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(fd, mm, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0 && rx_failed(u, fd))
+			continue;
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			if (!(mm[i].msg_hdr.msg_flags & MSG_TRUNC))
+				dgram_from(u, iov[i].iov_base, mm[i].msg_len, ps, &from[i],
+					   mm[i].msg_hdr.msg_namelen);
+		if (n < (int)UDP_BATCH)
+			break;
+	}
+}
+
+/* Every socket, everything waiting; nonblocking. */
+void udp_rx_drain(struct udp_dev *u)
+{
+	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
+	sock_drain(u, u->sock, NULL);
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		if (u->psock[i].fd >= 0)
+			sock_drain(u, u->psock[i].fd, &u->psock[i]);
+	udp_tx_flush(u);
+}
+
+/* A data frame with more of its message to come: the rest is worth a batch. */
+static bool more_coming(const unsigned char *b, ssize_t n)
+{
+	const struct clcp_frame_hdr *h = (const void *)b;
+
+	return n >= (ssize_t)UDP_HDR_LEN && (h->flags & (CLCP_FF_DATA | CLCP_FF_LAST)) == CLCP_FF_DATA;
+}
+
+/*
+ * One datagram with a plain recv, and back to the caller (a ping-pong's
+ * reply waits on it); the rest batched while a message streams in.
+ */
+static void sock_poll(struct udp_dev *u, int fd, const struct udp_psock *ps)
+{
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+	ssize_t n;
+
+	if (ps)
+		n = recv(fd, u->rxbufs, UDP_DGRAM_MAX, MSG_DONTWAIT);
+	else
+		n = recvfrom(fd, u->rxbufs, UDP_DGRAM_MAX, MSG_DONTWAIT, (struct sockaddr *)&from,
+			     &fromlen);
+	if (n < 0) {
+		rx_failed(u, fd);
+		return;
+	}
+	dgram_from(u, u->rxbufs, (size_t)n, ps, &from, fromlen);
+	if (more_coming(u->rxbufs, n))
+		sock_drain(u, fd, ps);
+}
+
+/*
+ * A polling caller's pass: the connected sockets every time, the
+ * unconnected one every MAIN_POLL_EVERY passes while no channel sends
+ * through it (then only hellos of new peers and stragglers arrive there).
+ */
+void udp_rx_poll(struct udp_dev *u)
+{
+	udp_tx_begin(u);
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		if (u->psock[i].fd >= 0)
+			sock_poll(u, u->psock[i].fd, &u->psock[i]);
+	if (u->main_chans || ++u->main_skips >= MAIN_POLL_EVERY) {
+		u->main_skips = 0;
+		sock_poll(u, u->sock, NULL);
+	}
+	udp_tx_flush(u);
+}
+
+/* The progress thread's poll set: the stop fd, then every socket (not locked: fds only). */
+unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks)
+{
+	unsigned n = 0;
+
+	pfd[n++] = (struct pollfd){ .fd = u->stop_fd, .events = POLLIN };
+	if (!with_socks)
+		return n;
+	pfd[n++] = (struct pollfd){ .fd = u->sock, .events = POLLIN };
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
+		int fd = clcp_load_relaxed(&u->psock[i].fd);
+
+		if (fd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	}
+	return n;
+}
