@@ -611,8 +611,9 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 static void udp_progress(struct clcp_endpt *ep)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
+	uint64_t now = udp_now_us();
 
-	clcp_store_relaxed(&u->poll_us, udp_now_us());
+	clcp_store_relaxed(&u->poll_us, now);
 	/* The thread wants the lock (timers, acks): let it have it, it does our work too. */
 	if (clcp_load_relaxed(&u->thread_waits))
 		return;
@@ -620,7 +621,7 @@ static void udp_progress(struct clcp_endpt *ep)
 	pthread_mutex_lock(&u->lock);
 	udp_rx_poll(u);
 	/* The thread may starve on the lock while we spin: run its timers too. */
-	if (udp_now_us() - u->timers_us >= 1000u)
+	if (now - u->timers_us >= 1000u)
 		udp_timers(u);
 	udp_acks_flush(u);
 	pthread_mutex_unlock(&u->lock);
