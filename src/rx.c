@@ -33,11 +33,13 @@ bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qe
 		   const struct clcp__rx_frame *f, bool fence)
 {
 	uint8_t flags = f->flags;
+	unsigned char *dst;
 
 	if (f->len <= CLCP_QE_INLINE_MAX)
 		flags |= CLCP_QF_INLINE;
-	if (f->len)
-		memcpy((flags & CLCP_QF_INLINE) ? s->data : base + s->buf_off, f->data, f->len);
+	dst = (flags & CLCP_QF_INLINE) ? s->data : base + s->buf_off;
+	if (f->len && dst != f->data) /* a NIC may have put it in place already */
+		memcpy(dst, f->data, f->len);
 	s->len = f->len;
 	s->msg_len = f->msg_len;
 	s->seq = f->seq;

@@ -137,6 +137,7 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "window_probes", offsetof(struct udp_stats, wnd_probes) },
 		{ "starved", offsetof(struct udp_stats, starved) },
 		{ "tx_batches", offsetof(struct udp_stats, tx_batches) },
+		{ "rx_direct", offsetof(struct udp_stats, rx_direct) },
 	};
 	struct udp_dev *u = UDP(dev);
 	struct udp_stats st;
@@ -237,6 +238,7 @@ static void udp_endpt_release(struct clcp_endpt *ep)
 	pthread_mutex_lock(&u->lock);
 	if (ue->slot < u->neps && u->eps[ue->slot] == ep)
 		u->eps[ue->slot] = NULL;
+	udp_psock_forget(u, ep);
 	pthread_mutex_unlock(&u->lock);
 	clcp_store_release(&ep->hdr->closed, 1u);
 	munmap(ep->base, ep->priv->size);

@@ -45,6 +45,7 @@
 #define UDP_PROBES 3u	       /* unanswered probes before a silent peer is dead */
 #define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
 #define UDP_PEER_SOCKS 8u      /* peer nodes with a connected socket of their own */
+#define UDP_DIRECT_MIN 8192u   /* frames this large are read straight into an Rx buffer */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
@@ -80,6 +81,7 @@ struct udp_stats {
 	uint64_t rto_expiries, starved; /* starved: timers UDP_STARVED_MS late */
 	uint64_t probes, wnd_probes;	/* to a silent peer; for a lost window update */
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
+	uint64_t rx_direct;  /* frames read straight into their Rx buffer */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
 };
@@ -119,6 +121,13 @@ struct udp_psock {
 	int fd; /* -1: free */
 	uint32_t refs; /* channels sending through it */
 	struct udp_node peer;
+	struct clcp_endpt *direct_ep; /* large frames stream in for it (UDP_DIRECT_MIN) */
+};
+
+/* A datagram as read: the header, then n - UDP_HDR_LEN bytes in body, the rest in spill. */
+struct udp_rxd {
+	const unsigned char *hdr, *body, *spill;
+	size_t n, body_len;
 };
 
 /* A frame kept for retransmission until acked. */
@@ -223,6 +232,7 @@ int udp_sock_open(struct udp_dev *u, const struct udp_node *n);
 void udp_sock_close(struct udp_dev *u);
 int udp_psock_get(struct udp_dev *u, const struct udp_node *peer);
 void udp_psock_put(struct udp_dev *u, int fd);
+void udp_psock_forget(struct udp_dev *u, const struct clcp_endpt *ep);
 void udp_rx_drain(struct udp_dev *u);
 void udp_rx_poll(struct udp_dev *u);
 void udp_errq_drain(struct udp_dev *u, int fd);
@@ -236,8 +246,8 @@ int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen);
-void udp_dgram_input_peer(struct udp_dev *u, const unsigned char *buf, size_t n,
-			  const struct udp_node *peer);
+void udp_dgram_input_peer(struct udp_dev *u, const struct udp_rxd *d, struct udp_psock *ps);
+unsigned char *udp_rx_next_buf(struct clcp_endpt *ep);
 void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
 void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
 			  const unsigned char *orig, size_t n);

@@ -75,25 +75,46 @@ static bool tail_ok(const struct udp_frame *f, size_t extra)
 	return extra == 0;
 }
 
-/* Parses and checks a datagram's header and CRC: 0 or a drop reason (> 0). */
-static int hdr_get(const unsigned char *b, size_t n, const struct udp_conf *c,
-		   struct udp_frame *f)
+/* Copies len bytes from offset off of what follows the header. */
+static void rxd_read(const struct udp_rxd *d, size_t off, void *dst, size_t len)
 {
-	uint32_t key = c->key;
+	unsigned char *o = dst;
+
+	for (; len; len--, off++)
+		*o++ = off < d->body_len ? d->body[off] : d->spill[off - d->body_len];
+}
+
+/* CRC32C of the header and the first len bytes after it. */
+static uint32_t rxd_crc(const struct udp_rxd *d, size_t len)
+{
+	size_t in_body = len < d->body_len ? len : d->body_len;
+	uint32_t crc = udp_crc32c(0, d->hdr, UDP_HDR_LEN);
+
+	if (in_body)
+		crc = udp_crc32c(crc, d->body, in_body);
+	return len > in_body ? udp_crc32c(crc, d->spill, len - in_body) : crc;
+}
+
+/* Parses and checks a datagram's header and CRC: 0 or a drop reason (> 0). */
+static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp_frame *f)
+{
+	size_t n = d->n;
+	unsigned char wire[UDP_CRC_LEN];
 	struct clcp_frame_hdr h;
 
 	if (n < UDP_HDR_LEN + UDP_CRC_LEN)
 		return UDP_DROP_SHORT + 1;
 	n -= UDP_CRC_LEN;
+	rxd_read(d, n - UDP_HDR_LEN, wire, sizeof(wire));
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* a fuzzer could not get past it */
-	if (!c->no_crc && udp_crc32c(0, b, n) != get_be32(b + n))
+	if (!c->no_crc && rxd_crc(d, n - UDP_HDR_LEN) != get_be32(wire))
 		return UDP_DROP_CRC + 1;
 #endif
-	memcpy(&h, b, sizeof(h));
+	memcpy(&h, d->hdr, sizeof(h));
 	if (h.version != CLCP_FRAME_VERSION)
 		return UDP_DROP_VERSION + 1;
 	f->key = ntohl(h.key);
-	if (f->key != key)
+	if (f->key != c->key)
 		return UDP_DROP_KEY + 1;
 	f->flags = h.flags;
 	f->dst_port = ntohs(h.dst_port);
@@ -103,16 +124,20 @@ static int hdr_get(const unsigned char *b, size_t n, const struct udp_conf *c,
 	f->msg_len = ntohl(h.msg_len);
 	f->seq = ntohl(h.seq);
 	f->ack = ntohl(h.ack);
-	if (f->len > n - UDP_HDR_LEN || (f->len && !(f->flags & CLCP_FF_DATA)) ||
-	    !tail_ok(f, n - UDP_HDR_LEN - f->len))
+	/* The payload is contiguous in body (a longer one is dropped by data_in anyway). */
+	if (f->len > n - UDP_HDR_LEN || f->len > d->body_len ||
+	    (f->len && !(f->flags & CLCP_FF_DATA)) || !tail_ok(f, n - UDP_HDR_LEN - f->len))
 		return UDP_DROP_LEN + 1;
 	return 0;
 }
 
-/* The SACK bitmap of a datagram hdr_get accepted with UDP_FF_SACK. */
-static uint64_t sack_get(const unsigned char *b)
+/* The SACK bitmap of a datagram hdr_get accepted with UDP_FF_SACK (no payload). */
+static uint64_t sack_get(const struct udp_rxd *d)
 {
-	return (uint64_t)get_be32(b + UDP_HDR_LEN) << 32 | get_be32(b + UDP_HDR_LEN + 4);
+	unsigned char b[UDP_SACK_LEN];
+
+	rxd_read(d, 0, b, sizeof(b));
+	return (uint64_t)get_be32(b) << 32 | get_be32(b + 4);
 }
 
 /* Test hook (CLCP_UDP_TEST_LOSS): drops loss_pm per mille of what we send. */
@@ -505,6 +530,7 @@ static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 						((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0)) };
 	uc->rcv_nxt++;
 	u->st.rx_data++;
+	u->st.rx_direct += payload == ep->base + s->buf_off;
 	rx_publish(ep, uc, s, &rf);
 	return true;
 }
@@ -633,32 +659,39 @@ static void heard(struct udp_dev *u, uint32_t node, uint64_t ms)
 
 /*
  * The datagram comes from its source node's address: from a connected
- * socket (peer) the kernel saw to that; else the node table says.
+ * socket (ps) the kernel saw to that; else the node table says.
  */
 static bool src_ok(const struct udp_dev *u, const struct udp_frame *f,
-		   const struct sockaddr_storage *from, const struct udp_node *peer)
+		   const struct sockaddr_storage *from, const struct udp_psock *ps)
 {
 	struct udp_node src;
 
-	if (peer)
-		return f->src_node == peer->node;
+	if (ps)
+		return f->src_node == ps->peer.node;
 	return udp_node_addr(&u->conf, f->src_node, &src) == 0 && udp_addr_eq(&src.sa, from);
 }
 
-static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
+/* Large frames streaming in from ps's peer: read the next straight into an Rx buffer. */
+static void direct_note(struct udp_psock *ps, const struct udp_frame *f, struct udp_chan *uc)
+{
+	if (ps && (f->flags & CLCP_FF_DATA))
+		ps->direct_ep = f->len >= UDP_DIRECT_MIN ? uc->ep : NULL;
+}
+
+static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 		     const struct sockaddr_storage *from, socklen_t fromlen,
-		     const struct udp_node *peer)
+		     struct udp_psock *ps)
 {
 	struct udp_frame f;
 	struct udp_chan *uc;
 	uint64_t now;
-	int why = hdr_get(b, n, &u->conf, &f);
+	int why = hdr_get(d, &u->conf, &f);
 
 	if (why) {
 		u->st.drops[why - 1]++;
 		return;
 	}
-	if (!src_ok(u, &f, from, peer)) {
+	if (!src_ok(u, &f, from, ps)) {
 		u->st.drops[UDP_DROP_SRC]++;
 		return;
 	}
@@ -685,23 +718,34 @@ static void dgram_in(struct udp_dev *u, const unsigned char *b, size_t n,
 		udp_ack_queue(u, uc);
 	}
 	if (f.flags & CLCP_FF_ACK)
-		ack_in(u, uc, &f, (f.flags & UDP_FF_SACK) ? sack_get(b) : 0, now);
+		ack_in(u, uc, &f, (f.flags & UDP_FF_SACK) ? sack_get(d) : 0, now);
 	if (f.flags & CLCP_FF_DATA)
-		data_in(u, uc, &f, b + UDP_HDR_LEN);
+		data_in(u, uc, &f, d->body);
+	direct_note(ps, &f, uc);
 }
 
 /* One datagram as read from the unconnected socket: the fuzz target's way in. */
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen)
 {
-	dgram_in(u, buf, n, from, fromlen, NULL);
+	struct udp_rxd d = { .hdr = buf, .n = n, .body = buf + UDP_HDR_LEN,
+			     .body_len = n > UDP_HDR_LEN ? n - UDP_HDR_LEN : 0 };
+
+	dgram_in(u, &d, from, fromlen, NULL);
 }
 
-/* One datagram as read from the socket connected to peer. */
-void udp_dgram_input_peer(struct udp_dev *u, const unsigned char *buf, size_t n,
-			  const struct udp_node *peer)
+/* One datagram as read from the socket connected to ps's peer. */
+void udp_dgram_input_peer(struct udp_dev *u, const struct udp_rxd *d, struct udp_psock *ps)
 {
-	dgram_in(u, buf, n, &peer->sa, peer->len, peer);
+	dgram_in(u, d, &ps->peer.sa, ps->peer.len, ps);
+}
+
+/* The endpoint's next Rx buffer if one is posted and free (the next frame goes there). */
+unsigned char *udp_rx_next_buf(struct clcp_endpt *ep)
+{
+	struct clcp_qentry *s = rx_claim(ep);
+
+	return s ? ep->base + s->buf_off : NULL;
 }
 
 /*

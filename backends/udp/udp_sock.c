@@ -166,8 +166,17 @@ void udp_psock_put(struct udp_dev *u, int fd)
 		if (u->txb.n && u->txb.fd == fd)
 			udp_tx_flush(u);
 		close(fd);
+		ps->direct_ep = NULL;
 		clcp_store_relaxed(&ps->fd, -1);
 	}
+}
+
+/* The endpoint goes: no socket reads into its buffers any more. */
+void udp_psock_forget(struct udp_dev *u, const struct clcp_endpt *ep)
+{
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		if (u->psock[i].direct_ep == ep)
+			u->psock[i].direct_ep = NULL;
 }
 
 /* ICMP errors (IP_RECVERR): the offender's address is the datagram's destination. */
@@ -215,17 +224,20 @@ static bool rx_failed(struct udp_dev *u, int fd)
 
 /* One datagram read from fd: from the connected peer (ps) or from `from`. */
 static void dgram_from(struct udp_dev *u, const unsigned char *b, size_t n,
-		       const struct udp_psock *ps, const struct sockaddr_storage *from,
+		       struct udp_psock *ps, const struct sockaddr_storage *from,
 		       socklen_t fromlen)
 {
+	struct udp_rxd d = { .hdr = b, .n = n, .body = b + UDP_HDR_LEN,
+			     .body_len = n > UDP_HDR_LEN ? n - UDP_HDR_LEN : 0 };
+
 	if (ps)
-		udp_dgram_input_peer(u, b, n, &ps->peer);
+		udp_dgram_input_peer(u, &d, ps);
 	else
 		udp_dgram_input(u, b, n, from, fromlen);
 }
 
 /* Reads every waiting datagram of one socket, batched; nonblocking. */
-static void sock_drain(struct udp_dev *u, int fd, const struct udp_psock *ps)
+static void sock_drain(struct udp_dev *u, int fd, struct udp_psock *ps)
 {
 	struct sockaddr_storage from[UDP_BATCH];
 	struct mmsghdr mm[UDP_BATCH];
@@ -256,17 +268,6 @@ static void sock_drain(struct udp_dev *u, int fd, const struct udp_psock *ps)
 	}
 }
 
-/* Every socket, everything waiting; nonblocking. */
-void udp_rx_drain(struct udp_dev *u)
-{
-	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
-	sock_drain(u, u->sock, NULL);
-	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
-		if (u->psock[i].fd >= 0)
-			sock_drain(u, u->psock[i].fd, &u->psock[i]);
-	udp_tx_flush(u);
-}
-
 /* A data frame with more of its message to come: the rest is worth a batch. */
 static bool more_coming(const unsigned char *b, ssize_t n)
 {
@@ -276,15 +277,80 @@ static bool more_coming(const unsigned char *b, ssize_t n)
 }
 
 /*
+ * One datagram read into the Rx buffer the next frame takes (slot): a
+ * large in-order frame is then delivered in place, anything else is
+ * handled as if read into rxbufs. False when nothing was waiting.
+ */
+static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *slot)
+{
+	unsigned char hdr[UDP_HDR_LEN], spill[UDP_SACK_LEN + UDP_CRC_LEN];
+	uint32_t mtu = ps->direct_ep->mtu;
+	struct iovec iov[3] = { { hdr, sizeof(hdr) }, { slot, mtu }, { spill, sizeof(spill) } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
+	struct udp_rxd d = { .hdr = hdr, .body = slot, .spill = spill };
+	ssize_t n = recvmsg(ps->fd, &m, MSG_DONTWAIT);
+
+	if (n < 0) {
+		rx_failed(u, ps->fd);
+		return false;
+	}
+	if (m.msg_flags & MSG_TRUNC)
+		return true; /* longer than any frame of ours: dropped, as by the batch */
+	d.n = (size_t)n;
+	d.body_len = d.n < UDP_HDR_LEN ? 0 : d.n - UDP_HDR_LEN < mtu ? d.n - UDP_HDR_LEN : mtu;
+	udp_dgram_input_peer(u, &d, ps);
+	return true;
+}
+
+/*
+ * Large frames stream in from ps's peer: each is read into the endpoint's
+ * next Rx buffer (one copy less); without a buffer free, the batch way.
+ */
+static void psock_direct(struct udp_dev *u, struct udp_psock *ps)
+{
+	for (unsigned i = 0; i < UDP_BATCH && ps->direct_ep; i++) {
+		unsigned char *slot = udp_rx_next_buf(ps->direct_ep);
+
+		if (!slot) {
+			sock_drain(u, ps->fd, ps);
+			return;
+		}
+		if (!recv_direct(u, ps, slot))
+			return;
+	}
+}
+
+/* Every socket, everything waiting; nonblocking. */
+void udp_rx_drain(struct udp_dev *u)
+{
+	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
+	sock_drain(u, u->sock, NULL);
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
+		struct udp_psock *ps = &u->psock[i];
+
+		if (ps->fd < 0)
+			continue;
+		if (ps->direct_ep)
+			psock_direct(u, ps);
+		sock_drain(u, ps->fd, ps);
+	}
+	udp_tx_flush(u);
+}
+
+/*
  * One datagram with a plain recv, and back to the caller (a ping-pong's
  * reply waits on it); the rest batched while a message streams in.
  */
-static void sock_poll(struct udp_dev *u, int fd, const struct udp_psock *ps)
+static void sock_poll(struct udp_dev *u, int fd, struct udp_psock *ps)
 {
 	struct sockaddr_storage from;
 	socklen_t fromlen = sizeof(from);
 	ssize_t n;
 
+	if (ps && ps->direct_ep) {
+		psock_direct(u, ps);
+		return;
+	}
 	if (ps)
 		n = recv(fd, u->rxbufs, UDP_DGRAM_MAX, MSG_DONTWAIT);
 	else

@@ -269,6 +269,24 @@ static int nothing_more(clcp_endpt_t *ep, int chan, unsigned char *buf)
 	return -EPROTO;
 }
 
+/* Frames of 8 KiB and more are read straight into the Rx buffers (udp's rx_direct). */
+static int direct_used(clcp_dev_t *dev, uint32_t mtu)
+{
+	struct clcp_stat st[64];
+	int n = clcp_dev_stats(dev, st, 64);
+	uint64_t direct = 0;
+
+	if (mtu < 8192)
+		return 0;
+	if (tu_stat_get(st, n, 64, "rx_direct", &direct) < 0 || direct == 0) {
+		fprintf(stderr, "receiver: mtu %u, but no frame was read in place (rx_direct 0)\n",
+			mtu);
+		return -EPROTO;
+	}
+	printf("receiver: %llu frames read in place\n", (unsigned long long)direct);
+	return 0;
+}
+
 static int receiver(const struct node_args *a)
 {
 	const struct opts *o = a->o;
@@ -303,6 +321,8 @@ static int receiver(const struct node_args *a)
 		r.rc = chan;
 	if (r.rc == 0)
 		r.rc = nothing_more(ep, chan, buf);
+	if (r.rc == 0)
+		r.rc = direct_used(dev, o->mtu);
 	report(a, &r, false);
 	if (dev)
 		clcp_close(dev);
