@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # The udp backend against raw UDP on this host: clcp_pingpong over
-# 127.0.0.1 (both ends in one command, CPUs 0 and 1, polling, 8 B .. 1 MiB,
-# latency the median of several sweeps) with its raw-UDP floor measured in
-# the same run, once with the default mtu (1436) and once with ?mtu=65000;
-# then sockperf (busy-polling ping-pong, throughput) as a cross-check.
-# Prints a compact table with ours/raw ratios and the targets of the udp
-# work: 8 B round trip <= 1.2x raw, 1 MiB bandwidth >= 0.7x the raw stream
-# of the same datagram size. Installs what is missing when run as root.
+# 127.0.0.1 (both ends in one command, CPUs 0 and 1, polling, 8 B .. 1 MiB)
+# with its raw-UDP floor measured in the same run, once with the default
+# mtu (1436) and once with ?mtu=65000, for several rounds that alternate
+# the two (the machine's noise drifts over seconds: each ratio compares
+# figures taken a moment apart); then sockperf (busy-polling ping-pong,
+# throughput) as a cross-check. Prints per size the medians over the rounds
+# of ours, raw and of each round's ratio ours/raw, and the targets of the
+# udp work: 8 B round trip <= 1.2x raw, 1 MiB bandwidth >= 0.7x the raw
+# stream of the same datagram size. Installs what is missing when run as
+# root.
 #
 # Environment: CLCP_BUILD_DIR (build-bench; built when it has no
 # clcp_pingpong), CLCP_BENCH_PORT (7600: UDP ports PORT, PORT+1, PORT+2),
-# CLCP_BENCH_REPEAT (5), CLCP_BENCH_OUT (where the raw outputs go:
+# CLCP_BENCH_ROUNDS (5), CLCP_BENCH_OUT (where the raw outputs go:
 # $CLCP_BUILD_DIR/bench-udp).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 build=${CLCP_BUILD_DIR:-build-bench}
 port=${CLCP_BENCH_PORT:-7600}
-repeat=${CLCP_BENCH_REPEAT:-5}
+rounds=${CLCP_BENCH_ROUNDS:-5}
 out=${CLCP_BENCH_OUT:-$build/bench-udp}
 exe=$build/tools/clcp_pingpong
 
@@ -38,13 +41,13 @@ need_tools() {
 	fi
 }
 
-# ours LABEL URI_OPTIONS: one clcp_pingpong run with the raw floor (a long
-# dead_ms: on a loaded machine a starved peer is not a dead one).
+# ours LABEL ROUND URI_OPTIONS: one clcp_pingpong run with the raw floor (a
+# long dead_ms: on a loaded machine a starved peer is not a dead one).
 ours() {
-	echo "clcp_pingpong, mtu $1 ..." >&2
-	"$exe" --backend "udp://?local=$port&dead_ms=30000$2" --mode poll --min 8 --max 1M \
-		--repeat "$repeat" --floor udp --stats --csv "$out/ours-$1.csv" >"$out/ours-$1.txt" 2>&1 ||
-		{ cat "$out/ours-$1.txt" >&2; exit 1; }
+	local f=$out/ours-$1-$2
+	echo "clcp_pingpong, mtu $1, round $2 ..." >&2
+	"$exe" --backend "udp://?local=$port&dead_ms=30000$3" --mode poll --min 8 --max 1M \
+		--floor udp --stats --csv "$f.csv" >"$f.txt" 2>&1 || { cat "$f.txt" >&2; exit 1; }
 }
 
 # sockperf_run: a busy-polling server on CPU 1, clients on CPU 0.
@@ -64,38 +67,52 @@ sockperf_run() {
 	wait "$pid" 2>/dev/null || true
 }
 
-# table LABEL: ours and raw per size, from the run's CSV.
-table() {
-	awk -F, -v mtu="$1" '
-		$1 == "poll" { p50[$3] = $4; bw[$3] = $7 }
-		$2 == "udp_pingpong" { rp50[$3] = $4 }
-		$2 == "udp_stream" { rbw[$3] = $7 }
+# medians LABEL: per size and round, ours and raw (latency p50 in us, MB/s);
+# prints "size lat_ours lat_raw lat_x bw_ours bw_raw bw_x", medians over rounds.
+medians() {
+	awk -F, '
+		FNR == 1 { r++ }
+		$1 == "poll" { p50[r, $3] = $4; bw[r, $3] = $7 }
+		$2 == "udp_pingpong" { rp50[r, $3] = $4 }
+		$2 == "udp_stream" { rbw[r, $3] = $7 }
+		function med(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
 		END {
 			split("8 1024 65536 1048576", s, " ")
-			split("8 B,1 KiB,64 KiB,1 MiB", name, ",")
 			for (i = 1; i <= 4; i++) {
 				z = s[i]
-				printf "%6s %8s %10.2f %10.2f %7.2f | %10.1f %10.1f %7.2f\n", mtu,
-				       name[i], p50[z] / 1e3, rp50[z] / 1e3, p50[z] / rp50[z],
-				       bw[z], rbw[z], bw[z] / rbw[z]
+				for (k = 1; k <= r; k++) {
+					a[k] = p50[k, z] / 1e3; b[k] = rp50[k, z] / 1e3
+					c[k] = p50[k, z] / rp50[k, z]; d[k] = bw[k, z]
+					e[k] = rbw[k, z]; f[k] = bw[k, z] / rbw[k, z]
+				}
+				print z, med(a, r), med(b, r), med(c, r), med(d, r), med(e, r), med(f, r)
 			}
-		}' "$out/ours-$1.csv"
+		}' "$out"/ours-"$1"-*.csv
 }
 
-# verdict LABEL: the two targets for one mtu.
+# table LABEL: the medians, one line per size.
+table() {
+	medians "$1" | awk -v mtu="$1" '
+		BEGIN { name[8] = "8 B"; name[1024] = "1 KiB"; name[65536] = "64 KiB"; name[1048576] = "1 MiB" }
+		{ printf "%6s %8s %10.2f %10.2f %7.2f | %10.1f %10.1f %7.2f\n", mtu, name[$1],
+		         $2, $3, $4, $5, $6, $7 }'
+}
+
+# verdict LABEL: the two targets for one mtu, on the median ratios.
 verdict() {
-	awk -F, -v mtu="$1" '
-		$1 == "poll" && $3 == 8 { lat = $4 }
-		$1 == "poll" && $3 == 1048576 { bw = $7 }
-		$2 == "udp_pingpong" && $3 == 8 { rlat = $4 }
-		$2 == "udp_stream" && $3 == 1048576 { rbw = $7 }
+	medians "$1" | awk -v mtu="$1" '
+		$1 == 8 { l = $4 }
+		$1 == 1048576 { b = $7 }
 		END {
-			l = lat / rlat; b = bw / rbw
 			printf "mtu %s: 8 B round trip %.2fx raw (target <= 1.2: %s); ", mtu, l,
 			       (l <= 1.2 ? "met" : "MISSED")
 			printf "1 MiB bandwidth %.2fx raw stream (target >= 0.7: %s)\n", b,
 			       (b >= 0.7 ? "met" : "MISSED")
-		}' "$out/ours-$1.csv"
+		}'
 }
 
 sockperf_summary() {
@@ -110,20 +127,24 @@ sockperf_summary() {
 need_tools
 mkdir -p "$out"
 load_before=$(cut -d' ' -f1-4 /proc/loadavg)
-ours 1436 ""
-ours 65000 "&mtu=65000"
+rm -f "$out"/ours-*.csv
+for r in $(seq "$rounds"); do
+	ours 1436 "$r" ""
+	ours 65000 "$r" "&mtu=65000"
+done
 sockperf_run
 load_after=$(cut -d' ' -f1-4 /proc/loadavg)
 
 echo
-echo "== udp backend vs raw UDP, 127.0.0.1, poll, CPUs 0,1; latency: median of $repeat sweeps =="
+echo "== udp backend vs raw UDP, 127.0.0.1, poll, CPUs 0,1; medians of $rounds rounds =="
 echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"
 printf "%6s %8s %10s %10s %7s | %10s %10s %7s\n" mtu size "ours us" "raw us" "lat x" \
 	"ours MB/s" "raw MB/s" "bw x"
 table 1436
 table 65000
 echo "(us: p50 one-way = round trip / 2; raw: the same run's raw UDP ping-pong and stream"
-echo " in datagrams of mtu + 32 bytes; MB/s: streaming, 1e6 bytes per second)"
+echo " in datagrams of mtu + 32 bytes; MB/s: streaming, 1e6 bytes per second; x: median"
+echo " of the rounds' ratios ours/raw, each from one run)"
 sockperf_summary
 verdict 1436
 verdict 65000

@@ -389,6 +389,17 @@ static bool can_send(const struct udp_chan *uc)
 	       uc->snd_nxt - uc->snd_una < UDP_WIN;
 }
 
+/* A large frame's CRC32C comes with its copy into the store: one pass. */
+static void store_frame(struct udp_dev *u, struct udp_slot *s, unsigned char *dst,
+			const void *data, uint32_t len)
+{
+	s->has_crc = len >= UDP_CRC_FUSE_MIN && !u->conf.no_crc;
+	if (s->has_crc)
+		s->crc = udp_crc32c_copy(dst, data, len);
+	else if (len)
+		memcpy(dst, data, len);
+}
+
 /* Takes one frame into the retransmit store and sends it: 0, -EAGAIN, error. */
 static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32_t len,
 		uint32_t msg_len, uint8_t qflags)
@@ -415,8 +426,7 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
 	s->rexmit = 0;
 	s->sacked = 0;
-	if (len)
-		memcpy(uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
+	store_frame(u, s, uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
 	return 0;
 }

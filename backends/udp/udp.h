@@ -46,6 +46,7 @@
 #define UDP_HEARD_SLOTS 64u    /* per-node "last heard" cache */
 #define UDP_PEER_SOCKS 8u      /* peer nodes with a connected socket of their own */
 #define UDP_DIRECT_MIN 8192u   /* frames this large are read straight into an Rx buffer */
+#define UDP_CRC_FUSE_MIN 4096u /* frames this large get their CRC while copied into the store */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
@@ -137,6 +138,8 @@ struct udp_slot {
 	uint8_t rexmit; /* times resent, at most UDP_REXMIT_SHIFT_MAX (0: an RTT sample) */
 	uint8_t have; /* receive side: a kept frame is in the slot */
 	uint8_t sacked; /* send side: the receiver holds it (SACK) */
+	uint8_t has_crc; /* send side: crc is the payload's CRC32C */
+	uint32_t crc;
 	uint64_t sent_us;
 };
 
@@ -225,6 +228,8 @@ bool udp_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage
 
 /* udp_crc.c: CRC32C (Castagnoli), hardware-assisted where the CPU has it. */
 uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t udp_crc32c_copy(void *dst, const void *src, size_t len);
+uint32_t udp_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b);
 
 /* udp_sock.c */
 void udp_sock_init(struct udp_dev *u);

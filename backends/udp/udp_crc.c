@@ -111,6 +111,41 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uns
 		crc = __builtin_ia32_crc32qi(crc, *p++);
 	return crc;
 }
+
+__attribute__((target("sse4.2"))) static uint64_t copy_word_hw(uint64_t c, unsigned char *d,
+							       const unsigned char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	memcpy(d, &w, 8);
+	return __builtin_ia32_crc32di(c, w);
+}
+
+/* crc_hw while copying: each word is stored as it goes through the crc32 unit. */
+__attribute__((target("sse4.2"))) static uint32_t crc_copy_hw(uint32_t crc, unsigned char *d,
+							       const unsigned char *p, size_t len)
+{
+	uint64_t c0 = crc, c1, c2;
+
+	for (; len >= 3 * STREAM; len -= 3 * STREAM, p += 3 * STREAM, d += 3 * STREAM) {
+		c1 = c2 = 0;
+		for (uint32_t i = 0; i < STREAM; i += 8) {
+			c0 = copy_word_hw(c0, d + i, p + i);
+			c1 = copy_word_hw(c1, d + STREAM + i, p + STREAM + i);
+			c2 = copy_word_hw(c2, d + 2 * STREAM + i, p + 2 * STREAM + i);
+		}
+		c0 = shift_stream(shift_stream((uint32_t)c0) ^ (uint32_t)c1) ^ (uint32_t)c2;
+	}
+	for (; len >= 8; len -= 8, p += 8, d += 8)
+		c0 = copy_word_hw(c0, d, p);
+	crc = (uint32_t)c0;
+	while (len--) {
+		*d++ = *p;
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	}
+	return crc;
+}
 #endif
 
 uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len)
@@ -122,4 +157,34 @@ uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len)
 		return ~crc_hw(crc, buf, len);
 #endif
 	return ~crc_table(crc, buf, len);
+}
+
+/* Copies len bytes from src to dst and returns their CRC32C (as udp_crc32c(0, src, len)). */
+uint32_t udp_crc32c_copy(void *dst, const void *src, size_t len)
+{
+	pthread_once(&once, crc_init);
+#if defined(__x86_64__)
+	if (hw)
+		return ~crc_copy_hw(~0u, dst, src, len);
+#endif
+	memcpy(dst, src, len);
+	return ~crc_table(~0u, src, len);
+}
+
+/*
+ * The CRC32C of A then B from the CRC32C of each: A's shifted by B's length
+ * (x^(8 len_b) mod P). The last length's factor is kept per thread: frames
+ * of a stream have one length.
+ */
+uint32_t udp_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
+{
+	static __thread size_t last_len = SIZE_MAX;
+	static __thread uint32_t last_x;
+
+	pthread_once(&once, crc_init);
+	if (len_b != last_len) {
+		last_x = x8n_mod((uint32_t)len_b);
+		last_len = len_b;
+	}
+	return mul_mod(last_x, crc_a) ^ crc_b;
 }

@@ -184,12 +184,15 @@ void udp_tx_flush(struct udp_dev *u)
 		txb_send(u);
 }
 
+/* The CRC32C of header, payload (its own CRC known: pcrc) and tail. */
 static uint32_t dgram_crc(const struct clcp_frame_hdr *h, const void *payload, size_t len,
-			  const unsigned char *tail, size_t tl)
+			  const uint32_t *pcrc, const unsigned char *tail, size_t tl)
 {
 	uint32_t crc = udp_crc32c(0, h, UDP_HDR_LEN);
 
-	if (len)
+	if (len && pcrc)
+		crc = udp_crc32c_combine(crc, *pcrc, len);
+	else if (len)
 		crc = udp_crc32c(crc, payload, len);
 	return udp_crc32c(crc, tail, tl);
 }
@@ -200,7 +203,7 @@ static uint32_t dgram_crc(const struct clcp_frame_hdr *h, const void *payload, s
  */
 static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage *to,
 		       socklen_t tolen, const struct udp_frame *f, const void *payload,
-		       const uint64_t *sack)
+		       const uint32_t *pcrc, const uint64_t *sack)
 {
 	struct udp_txb *b = &u->txb;
 	unsigned char *tail;
@@ -220,7 +223,8 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 		put_be32(tail + 4, (uint32_t)*sack);
 		tl = UDP_SACK_LEN;
 	}
-	put_be32(tail + tl, u->conf.no_crc ? 0 : dgram_crc(&b->hdr[i], payload, f->len, tail, tl));
+	put_be32(tail + tl,
+		 u->conf.no_crc ? 0 : dgram_crc(&b->hdr[i], payload, f->len, pcrc, tail, tl));
 	b->iov[i][0] = (struct iovec){ &b->hdr[i], UDP_HDR_LEN };
 	b->iov[i][1] = (struct iovec){ (void *)payload, f->len };
 	b->iov[i][2] = (struct iovec){ tail, tl + UDP_CRC_LEN };
@@ -237,9 +241,9 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 
 /* A datagram of a channel: on its peer's socket. */
 static void chan_send(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
-		      const void *payload, const uint64_t *sack)
+		      const void *payload, const uint32_t *pcrc, const uint64_t *sack)
 {
-	send_dgram(u, uc->fd, uc->conn ? NULL : &uc->peer, uc->peer_len, f, payload, sack);
+	send_dgram(u, uc->fd, uc->conn ? NULL : &uc->peer, uc->peer_len, f, payload, pcrc, sack);
 }
 
 static void frame_init(struct udp_dev *u, struct udp_chan *uc, struct udp_frame *f,
@@ -306,7 +310,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	u->st.tx_sacks += sack != 0;
-	chan_send(u, uc, &f, NULL, sack ? &sack : NULL);
+	chan_send(u, uc, &f, NULL, NULL, sack ? &sack : NULL);
 }
 
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
@@ -322,7 +326,8 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	uc->last_sent_ms = s->sent_us / 1000u;
 	uc->ack_owed = false; /* piggybacked */
 	u->st.tx_data++;
-	chan_send(u, uc, &f, uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu, NULL);
+	chan_send(u, uc, &f, uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu,
+		  s->has_crc ? &s->crc : NULL, NULL);
 }
 
 /* A reset for a datagram that names no channel of ours. */
@@ -335,7 +340,7 @@ static void send_rst(struct udp_dev *u, const struct udp_frame *in,
 
 	if (in->flags & UDP_FF_RST)
 		return; /* never answer a reset */
-	send_dgram(u, u->sock, to, tolen, &f, NULL, NULL);
+	send_dgram(u, u->sock, to, tolen, &f, NULL, NULL, NULL);
 }
 
 void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc)

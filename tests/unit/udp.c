@@ -724,3 +724,33 @@ Test(udp, crc_off_both_ends)
 	clcp_close(a);
 	clcp_close(b);
 }
+
+/* The fused copy + CRC and the CRC of a concatenation agree with the book. */
+Test(udp, crc_copy_and_combine_match_the_book)
+{
+	static const size_t lens[] = { 0, 1, 7, 8, 9, 767, 768, 769, 2311, 4096, 65000 };
+	unsigned char *src = malloc(65536 + 8), *dst = malloc(65536 + 8);
+
+	cr_assert(src && dst);
+	for (size_t i = 0; i < 65536 + 8; i++)
+		src[i] = (unsigned char)(i * 131u + (i >> 8));
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		for (size_t off = 0; off < 4; off += 3) {
+			size_t len = lens[k];
+			uint32_t want = w_crc32c(src + off, len);
+
+			memset(dst, 0xa5, 65536 + 8);
+			cr_assert_eq(udp_crc32c_copy(dst + off, src + off, len), want,
+				     "CRC of the copy, %zu bytes at offset %zu", len, off);
+			cr_assert_eq(memcmp(dst + off, src + off, len), 0, "the copy, %zu bytes", len);
+			cr_assert_eq(dst[off + len], 0xa5, "nothing written past %zu bytes", len);
+			for (size_t a = 0; a <= len; a += len / 3 + 1)
+				cr_assert_eq(udp_crc32c_combine(w_crc32c(src + off, a),
+								w_crc32c(src + off + a, len - a),
+								len - a),
+					     want, "combine at %zu of %zu", a, len);
+		}
+	}
+	free(src);
+	free(dst);
+}
