@@ -79,6 +79,7 @@ static struct {
 	struct clcp_frame lent[LENT_MAX];
 	unsigned nlent;
 	bool armed, want_wake;	/* clcp_endpt_arm gave 0; a last frame came since */
+	int take_rc;		/* of frame_take's last clcp_rcv_frame */
 	unsigned char *painted; /* per Rx buffer: spare and painted */
 	unsigned char msg[65536];
 } F;
@@ -510,6 +511,13 @@ static size_t msg_take(int c, size_t got, bool copied)
 	return off;
 }
 
+/* The frames of chan c's unfinished message, dropped with its failed channel. */
+static void msg_take_cut(int c)
+{
+	while (qfront(c, 0))
+		qpop(c);
+}
+
 static void msg_result(int c, ssize_t n, size_t cap)
 {
 	const struct mframe *h = c >= 0 ? qfront(c, 0) : NULL;
@@ -531,6 +539,8 @@ static void msg_result(int c, ssize_t n, size_t cap)
 		if (h->flags & CLCP_QF_FIRST) /* length mismatch: consumed */
 			CHECK(msg_take(c, 0, false) != msg_len && known,
 			      "chan %d: EPROTO, but fine", c);
+	} else if (n == -ECONNRESET && h && (h->flags & CLCP_QF_FIRST) && !has_last(c)) {
+		msg_take_cut(c); /* its peer is gone: a message cut short is dropped */
 	} else {
 		CHECK(n == -EAGAIN || n == -ENOBUFS || n == -ECONNRESET, "receive: %zd", n);
 	}
@@ -579,7 +589,7 @@ static void op_msg(uint8_t a)
 	else
 		n = clcp_rcv_message(F.ep, &chan, F.msg, cap, CLCP_NONBLOCK);
 	sync_all();
-	if (n >= 0 || n == -EMSGSIZE || n == -EPROTO)
+	if (n >= 0 || n == -EMSGSIZE || n == -EPROTO || (n == -ECONNRESET && chan != CLCP_ANY))
 		msg_result(chan_index(chan), n, cap);
 	else
 		msg_result(-1, n, cap);
@@ -600,6 +610,7 @@ static bool frame_take(int chan)
 	int rc = clcp_rcv_frame(F.ep, chan, &f, CLCP_NONBLOCK), c;
 
 	sync_all();
+	F.take_rc = rc;
 	if (rc < 0) {
 		CHECK(rc == -EAGAIN || rc == -ENOBUFS || rc == -ECONNRESET, "rcv_frame: %d", rc);
 		return false;
@@ -736,7 +747,9 @@ static void input_start(uint8_t cfg)
 static void input_end(void)
 {
 	lent_release();
-	while (frame_take(CLCP_ANY))
+	/* A failed channel is reported once (-ECONNRESET); the others' frames still come. */
+	for (int failed = 0; frame_take(CLCP_ANY) ||
+			     (F.take_rc == -ECONNRESET && ++failed <= FUZZ_NCHAN);)
 		if (F.nlent == LENT_MAX)
 			lent_release();
 	for (int c = 0; c < FUZZ_NCHAN; c++)
