@@ -289,10 +289,36 @@ static void idx_give(struct mx_node *n, uint32_t idx)
 	pthread_mutex_unlock(&nodes_lock);
 }
 
+/*
+ * The first endpoint of the NIC free in this process and, with the kernel
+ * driver, in every other one (its /dev/clcpN is not open elsewhere).
+ */
+static int endpt_claim(struct mx_node *n, uint32_t size, uint32_t *idx, void **base)
+{
+	bool elsewhere[MCP_MAX_ENDPTS] = { false };
+	int rc;
+
+	while ((rc = idx_take(n, idx)) == 0) {
+		rc = mx_dev_endpt_alloc(n->dev, *idx, size, base);
+		if (rc != -EBUSY)
+			break;
+		elsewhere[*idx] = true;
+	}
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
+		if (elsewhere[i])
+			idx_give(n, i);
+	if (rc < 0 && *idx < MCP_MAX_ENDPTS && !elsewhere[*idx]) {
+		idx_give(n, *idx);
+		rc = clcp__err(-rc, "myrinet: endpoint memory: %s", strerror(-rc));
+	}
+	return rc;
+}
+
 static int mx_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 {
 	struct mx_node *n = MXD(ep->priv->dev)->node;
 	struct mx_ep *me = calloc(1, sizeof(*me));
+	uint32_t max = mx_dev_endpt_max(n->dev);
 	void *base;
 	int rc;
 
@@ -302,20 +328,14 @@ static int mx_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 		free(me);
 		return clcp__err(ENOMEM, "myrinet: out of memory");
 	}
-	rc = idx_take(n, &me->idx);
-	if (rc == 0 && size > MX_SLOT_SIZE)
+	if (size > max)
 		rc = clcp__err(ENOMEM,
 			       "myrinet: endpoint of %u bytes > the %u the driver pins: "
 			       "smaller mtu or queues",
-			       size, MX_SLOT_SIZE);
-	if (rc == 0) {
-		rc = mx_dev_endpt_alloc(n->dev, me->idx, size, &base);
-		if (rc < 0)
-			rc = clcp__err(-rc, "myrinet: endpoint memory: %s", strerror(-rc));
-	}
+			       size, max);
+	else
+		rc = endpt_claim(n, size, &me->idx, &base);
 	if (rc < 0) {
-		if (me->idx < MCP_MAX_ENDPTS)
-			idx_give(n, me->idx);
 		free(me->unseen_since);
 		free(me);
 		return rc;
@@ -594,18 +614,12 @@ static int mx_chan_check(struct clcp_endpt *ep, int chan)
 
 static void mx_fd_signal(struct clcp_endpt *ep)
 {
-	uint64_t one = 1;
-
-	if (write(ep->priv->fd, &one, sizeof(one)) < 0)
-		return; /* the counter is full: readable already */
+	mx_dev_signal(DEV(ep), MXE(ep)->idx);
 }
 
 static void mx_fd_drain(struct clcp_endpt *ep)
 {
-	uint64_t n;
-
-	if (read(ep->priv->fd, &n, sizeof(n)) < 0)
-		return; /* nothing pending */
+	mx_dev_drain(DEV(ep), MXE(ep)->idx);
 }
 
 /*

@@ -9,9 +9,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "clcp/mx_ioctl.h"
 #include "mcp.h"
 #include "sim/sim.h"
 #include "mx_dev.h"
+#include "mx_kdev.h"
 
 #define MX_WINDOW ((uint64_t)MCP_MAX_ENDPTS * MX_SLOT_SIZE)
 
@@ -29,11 +31,25 @@ struct mx_dev {
 	uint32_t intr_seen[MCP_MAX_ENDPTS];
 	char *fabric; /* the fabric directory, if the link is a fabric port */
 	uint32_t node;
+	struct mx_kdev *k; /* the kernel driver's board: none of the above is used */
 };
 
 static uint32_t be(uint32_t v)
 {
 	return hal_be32(v);
+}
+
+/* The SRAM block endpoint idx sees (the kernel driver maps it per endpoint). */
+static struct mcp_shared *sh_of(struct mx_dev *dev, uint32_t idx)
+{
+	return dev->k ? mx_kdev_shared(dev->k, idx) : dev->sh;
+}
+
+/* The simulated LANai may sleep; a card's (and the driver's board) polls. */
+static void kick(struct mx_dev *dev)
+{
+	if (!dev->k)
+		hal_sim_kick(dev->hw);
 }
 
 /* The driver's interrupt routine: wake every endpoint whose intr word moved. */
@@ -105,12 +121,35 @@ int mx_dev_open(struct mx_dev **devp, int link_fd)
 	return mx_open(devp, link_fd, NULL);
 }
 
+/* The board of the kernel driver: it loaded the firmware and the routes. */
+static int mx_open_kernel(struct mx_dev **devp, uint32_t node)
+{
+	struct mx_dev *dev = calloc(1, sizeof(*dev));
+	int rc;
+
+	if (!dev)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
+		dev->evfd[i] = -1;
+	rc = mx_kdev_open(&dev->k, node);
+	if (rc < 0) {
+		free(dev);
+		return rc;
+	}
+	dev->node = node;
+	*devp = dev;
+	return 0;
+}
+
 int mx_dev_open_node(struct mx_dev **devp, const char *dir, uint32_t node)
 {
 	uint8_t bytes[MCP_MAX_NODES * MCP_ROUTE_MAX] = { 0 }, lens[MCP_MAX_NODES];
-	char *d = strdup(dir);
+	char *d;
 	int fd, rc;
 
+	if (mx_kdev_present())
+		return mx_open_kernel(devp, node);
+	d = strdup(dir);
 	if (!d)
 		return -ENOMEM;
 	if (node >= MCP_MAX_NODES) {
@@ -145,6 +184,11 @@ void mx_dev_close(struct mx_dev *dev)
 {
 	if (!dev)
 		return;
+	if (dev->k) {
+		mx_kdev_close(dev->k);
+		free(dev);
+		return;
+	}
 	if (dev->fw) {
 		__atomic_store_n(&dev->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(dev->fw, NULL);
@@ -193,6 +237,8 @@ int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *rout
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_LOAD_ROUTES, 0);
 
+	if (dev->k)
+		return -EOPNOTSUPP; /* the driver loads the route table */
 	if (nnodes > MCP_MAX_NODES)
 		return -EINVAL;
 	for (uint32_t k = 0; k < nnodes; k++) {
@@ -214,6 +260,8 @@ int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **b
 {
 	uint8_t *p;
 
+	if (dev->k)
+		return mx_kdev_endpt_alloc(dev->k, idx, size, base);
 	if (idx >= MCP_MAX_ENDPTS || size == 0 || size > MX_SLOT_SIZE)
 		return -EINVAL;
 	if (dev->size[idx])
@@ -234,6 +282,8 @@ int mx_dev_endpt_start(struct mx_dev *dev, uint32_t idx)
 	struct mcp_cmd c = cmd_of(MCP_CMD_CREATE_ENDPT, idx);
 	uint64_t bus = (uint64_t)idx * MX_SLOT_SIZE;
 
+	if (dev->k)
+		return mx_kdev_endpt_start(dev->k, idx);
 	if (idx >= MCP_MAX_ENDPTS || !dev->size[idx])
 		return -EINVAL;
 	c.host_addr_hi = be((uint32_t)(bus >> 32));
@@ -247,6 +297,8 @@ int mx_dev_endpt_destroy(struct mx_dev *dev, uint32_t idx)
 	struct mcp_cmd c = cmd_of(MCP_CMD_DESTROY_ENDPT, idx);
 	int rc;
 
+	if (dev->k)
+		return mx_kdev_endpt_destroy(dev->k, idx);
 	if (idx >= MCP_MAX_ENDPTS || !dev->size[idx])
 		return -EINVAL;
 	rc = mx_cmd(dev, &c); /* -ENOENT if it never started: fine */
@@ -261,6 +313,9 @@ int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_ACTIVATE_CHAN, idx);
 
+	if (dev->k)
+		return mx_kdev_chan(dev->k, idx, MX_IOC_ACTIVATE, chan, port, peer_node, peer_port,
+				    flags);
 	c.host_addr_lo = be(flags);
 	c.chan = be(chan);
 	c.port = be(port);
@@ -273,6 +328,8 @@ int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_DEACTIVATE_CHAN, idx);
 
+	if (dev->k)
+		return mx_kdev_chan(dev->k, idx, MX_IOC_DEACTIVATE, chan, 0, 0, 0, 0);
 	c.chan = be(chan);
 	return mx_cmd(dev, &c);
 }
@@ -281,6 +338,8 @@ int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err)
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_FAIL_CHAN, idx);
 
+	if (dev->k)
+		return mx_kdev_chan(dev->k, idx, MX_IOC_FAIL, chan, 0, 0, 0, (uint32_t)err);
 	c.chan = be(chan);
 	c.port = be((uint32_t)err);
 	return mx_cmd(dev, &c);
@@ -288,59 +347,94 @@ int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err)
 
 int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
-	if (idx >= MCP_MAX_ENDPTS || chan >= MCP_MAX_CHANS)
+	struct mcp_shared *sh = idx < MCP_MAX_ENDPTS ? sh_of(dev, idx) : NULL;
+
+	if (!sh || chan >= MCP_MAX_CHANS)
 		return -EINVAL;
 	/* Acquire: what the NIC delivered before the error is visible with it. */
-	return -(int)__atomic_load_n(&dev->sh->chan_err[idx][chan], __ATOMIC_ACQUIRE);
+	return -(int)__atomic_load_n(&sh->chan_err[idx][chan], __ATOMIC_ACQUIRE);
 }
 
 uint32_t mx_dev_errors(struct mx_dev *dev, uint32_t idx)
 {
-	return be(__atomic_load_n(&dev->sh->endpts[idx].errors, __ATOMIC_ACQUIRE));
+	struct mcp_shared *sh = sh_of(dev, idx);
+
+	return sh ? be(__atomic_load_n(&sh->endpts[idx].errors, __ATOMIC_ACQUIRE)) : 0;
 }
 
 uint32_t mx_dev_chan_tx(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
 	/* An ask the NIC has not taken yet is an ask out; taken, its state is published. */
-	uint8_t asked = __atomic_load_n(&dev->sh->chan_ask[idx][chan], __ATOMIC_ACQUIRE);
-	uint32_t w = be(__atomic_load_n(&dev->sh->chan_tx[idx][chan], __ATOMIC_ACQUIRE));
+	struct mcp_shared *sh = sh_of(dev, idx);
+	uint8_t asked = __atomic_load_n(&sh->chan_ask[idx][chan], __ATOMIC_ACQUIRE);
+	uint32_t w = be(__atomic_load_n(&sh->chan_tx[idx][chan], __ATOMIC_ACQUIRE));
 
 	return asked ? w | MCP_CHT_ASKING : w;
 }
 
 void mx_dev_chan_ask(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
-	__atomic_store_n(&dev->sh->chan_ask[idx][chan], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh_of(dev, idx)->chan_ask[idx][chan], 1, __ATOMIC_RELAXED);
 	mx_dev_doorbell(dev, idx); /* its release orders the ask before the ring */
 }
 
 void mx_dev_kick(struct mx_dev *dev)
 {
-	hal_sim_kick(dev->hw);
+	kick(dev);
 }
 
 int mx_dev_node_alive(struct mx_dev *dev, uint32_t node)
 {
-	if (!dev->fabric || node >= MCP_MAX_NODES)
+	if (dev->k || !dev->fabric || node >= MCP_MAX_NODES)
 		return -EINVAL;
 	return sim_fabric_alive(dev->fabric, node);
 }
 
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
 {
-	uint32_t *db = &dev->sh->endpts[idx].doorbell;
+	uint32_t *db = &sh_of(dev, idx)->endpts[idx].doorbell;
 
 	/* R1 happened on the entries; this publishes the ring after them. */
 	__atomic_store_n(db, be(be(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1), __ATOMIC_RELEASE);
-	hal_sim_kick(dev->hw); /* the simulator's LANai may sleep; a card's does not */
+	kick(dev);
 }
 
 int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx)
 {
+	if (dev->k)
+		return mx_kdev_wait_fd(dev->k, idx);
 	return idx < MCP_MAX_ENDPTS ? dev->evfd[idx] : -EINVAL;
+}
+
+uint32_t mx_dev_endpt_max(struct mx_dev *dev)
+{
+	return dev->k ? MX_ENDPT_MAX : MX_SLOT_SIZE;
+}
+
+void mx_dev_signal(struct mx_dev *dev, uint32_t idx)
+{
+	uint64_t one = 1;
+
+	if (dev->k)
+		mx_kdev_signal(dev->k, idx);
+	else if (write(dev->evfd[idx], &one, sizeof(one)) < 0)
+		return; /* the counter is full: readable already */
+}
+
+void mx_dev_drain(struct mx_dev *dev, uint32_t idx)
+{
+	uint64_t n;
+
+	if (dev->k)
+		mx_kdev_drain(dev->k, idx);
+	else if (read(dev->evfd[idx], &n, sizeof(n)) < 0)
+		return; /* nothing pending */
 }
 
 const struct mcp_shared *mx_dev_shared(struct mx_dev *dev)
 {
-	return dev->sh;
+	static const struct mcp_shared none; /* the driver's board, no endpoint mapped yet */
+	const struct mcp_shared *sh = sh_of(dev, MCP_MAX_ENDPTS);
+
+	return sh ? sh : &none;
 }

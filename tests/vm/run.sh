@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The kernel driver in a qemu guest against the simulated Myrinet board.
+#
+#   tests/vm/run.sh BUILD_DIR
+#
+# BUILD_DIR is a CMake build of the project (firmware/clcp_ivshmem_nic,
+# firmware/clcp_mcp.bin, tests/kdrv_guest). Steps, each fatal:
+#  1. the installed Debian kernel image and the headers of the same version;
+#  2. kdriver/ built with kbuild and W=1: any warning fails;
+#  3. a busybox initramfs: the module, the firmware image, the tests;
+#  4. the simulated NIC (our firmware, host build) as the ivshmem server,
+#     its host DMA into the guest's RAM file, its link on a private fabric;
+#  5. qemu (TCG, under timeout) boots Debian's kernel; /init (guest-init.sh)
+#     runs the tests and prints "CLCP-VM: <step> pass|FAIL" lines.
+# Exit status 0 only if every step passed. Environment: CLCP_VM_TIMEOUT
+# (seconds for qemu, 300), CLCP_VM_KEEP=1 keeps the work directory.
+set -euo pipefail
+
+die() { echo "vm: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: $0 BUILD_DIR"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$(cd "$1" && pwd)
+timeout_s=${CLCP_VM_TIMEOUT:-300}
+t_start=$SECONDS
+
+# --- 1. kernel image and headers of one version ---
+kver=
+for img in /boot/vmlinuz-*; do
+	v=${img#/boot/vmlinuz-}
+	[ -d "/usr/src/linux-headers-$v" ] && kver=$v
+done
+[ -n "$kver" ] || die "no /boot/vmlinuz-V with /usr/src/linux-headers-V (scripts/deps.sh installs them)"
+for t in qemu-system-x86_64 cpio gzip timeout; do
+	command -v "$t" >/dev/null || die "$t missing (scripts/deps.sh installs it)"
+done
+busybox=/bin/busybox
+[ -x "$busybox" ] || die "busybox missing (package busybox-static)"
+readelf -l "$busybox" | grep -q 'program interpreter' &&
+	die "$busybox is not static (package busybox-static)"
+for f in firmware/clcp_ivshmem_nic firmware/clcp_mcp.bin tests/kdrv_guest; do
+	[ -e "$build/$f" ] || die "$build/$f missing: build the project first"
+done
+echo "vm: kernel $kver"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/clcp-vm.XXXXXX")
+nic_pid=
+cleanup() {
+	[ -n "$nic_pid" ] && kill "$nic_pid" 2>/dev/null && wait "$nic_pid" 2>/dev/null
+	if [ "${CLCP_VM_KEEP:-0}" = 1 ]; then echo "vm: kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# --- 2. the module, W=1, no warnings ---
+mkdir -p "$work/kdriver"
+cp "$root"/kdriver/*.c "$root"/kdriver/*.h "$root"/kdriver/Kbuild "$work/kdriver/"
+if ! make -C "/usr/src/linux-headers-$kver" M="$work/kdriver" CLCP_ROOT="$root" W=1 \
+	modules >"$work/kbuild.log" 2>&1; then
+	cat "$work/kbuild.log"
+	die "module build failed"
+fi
+if grep -E 'warning:|error:' "$work/kbuild.log"; then
+	die "module build has warnings"
+fi
+echo "vm: module built (W=1, no warnings)"
+
+# --- 3. initramfs ---
+ird=$work/initramfs
+mkdir -p "$ird"/{bin,proc,sys,dev,tmp,lib/modules,lib/firmware/clcp}
+cp "$busybox" "$ird/bin/busybox"
+cp "$root/tests/vm/guest-init.sh" "$ird/init"
+chmod +x "$ird/init"
+cp "$work/kdriver/clcp_mx.ko" "$ird/lib/modules/"
+cp "$build/firmware/clcp_mcp.bin" "$ird/lib/firmware/clcp/"
+cp "$build/tests/kdrv_guest" "$ird/bin/"
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+
+# --- 4. the simulated board ---
+ram_mib=256
+mkdir -p "$work/fabric"
+"$build/firmware/clcp_ivshmem_nic" --socket "$work/ivshmem.sock" --ram "$work/guest-ram" \
+	--ram-size "$ram_mib" --fabric "$work/fabric" --port 0 >"$work/nic.log" 2>&1 &
+nic_pid=$!
+for _ in $(seq 100); do
+	[ -S "$work/ivshmem.sock" ] && break
+	sleep 0.05
+done
+[ -S "$work/ivshmem.sock" ] || { cat "$work/nic.log"; die "the simulated NIC did not start"; }
+
+# --- 5. the guest ---
+t_boot=$SECONDS
+set +e
+timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m "${ram_mib}M" -smp 1 \
+	-object "memory-backend-file,id=ram,size=${ram_mib}M,mem-path=$work/guest-ram,share=on" \
+	-machine pc,memory-backend=ram \
+	-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
+	-append "console=ttyS0 panic=-1 quiet" \
+	-chardev "socket,path=$work/ivshmem.sock,id=ivs" \
+	-device "ivshmem-doorbell,chardev=ivs,vectors=1" \
+	-nographic -no-reboot -net none </dev/null >"$work/console.log" 2>&1
+qrc=$?
+set -e
+wait "$nic_pid" 2>/dev/null
+nic_pid=
+sed 's/\r$//' "$work/console.log" | grep -v '^$' | grep -vE '^\[ *[0-9.]+\] ' || true
+echo "--- simulated NIC:"
+cat "$work/nic.log"
+fails=$(grep -c 'CLCP-VM: .* FAIL' "$work/console.log" || true)
+passes=$(grep -c 'CLCP-VM: .* pass' "$work/console.log" || true)
+echo "vm: qemu exit $qrc, $passes steps passed, $fails failed;" \
+	"guest $((SECONDS - t_boot)) s, harness $((SECONDS - t_start)) s"
+[ "$qrc" -eq 0 ] || die "qemu failed or timed out ($qrc)"
+grep -q 'CLCP-VM: done' "$work/console.log" || die "the guest did not finish"
+[ "$fails" -eq 0 ] && [ "$passes" -gt 0 ] || die "$fails steps failed"
+echo "vm: all passed"
