@@ -56,6 +56,7 @@ struct mxk_board {
 	u32 cmd_tail;
 	bool dead; /* a command timed out: the firmware is gone */
 	u32 node;
+	u32 slot; /* board number: minors 16 * slot .. 16 * slot + 15 */
 	int irq;
 	struct mxk_endpt ep[MX_DEV_COUNT];
 };

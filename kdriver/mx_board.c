@@ -22,7 +22,7 @@
 
 unsigned int mxk_node;
 module_param_named(node, mxk_node, uint, 0444);
-MODULE_PARM_DESC(node, "this board's node id (0..63)");
+MODULE_PARM_DESC(node, "node id of the first board (0..63); the next boards take the next ids");
 
 char *mxk_fw_name = "clcp/clcp_mcp.bin";
 module_param_named(firmware, mxk_fw_name, charp, 0444);
@@ -271,7 +271,7 @@ static void write_routes(struct mxk_board *b)
 
 static int board_boot(struct mxk_board *b)
 {
-	struct mxk_cmd_args a = { .peer_node = mxk_node, .chan = MCP_MAX_NODES };
+	struct mxk_cmd_args a = { .peer_node = b->node, .chan = MCP_MAX_NODES };
 	u32 len = 0;
 	int rc = b->ops->reset(b);
 
@@ -342,38 +342,55 @@ static int irq_setup(struct mxk_board *b)
 
 /* --- PCI --- */
 
-static struct mxk_board *mxk_the_board; /* one board per host, as in the paper */
+static struct mxk_board *mxk_boards[MX_BOARDS_MAX];
+static DEFINE_MUTEX(mxk_boards_lock);
 
-static int mxk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+/* A free board number, taken; MX_BOARDS_MAX if none. */
+static u32 slot_take(struct mxk_board *b)
 {
-	struct mxk_board *b;
-	int rc;
+	u32 s;
 
-	if (mxk_the_board)
-		return -EBUSY;
-	if (mxk_node >= MCP_MAX_NODES)
-		return -EINVAL;
-	b = devm_kzalloc(&pdev->dev, sizeof(*b), GFP_KERNEL);
-	if (!b)
-		return -ENOMEM;
-	b->pdev = pdev;
-	b->ops = (const struct mxk_board_ops *)id->driver_data;
-	b->node = mxk_node;
-	mutex_init(&b->cmd_lock);
-	rc = pcim_enable_device(pdev);
+	mutex_lock(&mxk_boards_lock);
+	for (s = 0; s < MX_BOARDS_MAX && mxk_boards[s]; s++)
+		;
+	if (s < MX_BOARDS_MAX)
+		mxk_boards[s] = b;
+	mutex_unlock(&mxk_boards_lock);
+	return s;
+}
+
+static void slot_give(u32 s)
+{
+	mutex_lock(&mxk_boards_lock);
+	mxk_boards[s] = NULL;
+	mutex_unlock(&mxk_boards_lock);
+}
+
+/* PCI resources and the interrupt (devres undoes them on failure). */
+static int board_map(struct mxk_board *b)
+{
+	struct pci_dev *pdev = b->pdev;
+	int bar = b->ops->sram_bar;
+	int rc = pcim_enable_device(pdev);
+
 	if (rc)
 		return rc;
 	pci_set_master(pdev); /* DMA, and MSI-X messages */
 	rc = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(32));
 	if (rc)
 		return rc;
-	b->sram = pcim_iomap(pdev, b->ops->sram_bar, 0);
-	b->sram_phys = pci_resource_start(pdev, b->ops->sram_bar);
-	if (!b->sram || pci_resource_len(pdev, b->ops->sram_bar) < MCP_SRAM_SIZE)
+	b->sram = pcim_iomap(pdev, bar, 0);
+	b->sram_phys = pci_resource_start(pdev, bar);
+	if (!b->sram || pci_resource_len(pdev, bar) < MCP_SRAM_SIZE)
 		return -ENODEV;
 	rc = b->ops->setup(b);
-	if (!rc)
-		rc = irq_setup(b);
+	return rc ? rc : irq_setup(b);
+}
+
+static int board_probe(struct mxk_board *b)
+{
+	int rc = board_map(b);
+
 	if (rc)
 		return rc;
 	rc = board_boot(b);
@@ -382,14 +399,33 @@ static int mxk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (rc) {
 		b->ops->reset(b);
 		free_irq(b->irq, b);
-		pci_free_irq_vectors(pdev);
+		pci_free_irq_vectors(b->pdev);
 		return rc;
 	}
-	pci_set_drvdata(pdev, b);
-	mxk_the_board = b;
-	dev_info(&pdev->dev, "%s: node %u, firmware %s, irq %d (%s)\n", b->ops->name, b->node,
-		 mxk_fw_name, b->irq, pdev->msix_enabled ? "MSI-X" : "legacy");
+	dev_info(&b->pdev->dev, "%s %u: node %u, firmware %s, irq %d (%s)\n", b->ops->name, b->slot,
+		 b->node, mxk_fw_name, b->irq, b->pdev->msix_enabled ? "MSI-X" : "legacy");
 	return 0;
+}
+
+static int mxk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct mxk_board *b = devm_kzalloc(&pdev->dev, sizeof(*b), GFP_KERNEL);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	b->pdev = pdev;
+	b->ops = (const struct mxk_board_ops *)id->driver_data;
+	mutex_init(&b->cmd_lock);
+	pci_set_drvdata(pdev, b);
+	b->slot = slot_take(b);
+	if (b->slot == MX_BOARDS_MAX)
+		return -EBUSY;
+	b->node = mxk_node + b->slot;
+	rc = b->node < MCP_MAX_NODES ? board_probe(b) : -EINVAL;
+	if (rc)
+		slot_give(b->slot);
+	return rc;
 }
 
 /* No file is open (each holds the module): stop the LANai, then let go. */
@@ -401,7 +437,7 @@ static void mxk_remove(struct pci_dev *pdev)
 	b->ops->reset(b);
 	free_irq(b->irq, b);
 	pci_free_irq_vectors(pdev);
-	mxk_the_board = NULL;
+	slot_give(b->slot);
 }
 
 static const struct pci_device_id mxk_ids[] = {

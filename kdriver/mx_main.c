@@ -19,7 +19,7 @@ atomic_t mxk_dma_live = ATOMIC_INIT(0); /* endpoint buffers not yet freed */
 static dev_t mxk_devt;
 static struct class *mxk_class;
 static struct cdev mxk_cdev;
-static struct mxk_board *mxk_board; /* set while a board is probed */
+static struct mxk_board *mxk_boards_open[MX_BOARDS_MAX]; /* set while probed */
 static DEFINE_MUTEX(mxk_open_lock);
 
 /* --- endpoint memory --- */
@@ -52,17 +52,19 @@ static int endpt_destroy(struct mxk_endpt *ep)
 static int mxk_open(struct inode *inode, struct file *f)
 {
 	unsigned int minor = iminor(inode);
+	struct mxk_board *b;
 	struct mxk_endpt *ep;
 	int rc = 0;
 
-	if (minor >= MX_DEV_COUNT)
+	if (minor >= MX_DEV_COUNT * MX_BOARDS_MAX)
 		return -ENODEV;
 	mutex_lock(&mxk_open_lock);
-	if (!mxk_board) {
+	b = mxk_boards_open[minor / MX_DEV_COUNT];
+	if (!b) {
 		mutex_unlock(&mxk_open_lock);
 		return -ENODEV;
 	}
-	ep = &mxk_board->ep[minor];
+	ep = &b->ep[minor % MX_DEV_COUNT];
 	mutex_lock(&ep->lock);
 	if (ep->open) {
 		rc = -EBUSY;
@@ -106,6 +108,7 @@ static long ioc_info(struct mxk_endpt *ep, void __user *arg)
 		.endpt_max = MX_ENDPT_MAX,
 		.win_size = MXK_WIN_SIZE,
 		.shared_off = 0,
+		.board = ep->board->slot,
 	};
 
 	return copy_to_user(arg, &in, sizeof(in)) ? -EFAULT : 0;
@@ -288,6 +291,11 @@ static const struct file_operations mxk_fops = {
 
 /* --- device nodes --- */
 
+static dev_t minor_of(const struct mxk_board *b, u32 i)
+{
+	return MKDEV(MAJOR(mxk_devt), b->slot * MX_DEV_COUNT + i);
+}
+
 int mxk_cdev_add(struct mxk_board *b)
 {
 	u32 i;
@@ -299,11 +307,11 @@ int mxk_cdev_add(struct mxk_board *b)
 		ep->index = i;
 		mutex_init(&ep->lock);
 		init_waitqueue_head(&ep->wq);
-		device_create(mxk_class, &b->pdev->dev, MKDEV(MAJOR(mxk_devt), i), NULL, "clcp%u",
-			      i);
+		device_create(mxk_class, &b->pdev->dev, minor_of(b, i), NULL, "clcp%u",
+			      MINOR(minor_of(b, i)));
 	}
 	mutex_lock(&mxk_open_lock);
-	mxk_board = b;
+	mxk_boards_open[b->slot] = b;
 	mutex_unlock(&mxk_open_lock);
 	return 0;
 }
@@ -313,20 +321,20 @@ void mxk_cdev_del(struct mxk_board *b)
 	u32 i;
 
 	mutex_lock(&mxk_open_lock);
-	mxk_board = NULL;
+	mxk_boards_open[b->slot] = NULL;
 	mutex_unlock(&mxk_open_lock);
 	for (i = 0; i < MX_DEV_COUNT; i++)
-		device_destroy(mxk_class, MKDEV(MAJOR(mxk_devt), i));
+		device_destroy(mxk_class, minor_of(b, i));
 }
 
 static int __init mxk_init(void)
 {
-	int rc = alloc_chrdev_region(&mxk_devt, 0, MX_DEV_COUNT, "clcp");
+	int rc = alloc_chrdev_region(&mxk_devt, 0, MX_DEV_COUNT * MX_BOARDS_MAX, "clcp");
 
 	if (rc)
 		return rc;
 	cdev_init(&mxk_cdev, &mxk_fops);
-	rc = cdev_add(&mxk_cdev, mxk_devt, MX_DEV_COUNT);
+	rc = cdev_add(&mxk_cdev, mxk_devt, MX_DEV_COUNT * MX_BOARDS_MAX);
 	if (rc)
 		goto out_region;
 	mxk_class = class_create(THIS_MODULE, "clcp");
@@ -341,7 +349,7 @@ static int __init mxk_init(void)
 out_cdev:
 	cdev_del(&mxk_cdev);
 out_region:
-	unregister_chrdev_region(mxk_devt, MX_DEV_COUNT);
+	unregister_chrdev_region(mxk_devt, MX_DEV_COUNT * MX_BOARDS_MAX);
 	return rc;
 }
 
@@ -350,7 +358,7 @@ static void __exit mxk_exit(void)
 	mxk_board_unregister();
 	class_destroy(mxk_class);
 	cdev_del(&mxk_cdev);
-	unregister_chrdev_region(mxk_devt, MX_DEV_COUNT);
+	unregister_chrdev_region(mxk_devt, MX_DEV_COUNT * MX_BOARDS_MAX);
 	if (atomic_read(&mxk_dma_live))
 		pr_err("clcp_mx: %d endpoint buffers leaked\n", atomic_read(&mxk_dma_live));
 	else

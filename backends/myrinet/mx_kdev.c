@@ -22,6 +22,7 @@ struct mx_kdev_ep {
 
 struct mx_kdev {
 	uint32_t node;
+	uint32_t minor0; /* the board's endpoint 0 */
 	struct mx_kdev_ep ep[MCP_MAX_ENDPTS];
 };
 
@@ -32,12 +33,13 @@ static const char *dev_prefix(void)
 	return p && *p ? p : "/dev/clcp";
 }
 
-static int dev_open(uint32_t idx)
+/* Opens /dev/clcp<minor>: -EBUSY if another process holds it. */
+static int dev_open(uint32_t minor)
 {
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s%u", dev_prefix(), idx);
+	snprintf(path, sizeof(path), "%s%u", dev_prefix(), minor);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -50,13 +52,13 @@ int mx_kdev_present(void)
 	return access(path, F_OK) == 0;
 }
 
-/* Asks any free endpoint device what the driver and its board are. */
-static int info_get(struct mx_ioc_info *in)
+/* Asks any free endpoint of board b what the driver and the board are. */
+static int info_get(uint32_t b, struct mx_ioc_info *in)
 {
 	int fd = -EBUSY, rc;
 
 	for (uint32_t i = 0; i < MX_DEV_COUNT && fd == -EBUSY; i++)
-		fd = dev_open(i);
+		fd = dev_open(b * MX_DEV_COUNT + i);
 	if (fd < 0)
 		return fd;
 	rc = ioctl(fd, MX_IOC_INFO, in) ? -errno : 0;
@@ -64,24 +66,41 @@ static int info_get(struct mx_ioc_info *in)
 	return rc;
 }
 
-int mx_kdev_open(struct mx_kdev **kp, uint32_t node)
+/* The board that is node `node`: its number, or -EADDRNOTAVAIL. */
+static int board_find(uint32_t node)
 {
 	struct mx_ioc_info in;
-	struct mx_kdev *k;
-	int rc = info_get(&in);
+	int rc = -EADDRNOTAVAIL;
 
-	if (rc < 0)
-		return rc;
-	if (in.abi_version != MX_IOC_ABI_VERSION || in.mcp_abi != MCP_ABI_VERSION)
-		return -EPROTO;
-	if (in.node != node)
-		return -EADDRNOTAVAIL;
+	for (uint32_t b = 0; b < MX_BOARDS_MAX; b++) {
+		int r = info_get(b, &in);
+
+		if (r == -EBUSY)
+			rc = r; /* all its endpoints taken: it may be ours */
+		if (r < 0)
+			continue;
+		if (in.abi_version != MX_IOC_ABI_VERSION || in.mcp_abi != MCP_ABI_VERSION)
+			return -EPROTO;
+		if (in.node == node)
+			return (int)b;
+	}
+	return rc;
+}
+
+int mx_kdev_open(struct mx_kdev **kp, uint32_t node)
+{
+	struct mx_kdev *k;
+	int b = board_find(node);
+
+	if (b < 0)
+		return b;
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
 		k->ep[i].fd = -1;
 	k->node = node;
+	k->minor0 = (uint32_t)b * MX_DEV_COUNT;
 	*kp = k;
 	return 0;
 }
@@ -116,7 +135,7 @@ int mx_kdev_endpt_alloc(struct mx_kdev *k, uint32_t idx, uint32_t size, void **b
 	e = &k->ep[idx];
 	if (e->fd >= 0)
 		return -EBUSY;
-	fd = dev_open(idx);
+	fd = dev_open(k->minor0 + idx);
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, MX_IOC_ALLOC, &a)) {

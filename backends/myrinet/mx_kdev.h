@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The device layer over the kernel driver (kdriver/, clcp/mx_ioctl.h):
- * endpoint idx is /dev/clcp<idx>, opened, allocated, mapped (endpoint
+ * endpoint idx of board b is /dev/clcp<16 * b + idx>, opened, allocated, mapped (endpoint
  * memory + SRAM window) and created through ioctls; its fd is the one the
  * board's interrupt makes readable. mx_dev.c uses it when the device exists.
  */
@@ -15,7 +15,7 @@ struct mcp_shared;
 
 /* 1 if the driver's devices exist ($CLCP_MX_DEV, default /dev/clcp, then 0). */
 int mx_kdev_present(void);
-/* The board must be node `node` and speak our ABI (else -EADDRNOTAVAIL, -EPROTO). */
+/* The board that is node `node` (else -EADDRNOTAVAIL), speaking our ABI (else -EPROTO). */
 int mx_kdev_open(struct mx_kdev **kp, uint32_t node);
 void mx_kdev_close(struct mx_kdev *k);
 

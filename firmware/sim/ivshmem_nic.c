@@ -248,6 +248,24 @@ static void board_run(struct board *b)
 	}
 }
 
+/* The firmware's counters of the last boot, on stderr. */
+static void stats_print(struct board *b, unsigned port)
+{
+	const struct mcp_stats *st = b->mcp.sh ? &b->mcp.sh->stats : NULL;
+
+	fprintf(stderr, "clcp_ivshmem_nic: port %u: %u boots, %u interrupts", port, b->boots,
+		hal_sim_intr_count(b->hw));
+	if (st)
+		fprintf(stderr,
+			"; last boot: commands=%u tx=%u rx=%u ctrl_tx=%u ctrl_rx=%u grants=%u "
+			"drop_port=%u drop_len=%u drop_crc=%u drop_full=%u tx_errors=%u",
+			hal_be32(st->commands), hal_be32(st->tx_packets), hal_be32(st->rx_packets),
+			hal_be32(st->ctrl_tx), hal_be32(st->ctrl_rx), hal_be32(st->grants),
+			hal_be32(st->drop_port), hal_be32(st->drop_len), hal_be32(st->drop_crc),
+			hal_be32(st->drop_full), hal_be32(st->tx_errors));
+	fputc('\n', stderr);
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -304,9 +322,7 @@ int main(int argc, char **argv)
 	if (board_init(&b, &o) || accept_guest(&b, o.socket))
 		return 1;
 	board_run(&b);
-	fprintf(stderr, "clcp_ivshmem_nic: port %u: %u boots, %u interrupts, %u commands\n", o.port,
-		b.boots, hal_sim_intr_count(b.hw),
-		hal_be32(b.mcp.sh ? b.mcp.sh->stats.commands : 0));
+	stats_print(&b, o.port);
 	sim_fabric_close(-1, o.fabric, o.port);
 	hal_sim_destroy(b.hw);
 	return 0;

@@ -27,7 +27,8 @@
 #endif
 
 #define MX_IOC_ABI_VERSION 1u
-#define MX_DEV_COUNT 16u	/* /dev/clcp0 .. /dev/clcp15, one endpoint each */
+#define MX_DEV_COUNT 16u	/* endpoints of a board: /dev/clcp0 .. /dev/clcp15 */
+#define MX_BOARDS_MAX 8u	/* board b's endpoint i is /dev/clcp<16 * b + i> */
 #define MX_ENDPT_MAX (4u << 20) /* one physically contiguous DMA buffer */
 
 /* MX_IOC_INFO: what the driver and its board are. */
@@ -39,7 +40,7 @@ struct mx_ioc_info {
 	uint32_t endpt_max;   /* largest MX_IOC_ALLOC size */
 	uint32_t win_size;    /* bytes of SRAM window after the endpoint memory */
 	uint32_t shared_off;  /* struct mcp_shared within the window */
-	uint32_t rsvd;
+	uint32_t board;	      /* b: its endpoints are /dev/clcp<16 * b + i> */
 };
 
 /* MX_IOC_ALLOC: zeroed, pinned endpoint memory of size bytes. */

@@ -1,5 +1,6 @@
 #!/bin/busybox sh
-# /init of the test guest (tests/vm/run.sh): loads the driver, runs the
+# /init of the test guest (tests/vm/run.sh; clcp_boards=N on the kernel
+# command line: the simulated boards): loads the driver, runs the
 # tests against the simulated board, loads and unloads the driver ten
 # times, prints one "CLCP-VM: <step> pass|FAIL" line per step and
 # "CLCP-VM: done", then powers off.
@@ -20,9 +21,10 @@ step() { # step NAME CMD...: one result line
 
 load() {
 	insmod /lib/modules/clcp_mx.ko node=0 || return 1
+	last=/dev/clcp$((16 * clcp_boards - 1)) # board b: /dev/clcp<16b> .. <16b + 15>
 	i=0
-	while [ ! -e /dev/clcp15 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-	[ -e /dev/clcp15 ]
+	while [ ! -e $last ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e $last ]
 }
 
 unload() {
@@ -57,7 +59,7 @@ start=$(cut -d' ' -f1 /proc/uptime)
 step load load
 step ioctl /bin/kdrv_guest ioctl
 step msg /bin/kdrv_guest msg
-[ -x /bin/conformance.sh ] && step conformance /bin/conformance.sh
+step conformance /bin/conformance.sh
 step unload unload
 step cycles cycles
 if dmesg | grep -qE 'Oops|BUG:|WARNING:|general protection'; then

@@ -226,7 +226,7 @@ static void run_ioctl(void)
 		return;
 	fd2 = dev_open(0);
 	check(fd2 == -EBUSY, "second open of /dev/clcp0", fd2);
-	check(dev_open(MX_DEV_COUNT) == -ENOENT, "no /dev/clcp16", 0);
+	check(dev_open(MX_DEV_COUNT * MX_BOARDS_MAX) == -ENOENT, "no /dev/clcp64", 0);
 	ioctl_before_alloc(fd);
 	ioctl_bad_chans(fd);
 	ioctl_mapped(fd);
@@ -240,7 +240,7 @@ static void run_ioctl(void)
 
 /* --- msg: the backend through the driver --- */
 
-/* Interrupts the board raised so far (its line in /proc/interrupts). */
+/* Interrupts the boards raised so far (their lines in /proc/interrupts). */
 static long board_irqs(void)
 {
 	FILE *f = fopen("/proc/interrupts", "r");
@@ -252,7 +252,9 @@ static long board_irqs(void)
 
 		if (!s || !strstr(line, "clcp_mx"))
 			continue;
-		for (sum = 0, s++;; s = end) {
+		if (sum < 0)
+			sum = 0;
+		for (s++;; s = end) {
 			long v = strtol(s, &end, 10);
 
 			if (end == s)
@@ -306,9 +308,19 @@ static void msg_sizes(clcp_endpt_t *a, int ca, clcp_endpt_t *b, int cb, int poll
 	}
 }
 
+/* An endpoint whose receives give up after 20 s (a test fails, never hangs). */
+static int endpt(clcp_dev_t *dev, clcp_endpt_t **ep)
+{
+	struct clcp_endpt_attr at;
+	int rc = clcp_dev_attr_init(dev, &at);
+
+	at.timeout_ms = 20000;
+	return rc ? rc : clcp_alloc_endpt(dev, &at, ep);
+}
+
 static int pair(clcp_dev_t *dev, clcp_endpt_t **a, int *ca, clcp_endpt_t **b, int *cb)
 {
-	if (clcp_alloc_endpt(dev, NULL, a) || clcp_alloc_endpt(dev, NULL, b))
+	if (endpt(dev, a) || endpt(dev, b))
 		return -1;
 	*ca = clcp_alloc_chan(*a, 100, 0, 200);
 	*cb = clcp_alloc_chan(*b, 200, 0, 100);
@@ -323,7 +335,7 @@ static void select_child(size_t n)
 	clcp_dev_t *dev;
 	int c;
 
-	if (clcp_open("myrinet://0", &dev) || clcp_alloc_endpt(dev, NULL, &ep))
+	if (clcp_open("myrinet://0", &dev) || endpt(dev, &ep))
 		_exit(2);
 	c = clcp_alloc_chan(ep, 500, 0, 400);
 	fill(out, n, 9);
@@ -343,7 +355,7 @@ static void msg_select(clcp_dev_t *dev)
 	fd_set rd;
 	pid_t pid;
 
-	if (clcp_alloc_endpt(dev, NULL, &ep) || clcp_alloc_chan(ep, 400, 0, 500) < 0)
+	if (endpt(dev, &ep) || clcp_alloc_chan(ep, 400, 0, 500) < 0)
 		return check(0, "select: endpoint and channel", -1);
 	pid = fork();
 	if (pid == 0)
@@ -364,6 +376,27 @@ static void msg_select(clcp_dev_t *dev)
 	waitpid(pid, &st, 0);
 	check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "select: the sender's status", st);
 	clcp_release_endpt(ep);
+}
+
+/* Node 0 to node 1 and back: two boards, two simulated NICs, the crossbar. */
+static void msg_two_nodes(clcp_dev_t *dev0)
+{
+	clcp_endpt_t *a, *b;
+	clcp_dev_t *dev1;
+	int ca, cb, rc = clcp_open("myrinet://1", &dev1);
+
+	check(rc == 0, "open myrinet://1 (the second board)", rc);
+	if (rc)
+		return (void)printf("  %s\n", clcp_errmsg());
+	rc = endpt(dev0, &a) || endpt(dev1, &b) ? -1 : 0;
+	ca = rc ? -1 : clcp_alloc_chan(a, 600, 1, 700);
+	cb = rc ? -1 : clcp_alloc_chan(b, 700, 0, 600);
+	check(ca >= 0 && cb >= 0, "node 0 <-> node 1: endpoints and channels", ca < 0 ? ca : cb);
+	if (ca >= 0 && cb >= 0) {
+		msg_sizes(a, ca, b, cb, 0);
+		msg_sizes(b, cb, a, ca, 1);
+	}
+	clcp_close(dev1);
 }
 
 static void run_msg(void)
@@ -389,6 +422,7 @@ static void run_msg(void)
 		printf("  %s\n", clcp_errmsg());
 	}
 	msg_select(dev);
+	msg_two_nodes(dev);
 	clcp_close(dev);
 }
 

@@ -8,8 +8,8 @@
 #  1. the installed Debian kernel image and the headers of the same version;
 #  2. kdriver/ built with kbuild and W=1: any warning fails;
 #  3. a busybox initramfs: the module, the firmware image, the tests;
-#  4. the simulated NIC (our firmware, host build) as the ivshmem server,
-#     its host DMA into the guest's RAM file, its link on a private fabric;
+#  4. five simulated NICs (our firmware, host build) as ivshmem servers,
+#     host DMA into the guest's RAM file, links on one private crossbar;
 #  5. qemu (TCG, under timeout) boots Debian's kernel; /init (guest-init.sh)
 #     runs the tests and prints "CLCP-VM: <step> pass|FAIL" lines.
 # Exit status 0 only if every step passed. Environment: CLCP_VM_TIMEOUT
@@ -38,7 +38,8 @@ busybox=/bin/busybox
 [ -x "$busybox" ] || die "busybox missing (package busybox-static)"
 readelf -l "$busybox" | grep -q 'program interpreter' &&
 	die "$busybox is not static (package busybox-static)"
-for f in firmware/clcp_ivshmem_nic firmware/clcp_mcp.bin tests/kdrv_guest; do
+for f in firmware/clcp_ivshmem_nic firmware/clcp_mcp.bin tests/kdrv_guest \
+	tests/conformance tests/clcp_test_peer; do
 	[ -e "$build/$f" ] || die "$build/$f missing: build the project first"
 done
 echo "vm: kernel $kver"
@@ -46,7 +47,7 @@ echo "vm: kernel $kver"
 work=$(mktemp -d "${TMPDIR:-/tmp}/clcp-vm.XXXXXX")
 nic_pid=
 cleanup() {
-	[ -n "$nic_pid" ] && kill "$nic_pid" 2>/dev/null && wait "$nic_pid" 2>/dev/null
+	[ -n "$nic_pid" ] && kill $nic_pid 2>/dev/null && wait $nic_pid 2>/dev/null
 	if [ "${CLCP_VM_KEEP:-0}" = 1 ]; then echo "vm: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -73,19 +74,42 @@ chmod +x "$ird/init"
 cp "$work/kdriver/clcp_mx.ko" "$ird/lib/modules/"
 cp "$build/firmware/clcp_mcp.bin" "$ird/lib/firmware/clcp/"
 cp "$build/tests/kdrv_guest" "$ird/bin/"
+# The conformance suite and its peer program, at their build paths (the
+# suite names the peer by its path), with the libraries they load.
+for exe in "$build/tests/conformance" "$build/tests/clcp_test_peer"; do
+	mkdir -p "$ird$(dirname "$exe")"
+	cp "$exe" "$ird$exe"
+	ldd "$exe" | awk '/=> \// { print $3 } /^\t\/[^ ]+ / { print $1 }' | while read -r lib; do
+		mkdir -p "$ird$(dirname "$lib")"
+		cp -L "$lib" "$ird$lib"
+	done
+done
+printf '%s\n' '#!/bin/sh' '# The conformance suite over the myrinet backend, through /dev/clcpN.' \
+	"cd /tmp && CLCP_TEST_BACKENDS=myrinet $build/tests/conformance --filter '!(final/*)' -j1" \
+	>"$ird/bin/conformance.sh"
+chmod +x "$ird/bin/conformance.sh"
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
-# --- 4. the simulated board ---
+# --- 4. five simulated boards: nodes 0..4 on one crossbar (the suite's
+# largest test has five nodes) ---
 ram_mib=256
+nboards=5
 mkdir -p "$work/fabric"
-"$build/firmware/clcp_ivshmem_nic" --socket "$work/ivshmem.sock" --ram "$work/guest-ram" \
-	--ram-size "$ram_mib" --fabric "$work/fabric" --port 0 >"$work/nic.log" 2>&1 &
-nic_pid=$!
-for _ in $(seq 100); do
-	[ -S "$work/ivshmem.sock" ] && break
-	sleep 0.05
+boards=()
+for ((port = 0; port < nboards; port++)); do
+	"$build/firmware/clcp_ivshmem_nic" --socket "$work/ivshmem$port.sock" \
+		--ram "$work/guest-ram" --ram-size "$ram_mib" --fabric "$work/fabric" \
+		--port "$port" >"$work/nic$port.log" 2>&1 &
+	nic_pid="$nic_pid $!"
+	boards+=(-chardev "socket,path=$work/ivshmem$port.sock,id=ivs$port"
+		-device "ivshmem-doorbell,chardev=ivs$port,vectors=1")
+	for _ in $(seq 100); do # one after the other: each sweeps the fabric first
+		[ -S "$work/ivshmem$port.sock" ] && break
+		sleep 0.05
+	done
+	[ -S "$work/ivshmem$port.sock" ] ||
+		{ cat "$work/nic$port.log"; die "simulated NIC $port did not start"; }
 done
-[ -S "$work/ivshmem.sock" ] || { cat "$work/nic.log"; die "the simulated NIC did not start"; }
 
 # --- 5. the guest ---
 t_boot=$SECONDS
@@ -94,17 +118,16 @@ timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m "${ram_mib}M" -smp 1 \
 	-object "memory-backend-file,id=ram,size=${ram_mib}M,mem-path=$work/guest-ram,share=on" \
 	-machine pc,memory-backend=ram \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet" \
-	-chardev "socket,path=$work/ivshmem.sock,id=ivs" \
-	-device "ivshmem-doorbell,chardev=ivs,vectors=1" \
+	-append "console=ttyS0 panic=-1 quiet clcp_boards=$nboards" \
+	"${boards[@]}" \
 	-nographic -no-reboot -net none </dev/null >"$work/console.log" 2>&1
 qrc=$?
 set -e
-wait "$nic_pid" 2>/dev/null
+wait $nic_pid 2>/dev/null
 nic_pid=
 sed 's/\r$//' "$work/console.log" | grep -v '^$' | grep -vE '^\[ *[0-9.]+\] ' || true
-echo "--- simulated NIC:"
-cat "$work/nic.log"
+echo "--- simulated NICs:"
+cat "$work"/nic*.log
 fails=$(grep -c 'CLCP-VM: .* FAIL' "$work/console.log" || true)
 passes=$(grep -c 'CLCP-VM: .* pass' "$work/console.log" || true)
 echo "vm: qemu exit $qrc, $passes steps passed, $fails failed;" \
