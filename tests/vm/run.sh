@@ -6,7 +6,7 @@
 # BUILD_DIR is a CMake build of the project (firmware/clcp_ivshmem_nic,
 # firmware/clcp_mcp.bin, tests/kdrv_guest). Steps, each fatal:
 #  1. the installed Debian kernel image and the headers of the same version;
-#  2. kdriver/ built with kbuild and W=1: any warning fails;
+#  2. kdriver/ built with kbuild, W=1 and sparse: any warning fails;
 #  3. a busybox initramfs: the module, the firmware image, the tests;
 #  4. five simulated NICs (our firmware, host build) as ivshmem servers,
 #     host DMA into the guest's RAM file, links on one private crossbar;
@@ -31,7 +31,7 @@ for img in /boot/vmlinuz-*; do
 	[ -d "/usr/src/linux-headers-$v" ] && kver=$v
 done
 [ -n "$kver" ] || die "no /boot/vmlinuz-V with /usr/src/linux-headers-V (scripts/deps.sh installs them)"
-for t in qemu-system-x86_64 cpio gzip timeout; do
+for t in qemu-system-x86_64 cpio gzip timeout sparse make; do
 	command -v "$t" >/dev/null || die "$t missing (scripts/deps.sh installs it)"
 done
 busybox=/bin/busybox
@@ -56,14 +56,14 @@ trap cleanup EXIT
 mkdir -p "$work/kdriver"
 cp "$root"/kdriver/*.c "$root"/kdriver/*.h "$root"/kdriver/Kbuild "$work/kdriver/"
 if ! make -C "/usr/src/linux-headers-$kver" M="$work/kdriver" CLCP_ROOT="$root" W=1 \
-	modules >"$work/kbuild.log" 2>&1; then
+	C=1 CHECK=sparse modules >"$work/kbuild.log" 2>&1; then
 	cat "$work/kbuild.log"
 	die "module build failed"
 fi
 if grep -E 'warning:|error:' "$work/kbuild.log"; then
 	die "module build has warnings"
 fi
-echo "vm: module built (W=1, no warnings)"
+echo "vm: module built (W=1 and sparse, no warnings)"
 
 # --- 3. initramfs ---
 ird=$work/initramfs
