@@ -1,6 +1,7 @@
 #!/bin/busybox sh
-# /init of the test guest (tests/vm/run.sh; clcp_boards=N on the kernel
-# command line: the simulated boards): loads the driver, runs the
+# /init of the test guests (tests/vm/run.sh; on the kernel command line
+# clcp_boards=N: the simulated boards; clcp_peer=0|1: one of two guests
+# that only run the peer test): loads the driver, runs the
 # tests against the simulated board, loads and unloads the driver ten
 # times, prints one "CLCP-VM: <step> pass|FAIL" line per step and
 # "CLCP-VM: done", then powers off.
@@ -19,8 +20,8 @@ step() { # step NAME CMD...: one result line
 	if "$@"; then echo "CLCP-VM: $name pass"; else echo "CLCP-VM: $name FAIL"; fi
 }
 
-load() {
-	insmod /lib/modules/clcp_mx.ko node=0 || return 1
+load() { # load [node=N]
+	insmod /lib/modules/clcp_mx.ko "${1:-node=0}" || return 1
 	last=/dev/clcp$((16 * clcp_boards - 1)) # board b: /dev/clcp<16b> .. <16b + 15>
 	i=0
 	while [ ! -e $last ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -56,12 +57,18 @@ cycles() {
 }
 
 start=$(cut -d' ' -f1 /proc/uptime)
-step load load
-step ioctl /bin/kdrv_guest ioctl
-step msg /bin/kdrv_guest msg
-step conformance /bin/conformance.sh
-step unload unload
-step cycles cycles
+if [ -n "${clcp_peer:-}" ]; then # one of two guests: node 0 or 1
+	step load load node=$clcp_peer
+	step peer /bin/kdrv_guest peer "$clcp_peer"
+	step unload unload
+else
+	step load load node=0
+	step ioctl /bin/kdrv_guest ioctl
+	step msg /bin/kdrv_guest msg
+	step conformance /bin/conformance.sh
+	step unload unload
+	step cycles cycles
+fi
 if dmesg | grep -qE 'Oops|BUG:|WARNING:|general protection'; then
 	echo "CLCP-VM: kernel FAIL"
 	dmesg | tail -50

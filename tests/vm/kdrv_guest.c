@@ -7,6 +7,8 @@
  *   kdrv_guest msg     messages through the myrinet backend over /dev/clcpN
  *                      (poll and interrupt modes), and select() woken by
  *                      the board's interrupt while another process sends
+ *   kdrv_guest peer N  node N of two guests (0 sends, 1 echoes), each with
+ *                      its own board, joined by the simulated crossbar
  * Each check prints "ok" or "FAIL" with its name; the last line is
  * "kdrv_guest: N passed, M failed"; exit status 0 only if none failed.
  */
@@ -426,6 +428,69 @@ static void run_msg(void)
 	clcp_close(dev);
 }
 
+/* --- peer: two guests, each with its board, through the crossbar --- */
+
+#define PEER_ROUNDS 200
+
+/* An endpoint and a channel to the other guest; 60 s for it to come up. */
+static int peer_open(uint32_t me, clcp_dev_t **dev, clcp_endpt_t **ep)
+{
+	struct clcp_endpt_attr at;
+	char uri[32];
+	int rc;
+
+	snprintf(uri, sizeof(uri), "myrinet://%u", me);
+	rc = clcp_open(uri, dev);
+	if (rc == 0)
+		rc = clcp_dev_attr_init(*dev, &at);
+	if (rc == 0) {
+		at.timeout_ms = 60000;
+		at.connect_ms = 60000;
+		rc = clcp_alloc_endpt(*dev, &at, ep);
+	}
+	if (rc == 0)
+		rc = clcp_alloc_chan(*ep, (uint16_t)(900 + me), 1 - me, (uint16_t)(901 - me));
+	if (rc < 0)
+		printf("  %s\n", clcp_errmsg());
+	return rc;
+}
+
+/* Node 1 echoes every message; node 0 sends sizes 1 B .. 64 KiB and checks the echo. */
+static void run_peer(uint32_t me)
+{
+	static uint8_t out[1 << 16], in[1 << 16];
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+	unsigned i, good = 0;
+	double t0 = now_ms();
+	int chan = peer_open(me, &dev, &ep);
+
+	check(chan >= 0,
+	      me ? "peer: node 1 endpoint and channel" : "peer: node 0 endpoint and channel", chan);
+	if (chan < 0)
+		return;
+	for (i = 0; i < PEER_ROUNDS; i++) {
+		size_t n = (size_t)1 << (i % 17);
+		int c = CLCP_ANY;
+		ssize_t r;
+
+		if (me == 0) {
+			fill(out, n, i);
+			if (clcp_snd_message(ep, chan, out, n, 0) != (ssize_t)n)
+				break;
+		}
+		r = clcp_rcv_message(ep, &c, in, sizeof(in), 0);
+		if (r != (ssize_t)n || (me == 1 && clcp_snd_message(ep, chan, in, n, 0) != r))
+			break;
+		good += me == 1 || same(in, n, i);
+	}
+	printf("peer: %u round trips of 1 B .. 64 KiB in %.0f ms\n", good, now_ms() - t0);
+	check(good == PEER_ROUNDS, "peer: every round trip intact", good);
+	if (me == 1)
+		usleep(500000); /* the last echo leaves before the channel is reset */
+	clcp_close(dev);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -433,8 +498,11 @@ int main(int argc, char **argv)
 		run_ioctl();
 	else if (argc == 2 && strcmp(argv[1], "msg") == 0)
 		run_msg();
+	else if (argc == 3 && strcmp(argv[1], "peer") == 0 &&
+		 (argv[2][0] == '0' || argv[2][0] == '1'))
+		run_peer((uint32_t)(argv[2][0] - '0'));
 	else
-		return fprintf(stderr, "usage: kdrv_guest ioctl|msg\n"), 2;
+		return fprintf(stderr, "usage: kdrv_guest ioctl|msg|peer 0|1\n"), 2;
 	printf("kdrv_guest %s: %u passed, %u failed\n", argv[1], passed, failed);
 	return failed ? 1 : 0;
 }

@@ -11,7 +11,9 @@
 #  4. five simulated NICs (our firmware, host build) as ivshmem servers,
 #     host DMA into the guest's RAM file, links on one private crossbar;
 #  5. qemu (TCG, under timeout) boots Debian's kernel; /init (guest-init.sh)
-#     runs the tests and prints "CLCP-VM: <step> pass|FAIL" lines.
+#     runs the tests and prints "CLCP-VM: <step> pass|FAIL" lines;
+#  6. two guests, each with one board, node 0 and node 1 on one crossbar:
+#     round trips between them.
 # Exit status 0 only if every step passed. Environment: CLCP_VM_TIMEOUT
 # (seconds for qemu, 300), CLCP_VM_KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -90,49 +92,85 @@ printf '%s\n' '#!/bin/sh' '# The conformance suite over the myrinet backend, thr
 chmod +x "$ird/bin/conformance.sh"
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
-# --- 4. five simulated boards: nodes 0..4 on one crossbar (the suite's
-# largest test has five nodes) ---
+# --- 4. simulated boards, 5. guests ---
 ram_mib=256
-nboards=5
-mkdir -p "$work/fabric"
-boards=()
-for ((port = 0; port < nboards; port++)); do
-	"$build/firmware/clcp_ivshmem_nic" --socket "$work/ivshmem$port.sock" \
-		--ram "$work/guest-ram" --ram-size "$ram_mib" --fabric "$work/fabric" \
-		--port "$port" >"$work/nic$port.log" 2>&1 &
+
+# nic_start NAME PORT: a simulated NIC on port PORT of $work/fabric-NAME,
+# its DMA into $work/ram-NAME; adds its ivshmem device to boards_NAME.
+nic_start() {
+	local name=$1 port=$2 sock=$work/ivshmem-$1-$2.sock
+	mkdir -p "$work/fabric-$name"
+	"$build/firmware/clcp_ivshmem_nic" --socket "$sock" --ram "$work/ram-$name" \
+		--ram-size "$ram_mib" --fabric "$work/fabric-$name" --port "$port" \
+		>"$work/nic-$name-$port.log" 2>&1 &
 	nic_pid="$nic_pid $!"
-	boards+=(-chardev "socket,path=$work/ivshmem$port.sock,id=ivs$port"
-		-device "ivshmem-doorbell,chardev=ivs$port,vectors=1")
 	for _ in $(seq 100); do # one after the other: each sweeps the fabric first
-		[ -S "$work/ivshmem$port.sock" ] && break
+		[ -S "$sock" ] && break
 		sleep 0.05
 	done
-	[ -S "$work/ivshmem$port.sock" ] ||
-		{ cat "$work/nic$port.log"; die "simulated NIC $port did not start"; }
-done
+	[ -S "$sock" ] || { cat "$work/nic-$name-$port.log"; die "simulated NIC $name-$port did not start"; }
+	eval "boards_$name+=(-chardev socket,path=$sock,id=ivs$port" \
+		"-device ivshmem-doorbell,chardev=ivs$port,vectors=1)"
+}
 
-# --- 5. the guest ---
+# guest NAME CMDLINE_EXTRA: qemu with the boards of NAME, its console in
+# $work/console-NAME.log; returns qemu's status.
+guest() {
+	local name=$1 extra=$2 rc=0
+	local -n devs=boards_$name
+	timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m "${ram_mib}M" -smp 1 \
+		-object "memory-backend-file,id=ram,size=${ram_mib}M,mem-path=$work/ram-$name,share=on" \
+		-machine pc,memory-backend=ram \
+		-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
+		-append "console=ttyS0 panic=-1 quiet $extra" "${devs[@]}" \
+		-nographic -no-reboot -net none </dev/null >"$work/console-$name.log" 2>&1 || rc=$?
+	return $rc
+}
+
+# report NAME QEMU_STATUS: the console and the NICs; fails on any FAIL.
+report() {
+	local name=$1 qrc=$2 fails passes
+	echo "=== guest $name"
+	sed 's/\r$//' "$work/console-$name.log" | grep -v '^$' | grep -vE '^\[ *[0-9.]+\] ' || true
+	echo "--- simulated NICs:"
+	cat "$work"/nic-"$name"-*.log
+	fails=$(grep -c 'CLCP-VM: .* FAIL' "$work/console-$name.log" || true)
+	passes=$(grep -c 'CLCP-VM: .* pass' "$work/console-$name.log" || true)
+	echo "vm: guest $name: qemu exit $qrc, $passes steps passed, $fails failed"
+	[ "$qrc" -eq 0 ] || die "guest $name: qemu failed or timed out ($qrc)"
+	grep -q 'CLCP-VM: done' "$work/console-$name.log" || die "guest $name did not finish"
+	[ "$fails" -eq 0 ] && [ "$passes" -gt 0 ] || die "guest $name: $fails steps failed"
+}
+
+# One guest, five boards on one crossbar (the suite's largest test has
+# five nodes): everything but the peer test.
+boards_main=()
+for port in 0 1 2 3 4; do nic_start main "$port"; done
 t_boot=$SECONDS
-set +e
-timeout "$timeout_s" qemu-system-x86_64 -accel tcg -m "${ram_mib}M" -smp 1 \
-	-object "memory-backend-file,id=ram,size=${ram_mib}M,mem-path=$work/guest-ram,share=on" \
-	-machine pc,memory-backend=ram \
-	-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet clcp_boards=$nboards" \
-	"${boards[@]}" \
-	-nographic -no-reboot -net none </dev/null >"$work/console.log" 2>&1
-qrc=$?
-set -e
-wait $nic_pid 2>/dev/null
+qrc=0
+guest main "clcp_boards=5" || qrc=$?
+wait $nic_pid 2>/dev/null || true
 nic_pid=
-sed 's/\r$//' "$work/console.log" | grep -v '^$' | grep -vE '^\[ *[0-9.]+\] ' || true
-echo "--- simulated NICs:"
-cat "$work"/nic*.log
-fails=$(grep -c 'CLCP-VM: .* FAIL' "$work/console.log" || true)
-passes=$(grep -c 'CLCP-VM: .* pass' "$work/console.log" || true)
-echo "vm: qemu exit $qrc, $passes steps passed, $fails failed;" \
-	"guest $((SECONDS - t_boot)) s, harness $((SECONDS - t_start)) s"
-[ "$qrc" -eq 0 ] || die "qemu failed or timed out ($qrc)"
-grep -q 'CLCP-VM: done' "$work/console.log" || die "the guest did not finish"
-[ "$fails" -eq 0 ] && [ "$passes" -gt 0 ] || die "$fails steps failed"
+report main "$qrc"
+echo "vm: guest main took $((SECONDS - t_boot)) s"
+
+# --- 6. two guests, one board each, joined by the crossbar ---
+boards_peer0=()
+boards_peer1=()
+mkdir -p "$work/fabric-peer"
+ln -s fabric-peer "$work/fabric-peer0"
+ln -s fabric-peer "$work/fabric-peer1"
+nic_start peer0 0
+nic_start peer1 1
+t_boot=$SECONDS
+guest peer0 "clcp_boards=1 clcp_peer=0" & q0=$!
+guest peer1 "clcp_boards=1 clcp_peer=1" & q1=$!
+qrc0=0 qrc1=0
+wait $q0 || qrc0=$?
+wait $q1 || qrc1=$?
+wait $nic_pid 2>/dev/null || true
+nic_pid=
+report peer0 "$qrc0"
+report peer1 "$qrc1"
+echo "vm: two guests took $((SECONDS - t_boot)) s; harness $((SECONDS - t_start)) s"
 echo "vm: all passed"
