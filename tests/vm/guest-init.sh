@@ -32,6 +32,14 @@ unload() {
 	rmmod clcp_mx && [ ! -e /dev/clcp0 ]
 }
 
+# Probes that fail leave nothing behind: a missing image, one too big.
+badfw() {
+	for fw in clcp/none.bin clcp/big.bin; do
+		insmod /lib/modules/clcp_mx.ko firmware=$fw || return 1
+		[ ! -e /dev/clcp0 ] && dmesg | grep -q "firmware $fw" && rmmod clcp_mx || return 1
+	done
+}
+
 mem_free_kib() {
 	awk '/^MemFree:/ { print $2 }' /proc/meminfo
 }
@@ -62,6 +70,7 @@ if [ -n "${clcp_peer:-}" ]; then # one of two guests: node 0 or 1
 	step peer /bin/kdrv_guest peer "$clcp_peer"
 	step unload unload
 else
+	step badfw badfw
 	step load load node=0
 	step ioctl /bin/kdrv_guest ioctl
 	step msg /bin/kdrv_guest msg

@@ -75,6 +75,7 @@ cp "$root/tests/vm/guest-init.sh" "$ird/init"
 chmod +x "$ird/init"
 cp "$work/kdriver/clcp_mx.ko" "$ird/lib/modules/"
 cp "$build/firmware/clcp_mcp.bin" "$ird/lib/firmware/clcp/"
+head -c 200000 /dev/zero >"$ird/lib/firmware/clcp/big.bin" # over MCP_IMAGE_MAX
 cp "$build/tests/kdrv_guest" "$ird/bin/"
 # The conformance suite and its peer program, at their build paths (the
 # suite names the peer by its path), with the libraries they load.
