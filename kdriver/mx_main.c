@@ -86,8 +86,8 @@ static int mxk_release(struct inode *inode, struct file *f)
 
 	mutex_lock(&ep->lock);
 	rc = endpt_destroy(ep);
-	if (rc && rc != -ENOENT && ep->cpu) {
-		/* The firmware may still own the memory: stop the LANai first. */
+	if ((rc == -ETIMEDOUT || rc == -EIO) && ep->cpu) {
+		/* A silent firmware may still own the memory: stop the LANai first. */
 		dev_err(&ep->board->pdev->dev, "endpoint %u: destroy failed (%d), board reset\n",
 			ep->index, rc);
 		ep->board->ops->reset(ep->board);
@@ -135,7 +135,11 @@ static long ioc_alloc(struct mxk_endpt *ep, void __user *arg)
 	atomic_inc(&mxk_dma_live);
 	a.map_size = alloc + MXK_WIN_SIZE;
 	a.win_off = alloc;
-	return copy_to_user(arg, &a, sizeof(a)) ? -EFAULT : 0;
+	if (copy_to_user(arg, &a, sizeof(a))) {
+		endpt_free(ep);
+		return -EFAULT;
+	}
+	return 0;
 }
 
 /* create_endpt: the user has written the header; the firmware reads it. */
@@ -259,7 +263,8 @@ static int mxk_mmap(struct file *f, struct vm_area_struct *vma)
 	int rc = -EINVAL;
 
 	mutex_lock(&ep->lock);
-	if (ep->cpu && vma->vm_pgoff == 0 && len == ep->alloc + MXK_WIN_SIZE) {
+	if (ep->cpu && vma->vm_pgoff == 0 && len == ep->alloc + MXK_WIN_SIZE &&
+	    (vma->vm_flags & VM_SHARED)) {
 		vma->vm_flags |= VM_IO | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY;
 		rc = remap_pfn_range(vma, vma->vm_start, PHYS_PFN(virt_to_phys(ep->cpu)), ep->alloc,
 				     vma->vm_page_prot);

@@ -76,6 +76,20 @@ static double now_ms(void)
 
 /* --- ioctl: the driver's ABI --- */
 
+/* An alloc whose answer cannot be written back: -EFAULT, and nothing kept. */
+static void alloc_readonly(int fd)
+{
+	struct mx_ioc_alloc a = { .abi_version = MX_IOC_ABI_VERSION, .size = 4096 };
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (page == MAP_FAILED)
+		return check(0, "anonymous page", errno);
+	memcpy(page, &a, sizeof(a));
+	mprotect(page, 4096, PROT_READ);
+	expect(fd, MX_IOC_ALLOC, page, -EFAULT, "alloc answered into read-only memory");
+	munmap(page, 4096);
+}
+
 static void ioctl_before_alloc(int fd)
 {
 	struct mx_ioc_alloc a = { .abi_version = MX_IOC_ABI_VERSION, .size = 0 };
@@ -92,6 +106,7 @@ static void ioctl_before_alloc(int fd)
 	expect(fd, _IOW('x', 2, struct mx_ioc_alloc), &a, -ENOTTY, "foreign magic");
 	expect(fd, MX_IOC_ALLOC, NULL, -EFAULT, "alloc from NULL");
 	expect(fd, MX_IOC_ALLOC, (void *)8, -EFAULT, "alloc from a bad pointer");
+	alloc_readonly(fd);
 	expect(fd, MX_IOC_ALLOC, &a, -EINVAL, "alloc of 0 bytes");
 	a.size = MX_ENDPT_MAX + 1;
 	expect(fd, MX_IOC_ALLOC, &a, -EINVAL, "alloc over endpt_max");
@@ -143,6 +158,8 @@ static void ioctl_mapped(int fd)
 	check(p == MAP_FAILED, "mmap of the wrong length", p == MAP_FAILED ? errno : 0);
 	p = mmap(NULL, a.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 4096);
 	check(p == MAP_FAILED, "mmap at an offset", p == MAP_FAILED ? errno : 0);
+	p = mmap(NULL, a.map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	check(p == MAP_FAILED, "mmap private", p == MAP_FAILED ? errno : 0);
 	p = mmap(NULL, a.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	check(p != MAP_FAILED, "mmap of endpoint + SRAM window", p == MAP_FAILED ? errno : 0);
 	if (p == MAP_FAILED)
