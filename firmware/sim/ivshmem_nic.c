@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@
 #include "board.h"
 #include "sim.h"
 
+#define STATS_WORDS (sizeof(struct mcp_stats) / sizeof(uint32_t))
+
 struct board {
 	uint8_t *shm; /* SRAM, then the board registers */
 	int shm_fd;
@@ -42,6 +45,7 @@ struct board {
 	int guest_irq; /* the guest's vector 0: written to interrupt it */
 	int conn;      /* qemu's connection: EOF when it ends */
 	uint32_t boots;
+	uint64_t totals[STATS_WORDS]; /* struct mcp_stats summed over the boots */
 };
 
 struct opts {
@@ -184,6 +188,15 @@ static int board_init(struct board *b, const struct opts *o)
 	return 0;
 }
 
+/* The firmware's counters (struct mcp_stats, big-endian) added to the totals of all boots. */
+static void stats_add(struct board *b)
+{
+	const uint32_t *st = (const uint32_t *)(const void *)&b->mcp.sh->stats;
+
+	for (unsigned i = 0; i < STATS_WORDS; i++)
+		b->totals[i] += hal_be32(st[i]);
+}
+
 /* A loaded image is what the driver wrote below the stack: not all zero. */
 static int image_loaded(struct board *b)
 {
@@ -206,6 +219,8 @@ static void board_ctrl(struct board *b)
 		b->running = 0;
 		__atomic_store_n(reg(b, SIMB_REG_STATE), SIMB_STATE_HALTED, __ATOMIC_RELEASE);
 	} else if (ctrl == SIMB_CTRL_RUN && !b->running && image_loaded(b)) {
+		if (b->boots)
+			stats_add(b);	  /* the counters of the boot before */
 		mcp_init(&b->mcp, b->hw); /* the host build of the image the driver loaded */
 		b->running = 1;
 		b->boots++;
@@ -248,21 +263,30 @@ static void board_run(struct board *b)
 	}
 }
 
-/* The firmware's counters of the last boot, on stderr. */
 static void stats_print(struct board *b, unsigned port)
 {
-	const struct mcp_stats *st = b->mcp.sh ? &b->mcp.sh->stats : NULL;
+	static const struct {
+		const char *name;
+		size_t off;
+	} f[] = {
+		{ "commands", offsetof(struct mcp_stats, commands) },
+		{ "tx", offsetof(struct mcp_stats, tx_packets) },
+		{ "rx", offsetof(struct mcp_stats, rx_packets) },
+		{ "ctrl_tx", offsetof(struct mcp_stats, ctrl_tx) },
+		{ "ctrl_rx", offsetof(struct mcp_stats, ctrl_rx) },
+		{ "grants", offsetof(struct mcp_stats, grants) },
+		{ "drop_port", offsetof(struct mcp_stats, drop_port) },
+		{ "drop_len", offsetof(struct mcp_stats, drop_len) },
+		{ "drop_crc", offsetof(struct mcp_stats, drop_crc) },
+		{ "drop_full", offsetof(struct mcp_stats, drop_full) },
+		{ "tx_errors", offsetof(struct mcp_stats, tx_errors) },
+	};
 
-	fprintf(stderr, "clcp_ivshmem_nic: port %u: %u boots, %u interrupts", port, b->boots,
-		hal_sim_intr_count(b->hw));
-	if (st)
-		fprintf(stderr,
-			"; last boot: commands=%u tx=%u rx=%u ctrl_tx=%u ctrl_rx=%u grants=%u "
-			"drop_port=%u drop_len=%u drop_crc=%u drop_full=%u tx_errors=%u",
-			hal_be32(st->commands), hal_be32(st->tx_packets), hal_be32(st->rx_packets),
-			hal_be32(st->ctrl_tx), hal_be32(st->ctrl_rx), hal_be32(st->grants),
-			hal_be32(st->drop_port), hal_be32(st->drop_len), hal_be32(st->drop_crc),
-			hal_be32(st->drop_full), hal_be32(st->tx_errors));
+	fprintf(stderr, "clcp_ivshmem_nic: port %u: %u boots, %u interrupts; all boots:", port,
+		b->boots, hal_sim_intr_count(b->hw));
+	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		fprintf(stderr, " %s=%llu", f[i].name,
+			(unsigned long long)b->totals[f[i].off / sizeof(uint32_t)]);
 	fputc('\n', stderr);
 }
 
@@ -322,6 +346,8 @@ int main(int argc, char **argv)
 	if (board_init(&b, &o) || accept_guest(&b, o.socket))
 		return 1;
 	board_run(&b);
+	if (b.boots)
+		stats_add(&b);
 	stats_print(&b, o.port);
 	sim_fabric_close(-1, o.fabric, o.port);
 	hal_sim_destroy(b.hw);
