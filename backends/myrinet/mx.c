@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Myrinet backend: the ops table over the device layer (mx_dev.h), which
- * stands in for the kernel driver and runs the node's NIC (the firmware on
- * the simulated LANai) in this process. The endpoint is the one ABI of
- * clcp/abi.h in the NIC's pinned window, so the fast paths of clcp/endpt.h
- * work unchanged: Tx = post entries, then ring the doorbell; Rx = the
- * firmware DMAs into posted slots; the endpoint fd is the device's eventfd.
+ * Myrinet backend: the ops table over the device layer (mx_dev.h): the
+ * kernel driver's board when /dev/clcp0 exists (mx_kdev.c), else the node's
+ * NIC (the firmware on the simulated LANai) run in this process. The
+ * endpoint is the one ABI of clcp/abi.h in memory the NIC reaches by DMA,
+ * so the fast paths of clcp/endpt.h work unchanged: Tx = post entries, then
+ * ring the doorbell; Rx = the firmware DMAs into posted slots; the endpoint
+ * fd is /dev/clcpN (or the device layer's eventfd), readable after the
+ * NIC's interrupt.
  * Channels use the firmware's credits: no frame leaves without a posted
  * Rx slot promised to it at the receiver.
  */
@@ -641,8 +643,9 @@ static void mx_wake_senders(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_myrinet_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "myrinet",
-	.uri_help = "myrinet[://NODE][?base_node=B&fabric=DIR]: the LANai firmware on a simulated "
-		    "NIC per process; nodes B..B+63 meet in DIR (default $CLCP_SHM_DIR, /dev/shm)",
+	.uri_help = "myrinet[://NODE][?base_node=B&fabric=DIR]: the board of /dev/clcpN that is node "
+		    "NODE-B when the driver is loaded, else the LANai firmware on a simulated NIC per "
+		    "process; nodes B..B+63 meet in DIR (default $CLCP_SHM_DIR, /dev/shm)",
 	.caps = CLCP_CAP_INTERRUPT,
 	.max_endpts = MCP_MAX_ENDPTS,
 	.mtu_max = MCP_MTU_MAX,
