@@ -15,8 +15,8 @@
 #include "clcp/mx_ioctl.h"
 #include "mcp_abi.h"
 
-/* The SRAM window of every endpoint mapping: struct mcp_shared, whole pages. */
-#define MXK_WIN_SIZE PAGE_ALIGN(sizeof(struct mcp_shared))
+/* The SRAM window of an endpoint's mapping: its own page of words, no other SRAM. */
+#define MXK_WIN_SIZE MCP_EPAGE_SIZE
 
 struct mxk_board;
 

@@ -314,7 +314,7 @@ static irqreturn_t mxk_irq(int irq, void *arg)
 
 		if (!smp_load_acquire(&ep->live))
 			continue;
-		n = mxk_sram_read32(b, SH(endpts[i].intr));
+		n = mxk_sram_read32(b, MCP_EPAGE(i) + offsetof(struct mcp_endpt_page, intr));
 		if (n == ep->intr_seen)
 			continue;
 		ep->intr_seen = n;

@@ -107,11 +107,21 @@ static long ioc_info(struct mxk_endpt *ep, void __user *arg)
 		.index = ep->index,
 		.endpt_max = MX_ENDPT_MAX,
 		.win_size = MXK_WIN_SIZE,
-		.shared_off = 0,
+		.page_off = 0,
 		.board = ep->board->slot,
 	};
 
 	return copy_to_user(arg, &in, sizeof(in)) ? -EFAULT : 0;
+}
+
+static long ioc_stats(struct mxk_endpt *ep, void __user *arg)
+{
+	struct mx_ioc_stats st;
+
+	BUILD_BUG_ON(sizeof(st) != sizeof(struct mcp_stats));
+	memcpy_fromio(&st, ep->board->sram + MCP_SHARED_OFF + offsetof(struct mcp_shared, stats),
+		      sizeof(st));
+	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
 static long ioc_alloc(struct mxk_endpt *ep, void __user *arg)
@@ -153,8 +163,8 @@ static long ioc_create(struct mxk_endpt *ep)
 		return -EINVAL;
 	if (ep->created)
 		return -EBUSY;
-	ep->intr_seen = mxk_sram_read32(b, MCP_SHARED_OFF + offsetof(struct mcp_shared,
-								     endpts[ep->index].intr));
+	ep->intr_seen =
+		mxk_sram_read32(b, MCP_EPAGE(ep->index) + offsetof(struct mcp_endpt_page, intr));
 	rc = mxk_cmd(b, MCP_CMD_CREATE_ENDPT, ep->index, &a);
 	if (rc)
 		return rc;
@@ -227,6 +237,8 @@ static long mxk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	case MX_IOC_DRAIN:
 		atomic_set(&ep->pending, 0);
 		return 0;
+	case MX_IOC_STATS:
+		return ioc_stats(ep, uarg);
 	case MX_IOC_ALLOC:
 	case MX_IOC_CREATE:
 	case MX_IOC_DESTROY:
@@ -251,17 +263,18 @@ static long mxk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 }
 
 /*
- * One mapping at offset 0: the endpoint memory, then the SRAM window
- * (struct mcp_shared: doorbells, channel words, statistics), uncached.
+ * One mapping at offset 0: the endpoint memory, then the endpoint's page of
+ * SRAM words (doorbell, channel words), uncached; no other SRAM.
  * The DMA API gave directly mapped pages (no IOMMU on the boards' hosts).
  */
 static int mxk_mmap(struct file *f, struct vm_area_struct *vma)
 {
 	struct mxk_endpt *ep = f->private_data;
 	unsigned long len = vma->vm_end - vma->vm_start;
-	phys_addr_t win = ep->board->sram_phys + MCP_SHARED_OFF;
+	phys_addr_t win = ep->board->sram_phys + MCP_EPAGE(ep->index);
 	int rc = -EINVAL;
 
+	BUILD_BUG_ON(MCP_EPAGE_SIZE % PAGE_SIZE); /* an endpoint's words alone on their pages */
 	mutex_lock(&ep->lock);
 	if (ep->cpu && vma->vm_pgoff == 0 && len == ep->alloc + MXK_WIN_SIZE &&
 	    (vma->vm_flags & VM_SHARED)) {

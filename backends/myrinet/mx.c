@@ -230,9 +230,11 @@ static const struct {
 
 static int mx_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 {
-	const unsigned char *st = (const unsigned char *)&mx_dev_shared(MXD(dev)->node->dev)->stats;
+	struct mcp_stats stats;
+	const unsigned char *st = (const unsigned char *)&stats;
 	unsigned i;
 
+	mx_dev_stats(MXD(dev)->node->dev, &stats);
 	for (i = 0; i < sizeof(mx_stat_fields) / sizeof(mx_stat_fields[0]); i++) {
 		clcp_u32 v;
 

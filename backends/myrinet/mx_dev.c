@@ -39,10 +39,12 @@ static uint32_t be(uint32_t v)
 	return hal_be32(v);
 }
 
-/* The SRAM block endpoint idx sees (the kernel driver maps it per endpoint). */
-static struct mcp_shared *sh_of(struct mx_dev *dev, uint32_t idx)
+/* Endpoint idx's page of SRAM words (the kernel driver maps it to its owner). */
+static struct mcp_endpt_page *page_of(struct mx_dev *dev, uint32_t idx)
 {
-	return dev->k ? mx_kdev_shared(dev->k, idx) : dev->sh;
+	if (idx >= MCP_MAX_ENDPTS)
+		return NULL;
+	return dev->k ? mx_kdev_page(dev->k, idx) : hal_sram(dev->hw, MCP_EPAGE(idx));
 }
 
 /* The simulated LANai may sleep; a card's (and the driver's board) polls. */
@@ -59,7 +61,7 @@ static void mx_interrupt(void *arg)
 	uint64_t one = 1;
 
 	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++) {
-		uint32_t n = be(__atomic_load_n(&dev->sh->endpts[i].intr, __ATOMIC_ACQUIRE));
+		uint32_t n = be(__atomic_load_n(&page_of(dev, i)->intr, __ATOMIC_ACQUIRE));
 
 		if (n != dev->intr_seen[i] && dev->evfd[i] >= 0) {
 			dev->intr_seen[i] = n;
@@ -271,7 +273,7 @@ int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **b
 	dev->evfd[idx] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dev->evfd[idx] < 0)
 		return -errno;
-	dev->intr_seen[idx] = be(dev->sh->endpts[idx].intr);
+	dev->intr_seen[idx] = be(page_of(dev, idx)->intr);
 	dev->size[idx] = size;
 	*base = p;
 	return 0;
@@ -347,34 +349,34 @@ int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err)
 
 int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
-	struct mcp_shared *sh = idx < MCP_MAX_ENDPTS ? sh_of(dev, idx) : NULL;
+	struct mcp_endpt_page *pg = page_of(dev, idx);
 
-	if (!sh || chan >= MCP_MAX_CHANS)
+	if (!pg || chan >= MCP_MAX_CHANS)
 		return -EINVAL;
 	/* Acquire: what the NIC delivered before the error is visible with it. */
-	return -(int)__atomic_load_n(&sh->chan_err[idx][chan], __ATOMIC_ACQUIRE);
+	return -(int)__atomic_load_n(&pg->chan_err[chan], __ATOMIC_ACQUIRE);
 }
 
 uint32_t mx_dev_errors(struct mx_dev *dev, uint32_t idx)
 {
-	struct mcp_shared *sh = sh_of(dev, idx);
+	struct mcp_endpt_page *pg = page_of(dev, idx);
 
-	return sh ? be(__atomic_load_n(&sh->endpts[idx].errors, __ATOMIC_ACQUIRE)) : 0;
+	return pg ? be(__atomic_load_n(&pg->errors, __ATOMIC_ACQUIRE)) : 0;
 }
 
 uint32_t mx_dev_chan_tx(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
 	/* An ask the NIC has not taken yet is an ask out; taken, its state is published. */
-	struct mcp_shared *sh = sh_of(dev, idx);
-	uint8_t asked = __atomic_load_n(&sh->chan_ask[idx][chan], __ATOMIC_ACQUIRE);
-	uint32_t w = be(__atomic_load_n(&sh->chan_tx[idx][chan], __ATOMIC_ACQUIRE));
+	struct mcp_endpt_page *pg = page_of(dev, idx);
+	uint8_t asked = __atomic_load_n(&pg->chan_ask[chan], __ATOMIC_ACQUIRE);
+	uint32_t w = be(__atomic_load_n(&pg->chan_tx[chan], __ATOMIC_ACQUIRE));
 
 	return asked ? w | MCP_CHT_ASKING : w;
 }
 
 void mx_dev_chan_ask(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
-	__atomic_store_n(&sh_of(dev, idx)->chan_ask[idx][chan], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&page_of(dev, idx)->chan_ask[chan], 1, __ATOMIC_RELAXED);
 	mx_dev_doorbell(dev, idx); /* its release orders the ask before the ring */
 }
 
@@ -392,7 +394,7 @@ int mx_dev_node_alive(struct mx_dev *dev, uint32_t node)
 
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
 {
-	uint32_t *db = &sh_of(dev, idx)->endpts[idx].doorbell;
+	uint32_t *db = &page_of(dev, idx)->doorbell;
 
 	/* R1 happened on the entries; this publishes the ring after them. */
 	__atomic_store_n(db, be(be(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1), __ATOMIC_RELEASE);
@@ -433,8 +435,18 @@ void mx_dev_drain(struct mx_dev *dev, uint32_t idx)
 
 const struct mcp_shared *mx_dev_shared(struct mx_dev *dev)
 {
-	static const struct mcp_shared none; /* the driver's board, no endpoint mapped yet */
-	const struct mcp_shared *sh = sh_of(dev, MCP_MAX_ENDPTS);
+	return dev->sh;
+}
 
-	return sh ? sh : &none;
+const struct mcp_endpt_page *mx_dev_page(struct mx_dev *dev, uint32_t idx)
+{
+	return page_of(dev, idx);
+}
+
+void mx_dev_stats(struct mx_dev *dev, struct mcp_stats *st)
+{
+	if (!dev->k)
+		memcpy(st, &dev->sh->stats, sizeof(*st));
+	else if (mx_kdev_stats(dev->k, st) < 0)
+		memset(st, 0, sizeof(*st)); /* no endpoint device free to ask */
 }

@@ -15,6 +15,8 @@
 
 struct mx_dev;
 struct mcp_shared;
+struct mcp_endpt_page;
+struct mcp_stats;
 
 #define MX_SLOT_SIZE (16u << 20) /* the host window the driver pins per endpoint */
 
@@ -68,7 +70,11 @@ void mx_dev_signal(struct mx_dev *dev, uint32_t idx);
 void mx_dev_drain(struct mx_dev *dev, uint32_t idx);
 /* The largest endpoint region (what the driver can pin in one piece). */
 uint32_t mx_dev_endpt_max(struct mx_dev *dev);
-/* The shared SRAM block, for statistics and the log (big-endian). */
+/* The shared SRAM block, for the log (big-endian); NULL over the kernel driver. */
 const struct mcp_shared *mx_dev_shared(struct mx_dev *dev);
+/* Endpoint idx's SRAM words (big-endian), NULL if it has none. */
+const struct mcp_endpt_page *mx_dev_page(struct mx_dev *dev, uint32_t idx);
+/* The NIC's counters as in SRAM (big-endian). */
+void mx_dev_stats(struct mx_dev *dev, struct mcp_stats *st);
 
 #endif /* CLCP_MX_DEV_H */

@@ -17,7 +17,7 @@ struct mx_kdev_ep {
 	int fd;
 	uint8_t *map;
 	size_t map_len;
-	struct mcp_shared *sh;
+	struct mcp_endpt_page *page;
 };
 
 struct mx_kdev {
@@ -154,7 +154,7 @@ int mx_kdev_endpt_alloc(struct mx_kdev *k, uint32_t idx, uint32_t size, void **b
 		return rc;
 	}
 	e->map_len = a.map_size;
-	e->sh = (struct mcp_shared *)(void *)(e->map + a.win_off);
+	e->page = (struct mcp_endpt_page *)(void *)(e->map + a.win_off);
 	*base = e->map;
 	return 0;
 }
@@ -195,14 +195,25 @@ int mx_kdev_chan(struct mx_kdev *k, uint32_t idx, unsigned long cmd, uint32_t ch
 	return ep_ioctl(k, idx, cmd, &c);
 }
 
-struct mcp_shared *mx_kdev_shared(struct mx_kdev *k, uint32_t idx)
+struct mcp_endpt_page *mx_kdev_page(struct mx_kdev *k, uint32_t idx)
 {
-	if (idx < MCP_MAX_ENDPTS && k->ep[idx].sh)
-		return k->ep[idx].sh;
+	return idx < MCP_MAX_ENDPTS ? k->ep[idx].page : NULL;
+}
+
+int mx_kdev_stats(struct mx_kdev *k, struct mcp_stats *st)
+{
+	int fd = -EBUSY, rc;
+
 	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
-		if (k->ep[i].sh)
-			return k->ep[i].sh;
-	return NULL;
+		if (k->ep[i].fd >= 0)
+			return ioctl(k->ep[i].fd, MX_IOC_STATS, st) ? -errno : 0;
+	for (uint32_t i = 0; i < MX_DEV_COUNT && fd == -EBUSY; i++)
+		fd = dev_open(k->minor0 + i);
+	if (fd < 0)
+		return fd;
+	rc = ioctl(fd, MX_IOC_STATS, st) ? -errno : 0;
+	close(fd);
+	return rc;
 }
 
 int mx_kdev_wait_fd(struct mx_kdev *k, uint32_t idx)

@@ -11,7 +11,8 @@
 #include <stdint.h>
 
 struct mx_kdev;
-struct mcp_shared;
+struct mcp_endpt_page;
+struct mcp_stats;
 
 /* 1 if the driver's devices exist ($CLCP_MX_DEV, default /dev/clcp, then 0). */
 int mx_kdev_present(void);
@@ -27,8 +28,10 @@ int mx_kdev_endpt_destroy(struct mx_kdev *k, uint32_t idx);
 int mx_kdev_chan(struct mx_kdev *k, uint32_t idx, unsigned long cmd, uint32_t chan, uint32_t port,
 		 uint32_t peer_node, uint32_t peer_port, uint32_t flags);
 
-/* The SRAM window of endpoint idx (any endpoint's if idx has none; NULL if none). */
-struct mcp_shared *mx_kdev_shared(struct mx_kdev *k, uint32_t idx);
+/* Endpoint idx's page of SRAM words, mapped with it (NULL if it has none). */
+struct mcp_endpt_page *mx_kdev_page(struct mx_kdev *k, uint32_t idx);
+/* The board's counters (struct mcp_stats, big-endian), through an endpoint device. */
+int mx_kdev_stats(struct mx_kdev *k, struct mcp_stats *st);
 int mx_kdev_wait_fd(struct mx_kdev *k, uint32_t idx);
 void mx_kdev_signal(struct mx_kdev *k, uint32_t idx);
 void mx_kdev_drain(struct mx_kdev *k, uint32_t idx);

@@ -6,7 +6,7 @@
  *
  * /dev/clcpN is endpoint N of the board, opened by one process at a time.
  * The user: MX_IOC_INFO (checks abi_version), MX_IOC_ALLOC (size), mmap of
- * the whole region at offset 0 (endpoint memory, then the SRAM window),
+ * the whole region at offset 0 (endpoint memory, then its page of SRAM words),
  * writes the endpoint header and queues (clcp/abi.h), MX_IOC_CREATE (the
  * firmware reads the header), then channels; poll() says POLLIN after the
  * board's interrupt for this endpoint until MX_IOC_DRAIN. close() (or the
@@ -26,7 +26,7 @@
 #include <sys/ioctl.h>
 #endif
 
-#define MX_IOC_ABI_VERSION 1u
+#define MX_IOC_ABI_VERSION 2u
 #define MX_DEV_COUNT 16u	/* endpoints of a board: /dev/clcp0 .. /dev/clcp15 */
 #define MX_BOARDS_MAX 8u	/* board b's endpoint i is /dev/clcp<16 * b + i> */
 #define MX_ENDPT_MAX (4u << 20) /* one physically contiguous DMA buffer */
@@ -38,8 +38,8 @@ struct mx_ioc_info {
 	uint32_t node;	      /* the board's node id */
 	uint32_t index;	      /* endpoint number (the minor) */
 	uint32_t endpt_max;   /* largest MX_IOC_ALLOC size */
-	uint32_t win_size;    /* bytes of SRAM window after the endpoint memory */
-	uint32_t shared_off;  /* struct mcp_shared within the window */
+	uint32_t win_size;    /* bytes of SRAM (the endpoint's page) after its memory */
+	uint32_t page_off;    /* the endpoint's struct mcp_endpt_page in the window */
 	uint32_t board;	      /* b: its endpoints are /dev/clcp<16 * b + i> */
 };
 
@@ -61,6 +61,11 @@ struct mx_ioc_chan {
 	uint32_t rsvd[3];   /* zero */
 };
 
+/* MX_IOC_STATS: the board's struct mcp_stats as in SRAM (big-endian). */
+struct mx_ioc_stats {
+	uint32_t words[16];
+};
+
 #define MX_IOC_MAGIC 0xc1
 #define MX_IOC_INFO _IOR(MX_IOC_MAGIC, 1, struct mx_ioc_info)
 #define MX_IOC_ALLOC _IOWR(MX_IOC_MAGIC, 2, struct mx_ioc_alloc)
@@ -71,5 +76,6 @@ struct mx_ioc_chan {
 #define MX_IOC_FAIL _IOW(MX_IOC_MAGIC, 7, struct mx_ioc_chan) /* give a channel up */
 #define MX_IOC_SIGNAL _IO(MX_IOC_MAGIC, 8)		      /* make poll() readable now */
 #define MX_IOC_DRAIN _IO(MX_IOC_MAGIC, 9)		      /* consume pending wake-ups */
+#define MX_IOC_STATS _IOR(MX_IOC_MAGIC, 10, struct mx_ioc_stats)
 
 #endif /* CLCP_MX_IOCTL_H */

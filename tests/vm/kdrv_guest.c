@@ -146,13 +146,14 @@ static void ioctl_bad_chans(int fd)
 static void ioctl_mapped(int fd)
 {
 	struct mx_ioc_alloc a = { .abi_version = MX_IOC_ABI_VERSION, .size = 65536 + 100 };
-	const struct mcp_shared *sh;
+	struct mcp_stats st0, st1;
+	const struct mcp_endpt_page *pg;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint8_t *p;
 
 	expect(fd, MX_IOC_ALLOC, &a, 0, "alloc 64 KiB + 100");
-	check(a.win_off == 69632 && a.map_size > a.win_off, "alloc: page-rounded layout",
-	      a.win_off);
+	check(a.win_off == 69632 && a.map_size == a.win_off + MCP_EPAGE_SIZE,
+	      "alloc: page-rounded memory, then one page of SRAM", a.win_off);
 	expect(fd, MX_IOC_ALLOC, &a, -EBUSY, "alloc twice");
 	p = mmap(NULL, a.map_size - 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	check(p == MAP_FAILED, "mmap of the wrong length", p == MAP_FAILED ? errno : 0);
@@ -161,15 +162,19 @@ static void ioctl_mapped(int fd)
 	p = mmap(NULL, a.map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	check(p == MAP_FAILED, "mmap private", p == MAP_FAILED ? errno : 0);
 	p = mmap(NULL, a.map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	check(p != MAP_FAILED, "mmap of endpoint + SRAM window", p == MAP_FAILED ? errno : 0);
+	check(p != MAP_FAILED, "mmap of endpoint + its SRAM page", p == MAP_FAILED ? errno : 0);
 	if (p == MAP_FAILED)
 		return;
 	check(p[0] == 0 && p[a.size - 1] == 0, "endpoint memory zeroed", p[0]);
-	sh = (const struct mcp_shared *)(void *)(p + a.win_off);
-	check(__builtin_bswap32(sh->magic) == MCP_MAGIC, "SRAM window: firmware magic",
-	      (long)__builtin_bswap32(sh->magic));
+	pg = (const struct mcp_endpt_page *)(void *)(p + a.win_off);
+	check(pg->enabled == 0, "SRAM page: the endpoint is not enabled yet", (long)pg->enabled);
+	expect(fd, MX_IOC_STATS, NULL, -EFAULT, "stats to NULL");
+	expect(fd, MX_IOC_STATS, &st0, 0, "stats");
 	/* A zeroed header: the firmware refuses it (no magic), the driver says so. */
 	expect(fd, MX_IOC_CREATE, NULL, -EPROTO, "create with a bad header");
+	expect(fd, MX_IOC_STATS, &st1, 0, "stats again");
+	check(__builtin_bswap32(st1.commands) == __builtin_bswap32(st0.commands) + 1,
+	      "the firmware ran the create command", (long)__builtin_bswap32(st1.commands));
 	check(poll(&pfd, 1, 0) == 0, "poll: nothing pending", pfd.revents);
 	expect(fd, MX_IOC_SIGNAL, NULL, 0, "signal");
 	check(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN), "poll: readable after signal",
