@@ -27,6 +27,12 @@ static void put_head(struct mcp *m, const struct mcp_endpt *e, clcp_u32 field, c
 
 /* --- small helpers --- */
 
+/* Endpoint i's words in SRAM (its page: the user side maps it). */
+static struct mcp_endpt_page *epage(const struct mcp *m, clcp_u32 i)
+{
+	return hal_sram(m->hw, MCP_EPAGE(i));
+}
+
 static clcp_u32 rd32(const clcp_u32 *p)
 {
 	return hal_be32(*(const volatile clcp_u32 *)p);
@@ -177,9 +183,9 @@ static int cmd_create_endpt(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	e->txq_mask = txq_len - 1;
 	e->rxq_off = hal_le32(h->rxq_off);
 	e->rxq_mask = rxq_len - 1;
-	e->doorbell_seen = rd32(&m->sh->endpts[i].doorbell) - 1; /* look once */
+	e->doorbell_seen = rd32(&epage(m, i)->doorbell) - 1; /* look once */
 	e->enabled = 1;
-	wr32(&m->sh->endpts[i].enabled, 1);
+	wr32(&epage(m, i)->enabled, 1);
 	return 0;
 }
 
@@ -189,14 +195,14 @@ static void chan_pub(struct mcp *m, clcp_u32 i, clcp_u32 ch)
 {
 	const struct mcp_chan *c = &m->ep[i].chans[ch];
 
-	wr32(&m->sh->chan_tx[i][ch],
+	wr32(&epage(m, i)->chan_tx[ch],
 	     c->credits | (c->seen ? MCP_CHT_SEEN : 0) | (c->asking ? MCP_CHT_ASKING : 0));
 }
 
 /* The channel failed (err > 0): its Tx entries come back with -err from now on. */
 static void chan_fail(struct mcp *m, clcp_u32 i, clcp_u32 ch, clcp_u32 err)
 {
-	m->sh->chan_err[i][ch] = (clcp_u8)err;
+	epage(m, i)->chan_err[ch] = (clcp_u8)err;
 	rx_interrupt(m, i); /* a sender sleeping for credits looks again */
 }
 
@@ -238,7 +244,7 @@ static int cmd_destroy_endpt(struct mcp *m, clcp_u32 i)
 		return -MCP_ENOENT;
 	unbind_all(m, e);
 	e->enabled = 0;
-	wr32(&m->sh->endpts[i].enabled, 0);
+	wr32(&epage(m, i)->enabled, 0);
 	return 0;
 }
 
@@ -269,8 +275,8 @@ static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	mc->ask_us = hal_clock_us(m->hw) - ASK_RETRY_US;
 	mc->active = 1;
 	e->nactive++;
-	m->sh->chan_err[i][ch] = 0;
-	m->sh->chan_ask[i][ch] = 0;
+	epage(m, i)->chan_err[ch] = 0;
+	epage(m, i)->chan_ask[ch] = 0;
 	chan_pub(m, i, ch);
 	if (mc->credit) /* a peer bound first learns that we are here */
 		tx_ctrl(m, peer, mc->peer_port, mc->my_port, MCP_CTRL_HELLO, 0);
@@ -463,11 +469,13 @@ static int tx_check(const struct mcp *m, const struct mcp_endpt *e, const struct
 {
 	clcp_u32 ch = hal_le16(q->chan), len = hal_le32(q->len), off = hal_le32(q->buf_off);
 	const struct mcp_chan *c = &e->chans[ch < MCP_MAX_CHANS ? ch : 0];
+	clcp_u8 err;
 
 	if (ch >= e->nchan || !c->active)
 		return -MCP_EINVAL;
-	if (m->sh->chan_err[e - m->ep][ch])
-		return -(int)m->sh->chan_err[e - m->ep][ch];
+	err = epage(m, (clcp_u32)(e - m->ep))->chan_err[ch];
+	if (err)
+		return -(int)err;
 	if (len > e->mtu)
 		return -MCP_EMSGSIZE;
 	if (!(q->flags & CLCP_QF_INLINE) && (off > e->size || len > e->size - off))
@@ -549,7 +557,7 @@ static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
 	for (ch = 0; ch < e->nchan; ch++) {
 		struct mcp_chan *c = &e->chans[ch];
 
-		if (!m->sh->chan_ask[i][ch])
+		if (!epage(m, i)->chan_ask[ch])
 			continue;
 		if (c->active && c->credit && !c->credits && !c->asking)
 			ask(m, i, c, 0);
@@ -558,7 +566,7 @@ static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
 		/* The answer (or ASKING) before the ask is taken: the driver reads the other way.
 		 */
 		hal_wmb();
-		*(volatile clcp_u8 *)&m->sh->chan_ask[i][ch] = 0;
+		*(volatile clcp_u8 *)&epage(m, i)->chan_ask[ch] = 0;
 	}
 }
 
@@ -595,7 +603,7 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 
 	if (!e->enabled)
 		return 0;
-	db = rd32(&m->sh->endpts[i].doorbell);
+	db = rd32(&epage(m, i)->doorbell);
 	asks_scan(m, i, db);
 	if (db == e->doorbell_seen)
 		return 0;
@@ -615,7 +623,7 @@ static int tx_endpt(struct mcp *m, clcp_u32 i)
 		put_count(m, e, CLCP_OFFSETOF(struct clcp_endpt_hdr, tx_frames), e->tx_frames);
 	} else {
 		inc32(&m->sh->stats.tx_errors);
-		inc32(&m->sh->endpts[i].errors);
+		inc32(&epage(m, i)->errors);
 		mcp_log(m, MCP_LOG_TX_ERR, i, (clcp_u32)-rc, hal_le16(q->chan));
 	}
 	q->status = (clcp_s16)hal_le16((clcp_u16)rc);
@@ -904,7 +912,7 @@ static void rx_interrupt(struct mcp *m, clcp_u32 i)
 		return;
 	*w = 0;
 	hal_dma_to_host(m->hw, armed, SCRATCH_WORD, 4);
-	inc32(&m->sh->endpts[i].intr);
+	inc32(&epage(m, i)->intr);
 	inc32(&m->sh->stats.interrupts);
 	hal_host_intr(m->hw);
 }
@@ -1039,6 +1047,7 @@ void mcp_init(struct mcp *m, struct hal *hw)
 	m->sh = hal_sram(hw, MCP_SHARED_OFF);
 	m->stall_max_us = 1000000u;
 	zero_bytes(m->sh, sizeof(*m->sh));
+	zero_bytes(hal_sram(hw, MCP_EPAGE_OFF), MCP_MAX_ENDPTS * MCP_EPAGE_SIZE);
 	hal_eimr_set(hw, 0); /* polled: no LANai interrupts */
 	mcp_log(m, MCP_LOG_BOOT, 0xffffu, MCP_ABI_VERSION, CLCP_ABI_VERSION);
 	wr32(&m->sh->version, MCP_ABI_VERSION);

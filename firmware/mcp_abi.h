@@ -15,7 +15,7 @@
 
 #include "clcp/abi.h"
 
-#define MCP_ABI_VERSION 2u
+#define MCP_ABI_VERSION 3u
 #define MCP_MAGIC 0x4d435031u /* "MCP1" */
 
 /* SRAM map (bytes). The image and its stack live below MCP_SHARED_OFF. */
@@ -23,6 +23,9 @@
 #define MCP_IMAGE_MAX 0x18000u	 /* code + data + bss */
 #define MCP_STACK_TOP 0x20000u	 /* stack grows down from here */
 #define MCP_SHARED_OFF 0x20000u	 /* struct mcp_shared */
+#define MCP_EPAGE_OFF 0x28000u	 /* struct mcp_endpt_page of endpoint i, one page each */
+#define MCP_EPAGE_SIZE 0x1000u	 /* the driver maps endpoint i's page to its owner only */
+#define MCP_EPAGE(i) (MCP_EPAGE_OFF + (clcp_u32)(i) * MCP_EPAGE_SIZE)
 #define MCP_SCRATCH_OFF 0x3f000u /* firmware scratch: entries on their way */
 #define MCP_TXBUF_OFF 0x40000u	 /* the NIC Tx buffer: one packet */
 #define MCP_RXBUF_OFF 0x60000u	 /* the NIC Rx buffer: one packet */
@@ -115,13 +118,23 @@ struct mcp_cmd {
 	clcp_u8 state; /* enum mcp_cmd_state; written last */
 };
 
-/* --- per-endpoint words in SRAM --- */
-
-struct mcp_endpt_sram {
+/*
+ * --- per-endpoint words in SRAM: endpoint i's page at MCP_EPAGE(i) ---
+ * All the user side of an endpoint reads or writes in SRAM, and nothing
+ * else: the driver maps this page (and no other SRAM) to the endpoint's
+ * process.
+ */
+struct mcp_endpt_page {
 	clcp_u32 doorbell; /* user/driver: bumped after posting Tx entries */
 	clcp_u32 intr;	   /* firmware: bumped at each interrupt raised */
 	clcp_u32 enabled;  /* firmware: 1 while the endpoint exists */
 	clcp_u32 errors;   /* firmware: Tx entries handed back with an error */
+	/* Per channel: 0, or a positive errno the peer's NIC reported (cleared by ACTIVATE). */
+	clcp_u8 chan_err[MCP_MAX_CHANS];
+	/* Per channel, driver: 1 = ask the peer for a credit now (then ring the doorbell). */
+	clcp_u8 chan_ask[MCP_MAX_CHANS];
+	/* Per channel, firmware: credits (low 16 bits) | MCP_CHT_* (credit channels). */
+	clcp_u32 chan_tx[MCP_MAX_CHANS];
 };
 
 /* --- route table: written by the driver, adopted by LOAD_ROUTES --- */
@@ -196,15 +209,8 @@ struct mcp_shared {
 	clcp_u32 rsvd[10];
 	struct mcp_stats stats;
 	struct mcp_cmd cmdq[MCP_CMDQ_LEN];
-	struct mcp_endpt_sram endpts[MCP_MAX_ENDPTS];
 	struct mcp_log_entry log[MCP_LOG_LEN];
 	struct mcp_route routes[MCP_MAX_NODES];
-	/* Per channel: 0, or a positive errno the peer's NIC reported (cleared by ACTIVATE). */
-	clcp_u8 chan_err[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
-	/* Per channel, firmware: credits (low 16 bits) | MCP_CHT_* (credit channels). */
-	clcp_u32 chan_tx[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
-	/* Per channel, driver: 1 = ask the peer for a credit now (then ring the doorbell). */
-	clcp_u8 chan_ask[MCP_MAX_ENDPTS][MCP_MAX_CHANS];
 };
 
 #define MCP_CHT_CREDITS 0xffffu
@@ -213,14 +219,17 @@ struct mcp_shared {
 
 CLCP_ABI_ASSERT(sizeof(struct mcp_cmd) == 40, "mcp_cmd size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_cmd, state) == 39, "state is last");
-CLCP_ABI_ASSERT(sizeof(struct mcp_endpt_sram) == 16, "mcp_endpt_sram size");
+CLCP_ABI_ASSERT(sizeof(struct mcp_endpt_page) == 16 + 2 * MCP_MAX_CHANS + 4 * MCP_MAX_CHANS,
+		"mcp_endpt_page size");
+CLCP_ABI_ASSERT(sizeof(struct mcp_endpt_page) <= MCP_EPAGE_SIZE, "an endpoint's words fit its page");
 CLCP_ABI_ASSERT(sizeof(struct mcp_route) == 12, "mcp_route size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_stats) == 64, "mcp_stats size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_log_entry) == 16, "mcp_log_entry size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, stats) == 64, "stats");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, cmdq) == 128, "cmdq");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, endpts) == 128 + 40 * MCP_CMDQ_LEN, "endpts");
-CLCP_ABI_ASSERT(MCP_SHARED_OFF + sizeof(struct mcp_shared) <= MCP_SCRATCH_OFF, "shared fits");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, log) == 128 + 40 * MCP_CMDQ_LEN, "log");
+CLCP_ABI_ASSERT(MCP_SHARED_OFF + sizeof(struct mcp_shared) <= MCP_EPAGE_OFF, "shared fits");
+CLCP_ABI_ASSERT(MCP_EPAGE(MCP_MAX_ENDPTS) <= MCP_SCRATCH_OFF, "endpoint pages fit");
 CLCP_ABI_ASSERT(MCP_RXBUF_OFF + MCP_PKTBUF_SIZE <= MCP_SRAM_SIZE, "buffers fit");
 CLCP_ABI_ASSERT(MCP_ROUTE_MAX + MCP_PKT_HDR + MCP_MTU_MAX + 4 <= MCP_PKTBUF_SIZE,
 		"a packet fits its buffer");

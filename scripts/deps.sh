@@ -7,12 +7,16 @@
 #                    libclang-rt-dev: clang's sanitizer and libFuzzer runtimes,
 #                    only recommended by clang; iproute2 for the fault tests:
 #                    ip netns, veth, tc clsact with a BPF program that clang
-#                    builds with -target bpf)
+#                    builds with -target bpf; the kernel driver's VM test,
+#                    tests/vm/run.sh: Debian's kernel image and the headers
+#                    of the same version, qemu, a static busybox, cpio,
+#                    sparse)
 #   deps.sh build    building the library and tools only
 set -euo pipefail
 
 pkgs=(cmake ninja-build gcc libc6-dev)
-[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config iproute2)
+[ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config iproute2
+	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio make sparse)
 missing=()
 
 if ! command -v dpkg-query >/dev/null; then

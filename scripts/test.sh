@@ -4,8 +4,9 @@
 # with libFuzzer+ASan+UBSan (the udp datagram fuzz target for
 # CLCP_FUZZ_SECONDS, 60 by default), each followed by its ctest run; then
 # short clcp_pingpong runs that must print sane numbers (loopback; udp with
-# the raw UDP floor and the counters). Installs missing Debian packages
-# first when run as root. Ends with one line "N passed, N failed" (ctest
+# the raw UDP floor and the counters); the kernel driver's tests in a qemu
+# guest (tests/vm/run.sh). Installs missing Debian packages first when run
+# as root. Ends with one line "N passed, N failed" (ctest
 # tests of all builds, plus one for each benchmark check; a build that
 # fails counts as one failure). Exit status 0 only if nothing failed.
 #
@@ -152,11 +153,35 @@ for c in $configs; do
 	*) echo "test.sh: unknown config $c" >&2; exit 2 ;;
 	esac
 done
+# vm_check: the kernel driver in a qemu guest against the simulated board
+# (tests/vm/run.sh), with the programs of the first gcc or clang build.
+vm_check() {
+	local c dir=
+	for c in $configs; do
+		case $c in
+		gcc | clang) [ -x "$build_root/$c/tests/kdrv_guest" ] && dir=$build_root/$c && break ;;
+		esac
+	done
+	if [ -z "$dir" ]; then
+		summary+=("vm: skipped (needs a gcc or clang build; configs: $configs)")
+		return 0
+	fi
+	note "vm: kernel driver in qemu, simulated board ($dir)"
+	if tests/vm/run.sh "$dir"; then
+		total_pass=$((total_pass + 1))
+		summary+=("vm: driver tests in the guest passed")
+	else
+		total_fail=$((total_fail + 1))
+		summary+=("vm: FAILED")
+	fi
+}
+
 first=${configs%% *}
 if [ -d "$build_root/$first" ]; then
 	bench_check "$build_root/$first"
 	bench_udp_check "$build_root/$first"
 fi
+vm_check
 
 note "summary"
 printf '%s\n' "${summary[@]}"

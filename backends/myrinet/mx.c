@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Myrinet backend: the ops table over the device layer (mx_dev.h), which
- * stands in for the kernel driver and runs the node's NIC (the firmware on
- * the simulated LANai) in this process. The endpoint is the one ABI of
- * clcp/abi.h in the NIC's pinned window, so the fast paths of clcp/endpt.h
- * work unchanged: Tx = post entries, then ring the doorbell; Rx = the
- * firmware DMAs into posted slots; the endpoint fd is the device's eventfd.
+ * Myrinet backend: the ops table over the device layer (mx_dev.h): the
+ * kernel driver's board when /dev/clcp0 exists (mx_kdev.c), else the node's
+ * NIC (the firmware on the simulated LANai) run in this process. The
+ * endpoint is the one ABI of clcp/abi.h in memory the NIC reaches by DMA,
+ * so the fast paths of clcp/endpt.h work unchanged: Tx = post entries, then
+ * ring the doorbell; Rx = the firmware DMAs into posted slots; the endpoint
+ * fd is /dev/clcpN (or the device layer's eventfd), readable after the
+ * NIC's interrupt.
  * Channels use the firmware's credits: no frame leaves without a posted
  * Rx slot promised to it at the receiver.
  */
@@ -228,9 +230,11 @@ static const struct {
 
 static int mx_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 {
-	const unsigned char *st = (const unsigned char *)&mx_dev_shared(MXD(dev)->node->dev)->stats;
+	struct mcp_stats stats;
+	const unsigned char *st = (const unsigned char *)&stats;
 	unsigned i;
 
+	mx_dev_stats(MXD(dev)->node->dev, &stats);
 	for (i = 0; i < sizeof(mx_stat_fields) / sizeof(mx_stat_fields[0]); i++) {
 		clcp_u32 v;
 
@@ -289,10 +293,36 @@ static void idx_give(struct mx_node *n, uint32_t idx)
 	pthread_mutex_unlock(&nodes_lock);
 }
 
+/*
+ * The first endpoint of the NIC free in this process and, with the kernel
+ * driver, in every other one (its /dev/clcpN is not open elsewhere).
+ */
+static int endpt_claim(struct mx_node *n, uint32_t size, uint32_t *idx, void **base)
+{
+	bool elsewhere[MCP_MAX_ENDPTS] = { false };
+	int rc;
+
+	while ((rc = idx_take(n, idx)) == 0) {
+		rc = mx_dev_endpt_alloc(n->dev, *idx, size, base);
+		if (rc != -EBUSY)
+			break;
+		elsewhere[*idx] = true;
+	}
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
+		if (elsewhere[i])
+			idx_give(n, i);
+	if (rc < 0 && *idx < MCP_MAX_ENDPTS && !elsewhere[*idx]) {
+		idx_give(n, *idx);
+		rc = clcp__err(-rc, "myrinet: endpoint memory: %s", strerror(-rc));
+	}
+	return rc;
+}
+
 static int mx_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 {
 	struct mx_node *n = MXD(ep->priv->dev)->node;
 	struct mx_ep *me = calloc(1, sizeof(*me));
+	uint32_t max = mx_dev_endpt_max(n->dev);
 	void *base;
 	int rc;
 
@@ -302,20 +332,14 @@ static int mx_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 		free(me);
 		return clcp__err(ENOMEM, "myrinet: out of memory");
 	}
-	rc = idx_take(n, &me->idx);
-	if (rc == 0 && size > MX_SLOT_SIZE)
+	if (size > max)
 		rc = clcp__err(ENOMEM,
 			       "myrinet: endpoint of %u bytes > the %u the driver pins: "
 			       "smaller mtu or queues",
-			       size, MX_SLOT_SIZE);
-	if (rc == 0) {
-		rc = mx_dev_endpt_alloc(n->dev, me->idx, size, &base);
-		if (rc < 0)
-			rc = clcp__err(-rc, "myrinet: endpoint memory: %s", strerror(-rc));
-	}
+			       size, max);
+	else
+		rc = endpt_claim(n, size, &me->idx, &base);
 	if (rc < 0) {
-		if (me->idx < MCP_MAX_ENDPTS)
-			idx_give(n, me->idx);
 		free(me->unseen_since);
 		free(me);
 		return rc;
@@ -594,18 +618,12 @@ static int mx_chan_check(struct clcp_endpt *ep, int chan)
 
 static void mx_fd_signal(struct clcp_endpt *ep)
 {
-	uint64_t one = 1;
-
-	if (write(ep->priv->fd, &one, sizeof(one)) < 0)
-		return; /* the counter is full: readable already */
+	mx_dev_signal(DEV(ep), MXE(ep)->idx);
 }
 
 static void mx_fd_drain(struct clcp_endpt *ep)
 {
-	uint64_t n;
-
-	if (read(ep->priv->fd, &n, sizeof(n)) < 0)
-		return; /* nothing pending */
+	mx_dev_drain(DEV(ep), MXE(ep)->idx);
 }
 
 /*
@@ -627,8 +645,9 @@ static void mx_wake_senders(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_myrinet_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "myrinet",
-	.uri_help = "myrinet[://NODE][?base_node=B&fabric=DIR]: the LANai firmware on a simulated "
-		    "NIC per process; nodes B..B+63 meet in DIR (default $CLCP_SHM_DIR, /dev/shm)",
+	.uri_help = "myrinet[://NODE][?base_node=B&fabric=DIR]: the board of /dev/clcpN that is node "
+		    "NODE-B when the driver is loaded, else the LANai firmware on a simulated NIC per "
+		    "process; nodes B..B+63 meet in DIR (default $CLCP_SHM_DIR, /dev/shm)",
 	.caps = CLCP_CAP_INTERRUPT,
 	.max_endpts = MCP_MAX_ENDPTS,
 	.mtu_max = MCP_MTU_MAX,

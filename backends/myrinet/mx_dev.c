@@ -9,9 +9,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "clcp/mx_ioctl.h"
 #include "mcp.h"
 #include "sim/sim.h"
 #include "mx_dev.h"
+#include "mx_kdev.h"
 
 #define MX_WINDOW ((uint64_t)MCP_MAX_ENDPTS * MX_SLOT_SIZE)
 
@@ -29,11 +31,27 @@ struct mx_dev {
 	uint32_t intr_seen[MCP_MAX_ENDPTS];
 	char *fabric; /* the fabric directory, if the link is a fabric port */
 	uint32_t node;
+	struct mx_kdev *k; /* the kernel driver's board: none of the above is used */
 };
 
 static uint32_t be(uint32_t v)
 {
 	return hal_be32(v);
+}
+
+/* Endpoint idx's page of SRAM words (the kernel driver maps it to its owner). */
+static struct mcp_endpt_page *page_of(struct mx_dev *dev, uint32_t idx)
+{
+	if (idx >= MCP_MAX_ENDPTS)
+		return NULL;
+	return dev->k ? mx_kdev_page(dev->k, idx) : hal_sram(dev->hw, MCP_EPAGE(idx));
+}
+
+/* The simulated LANai may sleep; a card's (and the driver's board) polls. */
+static void kick(struct mx_dev *dev)
+{
+	if (!dev->k)
+		hal_sim_kick(dev->hw);
 }
 
 /* The driver's interrupt routine: wake every endpoint whose intr word moved. */
@@ -43,7 +61,7 @@ static void mx_interrupt(void *arg)
 	uint64_t one = 1;
 
 	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++) {
-		uint32_t n = be(__atomic_load_n(&dev->sh->endpts[i].intr, __ATOMIC_ACQUIRE));
+		uint32_t n = be(__atomic_load_n(&page_of(dev, i)->intr, __ATOMIC_ACQUIRE));
 
 		if (n != dev->intr_seen[i] && dev->evfd[i] >= 0) {
 			dev->intr_seen[i] = n;
@@ -105,12 +123,35 @@ int mx_dev_open(struct mx_dev **devp, int link_fd)
 	return mx_open(devp, link_fd, NULL);
 }
 
+/* The board of the kernel driver: it loaded the firmware and the routes. */
+static int mx_open_kernel(struct mx_dev **devp, uint32_t node)
+{
+	struct mx_dev *dev = calloc(1, sizeof(*dev));
+	int rc;
+
+	if (!dev)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < MCP_MAX_ENDPTS; i++)
+		dev->evfd[i] = -1;
+	rc = mx_kdev_open(&dev->k, node);
+	if (rc < 0) {
+		free(dev);
+		return rc;
+	}
+	dev->node = node;
+	*devp = dev;
+	return 0;
+}
+
 int mx_dev_open_node(struct mx_dev **devp, const char *dir, uint32_t node)
 {
 	uint8_t bytes[MCP_MAX_NODES * MCP_ROUTE_MAX] = { 0 }, lens[MCP_MAX_NODES];
-	char *d = strdup(dir);
+	char *d;
 	int fd, rc;
 
+	if (mx_kdev_present())
+		return mx_open_kernel(devp, node);
+	d = strdup(dir);
 	if (!d)
 		return -ENOMEM;
 	if (node >= MCP_MAX_NODES) {
@@ -145,6 +186,11 @@ void mx_dev_close(struct mx_dev *dev)
 {
 	if (!dev)
 		return;
+	if (dev->k) {
+		mx_kdev_close(dev->k);
+		free(dev);
+		return;
+	}
 	if (dev->fw) {
 		__atomic_store_n(&dev->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(dev->fw, NULL);
@@ -193,6 +239,8 @@ int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *rout
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_LOAD_ROUTES, 0);
 
+	if (dev->k)
+		return -EOPNOTSUPP; /* the driver loads the route table */
 	if (nnodes > MCP_MAX_NODES)
 		return -EINVAL;
 	for (uint32_t k = 0; k < nnodes; k++) {
@@ -214,6 +262,8 @@ int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **b
 {
 	uint8_t *p;
 
+	if (dev->k)
+		return mx_kdev_endpt_alloc(dev->k, idx, size, base);
 	if (idx >= MCP_MAX_ENDPTS || size == 0 || size > MX_SLOT_SIZE)
 		return -EINVAL;
 	if (dev->size[idx])
@@ -223,7 +273,7 @@ int mx_dev_endpt_alloc(struct mx_dev *dev, uint32_t idx, uint32_t size, void **b
 	dev->evfd[idx] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dev->evfd[idx] < 0)
 		return -errno;
-	dev->intr_seen[idx] = be(dev->sh->endpts[idx].intr);
+	dev->intr_seen[idx] = be(page_of(dev, idx)->intr);
 	dev->size[idx] = size;
 	*base = p;
 	return 0;
@@ -234,6 +284,8 @@ int mx_dev_endpt_start(struct mx_dev *dev, uint32_t idx)
 	struct mcp_cmd c = cmd_of(MCP_CMD_CREATE_ENDPT, idx);
 	uint64_t bus = (uint64_t)idx * MX_SLOT_SIZE;
 
+	if (dev->k)
+		return mx_kdev_endpt_start(dev->k, idx);
 	if (idx >= MCP_MAX_ENDPTS || !dev->size[idx])
 		return -EINVAL;
 	c.host_addr_hi = be((uint32_t)(bus >> 32));
@@ -247,6 +299,8 @@ int mx_dev_endpt_destroy(struct mx_dev *dev, uint32_t idx)
 	struct mcp_cmd c = cmd_of(MCP_CMD_DESTROY_ENDPT, idx);
 	int rc;
 
+	if (dev->k)
+		return mx_kdev_endpt_destroy(dev->k, idx);
 	if (idx >= MCP_MAX_ENDPTS || !dev->size[idx])
 		return -EINVAL;
 	rc = mx_cmd(dev, &c); /* -ENOENT if it never started: fine */
@@ -261,6 +315,9 @@ int mx_dev_chan_activate(struct mx_dev *dev, uint32_t idx, uint32_t chan, uint16
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_ACTIVATE_CHAN, idx);
 
+	if (dev->k)
+		return mx_kdev_chan(dev->k, idx, MX_IOC_ACTIVATE, chan, port, peer_node, peer_port,
+				    flags);
 	c.host_addr_lo = be(flags);
 	c.chan = be(chan);
 	c.port = be(port);
@@ -273,6 +330,8 @@ int mx_dev_chan_deactivate(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_DEACTIVATE_CHAN, idx);
 
+	if (dev->k)
+		return mx_kdev_chan(dev->k, idx, MX_IOC_DEACTIVATE, chan, 0, 0, 0, 0);
 	c.chan = be(chan);
 	return mx_cmd(dev, &c);
 }
@@ -281,6 +340,8 @@ int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err)
 {
 	struct mcp_cmd c = cmd_of(MCP_CMD_FAIL_CHAN, idx);
 
+	if (dev->k)
+		return mx_kdev_chan(dev->k, idx, MX_IOC_FAIL, chan, 0, 0, 0, (uint32_t)err);
 	c.chan = be(chan);
 	c.port = be((uint32_t)err);
 	return mx_cmd(dev, &c);
@@ -288,59 +349,104 @@ int mx_dev_chan_fail(struct mx_dev *dev, uint32_t idx, uint32_t chan, int err)
 
 int mx_dev_chan_error(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
-	if (idx >= MCP_MAX_ENDPTS || chan >= MCP_MAX_CHANS)
+	struct mcp_endpt_page *pg = page_of(dev, idx);
+
+	if (!pg || chan >= MCP_MAX_CHANS)
 		return -EINVAL;
 	/* Acquire: what the NIC delivered before the error is visible with it. */
-	return -(int)__atomic_load_n(&dev->sh->chan_err[idx][chan], __ATOMIC_ACQUIRE);
+	return -(int)__atomic_load_n(&pg->chan_err[chan], __ATOMIC_ACQUIRE);
 }
 
 uint32_t mx_dev_errors(struct mx_dev *dev, uint32_t idx)
 {
-	return be(__atomic_load_n(&dev->sh->endpts[idx].errors, __ATOMIC_ACQUIRE));
+	struct mcp_endpt_page *pg = page_of(dev, idx);
+
+	return pg ? be(__atomic_load_n(&pg->errors, __ATOMIC_ACQUIRE)) : 0;
 }
 
 uint32_t mx_dev_chan_tx(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
 	/* An ask the NIC has not taken yet is an ask out; taken, its state is published. */
-	uint8_t asked = __atomic_load_n(&dev->sh->chan_ask[idx][chan], __ATOMIC_ACQUIRE);
-	uint32_t w = be(__atomic_load_n(&dev->sh->chan_tx[idx][chan], __ATOMIC_ACQUIRE));
+	struct mcp_endpt_page *pg = page_of(dev, idx);
+	uint8_t asked = __atomic_load_n(&pg->chan_ask[chan], __ATOMIC_ACQUIRE);
+	uint32_t w = be(__atomic_load_n(&pg->chan_tx[chan], __ATOMIC_ACQUIRE));
 
 	return asked ? w | MCP_CHT_ASKING : w;
 }
 
 void mx_dev_chan_ask(struct mx_dev *dev, uint32_t idx, uint32_t chan)
 {
-	__atomic_store_n(&dev->sh->chan_ask[idx][chan], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&page_of(dev, idx)->chan_ask[chan], 1, __ATOMIC_RELAXED);
 	mx_dev_doorbell(dev, idx); /* its release orders the ask before the ring */
 }
 
 void mx_dev_kick(struct mx_dev *dev)
 {
-	hal_sim_kick(dev->hw);
+	kick(dev);
 }
 
 int mx_dev_node_alive(struct mx_dev *dev, uint32_t node)
 {
-	if (!dev->fabric || node >= MCP_MAX_NODES)
+	if (dev->k || !dev->fabric || node >= MCP_MAX_NODES)
 		return -EINVAL;
 	return sim_fabric_alive(dev->fabric, node);
 }
 
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
 {
-	uint32_t *db = &dev->sh->endpts[idx].doorbell;
+	uint32_t *db = &page_of(dev, idx)->doorbell;
 
 	/* R1 happened on the entries; this publishes the ring after them. */
 	__atomic_store_n(db, be(be(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1), __ATOMIC_RELEASE);
-	hal_sim_kick(dev->hw); /* the simulator's LANai may sleep; a card's does not */
+	kick(dev);
 }
 
 int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx)
 {
+	if (dev->k)
+		return mx_kdev_wait_fd(dev->k, idx);
 	return idx < MCP_MAX_ENDPTS ? dev->evfd[idx] : -EINVAL;
+}
+
+uint32_t mx_dev_endpt_max(struct mx_dev *dev)
+{
+	return dev->k ? MX_ENDPT_MAX : MX_SLOT_SIZE;
+}
+
+void mx_dev_signal(struct mx_dev *dev, uint32_t idx)
+{
+	uint64_t one = 1;
+
+	if (dev->k)
+		mx_kdev_signal(dev->k, idx);
+	else if (write(dev->evfd[idx], &one, sizeof(one)) < 0)
+		return; /* the counter is full: readable already */
+}
+
+void mx_dev_drain(struct mx_dev *dev, uint32_t idx)
+{
+	uint64_t n;
+
+	if (dev->k)
+		mx_kdev_drain(dev->k, idx);
+	else if (read(dev->evfd[idx], &n, sizeof(n)) < 0)
+		return; /* nothing pending */
 }
 
 const struct mcp_shared *mx_dev_shared(struct mx_dev *dev)
 {
 	return dev->sh;
+}
+
+const struct mcp_endpt_page *mx_dev_page(struct mx_dev *dev, uint32_t idx)
+{
+	return page_of(dev, idx);
+}
+
+void mx_dev_stats(struct mx_dev *dev, struct mcp_stats *st)
+{
+	if (!dev->k)
+		memcpy(st, &dev->sh->stats, sizeof(*st));
+	else if (mx_kdev_stats(dev->k, st) < 0)
+		memset(st, 0, sizeof(*st)); /* no endpoint device free to ask */
 }

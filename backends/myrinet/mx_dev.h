@@ -15,6 +15,8 @@
 
 struct mx_dev;
 struct mcp_shared;
+struct mcp_endpt_page;
+struct mcp_stats;
 
 #define MX_SLOT_SIZE (16u << 20) /* the host window the driver pins per endpoint */
 
@@ -24,6 +26,8 @@ void mx_dev_close(struct mx_dev *dev);
 /*
  * The NIC of node `node` on the crossbar between processes in directory
  * dir (sim_fabric_*): port `node`, routes to every node loaded (one byte).
+ * When the kernel driver's /dev/clcp0 exists, its board instead (it must
+ * be node `node`; dir is not used): see mx_kdev.h.
  */
 int mx_dev_open_node(struct mx_dev **devp, const char *dir, uint32_t node);
 /* The route table: routes[k] (len bytes at routes + k * 8) leads to node k. */
@@ -59,9 +63,18 @@ void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx);
 void mx_dev_kick(struct mx_dev *dev);
 /* Is node's NIC on the fabric (the mapper's view)? 1, 0; -EINVAL without a fabric. */
 int mx_dev_node_alive(struct mx_dev *dev, uint32_t node);
-/* Readable after an interrupt for endpoint idx (read 8 bytes to consume). */
+/* Readable after an interrupt for endpoint idx (until mx_dev_drain). */
 int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx);
-/* The shared SRAM block, for statistics and the log (big-endian). */
+/* Makes the wait fd readable now / consumes its pending wake-ups. */
+void mx_dev_signal(struct mx_dev *dev, uint32_t idx);
+void mx_dev_drain(struct mx_dev *dev, uint32_t idx);
+/* The largest endpoint region (what the driver can pin in one piece). */
+uint32_t mx_dev_endpt_max(struct mx_dev *dev);
+/* The shared SRAM block, for the log (big-endian); NULL over the kernel driver. */
 const struct mcp_shared *mx_dev_shared(struct mx_dev *dev);
+/* Endpoint idx's SRAM words (big-endian), NULL if it has none. */
+const struct mcp_endpt_page *mx_dev_page(struct mx_dev *dev, uint32_t idx);
+/* The NIC's counters as in SRAM (big-endian). */
+void mx_dev_stats(struct mx_dev *dev, struct mcp_stats *st);
 
 #endif /* CLCP_MX_DEV_H */

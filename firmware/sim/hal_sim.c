@@ -20,6 +20,7 @@
 
 struct hal {
 	clcp_u8 *sram;
+	int sram_owned; /* calloc'd here (else the board's shared memory) */
 	clcp_u8 *host;
 	clcp_u64 host_size;
 	int link;
@@ -38,21 +39,31 @@ struct hal {
 
 struct hal *hal_sim_create(void *host, uint64_t host_size)
 {
+	void *sram = calloc(1, MCP_SRAM_SIZE);
+	struct hal *hw;
+
+	if (!sram)
+		return NULL;
+	hw = hal_sim_create_at(sram, host, host_size);
+	if (!hw)
+		free(sram);
+	else
+		hw->sram_owned = 1;
+	return hw;
+}
+
+struct hal *hal_sim_create_at(void *sram, void *host, uint64_t host_size)
+{
 	struct hal *hw = calloc(1, sizeof(*hw));
 
 	if (!hw)
 		return NULL;
-	hw->sram = calloc(1, MCP_SRAM_SIZE);
-	if (!hw->sram) {
-		free(hw);
-		return NULL;
-	}
+	hw->sram = sram;
 	hw->host = host;
 	hw->host_size = host_size;
 	hw->link = -1;
 	hw->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (hw->wake_fd < 0) {
-		free(hw->sram);
 		free(hw);
 		return NULL;
 	}
@@ -66,7 +77,8 @@ void hal_sim_destroy(struct hal *hw)
 	if (hw->link >= 0)
 		close(hw->link);
 	close(hw->wake_fd);
-	free(hw->sram);
+	if (hw->sram_owned)
+		free(hw->sram);
 	free(hw);
 }
 
@@ -304,6 +316,11 @@ void hal_idle(struct hal *hw)
 		if (read(hw->wake_fd, &n, sizeof(n)) < 0)
 			return; /* nothing to drain */
 	}
+}
+
+int hal_sim_wake_fd(const struct hal *hw)
+{
+	return hw->wake_fd;
 }
 
 void hal_sim_kick(struct hal *hw)

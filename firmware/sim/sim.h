@@ -18,6 +18,8 @@ struct sim_switch;
 
 /* A NIC with fresh SRAM; host DMA reaches [host, host + host_size). */
 struct hal *hal_sim_create(void *host, uint64_t host_size);
+/* A NIC over SRAM it does not own (MCP_SRAM_SIZE bytes: a board's shared memory). */
+struct hal *hal_sim_create_at(void *sram, void *host, uint64_t host_size);
 void hal_sim_destroy(struct hal *hw);
 /* The link to the switch (one end of a socket from sim_switch_port_fd). */
 void hal_sim_attach(struct hal *hw, int link_fd);
@@ -26,6 +28,8 @@ void hal_sim_on_intr(struct hal *hw, void (*fn)(void *arg), void *arg);
 uint32_t hal_sim_intr_count(const struct hal *hw);
 /* Wakes the NIC from hal_idle (after a doorbell, a command, posted buffers). */
 void hal_sim_kick(struct hal *hw);
+/* The eventfd hal_idle sleeps on: a kick is a write of 1 to it (from any process). */
+int hal_sim_wake_fd(const struct hal *hw);
 /* Test hook: flip a byte of the next packet after its CRC is computed. */
 void hal_sim_corrupt_next(struct hal *hw);
 

@@ -38,6 +38,11 @@ static struct mcp_shared *sh(int n)
 	return nd[n].m.sh;
 }
 
+static struct mcp_endpt_page *pg(int n, uint32_t ep)
+{
+	return hal_sram(nd[n].hw, MCP_EPAGE(ep));
+}
+
 static uint32_t stat_of(int n, const uint32_t *field)
 {
 	(void)n;
@@ -159,7 +164,7 @@ static void post_tx(int n, uint32_t ep, uint32_t i, uint16_t chan, uint32_t len,
 {
 	struct clcp_qentry *e = txq(n, ep, i);
 	uint32_t off = ep_hdr(n, ep)->txbuf_off + (i % QLEN) * EP_MTU;
-	uint32_t *db = &sh(n)->endpts[ep].doorbell;
+	uint32_t *db = &pg(n, ep)->doorbell;
 
 	for (uint32_t k = 0; k < len; k++)
 		ep_at(n, ep, off)[k] = (uint8_t)(k * 7 + i);
@@ -263,10 +268,10 @@ Test(firmware, command_queue)
 	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EINVAL);
 	pinned = 1u << 17;
 	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), 0);
-	cr_assert_eq(hal_be32(sh(0)->endpts[1].enabled), 1);
+	cr_assert_eq(hal_be32(pg(0, 1)->enabled), 1);
 	cr_assert_eq(cmd(0, MCP_CMD_CREATE_ENDPT, 1, 0, 0, 0, 0, ep_host(1)), -MCP_EBUSY);
 	cr_assert_eq(cmd(0, MCP_CMD_DESTROY_ENDPT, 1, 0, 0, 0, 0, 0), 0);
-	cr_assert_eq(hal_be32(sh(0)->endpts[1].enabled), 0);
+	cr_assert_eq(hal_be32(pg(0, 1)->enabled), 0);
 	/* More commands than the ring holds: it wraps. */
 	for (int i = 0; i < 2 * (int)MCP_CMDQ_LEN; i++)
 		cr_assert_eq(cmd(0, MCP_CMD_NOP, 0, 0, 0, 0, 0, 0), 0);
@@ -353,7 +358,7 @@ Test(firmware, interrupt_only_for_last_frame_of_armed_endpoint)
 	post_tx(0, 0, 1, 0, 64, CLCP_QF_LAST);
 	step(3);
 	cr_assert_eq(hal_sim_intr_count(nd[1].hw), 1);
-	cr_assert_eq(hal_be32(sh(1)->endpts[0].intr), 1);
+	cr_assert_eq(hal_be32(pg(1, 0)->intr), 1);
 	cr_assert_eq(ep_hdr(1, 0)->armed, 0, "the interrupt disarms");
 	post_tx(0, 0, 2, 0, 64, CLCP_QF_LAST);
 	step(3);
@@ -450,8 +455,8 @@ Test(firmware, unknown_port_dropped_and_counted)
 	cr_assert_eq(hal_be16(l->code), MCP_LOG_CTRL, "and refused back to the sender");
 	/* The sender's NIC marks the channel; its next frame comes back refused. */
 	cr_assert_eq(STAT(0, ctrl_rx), 1);
-	cr_assert_eq(sh(0)->chan_err[0][1], MCP_ECONNREFUSED);
-	cr_assert_eq(sh(0)->chan_err[0][0], 0, "other channels are fine");
+	cr_assert_eq(pg(0, 0)->chan_err[1], MCP_ECONNREFUSED);
+	cr_assert_eq(pg(0, 0)->chan_err[0], 0, "other channels are fine");
 	post_tx(0, 0, 1, 1, 16, CLCP_QF_LAST);
 	step(2);
 	cr_assert_eq(txq(0, 0, 1)->status, -MCP_ECONNREFUSED);
@@ -465,7 +470,7 @@ Test(firmware, released_channel_resets_its_peer)
 	cr_assert_eq(cmd(1, MCP_CMD_DEACTIVATE_CHAN, 0, 0, 0, 0, 0, 0), 0);
 	step(2);
 	cr_assert_eq(STAT(1, ctrl_tx), 1);
-	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET);
 	post_tx(0, 0, 0, 0, 16, CLCP_QF_LAST);
 	step(2);
 	cr_assert_eq(txq(0, 0, 0)->status, -MCP_ECONNRESET);
@@ -476,8 +481,8 @@ Test(firmware, released_channel_resets_its_peer)
 	step(2);
 	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, 0), 0);
 	step(2);
-	cr_assert_eq(sh(1)->chan_err[0][0], 0);
-	cr_assert_eq(sh(0)->chan_err[0][0], 0);
+	cr_assert_eq(pg(1, 0)->chan_err[0], 0);
+	cr_assert_eq(pg(0, 0)->chan_err[0], 0);
 	for (uint32_t i = 0; i < QLEN; i++)
 		post_rx(1, 0, i);
 	post_tx(0, 0, 1, 0, 16, CLCP_QF_LAST);
@@ -487,12 +492,12 @@ Test(firmware, released_channel_resets_its_peer)
 	/* Destroying an endpoint resets the peers of all its channels. */
 	cr_assert_eq(cmd(1, MCP_CMD_DESTROY_ENDPT, 0, 0, 0, 0, 0, 0), 0);
 	step(2);
-	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET);
 }
 
 static uint32_t chan_tx(int n, uint32_t ep, uint32_t chan)
 {
-	return hal_be32(sh(n)->chan_tx[ep][chan]);
+	return hal_be32(pg(n, ep)->chan_tx[chan]);
 }
 
 /* Credit channels: a frame leaves only for a posted slot promised to it. */
@@ -537,14 +542,14 @@ Test(firmware, failed_channel_hands_entries_back)
 {
 	open_pair();
 	cr_assert_eq(cmd(0, MCP_CMD_FAIL_CHAN, 0, 0, MCP_ECONNRESET, 0, 0, 0), 0);
-	cr_assert_eq(sh(0)->chan_err[0][0], MCP_ECONNRESET);
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET);
 	cr_assert_eq(cmd(0, MCP_CMD_FAIL_CHAN, 0, 1, MCP_ECONNRESET, 0, 0, 0), -MCP_ENOENT,
 		     "channel 1 is not active");
 	cr_assert_eq(cmd(0, MCP_CMD_FAIL_CHAN, 0, 0, 0, 0, 0, 0), -MCP_EINVAL, "errno 0");
 	post_tx(0, 0, 0, 0, 16, CLCP_QF_LAST);
 	step(2);
 	cr_assert_eq(txq(0, 0, 0)->status, -MCP_ECONNRESET);
-	cr_assert_eq(hal_be32(sh(0)->endpts[0].errors), 1, "the driver learns of it");
+	cr_assert_eq(hal_be32(pg(0, 0)->errors), 1, "the driver learns of it");
 	cr_assert_eq(STAT(1, rx_packets), 0);
 }
 
@@ -649,7 +654,7 @@ static uint32_t frame_len(uint32_t i)
 
 static void ring(int n)
 {
-	uint32_t *db = &sh(n)->endpts[0].doorbell;
+	uint32_t *db = &pg(n, 0)->doorbell;
 
 	__atomic_store_n(db, hal_be32(hal_be32(__atomic_load_n(db, __ATOMIC_RELAXED)) + 1),
 			 __ATOMIC_RELEASE);

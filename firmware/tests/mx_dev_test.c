@@ -189,7 +189,7 @@ Test(mx_dev, driver_calls)
 	cr_assert_eq(mx_dev_chan_deactivate(dev[0], 0, 1), 0);
 	cr_assert_eq(mx_dev_chan_deactivate(dev[0], 0, 1), -ENOENT);
 	cr_assert_eq(mx_dev_endpt_destroy(dev[0], 0), 0);
-	cr_assert_eq(hal_be32(mx_dev_shared(dev[0])->endpts[0].enabled), 0);
+	cr_assert_eq(hal_be32(mx_dev_page(dev[0], 0)->enabled), 0);
 	endpt_open(0, 0, &a); /* the slot is free again */
 	cr_assert_eq(mx_dev_chan_activate(dev[0], 0, 1, 7, 1, 8, 0), 0, "the port was unbound");
 }
