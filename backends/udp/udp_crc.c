@@ -6,9 +6,9 @@
  * SSE4.2 instruction where the CPU has it, else a table.
  *
  * The instruction takes 3 cycles and can start every cycle, so long
- * buffers go as three interleaved streams of STREAM bytes, joined by
- * shifting a stream's CRC over the next one's length: a multiplication by
- * x^(8 * STREAM) mod P, done with four 256-entry tables.
+ * buffers go as three interleaved streams of 4096 bytes (then 256), joined
+ * by shifting a stream's CRC over the next one's length: a multiplication
+ * by x^(8 * stream) mod P, done with four 256-entry tables per length.
  */
 #include <pthread.h>
 #include <string.h>
@@ -16,10 +16,11 @@
 #include "udp.h"
 
 #define CRC32C_POLY 0x82f63b78u
-#define STREAM 256u
+#define NSTREAM 2
+static const uint32_t stream_len[NSTREAM] = { 4096, 256 };
 
 static uint32_t table[256];
-static uint32_t shift[4][256]; /* c -> c * x^(8 * STREAM) mod P, by bytes of c */
+static uint32_t shift[NSTREAM][4][256]; /* c -> c * x^(8 * stream_len) mod P, by bytes of c */
 static bool hw;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -51,26 +52,29 @@ static uint32_t x8n_mod(uint32_t n)
 
 static void crc_init(void)
 {
-	uint32_t k = x8n_mod(STREAM);
-
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
 
 		for (int j = 0; j < 8; j++)
 			c = (c >> 1) ^ (CRC32C_POLY & (0u - (c & 1u)));
 		table[i] = c;
-		for (int j = 0; j < 4; j++)
-			shift[j][i] = mul_mod(k, i << (8 * j));
+	}
+	for (int l = 0; l < NSTREAM; l++) {
+		uint32_t k = x8n_mod(stream_len[l]);
+
+		for (uint32_t i = 0; i < 256; i++)
+			for (int j = 0; j < 4; j++)
+				shift[l][j][i] = mul_mod(k, i << (8 * j));
 	}
 #if defined(__x86_64__)
 	hw = __builtin_cpu_supports("sse4.2");
 #endif
 }
 
-static uint32_t shift_stream(uint32_t c)
+static uint32_t shift_stream(int l, uint32_t c)
 {
-	return shift[0][c & 0xffu] ^ shift[1][(c >> 8) & 0xffu] ^ shift[2][(c >> 16) & 0xffu] ^
-	       shift[3][c >> 24];
+	return shift[l][0][c & 0xffu] ^ shift[l][1][(c >> 8) & 0xffu] ^
+	       shift[l][2][(c >> 16) & 0xffu] ^ shift[l][3][c >> 24];
 }
 
 static uint32_t crc_table(uint32_t crc, const unsigned char *p, size_t len)
@@ -89,20 +93,24 @@ __attribute__((target("sse4.2"))) static uint64_t word_hw(uint64_t c, const unsi
 	return __builtin_ia32_crc32di(c, w);
 }
 
-/* Three streams of STREAM bytes at a time: register values, no inversion. */
+/* Three streams at a time (4096, then 256 bytes each): register values, no inversion. */
 __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const unsigned char *p,
 							  size_t len)
 {
 	uint64_t c0 = crc, c1, c2;
 
-	for (; len >= 3 * STREAM; len -= 3 * STREAM, p += 3 * STREAM) {
-		c1 = c2 = 0;
-		for (uint32_t i = 0; i < STREAM; i += 8) {
-			c0 = word_hw(c0, p + i);
-			c1 = word_hw(c1, p + STREAM + i);
-			c2 = word_hw(c2, p + 2 * STREAM + i);
+	for (int l = 0; l < NSTREAM; l++) {
+		const size_t n = stream_len[l];
+
+		for (; len >= 3 * n; len -= 3 * n, p += 3 * n) {
+			c1 = c2 = 0;
+			for (size_t i = 0; i < n; i += 8) {
+				c0 = word_hw(c0, p + i);
+				c1 = word_hw(c1, p + n + i);
+				c2 = word_hw(c2, p + 2 * n + i);
+			}
+			c0 = shift_stream(l, shift_stream(l, (uint32_t)c0) ^ (uint32_t)c1) ^ (uint32_t)c2;
 		}
-		c0 = shift_stream(shift_stream((uint32_t)c0) ^ (uint32_t)c1) ^ (uint32_t)c2;
 	}
 	for (; len >= 8; len -= 8, p += 8)
 		c0 = word_hw(c0, p);
@@ -128,14 +136,18 @@ __attribute__((target("sse4.2"))) static uint32_t crc_copy_hw(uint32_t crc, unsi
 {
 	uint64_t c0 = crc, c1, c2;
 
-	for (; len >= 3 * STREAM; len -= 3 * STREAM, p += 3 * STREAM, d += 3 * STREAM) {
-		c1 = c2 = 0;
-		for (uint32_t i = 0; i < STREAM; i += 8) {
-			c0 = copy_word_hw(c0, d + i, p + i);
-			c1 = copy_word_hw(c1, d + STREAM + i, p + STREAM + i);
-			c2 = copy_word_hw(c2, d + 2 * STREAM + i, p + 2 * STREAM + i);
+	for (int l = 0; l < NSTREAM; l++) {
+		const size_t n = stream_len[l];
+
+		for (; len >= 3 * n; len -= 3 * n, p += 3 * n, d += 3 * n) {
+			c1 = c2 = 0;
+			for (size_t i = 0; i < n; i += 8) {
+				c0 = copy_word_hw(c0, d + i, p + i);
+				c1 = copy_word_hw(c1, d + n + i, p + n + i);
+				c2 = copy_word_hw(c2, d + 2 * n + i, p + 2 * n + i);
+			}
+			c0 = shift_stream(l, shift_stream(l, (uint32_t)c0) ^ (uint32_t)c1) ^ (uint32_t)c2;
 		}
-		c0 = shift_stream(shift_stream((uint32_t)c0) ^ (uint32_t)c1) ^ (uint32_t)c2;
 	}
 	for (; len >= 8; len -= 8, p += 8, d += 8)
 		c0 = copy_word_hw(c0, d, p);
