@@ -2,9 +2,9 @@
 # The udp backend against raw UDP on this host: clcp_pingpong over
 # 127.0.0.1 (both ends in one command, CPUs 0 and 1, polling, 8 B .. 1 MiB)
 # with its raw-UDP floor measured in the same run, once with the default
-# mtu (1436) and once with ?mtu=65000, for several rounds that alternate
-# the two (the machine's noise drifts over seconds: each ratio compares
-# figures taken a moment apart); then sockperf (busy-polling ping-pong,
+# mtu (1436) and once with ?mtu=65000, one run per size (8 B, 1 KiB,
+# 64 KiB, 1 MiB), for several rounds (the machine's noise drifts over
+# seconds: each ratio compares figures taken a moment apart); then sockperf (busy-polling ping-pong,
 # throughput) as a cross-check. Prints per size the medians over the rounds
 # of ours, raw and of each round's ratio ours/raw, and the targets of the
 # udp work: 8 B round trip <= 1.2x raw, 1 MiB bandwidth >= 0.7x the raw
@@ -41,12 +41,13 @@ need_tools() {
 	fi
 }
 
-# ours LABEL ROUND URI_OPTIONS: one clcp_pingpong run with the raw floor (a
-# long dead_ms: on a loaded machine a starved peer is not a dead one).
+# ours LABEL SIZE ROUND URI_OPTIONS: one clcp_pingpong run of one size with
+# the raw floor right after it (a long dead_ms: on a loaded machine a
+# starved peer is not a dead one).
 ours() {
-	local f=$out/ours-$1-$2
-	echo "clcp_pingpong, mtu $1, round $2 ..." >&2
-	"$exe" --backend "udp://?local=$port&dead_ms=30000$3" --mode poll --min 8 --max 1M \
+	local f=$out/ours-$1-$2-$3
+	echo "clcp_pingpong, mtu $1, $2 B, round $3 ..." >&2
+	"$exe" --backend "udp://?local=$port&dead_ms=30000$4" --mode poll --min "$2" --max "$2" \
 		--floor udp --stats --csv "$f.csv" >"$f.txt" 2>&1 || { cat "$f.txt" >&2; exit 1; }
 }
 
@@ -71,19 +72,19 @@ sockperf_run() {
 # prints "size lat_ours lat_raw lat_x bw_ours bw_raw bw_x", medians over rounds.
 medians() {
 	awk -F, '
-		FNR == 1 { r++ }
-		$1 == "poll" { p50[r, $3] = $4; bw[r, $3] = $7 }
-		$2 == "udp_pingpong" { rp50[r, $3] = $4 }
-		$2 == "udp_stream" { rbw[r, $3] = $7 }
-		function med(a, n,   i, j, t) {
-			for (i = 2; i <= n; i++)
+		$1 == "poll" { r = ++n[$3]; p50[r, $3] = $4; bw[r, $3] = $7 }
+		$2 == "udp_pingpong" { rp50[n[$3], $3] = $4 }
+		$2 == "udp_stream" { rbw[n[$3], $3] = $7 }
+		function med(a, cnt,   i, j, t) {
+			for (i = 2; i <= cnt; i++)
 				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+			return cnt % 2 ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
 		}
 		END {
 			split("8 1024 65536 1048576", s, " ")
 			for (i = 1; i <= 4; i++) {
 				z = s[i]
+				r = n[z]
 				for (k = 1; k <= r; k++) {
 					a[k] = p50[k, z] / 1e3; b[k] = rp50[k, z] / 1e3
 					c[k] = p50[k, z] / rp50[k, z]; d[k] = bw[k, z]
@@ -127,10 +128,12 @@ sockperf_summary() {
 need_tools
 mkdir -p "$out"
 load_before=$(cut -d' ' -f1-4 /proc/loadavg)
-rm -f "$out"/ours-*.csv
+rm -f "$out"/ours-*
 for r in $(seq "$rounds"); do
-	ours 1436 "$r" ""
-	ours 65000 "$r" "&mtu=65000"
+	for size in 8 1024 65536 1048576; do
+		ours 1436 "$size" "$r" ""
+		ours 65000 "$size" "$r" "&mtu=65000"
+	done
 done
 sockperf_run
 load_after=$(cut -d' ' -f1-4 /proc/loadavg)

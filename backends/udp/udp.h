@@ -47,6 +47,7 @@
 #define UDP_PEER_SOCKS 8u      /* peer nodes with a connected socket of their own */
 #define UDP_DIRECT_MIN 8192u   /* frames this large are read straight into an Rx buffer */
 #define UDP_CRC_FUSE_MIN 4096u /* frames this large get their CRC while copied into the store */
+#define UDP_SMALL_DGRAM 512u   /* a lone datagram this small is gathered and sent with send() */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */

@@ -160,15 +160,37 @@ static bool test_lost(struct udp_dev *u)
 	return (uint32_t)(u->loss_seed >> 33) % 1000u < u->loss_pm;
 }
 
+/* One datagram: a small one on a connected socket gathered for send(), else sendmsg. */
+static void send_one(const struct udp_txb *b)
+{
+	const struct msghdr *m = &b->mm[0].msg_hdr;
+	unsigned char d[UDP_SMALL_DGRAM];
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	if (m->msg_name || n > sizeof(d)) {
+		(void)!sendmsg(b->fd, m, MSG_DONTWAIT);
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < m->msg_iovlen; i++) {
+		if (m->msg_iov[i].iov_len)
+			memcpy(d + n, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
+		n += m->msg_iov[i].iov_len;
+	}
+	(void)!send(b->fd, d, n, MSG_DONTWAIT);
+}
+
 /* Sends the batch: one sendmmsg, more if the kernel took only part. */
 static void txb_send(struct udp_dev *u)
 {
 	struct udp_txb *b = &u->txb;
 	unsigned done = 0;
 
-	if (b->n == 1) { /* the ping-pong case: sendmsg is the cheaper call */
+	if (b->n == 1) { /* the ping-pong case: one datagram, the cheapest call */
 		u->st.tx_batches++;
-		(void)!sendmsg(b->fd, &b->mm[0].msg_hdr, MSG_DONTWAIT);
+		send_one(b);
 		b->n = 0;
 		return;
 	}
@@ -689,11 +711,19 @@ static bool src_ok(const struct udp_dev *u, const struct udp_frame *f,
 	return udp_node_addr(&u->conf, f->src_node, &src) == 0 && udp_addr_eq(&src.sa, from);
 }
 
-/* Large frames streaming in from ps's peer: read the next straight into an Rx buffer. */
+/*
+ * Large frames come from ps's peer: read the next ones straight into an Rx
+ * buffer, until a small one-frame message says the traffic changed (the
+ * small tail of a large message does not).
+ */
 static void direct_note(struct udp_psock *ps, const struct udp_frame *f, struct udp_chan *uc)
 {
-	if (ps && (f->flags & CLCP_FF_DATA))
-		ps->direct_ep = f->len >= UDP_DIRECT_MIN ? uc->ep : NULL;
+	if (!ps || !(f->flags & CLCP_FF_DATA))
+		return;
+	if (f->len >= UDP_DIRECT_MIN)
+		ps->direct_ep = uc->ep;
+	else if ((f->flags & (CLCP_FF_FIRST | CLCP_FF_LAST)) == (CLCP_FF_FIRST | CLCP_FF_LAST))
+		ps->direct_ep = NULL;
 }
 
 static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
