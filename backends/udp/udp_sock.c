@@ -279,13 +279,15 @@ static bool more_coming(const unsigned char *b, ssize_t n)
 /*
  * One datagram read into the Rx buffer the next frame takes (slot): a
  * large in-order frame is then delivered in place, anything else is
- * handled as if read into rxbufs. False when nothing was waiting.
+ * handled as if read into rxbufs. What does not fit the slot spills into
+ * rxbufs (a larger frame for another endpoint): then it is gathered
+ * whole. False when nothing was waiting.
  */
 static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *slot)
 {
-	unsigned char hdr[UDP_HDR_LEN], spill[UDP_SACK_LEN + UDP_CRC_LEN];
+	unsigned char hdr[UDP_HDR_LEN], *spill = u->rxbufs, *whole = u->rxbufs + UDP_DGRAM_MAX;
 	uint32_t mtu = ps->direct_ep->mtu;
-	struct iovec iov[3] = { { hdr, sizeof(hdr) }, { slot, mtu }, { spill, sizeof(spill) } };
+	struct iovec iov[3] = { { hdr, sizeof(hdr) }, { slot, mtu }, { spill, UDP_DGRAM_MAX } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
 	struct udp_rxd d = { .hdr = hdr, .body = slot, .spill = spill };
 	ssize_t n = recvmsg(ps->fd, &m, MSG_DONTWAIT);
@@ -294,10 +296,15 @@ static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *
 		rx_failed(u, ps->fd);
 		return false;
 	}
-	if (m.msg_flags & MSG_TRUNC)
-		return true; /* longer than any frame of ours: dropped, as by the batch */
 	d.n = (size_t)n;
 	d.body_len = d.n < UDP_HDR_LEN ? 0 : d.n - UDP_HDR_LEN < mtu ? d.n - UDP_HDR_LEN : mtu;
+	if (d.n > UDP_HDR_LEN + mtu + UDP_SACK_LEN + UDP_CRC_LEN) { /* a payload beyond the slot */
+		memcpy(whole, hdr, UDP_HDR_LEN);
+		memcpy(whole + UDP_HDR_LEN, slot, mtu);
+		memcpy(whole + UDP_HDR_LEN + mtu, spill, d.n - UDP_HDR_LEN - mtu);
+		dgram_from(u, whole, d.n, ps, NULL, 0);
+		return true;
+	}
 	udp_dgram_input_peer(u, &d, ps);
 	return true;
 }

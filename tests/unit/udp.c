@@ -754,3 +754,52 @@ Test(udp, crc_copy_and_combine_match_the_book)
 	free(src);
 	free(dst);
 }
+
+/*
+ * Frames read in place go into the Rx buffer of the endpoint that had the
+ * last large frame: a larger frame for another endpoint with a larger mtu
+ * (same peer node, same socket) still arrives whole.
+ */
+Test(udp, larger_frame_for_another_endpoint_arrives)
+{
+	static unsigned char msg[60000], got[60000];
+	struct clcp_endpt_attr small, big;
+	clcp_endpt_t *a1, *a2, *b1, *b2;
+	char ua[64], ub[64];
+	clcp_dev_t *a, *b;
+	int ca1, ca2, cb1, cb2, c;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u", base_port() + 6);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u", base_port() + 6);
+	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	clcp_endpt_attr_init(&small);
+	small.mtu = 16384;
+	small.timeout_ms = 3000;
+	big = small;
+	big.mtu = 65000;
+	cr_assert(clcp_alloc_endpt(a, &small, &a1) == 0 && clcp_alloc_endpt(a, &big, &a2) == 0);
+	cr_assert(clcp_alloc_endpt(b, &small, &b1) == 0 && clcp_alloc_endpt(b, &big, &b2) == 0);
+	ca1 = clcp_alloc_chan(a1, 10, 1, 20);
+	ca2 = clcp_alloc_chan(a2, 11, 1, 21);
+	cb1 = clcp_alloc_chan(b1, 20, 0, 10);
+	cb2 = clcp_alloc_chan(b2, 21, 0, 11);
+	cr_assert(ca1 >= 0 && ca2 >= 0 && cb1 >= 0 && cb2 >= 0);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)(i * 7u);
+	for (int i = 0; i < 3; i++) { /* large frames for b1: read in place from now on */
+		cr_assert_eq(clcp_snd_message(a1, ca1, msg, 16384, 0), 16384, "%s", clcp_errmsg());
+		c = cb1;
+		cr_assert_eq(clcp_rcv_message(b1, &c, got, sizeof(got), 0), 16384, "%s",
+			     clcp_errmsg());
+	}
+	cr_assert_gt(dev_stat(b, "rx_direct"), 0);
+	cr_assert_eq(clcp_snd_message(a2, ca2, msg, sizeof(msg), 0), (ssize_t)sizeof(msg), "%s",
+		     clcp_errmsg());
+	c = cb2;
+	cr_assert_eq(clcp_rcv_message(b2, &c, got, sizeof(got), 0), (ssize_t)sizeof(msg),
+		     "one 60000-byte frame for the other endpoint: %s", clcp_errmsg());
+	cr_assert_eq(memcmp(got, msg, sizeof(msg)), 0);
+	clcp_close(a);
+	clcp_close(b);
+}
