@@ -132,6 +132,13 @@ struct udp_rxd {
 	size_t n, body_len;
 };
 
+/* A datagram read in one piece. */
+static inline struct udp_rxd udp_rxd_whole(const unsigned char *b, size_t n)
+{
+	return (struct udp_rxd){ .hdr = b, .n = n, .body = b + UDP_HDR_LEN,
+				 .body_len = n > UDP_HDR_LEN ? n - UDP_HDR_LEN : 0 };
+}
+
 /* A frame kept for retransmission until acked. */
 struct udp_slot {
 	uint32_t len, msg_len;
@@ -248,6 +255,7 @@ unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks
 uint64_t udp_now_us(void);
 void udp_tx_begin(struct udp_dev *u);
 void udp_tx_flush(struct udp_dev *u);
+void udp_tx_send(struct udp_dev *u);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,

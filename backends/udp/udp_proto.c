@@ -182,8 +182,8 @@ static void send_one(const struct udp_txb *b)
 	(void)!send(b->fd, d, n, MSG_DONTWAIT);
 }
 
-/* Sends the batch: one sendmmsg, more if the kernel took only part. */
-static void txb_send(struct udp_dev *u)
+/* Sends the batch now, whatever the nesting: one sendmmsg, more if the kernel took only part. */
+void udp_tx_send(struct udp_dev *u)
 {
 	struct udp_txb *b = &u->txb;
 	unsigned done = 0;
@@ -216,7 +216,7 @@ void udp_tx_flush(struct udp_dev *u)
 	if (u->txb.depth > 0 && --u->txb.depth > 0)
 		return;
 	if (u->txb.n)
-		txb_send(u);
+		udp_tx_send(u);
 }
 
 /* The CRC32C of header, payload (its own CRC known: pcrc) and tail. */
@@ -248,7 +248,7 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 	if (u->loss_pm && test_lost(u))
 		return;
 	if (b->n && b->fd != fd)
-		txb_send(u); /* one sendmmsg per socket */
+		udp_tx_send(u); /* one sendmmsg per socket */
 	i = b->n;
 	tail = b->tail[i];
 	b->fd = fd;
@@ -271,7 +271,7 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 	}
 	b->n++;
 	if (b->depth == 0 || b->n == UDP_BATCH)
-		txb_send(u);
+		udp_tx_send(u);
 }
 
 /* A datagram of a channel: on its peer's socket. */
@@ -776,8 +776,7 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen)
 {
-	struct udp_rxd d = { .hdr = buf, .n = n, .body = buf + UDP_HDR_LEN,
-			     .body_len = n > UDP_HDR_LEN ? n - UDP_HDR_LEN : 0 };
+	struct udp_rxd d = udp_rxd_whole(buf, n);
 
 	dgram_in(u, &d, from, fromlen, NULL);
 }

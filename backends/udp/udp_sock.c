@@ -164,7 +164,7 @@ void udp_psock_put(struct udp_dev *u, int fd)
 		if (ps->fd != fd || --ps->refs > 0)
 			continue;
 		if (u->txb.n && u->txb.fd == fd)
-			udp_tx_flush(u);
+			udp_tx_send(u); /* batched datagrams go before their socket does */
 		close(fd);
 		ps->direct_ep = NULL;
 		clcp_store_relaxed(&ps->fd, -1);
@@ -227,8 +227,7 @@ static void dgram_from(struct udp_dev *u, const unsigned char *b, size_t n,
 		       struct udp_psock *ps, const struct sockaddr_storage *from,
 		       socklen_t fromlen)
 {
-	struct udp_rxd d = { .hdr = b, .n = n, .body = b + UDP_HDR_LEN,
-			     .body_len = n > UDP_HDR_LEN ? n - UDP_HDR_LEN : 0 };
+	struct udp_rxd d = udp_rxd_whole(b, n);
 
 	if (ps)
 		udp_dgram_input_peer(u, &d, ps);
