@@ -11,9 +11,14 @@
  * by x^(8 * stream) mod P, done with four 256-entry tables per length.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "udp.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define CRC32C_POLY 0x82f63b78u
 #define NSTREAM 2
@@ -37,10 +42,10 @@ static uint32_t mul_mod(uint32_t a, uint32_t b)
 	return p;
 }
 
-/* x^(8n) mod P. */
-static uint32_t x8n_mod(uint32_t n)
+/* x^n mod P. */
+static uint32_t xpow_mod(uint64_t n)
 {
-	uint32_t r = 1u << 31, sq = 1u << 23; /* x^0, x^8 */
+	uint32_t r = 1u << 31, sq = 1u << 30; /* x^0, x^1 */
 
 	for (; n; n >>= 1) {
 		if (n & 1)
@@ -49,6 +54,10 @@ static uint32_t x8n_mod(uint32_t n)
 	}
 	return r;
 }
+
+#if defined(__x86_64__)
+static void fold_init(void);
+#endif
 
 static void crc_init(void)
 {
@@ -60,7 +69,7 @@ static void crc_init(void)
 		table[i] = c;
 	}
 	for (int l = 0; l < NSTREAM; l++) {
-		uint32_t k = x8n_mod(stream_len[l]);
+		uint32_t k = xpow_mod(8u * stream_len[l]);
 
 		for (uint32_t i = 0; i < 256; i++)
 			for (int j = 0; j < 4; j++)
@@ -68,6 +77,7 @@ static void crc_init(void)
 	}
 #if defined(__x86_64__)
 	hw = __builtin_cpu_supports("sse4.2");
+	fold_init();
 #endif
 }
 
@@ -158,13 +168,168 @@ __attribute__((target("sse4.2"))) static uint32_t crc_copy_hw(uint32_t crc, unsi
 	}
 	return crc;
 }
+
+/*
+ * Folding with carry-less multiplication (AVX2 + VPCLMULQDQ), 128 bytes a
+ * round in four 32-byte accumulators. A 16-byte lane H ahead of T more bits
+ * is H * x^T: its first 8 bytes (the higher degrees) times x^(64 + D) and
+ * its last 8 times x^D, both reduced mod P, give a value congruent to it
+ * D bits further on, where it is xored into the data. What is left after
+ * the last lane is 16 bytes whose CRC, taken from zero, is the buffer's.
+ * fold_k[i]: for D = fold_dist[i], x^(63 + D) and x^(D - 1) mod P shifted
+ * up 32 bits (a product of two reflected values comes out one bit short).
+ */
+#define FOLD_TARGET __attribute__((target("avx2,pclmul,vpclmulqdq,sse4.2")))
+#define FOLD_MIN 256u
+static const uint32_t fold_dist[3] = { 1024, 256, 128 };
+static uint64_t fold_k[3][2];
+static bool fold_hw;
+
+static void fold_init(void)
+{
+	for (int i = 0; i < 3; i++) {
+		fold_k[i][0] = (uint64_t)xpow_mod(63u + fold_dist[i]) << 32;
+		fold_k[i][1] = (uint64_t)xpow_mod(fold_dist[i] - 1u) << 32;
+	}
+	fold_hw = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+		  __builtin_cpu_supports("vpclmulqdq");
+}
+
+FOLD_TARGET static inline __m256i fold256(__m256i x, __m256i k, __m256i next)
+{
+	return _mm256_xor_si256(_mm256_xor_si256(_mm256_clmulepi64_epi128(x, k, 0x00),
+						 _mm256_clmulepi64_epi128(x, k, 0x11)),
+				next);
+}
+
+FOLD_TARGET static inline __m128i fold128(__m128i x, __m128i k, __m128i next)
+{
+	return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x00),
+					   _mm_clmulepi64_si128(x, k, 0x11)),
+			     next);
+}
+
+FOLD_TARGET static inline __m256i fold_k256(int i)
+{
+	return _mm256_broadcastsi128_si256(_mm_loadu_si128((const void *)fold_k[i]));
+}
+
+/* 32 bytes at p + off, stored at d + off too when copying. */
+FOLD_TARGET static inline __attribute__((always_inline)) __m256i
+load32(const unsigned char *p, unsigned char *d, size_t off)
+{
+	__m256i v = _mm256_loadu_si256((const void *)(p + off));
+
+	if (d)
+		_mm256_storeu_si256((void *)(d + off), v);
+	return v;
+}
+
+FOLD_TARGET static inline __attribute__((always_inline)) __m128i
+load16(const unsigned char *p, unsigned char *d)
+{
+	__m128i v = _mm_loadu_si128((const void *)p);
+
+	if (d)
+		_mm_storeu_si128((void *)d, v);
+	return v;
+}
+
+/* Four 32-byte accumulators: the last 128 bytes folded so far. */
+struct fold4 {
+	__m256i x0, x1, x2, x3;
+};
+
+#define STEP(p, d, n) ((p) += (n), (d) = (d) ? (d) + (n) : (d))
+
+/* The first 128 bytes, the CRC so far xored into the first four. */
+FOLD_TARGET static inline __attribute__((always_inline)) void
+fold_first(struct fold4 *f, uint32_t crc, const unsigned char *p, unsigned char *d)
+{
+	f->x0 = _mm256_xor_si256(load32(p, d, 0), _mm256_set_epi64x(0, 0, 0, crc));
+	f->x1 = load32(p, d, 32);
+	f->x2 = load32(p, d, 64);
+	f->x3 = load32(p, d, 96);
+}
+
+/* The 128 bytes at p, the accumulators' lanes folded over distance k onto them. */
+FOLD_TARGET static inline __attribute__((always_inline)) void
+fold_next(struct fold4 *f, __m256i k, __m256i l0, const unsigned char *p, unsigned char *d)
+{
+	f->x0 = fold256(f->x0, k, l0);
+	f->x1 = fold256(f->x1, k, load32(p, d, 32));
+	f->x2 = fold256(f->x2, k, load32(p, d, 64));
+	f->x3 = fold256(f->x3, k, load32(p, d, 96));
+}
+
+/* The accumulators, then the last len < 128 bytes: the CRC (register value). */
+FOLD_TARGET static inline __attribute__((always_inline)) uint32_t
+fold_finish(const struct fold4 *f, const unsigned char *p, unsigned char *d, size_t len)
+{
+	__m256i k = fold_k256(1), x;
+	__m128i r, k128 = _mm_loadu_si128((const void *)fold_k[2]);
+	uint64_t c;
+	uint32_t crc;
+
+	x = fold256(fold256(fold256(f->x0, k, f->x1), k, f->x2), k, f->x3);
+	for (; len >= 32; STEP(p, d, 32), len -= 32)
+		x = fold256(x, k, load32(p, d, 0));
+	r = fold128(_mm256_castsi256_si128(x), k128, _mm256_extracti128_si256(x, 1));
+	for (; len >= 16; STEP(p, d, 16), len -= 16)
+		r = fold128(r, k128, load16(p, d));
+	c = __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(r));
+	c = __builtin_ia32_crc32di(c, (uint64_t)_mm_extract_epi64(r, 1));
+	crc = (uint32_t)c;
+	for (; len; len--) {
+		if (d)
+			*d++ = *p;
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	}
+	return crc;
+}
+
+/* The CRC (register value) of len >= FOLD_MIN bytes at p, copied to d unless d is NULL. */
+FOLD_TARGET static inline __attribute__((always_inline)) uint32_t
+crc_fold(uint32_t crc, unsigned char *d, const unsigned char *p, size_t len)
+{
+	__m256i k = fold_k256(0);
+	struct fold4 f;
+
+	fold_first(&f, crc, p, d);
+	for (STEP(p, d, 128), len -= 128; len >= 128; STEP(p, d, 128), len -= 128)
+		fold_next(&f, k, load32(p, d, 0), p, d);
+	return fold_finish(&f, p, d, len);
+}
+
+FOLD_TARGET static uint32_t crc_fold_only(uint32_t crc, const unsigned char *p, size_t len)
+{
+	return crc_fold(crc, NULL, p, len);
+}
+
+FOLD_TARGET static uint32_t crc_fold_copy(uint32_t crc, unsigned char *d, const unsigned char *p,
+					  size_t len)
+{
+	return crc_fold(crc, d, p, len);
+}
 #endif
+
+/* Tests: use nothing above level (0 table, 1 crc32 instruction, 2 folding). */
+void udp_crc_cap(int level)
+{
+	pthread_once(&once, crc_init);
+	hw = hw && level >= 1;
+#if defined(__x86_64__)
+	fold_hw = fold_hw && level >= 2;
+#endif
+}
 
 uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	pthread_once(&once, crc_init);
 	crc = ~crc;
 #if defined(__x86_64__)
+	if (fold_hw && len >= FOLD_MIN)
+		return ~crc_fold_only(crc, buf, len);
 	if (hw)
 		return ~crc_hw(crc, buf, len);
 #endif
@@ -176,6 +341,8 @@ uint32_t udp_crc32c_copy(void *dst, const void *src, size_t len)
 {
 	pthread_once(&once, crc_init);
 #if defined(__x86_64__)
+	if (fold_hw && len >= FOLD_MIN)
+		return ~crc_fold_copy(~0u, dst, src, len);
 	if (hw)
 		return ~crc_copy_hw(~0u, dst, src, len);
 #endif
@@ -195,7 +362,7 @@ uint32_t udp_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
 
 	pthread_once(&once, crc_init);
 	if (len_b != last_len) {
-		last_x = x8n_mod((uint32_t)len_b);
+		last_x = xpow_mod(8u * (uint64_t)len_b);
 		last_len = len_b;
 	}
 	return mul_mod(last_x, crc_a) ^ crc_b;
