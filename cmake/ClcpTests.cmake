@@ -41,3 +41,9 @@ else()
     # another install from this build directory.
     RESOURCE_LOCK clcp_install)
 endif()
+
+# The libraries define no global name outside clcp_ (the static archive's
+# internal names are made local when it is built).
+add_test(NAME library_exports COMMAND ${CMAKE_COMMAND} -DNM=${CMAKE_NM}
+  -DSTATIC=$<TARGET_FILE:clcp_static> -DSHARED=$<TARGET_FILE:clcp_shared>
+  -P ${PROJECT_SOURCE_DIR}/cmake/CheckExports.cmake)

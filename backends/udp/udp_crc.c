@@ -352,18 +352,22 @@ uint32_t udp_crc32c_copy(void *dst, const void *src, size_t len)
 
 /*
  * The CRC32C of A then B from the CRC32C of each: A's shifted by B's length
- * (x^(8 len_b) mod P). The last length's factor is kept per thread: frames
- * of a stream have one length.
+ * (x^(8 len_b) mod P). The factors of the last two lengths are kept per
+ * thread: a stream of messages has full frames and one last-frame length.
  */
 uint32_t udp_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
 {
-	static __thread size_t last_len = SIZE_MAX;
-	static __thread uint32_t last_x;
+	static __thread struct crc_factor { size_t len; uint32_t x; } kept[2] = {
+		{ SIZE_MAX, 0 }, { SIZE_MAX, 0 }
+	};
 
 	pthread_once(&once, crc_init);
-	if (len_b != last_len) {
-		last_x = xpow_mod(8u * (uint64_t)len_b);
-		last_len = len_b;
+	if (kept[0].len != len_b) {
+		struct crc_factor older = kept[1];
+
+		kept[1] = kept[0];
+		kept[0] = older.len == len_b ? older :
+			  (struct crc_factor){ len_b, xpow_mod(8u * (uint64_t)len_b) };
 	}
-	return mul_mod(last_x, crc_a) ^ crc_b;
+	return mul_mod(kept[0].x, crc_a) ^ crc_b;
 }
