@@ -138,6 +138,7 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "starved", offsetof(struct udp_stats, starved) },
 		{ "tx_batches", offsetof(struct udp_stats, tx_batches) },
 		{ "rx_direct", offsetof(struct udp_stats, rx_direct) },
+		{ "tx_gso", offsetof(struct udp_stats, tx_gso) },
 	};
 	struct udp_dev *u = UDP(dev);
 	struct udp_stats st;
@@ -459,7 +460,13 @@ static int udp_tx_direct(struct clcp_endpt *ep, int chan, const void *buf, uint3
 	if (ep->hdr->tx_head != ep->tx_tail)
 		return -EAGAIN;
 	pthread_mutex_lock(&u->lock);
+	/* A message's frames wait for its last one: one segmented send (UDP_SEGMENT). */
+	udp_tx_begin(u);
 	rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
+	if (rc != 0 || (flags & CLCP_QF_LAST))
+		udp_tx_flush(u);
+	else
+		udp_tx_hold(u);
 	pthread_mutex_unlock(&u->lock);
 	if (rc < 0 && rc != -EAGAIN)
 		ep->chan_err[chan] = clcp__err(-rc, "udp: channel %d: %s", chan, clcp_strerror(rc));
@@ -545,6 +552,8 @@ static int udp_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	struct timespec ts;
 
 	pthread_mutex_lock(&u->lock);
+	if (u->txb.depth == 0 && u->txb.n)
+		udp_tx_send(u); /* frames held for the rest of their message go now */
 	for (;;) {
 		uint64_t now = now_ms();
 

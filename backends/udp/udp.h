@@ -83,12 +83,17 @@ struct udp_stats {
 	uint64_t rto_expiries, starved; /* starved: timers UDP_STARVED_MS late */
 	uint64_t probes, wnd_probes;	/* to a silent peer; for a lost window update */
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
+	uint64_t tx_gso;     /* datagrams sent within a segmented (UDP_SEGMENT) message */
 	uint64_t rx_direct;  /* frames read straight into their Rx buffer */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
 };
 
-/* Datagrams waiting for one sendmmsg (under the lock): header, payload, tail. */
+/*
+ * Datagrams waiting for one sendmmsg (under the lock): header, payload,
+ * tail. Runs of equal-sized datagrams on a connected socket go as one
+ * message that the kernel cuts up (UDP_SEGMENT): gm, with gso_cm.
+ */
 struct udp_txb {
 	unsigned depth, n; /* depth: nested udp_tx_begin calls */
 	int fd;		   /* the socket they go out on */
@@ -97,6 +102,12 @@ struct udp_txb {
 	struct sockaddr_storage to[UDP_BATCH];
 	struct clcp_frame_hdr hdr[UDP_BATCH];
 	unsigned char tail[UDP_BATCH][UDP_SACK_LEN + UDP_CRC_LEN];
+	struct mmsghdr gm[UDP_BATCH];
+	unsigned gn[UDP_BATCH]; /* datagrams in gm[i] */
+	union {
+		struct cmsghdr align;
+		unsigned char b[CMSG_SPACE(sizeof(uint16_t))];
+	} gso_cm[UDP_BATCH];
 };
 
 struct udp_node {
@@ -212,6 +223,7 @@ struct udp_dev {
 	uint64_t timers_us; /* last run of the timers */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
 	struct udp_txb txb; /* datagrams batched for one sendmmsg */
+	bool no_gso;	    /* the kernel refused UDP_SEGMENT: plain datagrams */
 	struct udp_stats st;
 	unsigned char *rxbufs; /* UDP_BATCH datagrams */
 	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */
@@ -257,6 +269,7 @@ uint64_t udp_now_us(void);
 void udp_tx_begin(struct udp_dev *u);
 void udp_tx_flush(struct udp_dev *u);
 void udp_tx_send(struct udp_dev *u);
+void udp_tx_hold(struct udp_dev *u);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "udp.h"
+
+#define UDP_GSO_SEGS 64u /* datagrams the kernel cuts one message into, at most */
 
 /* A received header in host order. */
 struct udp_frame {
@@ -182,11 +185,93 @@ static void send_one(const struct udp_txb *b)
 	(void)!send(b->fd, d, n, MSG_DONTWAIT);
 }
 
+static size_t dgram_len(const struct msghdr *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	return n;
+}
+
+/* Datagrams i.. that can go as one segmented message: equal sizes, the last may be shorter. */
+static unsigned gso_run(const struct udp_dev *u, unsigned i)
+{
+	const struct udp_txb *b = &u->txb;
+	size_t seg = dgram_len(&b->mm[i].msg_hdr), total = seg;
+	unsigned j = i + 1;
+
+	if (u->no_gso || b->mm[i].msg_hdr.msg_name)
+		return 1;
+	while (j < b->n && j - i < UDP_GSO_SEGS) {
+		size_t len = dgram_len(&b->mm[j].msg_hdr);
+
+		if (len > seg || total + len > UDP_DGRAM_MAX)
+			break;
+		total += len;
+		j++;
+		if (len < seg)
+			break;
+	}
+	return j - i;
+}
+
+/* gm[g]: datagrams i..i+n-1, as one message cut up by the kernel when n > 1. */
+static void gso_message(struct udp_txb *b, unsigned g, unsigned i, unsigned n)
+{
+	struct msghdr *m = &b->gm[g].msg_hdr;
+	struct cmsghdr *cm = (struct cmsghdr *)b->gso_cm[g].b;
+	uint16_t seg = (uint16_t)dgram_len(&b->mm[i].msg_hdr);
+
+	b->gm[g] = b->mm[i];
+	b->gn[g] = n;
+	if (n == 1)
+		return;
+	m->msg_iovlen = 3 * n; /* b->iov[i..]: three each, contiguous */
+	m->msg_control = b->gso_cm[g].b;
+	m->msg_controllen = sizeof(b->gso_cm[g].b);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(seg));
+	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+}
+
+/* Datagrams first.. of the batch as messages in gm from g on: the messages' end. */
+static unsigned gso_batch(struct udp_dev *u, unsigned g, unsigned first)
+{
+	for (unsigned i = first, n; i < u->txb.n; i += n, g++) {
+		n = gso_run(u, i);
+		gso_message(&u->txb, g, i, n);
+	}
+	return g;
+}
+
+/* The first datagram of message g. */
+static unsigned gso_first(const struct udp_txb *b, unsigned g)
+{
+	unsigned i = 0;
+
+	for (unsigned k = 0; k < g; k++)
+		i += b->gn[k];
+	return i;
+}
+
+/*
+ * Errors of a segmented send that say the path cannot take one: an old
+ * kernel, a device without checksum offload (EIO), segments larger than
+ * the path's MTU (EMSGSIZE, EINVAL; plain datagrams are fragmented).
+ */
+static bool gso_refused(int err)
+{
+	return err == EIO || err == EINVAL || err == EMSGSIZE || err == ENOPROTOOPT ||
+	       err == EOPNOTSUPP;
+}
+
 /* Sends the batch now, whatever the nesting: one sendmmsg, more if the kernel took only part. */
 void udp_tx_send(struct udp_dev *u)
 {
 	struct udp_txb *b = &u->txb;
-	unsigned done = 0;
+	unsigned done = 0, g;
 
 	if (b->n == 1) { /* the ping-pong case: one datagram, the cheapest call */
 		u->st.tx_batches++;
@@ -194,12 +279,20 @@ void udp_tx_send(struct udp_dev *u)
 		b->n = 0;
 		return;
 	}
-	while (done < b->n) {
-		int r = sendmmsg(b->fd, b->mm + done, b->n - done, MSG_DONTWAIT);
+	g = gso_batch(u, 0, 0);
+	while (done < g) {
+		int r = sendmmsg(b->fd, b->gm + done, g - done, MSG_DONTWAIT);
 
 		u->st.tx_batches++;
+		if (r < 0 && b->gn[done] > 1 && gso_refused(errno)) {
+			u->no_gso = true; /* this and the rest as plain datagrams */
+			g = gso_batch(u, done, gso_first(b, done));
+			continue;
+		}
 		if (r <= 0) /* socket buffer full: lost like on a wire, retransmitted */
 			break;
+		for (unsigned k = done; k < done + (unsigned)r; k++)
+			u->st.tx_gso += b->gn[k] > 1 ? b->gn[k] : 0;
 		done += (unsigned)r;
 	}
 	b->n = 0;
@@ -209,6 +302,13 @@ void udp_tx_send(struct udp_dev *u)
 void udp_tx_begin(struct udp_dev *u)
 {
 	u->txb.depth++;
+}
+
+/* Ends a udp_tx_begin without sending: the datagrams go with the next send (a message's last frame). */
+void udp_tx_hold(struct udp_dev *u)
+{
+	if (u->txb.depth > 0)
+		u->txb.depth--;
 }
 
 void udp_tx_flush(struct udp_dev *u)

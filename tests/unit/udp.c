@@ -819,3 +819,38 @@ Test(udp, larger_frame_for_another_endpoint_arrives)
 	clcp_close(a);
 	clcp_close(b);
 }
+
+/*
+ * A message of many frames goes out in segmented sends (UDP_SEGMENT, the
+ * kernel cuts them into datagrams): tx_gso counts them. Where the path
+ * refuses (ctest udp_gso_refused: lo's MTU below the frames' size,
+ * CLCP_TEST_GSO_REFUSED=1) they go as plain datagrams, which the kernel
+ * fragments, and arrive all the same.
+ */
+Test(udp, many_frames_go_segmented)
+{
+	static unsigned char msg[65536], got[65536];
+	bool refused = getenv("CLCP_TEST_GSO_REFUSED") != NULL;
+	clcp_endpt_t *ea, *eb;
+	clcp_dev_t *a, *b;
+	int ca, cb, c;
+
+	open_node(0, "dead_ms=5000", &a, &ea, &ca);
+	open_node(1, "dead_ms=5000", &b, &eb, &cb);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)(i * 13u + (i >> 9));
+	for (int r = 0; r < 3; r++) {
+		cr_assert_eq(clcp_snd_message(ea, ca, msg, sizeof(msg), 0), (ssize_t)sizeof(msg),
+			     "%s", clcp_errmsg());
+		c = cb;
+		cr_assert_eq(clcp_rcv_message(eb, &c, got, sizeof(got), 0), (ssize_t)sizeof(msg),
+			     "%s", clcp_errmsg());
+		cr_assert_eq(memcmp(got, msg, sizeof(msg)), 0, "message %d intact", r);
+	}
+	if (refused)
+		cr_assert_eq(dev_stat(a, "tx_gso"), 0, "the path refused segmented sends");
+	else /* 46 frames a message, some may go before the first segmented send */
+		cr_assert_geq(dev_stat(a, "tx_gso"), 3 * 32, "frames sent segmented");
+	clcp_close(a);
+	clcp_close(b);
+}
