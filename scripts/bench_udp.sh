@@ -6,14 +6,14 @@
 # ?mtu=65000 (one host only: the loopback's MTU), one run per size (8 B, 1 KiB,
 # 64 KiB, 1 MiB), for several rounds (the machine's noise drifts over
 # seconds: each ratio compares figures taken a moment apart); then sockperf (busy-polling ping-pong,
-# throughput) as a cross-check. Prints per size the medians over the rounds
+# throughput) and qperf (udp_lat, udp_bw) as cross-checks. Prints per size the medians over the rounds
 # of ours, raw and of each round's ratio ours/raw, and the targets of the
 # udp work: 8 B round trip <= 1.2x raw, 1 MiB bandwidth >= 0.7x the raw
 # stream of the same datagram size. Installs what is missing when run as
 # root.
 #
 # Environment: CLCP_BUILD_DIR (build-bench; built when it has no
-# clcp_pingpong), CLCP_BENCH_PORT (7600: UDP ports PORT, PORT+1, PORT+2),
+# clcp_pingpong), CLCP_BENCH_PORT (7600: UDP ports PORT..PORT+2, TCP PORT+3 for qperf),
 # CLCP_BENCH_ROUNDS (5), CLCP_BENCH_OUT (where the raw outputs go:
 # $CLCP_BUILD_DIR/bench-udp).
 set -euo pipefail
@@ -25,17 +25,22 @@ rounds=${CLCP_BENCH_ROUNDS:-5}
 out=${CLCP_BENCH_OUT:-$build/bench-udp}
 exe=$build/tools/clcp_pingpong
 
+# need_pkg NAME: installs Debian package NAME when its command is missing (as root).
+need_pkg() {
+	command -v "$1" >/dev/null && return
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y "$1" ||
+			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$1"; }
+	else
+		echo "bench_udp.sh: $1 missing (as root: apt-get install $1)" >&2
+		exit 1
+	fi
+}
+
 need_tools() {
 	"$PWD/scripts/deps.sh" build
-	if ! command -v sockperf >/dev/null; then
-		if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-			DEBIAN_FRONTEND=noninteractive apt-get install -y sockperf ||
-				{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y sockperf; }
-		else
-			echo "bench_udp.sh: sockperf missing (as root: apt-get install sockperf)" >&2
-			exit 1
-		fi
-	fi
+	need_pkg sockperf
+	need_pkg qperf
 	if [ ! -x "$exe" ]; then
 		cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLCP_TESTS=OFF
 		cmake --build "$build" -j "${CLCP_JOBS:-2}" --target clcp_pingpong
@@ -65,6 +70,20 @@ sockperf_run() {
 		taskset -c 0 sockperf tp -i 127.0.0.1 -p "$sp" -m "$m" -t 5 \
 			>"$out/sockperf-tp-$m.txt" 2>&1 || true
 	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# qperf_run: its server on CPU 1, the client on CPU 0: udp_lat (blocking
+# receive: a wake-up per message), udp_bw at each backend datagram size.
+qperf_run() {
+	local qp=$((port + 3)) pid
+	echo "qperf ..." >&2
+	taskset -c 1 qperf --listen_port "$qp" >"$out/qperf-server.txt" 2>&1 &
+	pid=$!
+	sleep 1
+	taskset -c 0 qperf 127.0.0.1 --listen_port "$qp" -t 3 -m 8 udp_lat -m 1472 udp_bw \
+		-m 8968 udp_bw -m 65032 udp_bw >"$out/qperf.txt" 2>&1 || true
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }
@@ -126,6 +145,9 @@ sockperf_summary() {
 		line="$line $m B: ${tp:-?} MB/s"
 	done
 	echo "$line"
+	echo "qperf: udp_lat 8 B (blocking receive) $(sed -n 's/.*latency *= *//p' "$out/qperf.txt" |
+		head -1) one-way; udp_bw received at 1472, 8968, 65032 B:" \
+		"$(sed -n 's/.*recv_bw *= *//p' "$out/qperf.txt" | paste -sd, - | sed 's/,/, /g')"
 }
 
 need_tools
@@ -140,6 +162,7 @@ for r in $(seq "$rounds"); do
 	done
 done
 sockperf_run
+qperf_run
 load_after=$(cut -d' ' -f1-4 /proc/loadavg)
 
 echo
