@@ -235,46 +235,31 @@ load16(const unsigned char *p, unsigned char *d)
 	return v;
 }
 
-/* Four 32-byte accumulators: the last 128 bytes folded so far. */
-struct fold4 {
-	__m256i x0, x1, x2, x3;
-};
-
 #define STEP(p, d, n) ((p) += (n), (d) = (d) ? (d) + (n) : (d))
 
-/* The first 128 bytes, the CRC so far xored into the first four. */
-FOLD_TARGET static inline __attribute__((always_inline)) void
-fold_first(struct fold4 *f, uint32_t crc, const unsigned char *p, unsigned char *d)
-{
-	f->x0 = _mm256_xor_si256(load32(p, d, 0), _mm256_set_epi64x(0, 0, 0, crc));
-	f->x1 = load32(p, d, 32);
-	f->x2 = load32(p, d, 64);
-	f->x3 = load32(p, d, 96);
-}
-
-/* The 128 bytes at p, the accumulators' lanes folded over distance k onto them. */
-FOLD_TARGET static inline __attribute__((always_inline)) void
-fold_next(struct fold4 *f, __m256i k, __m256i l0, const unsigned char *p, unsigned char *d)
-{
-	f->x0 = fold256(f->x0, k, l0);
-	f->x1 = fold256(f->x1, k, load32(p, d, 32));
-	f->x2 = fold256(f->x2, k, load32(p, d, 64));
-	f->x3 = fold256(f->x3, k, load32(p, d, 96));
-}
-
-/* The accumulators, then the last len < 128 bytes: the CRC (register value). */
+/* The CRC (register value) of len >= FOLD_MIN bytes at p, copied to d unless d is NULL. */
 FOLD_TARGET static inline __attribute__((always_inline)) uint32_t
-fold_finish(const struct fold4 *f, const unsigned char *p, unsigned char *d, size_t len)
+crc_fold(uint32_t crc, unsigned char *d, const unsigned char *p, size_t len)
 {
-	__m256i k = fold_k256(1), x;
+	__m256i k = fold_k256(0), x0, x1, x2, x3;
 	__m128i r, k128 = _mm_loadu_si128((const void *)fold_k[2]);
 	uint64_t c;
-	uint32_t crc;
 
-	x = fold256(fold256(fold256(f->x0, k, f->x1), k, f->x2), k, f->x3);
+	x0 = _mm256_xor_si256(load32(p, d, 0), _mm256_set_epi64x(0, 0, 0, crc));
+	x1 = load32(p, d, 32);
+	x2 = load32(p, d, 64);
+	x3 = load32(p, d, 96);
+	for (STEP(p, d, 128), len -= 128; len >= 128; STEP(p, d, 128), len -= 128) {
+		x0 = fold256(x0, k, load32(p, d, 0));
+		x1 = fold256(x1, k, load32(p, d, 32));
+		x2 = fold256(x2, k, load32(p, d, 64));
+		x3 = fold256(x3, k, load32(p, d, 96));
+	}
+	k = fold_k256(1);
+	x3 = fold256(fold256(fold256(x0, k, x1), k, x2), k, x3);
 	for (; len >= 32; STEP(p, d, 32), len -= 32)
-		x = fold256(x, k, load32(p, d, 0));
-	r = fold128(_mm256_castsi256_si128(x), k128, _mm256_extracti128_si256(x, 1));
+		x3 = fold256(x3, k, load32(p, d, 0));
+	r = fold128(_mm256_castsi256_si128(x3), k128, _mm256_extracti128_si256(x3, 1));
 	for (; len >= 16; STEP(p, d, 16), len -= 16)
 		r = fold128(r, k128, load16(p, d));
 	c = __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(r));
@@ -286,19 +271,6 @@ fold_finish(const struct fold4 *f, const unsigned char *p, unsigned char *d, siz
 		crc = __builtin_ia32_crc32qi(crc, *p++);
 	}
 	return crc;
-}
-
-/* The CRC (register value) of len >= FOLD_MIN bytes at p, copied to d unless d is NULL. */
-FOLD_TARGET static inline __attribute__((always_inline)) uint32_t
-crc_fold(uint32_t crc, unsigned char *d, const unsigned char *p, size_t len)
-{
-	__m256i k = fold_k256(0);
-	struct fold4 f;
-
-	fold_first(&f, crc, p, d);
-	for (STEP(p, d, 128), len -= 128; len >= 128; STEP(p, d, 128), len -= 128)
-		fold_next(&f, k, load32(p, d, 0), p, d);
-	return fold_finish(&f, p, d, len);
 }
 
 FOLD_TARGET static uint32_t crc_fold_only(uint32_t crc, const unsigned char *p, size_t len)
