@@ -616,7 +616,8 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 	if (step == 0 || step > UDP_WIN / 4)
 		step = step ? UDP_WIN / 4 : 1;
 	pthread_mutex_lock(&u->lock);
-	credit = udp_rx_credit(ep);
+	/* F2 again: at full credit the flag goes, or every later post would come here. */
+	credit = udp_rx_credit_f2(ep);
 	for (uc = u->active; uc; uc = uc->act_next) {
 		if (uc->ep != ep)
 			continue;

@@ -196,6 +196,8 @@ struct udp_chan {
 struct udp_ep {
 	uint32_t slot;
 	uint32_t dead_ms;
+	/* Rx slots from rx_head up to here were seen posted: they stay so until the NIC fills them. */
+	uint32_t rx_known;
 	struct udp_chan *chans;
 };
 
@@ -284,6 +286,7 @@ void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);
 uint32_t udp_rx_credit(struct clcp_endpt *ep);
+uint32_t udp_rx_credit_f2(struct clcp_endpt *ep);
 void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc);
 void udp_raise_irq(struct clcp_endpt *ep);
 

@@ -23,6 +23,7 @@
 struct udp_frame {
 	uint8_t version, flags;
 	uint16_t dst_port, src_port;
+	uint16_t credit; /* data frames: free Rx slots at the sender (rsvd in the ABI header) */
 	uint32_t src_node, len, msg_len, seq, ack, key;
 };
 
@@ -61,7 +62,7 @@ static void hdr_put(struct clcp_frame_hdr *h, const struct udp_frame *f)
 	h->flags = f->flags;
 	h->dst_port = htons(f->dst_port);
 	h->src_port = htons(f->src_port);
-	h->rsvd = 0;
+	h->rsvd = htons(f->credit);
 	h->src_node = htonl(f->src_node);
 	h->len = htonl(f->len);
 	h->msg_len = htonl(f->msg_len);
@@ -135,6 +136,7 @@ static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp
 	f->flags = h.flags;
 	f->dst_port = ntohs(h.dst_port);
 	f->src_port = ntohs(h.src_port);
+	f->credit = ntohs(h.rsvd);
 	f->src_node = ntohl(h.src_node);
 	f->len = ntohl(h.len);
 	f->msg_len = ntohl(h.msg_len);
@@ -396,18 +398,62 @@ static void frame_init(struct udp_dev *u, struct udp_chan *uc, struct udp_frame 
 	f->seq = uc->snd_nxt;
 }
 
-/* Free posted Rx slots from rx_head on, at most UDP_WIN: the credit. */
+static uint32_t credit_max(const struct clcp_endpt *ep)
+{
+	return ep->rx_mask + 1 < UDP_WIN ? ep->rx_mask + 1 : UDP_WIN;
+}
+
+/*
+ * Free posted Rx slots from rx_head on, at most UDP_WIN: the credit. Slots
+ * counted once stay posted until the NIC fills them (only the NIC takes a
+ * posted slot back), so each count reads only the slots beyond the last.
+ */
 uint32_t udp_rx_credit(struct clcp_endpt *ep)
 {
-	uint32_t head = ep->hdr->rx_head, n, max = ep->rx_mask + 1;
+	struct udp_ep *ue = UDPE(ep);
+	uint32_t head = ep->hdr->rx_head, n = ue->rx_known - head, max = credit_max(ep);
 
-	if (max > UDP_WIN)
-		max = UDP_WIN;
-	for (n = 0; n < max; n++)
+	if (n > max) /* rx_head passed it (or never counted) */
+		n = 0;
+	for (; n < max; n++)
 		/* A4: pairs with the user's R4 that posted the slot. */
 		if (clcp_load_acquire(&ep->rxq[(head + n) & ep->rx_mask].owner) != CLCP_OWNER_NIC)
 			break;
+	ue->rx_known = head + n;
 	return n;
+}
+
+/*
+ * The credit to advertise. F2: rx_waiters is set before the slots are
+ * counted, so the user's next post calls wake_senders (F1); cleared at
+ * full credit, which no post can raise.
+ */
+uint32_t udp_rx_credit_f2(struct clcp_endpt *ep)
+{
+	uint32_t credit;
+
+	clcp_store_relaxed(&ep->hdr->rx_waiters, 1u);
+	clcp_fence_full();
+	credit = udp_rx_credit(ep);
+	if (credit >= credit_max(ep))
+		clcp_store_relaxed(&ep->hdr->rx_waiters, 0u);
+	return credit;
+}
+
+/*
+ * The credit a data frame carries (the header's rsvd field): the count
+ * alone when it is full, else as for an ack (F2). The sender takes it only
+ * when it moves the edge forward, so the receiver's edge only advances too.
+ */
+static uint32_t data_credit(struct udp_chan *uc)
+{
+	uint32_t credit = udp_rx_credit(uc->ep);
+
+	if (credit < credit_max(uc->ep))
+		credit = udp_rx_credit_f2(uc->ep);
+	if ((int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) > 0)
+		uc->rcv_edge = uc->rcv_nxt + credit;
+	return credit;
 }
 
 /* Bit i: frame rcv_nxt + i is kept here (after a hole, or waiting for a buffer). */
@@ -434,11 +480,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	if (!uc->seen)
 		f.flags |= UDP_FF_HELLO;
 	/* F2: a small credit makes the user's next post call wake_senders (F1). */
-	clcp_store_relaxed(&uc->ep->hdr->rx_waiters, 1u);
-	clcp_fence_full();
-	credit = udp_rx_credit(uc->ep);
-	if (credit >= UDP_WIN || credit > uc->ep->rx_mask)
-		clcp_store_relaxed(&uc->ep->hdr->rx_waiters, 0u);
+	credit = udp_rx_credit_f2(uc->ep);
 	f.msg_len = credit;
 	uc->rcv_edge = uc->rcv_nxt + credit;
 	uc->ack_owed = false;
@@ -457,6 +499,7 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	f.seq = seq;
 	f.len = s->len;
 	f.msg_len = s->msg_len;
+	f.credit = (uint16_t)data_credit(uc);
 	s->sent_us = udp_now_us();
 	uc->last_sent_ms = s->sent_us / 1000u;
 	uc->ack_owed = false; /* piggybacked */
@@ -595,7 +638,7 @@ static void sack_in(struct udp_dev *u, struct udp_chan *uc, uint32_t ack, uint64
 static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		   uint64_t sack, uint64_t now)
 {
-	uint32_t acked = f->ack - uc->snd_una, edge;
+	uint32_t acked = f->ack - uc->snd_una, edge, credit;
 	const struct udp_slot *last = &uc->slot[(f->ack - 1) % UDP_WIN];
 
 	u->st.rx_acks++;
@@ -606,9 +649,11 @@ static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fram
 	uc->snd_una = f->ack;
 	if ((int32_t)(uc->sack_hi - uc->snd_una) < 0)
 		uc->sack_hi = uc->snd_una;
-	edge = f->ack + (f->msg_len < UDP_WIN ? f->msg_len : UDP_WIN);
-	/* Pure acks carry the credit; one overtaken by a newer one never shrinks it. */
-	if (!(f->flags & CLCP_FF_DATA) && (int32_t)(edge - uc->snd_edge) > 0) {
+	/* The credit: a pure ack's msg_len, a data frame's rsvd field (0 from an older peer). */
+	credit = (f->flags & CLCP_FF_DATA) ? f->credit : f->msg_len;
+	edge = f->ack + (credit < UDP_WIN ? credit : UDP_WIN);
+	/* One overtaken by a newer one never shrinks it. */
+	if ((int32_t)(edge - uc->snd_edge) > 0) {
 		uc->snd_edge = edge;
 		uc->wnd_wait = false; /* the window opened: a sender still stalled says so again */
 		uc->wnd_probe_us = 0;

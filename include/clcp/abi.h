@@ -150,7 +150,7 @@ struct clcp_frame_hdr {
 	clcp_u8 flags; /* CLCP_FF_* */
 	clcp_u16 dst_port;
 	clcp_u16 src_port;
-	clcp_u16 rsvd;
+	clcp_u16 rsvd; /* 0; udp data frames: the credit (docs/udp.md) */
 	clcp_u32 src_node;
 	clcp_u32 len;	  /* payload bytes of this frame */
 	clcp_u32 msg_len; /* whole message length */

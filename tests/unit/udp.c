@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -551,6 +552,133 @@ Test(udp, frame_kept_without_buffer_then_resent)
 		engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, seq, m);
 		expect_msg(&e, m);
 	}
+	engine_close(&e);
+}
+
+/* A datagram from port 10 of node 0 with every header field given: ack, credit (rsvd). */
+static void engine_in_ack(struct engine *e, uint8_t flags, uint32_t seq, uint32_t ack,
+			  uint16_t credit, const char *payload)
+{
+	uint32_t n = payload ? (uint32_t)strlen(payload) : 0, crc;
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10),
+				    .rsvd = htons(credit), .len = htonl(n),
+				    .msg_len = htonl(payload ? n : credit), .seq = htonl(seq),
+				    .ack = htonl(ack) };
+	unsigned char d[DGRAM_MAX];
+
+	cr_assert_leq(n, 64u);
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), payload ? payload : "", n);
+	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
+	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
+	pthread_mutex_lock(&e->u->lock);
+	udp_dgram_input(e->u, d, sizeof(h) + n + UDP_CRC_LEN, &e->from, sizeof(struct sockaddr_in));
+	pthread_mutex_unlock(&e->u->lock);
+}
+
+/* The next data frame the device sent to node 0 (the peer socket): its header. */
+static struct clcp_frame_hdr engine_out_data(struct engine *e)
+{
+	struct pollfd p = { e->peer, POLLIN, 0 };
+	struct clcp_frame_hdr h;
+	unsigned char d[256];
+
+	while (poll(&p, 1, 2000) == 1) {
+		ssize_t n = recv(e->peer, d, sizeof(d), 0);
+
+		cr_assert_geq(n, (ssize_t)sizeof(h));
+		memcpy(&h, d, sizeof(h));
+		if (h.flags & CLCP_FF_DATA)
+			return h;
+	}
+	cr_assert_fail("no data frame from the device");
+	return h;
+}
+
+/* What the engine's queued acks would do at the end of a polling pass. */
+static void engine_acks(struct engine *e)
+{
+	pthread_mutex_lock(&e->u->lock);
+	udp_acks_flush(e->u);
+	pthread_mutex_unlock(&e->u->lock);
+}
+
+/*
+ * A data frame carries the sender's credit (free Rx slots, in the header's
+ * rsvd field) and a data frame's credit opens the window: a ping-pong
+ * needs no pure ack to go on.
+ */
+Test(udp, data_frames_carry_the_credit)
+{
+	struct clcp_frame_hdr h;
+	struct engine e;
+
+	engine_open(&e, 8);
+	engine_in_ack(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, 0, 8, NULL); /* credit 8 */
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(clcp_snd_message(e.ep, e.chan, "x", 1, CLCP_NONBLOCK), 1, "message %d: %s",
+			     i, clcp_errmsg());
+		h = engine_out_data(&e);
+		cr_assert_eq(ntohl(h.seq), (uint32_t)i);
+		cr_assert_eq(ntohs(h.rsvd), 8u, "the credit in data frame %d: %u", i, ntohs(h.rsvd));
+	}
+	cr_assert_eq(clcp_snd_message(e.ep, e.chan, "x", 1, CLCP_NONBLOCK), -EAGAIN,
+		     "credit 8 used up");
+	/* Node 0 answers with data that acks all 8 and has room for 8 more. */
+	engine_in_ack(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0, 8, 8, "pong");
+	cr_assert_eq(clcp_snd_message(e.ep, e.chan, "y", 1, CLCP_NONBLOCK), 1,
+		     "the data frame's credit did not open the window: %s", clcp_errmsg());
+	h = engine_out_data(&e);
+	cr_assert_eq(ntohl(h.seq), 8u);
+	cr_assert_eq(ntohl(h.ack), 1u, "the reply acks node 0's frame");
+	cr_assert_eq(ntohs(h.rsvd), 7u, "one Rx slot holds \"pong\"");
+	expect_msg(&e, "pong");
+	/* A credit of 0 (a peer that does not count) never shrinks the window. */
+	engine_in_ack(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, 9, 0, "p1");
+	cr_assert_eq(clcp_snd_message(e.ep, e.chan, "z", 1, CLCP_NONBLOCK), 1, "%s", clcp_errmsg());
+	engine_close(&e);
+}
+
+/*
+ * A ping-pong of one-frame messages: every reply carries the credit, so no
+ * pure ack goes (one went every 32 messages, and one more from the user's
+ * posts, which also called wake_senders on every post after it).
+ */
+Test(udp, ping_pong_sends_no_pure_acks)
+{
+	struct clcp_frame f;
+	struct engine e;
+	uint64_t acks;
+	char m[16];
+
+	engine_open(&e, 64);
+	engine_in_ack(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, 0, 64, NULL);
+	engine_acks(&e); /* the answer to the hello */
+	acks = e.u->st.tx_acks;
+	for (uint32_t i = 0; i < 4 * UDP_WIN; i++) {
+		snprintf(m, sizeof(m), "p%u", i);
+		engine_in_ack(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, i, i, 64,
+			      m);
+		engine_acks(&e);
+		expect_msg(&e, m);
+		cr_assert_eq(clcp_snd_message(e.ep, e.chan, "r", 1, 0), 1, "%s", clcp_errmsg());
+		engine_acks(&e);
+	}
+	cr_assert_eq(e.u->st.tx_acks, acks, "pure acks in a ping-pong: %llu",
+		     (unsigned long long)(e.u->st.tx_acks - acks));
+	cr_assert_eq(e.ep->hdr->rx_waiters, 0u, "the user's posts would call wake_senders");
+	/* An ack while the user holds a slot (credit 63) sets rx_waiters; the post clears it. */
+	engine_in_ack(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST, 4 * UDP_WIN, 4 * UDP_WIN, 64,
+		      "a");
+	engine_in_ack(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST, 4 * UDP_WIN, 4 * UDP_WIN, 64,
+		      "a"); /* a duplicate: acked at once */
+	engine_acks(&e);
+	cr_assert_eq(e.u->st.tx_acks, acks + 1);
+	cr_assert_eq(e.ep->hdr->rx_waiters, 1u, "credit 63 went out");
+	cr_assert_eq(clcp_rcv_frame(e.ep, e.chan, &f, CLCP_NONBLOCK), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_release_frames(e.ep, &f, 1), 0);
+	cr_assert_eq(e.ep->hdr->rx_waiters, 0u, "full credit again: nothing more to tell");
 	engine_close(&e);
 }
 
