@@ -449,7 +449,8 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 		if (len != -EAGAIN || clcp_rxq_peek(ep))
 			return len;
 		ops->progress(ep);
-		clcp_cpu_relax();
+		if (!clcp_rxq_peek(ep)) /* a frame came: take it without the pause */
+			clcp_cpu_relax();
 	}
 	return -EAGAIN;
 }

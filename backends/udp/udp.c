@@ -633,15 +633,16 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 static void udp_progress(struct clcp_endpt *ep)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
-	uint64_t now = udp_now_us();
+	uint64_t now;
 
-	clcp_store_relaxed(&u->poll_us, now);
 	/* The thread wants the lock (timers, acks): let it have it, it does our work too. */
 	if (clcp_load_relaxed(&u->thread_waits))
 		return;
 	/* The progress thread stays off the socket meanwhile; it takes the lock only briefly. */
 	pthread_mutex_lock(&u->lock);
-	udp_rx_poll(u);
+	now = udp_now_us(); /* under the lock: no frame out was sent after it */
+	clcp_store_relaxed(&u->poll_us, now);
+	udp_rx_poll(u, now);
 	/* The thread may starve on the lock while we spin: run its timers too. */
 	if (now - u->timers_us >= 1000u)
 		udp_timers(u);

@@ -223,6 +223,7 @@ struct udp_dev {
 	bool busy; /* frames unacked or acks owed: timers at 1 ms */
 	bool thread_waits; /* the progress thread wants the lock: pollers hold back (atomic) */
 	uint64_t timers_us; /* last run of the timers */
+	uint64_t clock_us;  /* newest clock read under the lock: a polling pass's, or a send's */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
 	struct udp_txb txb; /* datagrams batched for one sendmmsg */
 	bool no_gso;	    /* the kernel refused UDP_SEGMENT: plain datagrams */
@@ -262,7 +263,7 @@ int udp_psock_get(struct udp_dev *u, const struct udp_node *peer);
 void udp_psock_put(struct udp_dev *u, int fd);
 void udp_psock_forget(struct udp_dev *u, const struct clcp_endpt *ep);
 void udp_rx_drain(struct udp_dev *u);
-void udp_rx_poll(struct udp_dev *u);
+void udp_rx_poll(struct udp_dev *u, uint64_t now);
 void udp_errq_drain(struct udp_dev *u, int fd);
 unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks);
 
@@ -277,6 +278,9 @@ void udp_thread_stop(struct udp_dev *u);
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen);
 void udp_dgram_input_peer(struct udp_dev *u, const struct udp_rxd *d, struct udp_psock *ps);
+void udp_dgram_input_at(struct udp_dev *u, const struct udp_rxd *d,
+			const struct sockaddr_storage *from, socklen_t fromlen,
+			struct udp_psock *ps, uint64_t now);
 unsigned char *udp_rx_next_buf(struct clcp_endpt *ep);
 void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
 void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,

@@ -93,10 +93,15 @@ static void rxd_read(const struct udp_rxd *d, size_t off, void *dst, size_t len)
 static uint32_t rxd_crc(const struct udp_rxd *d, size_t len)
 {
 	size_t in_body = len < d->body_len ? len : d->body_len;
-	uint32_t crc = udp_crc32c(0, d->hdr, UDP_HDR_LEN);
+	uint32_t crc;
 
-	if (in_body)
-		crc = udp_crc32c(crc, d->body, in_body);
+	if (d->body == d->hdr + UDP_HDR_LEN) { /* read in one piece: one pass */
+		crc = udp_crc32c(0, d->hdr, UDP_HDR_LEN + in_body);
+	} else {
+		crc = udp_crc32c(0, d->hdr, UDP_HDR_LEN);
+		if (in_body)
+			crc = udp_crc32c(crc, d->body, in_body);
+	}
 	return len > in_body ? udp_crc32c(crc, d->spill, len - in_body) : crc;
 }
 
@@ -335,6 +340,32 @@ static uint32_t dgram_crc(const struct clcp_frame_hdr *h, const void *payload, s
 }
 
 /*
+ * A small datagram alone on a connected socket (a ping-pong's reply, an
+ * ack): built in one piece, so one CRC32C pass over it and a plain send().
+ */
+static void send_small(struct udp_dev *u, int fd, const struct udp_frame *f,
+		       const void *payload, const uint64_t *sack)
+{
+	union {
+		struct clcp_frame_hdr h;
+		unsigned char b[UDP_SMALL_DGRAM];
+	} d;
+	size_t n = UDP_HDR_LEN + f->len;
+
+	hdr_put(&d.h, f);
+	if (f->len)
+		memcpy(d.b + UDP_HDR_LEN, payload, f->len);
+	if (sack) {
+		put_be32(d.b + n, (uint32_t)(*sack >> 32));
+		put_be32(d.b + n + 4, (uint32_t)*sack);
+		n += UDP_SACK_LEN;
+	}
+	put_be32(d.b + n, u->conf.no_crc ? 0 : udp_crc32c(0, d.b, n));
+	u->st.tx_batches++;
+	(void)!send(fd, d.b, n + UDP_CRC_LEN, MSG_DONTWAIT);
+}
+
+/*
  * One datagram: header, payload, the SACK bitmap if any, the CRC32C of all
  * that; on socket fd, to `to` (NULL: fd is connected).
  */
@@ -349,6 +380,11 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 
 	if (u->loss_pm && test_lost(u))
 		return;
+	if (b->depth == 0 && b->n == 0 && !to &&
+	    UDP_HDR_LEN + f->len + UDP_SACK_LEN + UDP_CRC_LEN <= UDP_SMALL_DGRAM) {
+		send_small(u, fd, f, payload, sack);
+		return;
+	}
 	if (b->n && b->fd != fd)
 		udp_tx_send(u); /* one sendmmsg per socket */
 	i = b->n;
@@ -501,6 +537,7 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	f.msg_len = s->msg_len;
 	f.credit = (uint16_t)data_credit(uc);
 	s->sent_us = udp_now_us();
+	u->clock_us = s->sent_us; /* a polling pass's datagrams are never older than a send */
 	uc->last_sent_ms = s->sent_us / 1000u;
 	uc->ack_owed = false; /* piggybacked */
 	u->st.tx_data++;
@@ -871,13 +908,13 @@ static void direct_note(struct udp_psock *ps, const struct udp_frame *f, struct 
 		ps->direct_ep = NULL;
 }
 
+/* A datagram read at `now` (RTT samples, life of the peer). */
 static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 		     const struct sockaddr_storage *from, socklen_t fromlen,
-		     struct udp_psock *ps)
+		     struct udp_psock *ps, uint64_t now)
 {
 	struct udp_frame f;
 	struct udp_chan *uc;
-	uint64_t now;
 	int why = hdr_get(d, &u->conf, &f);
 
 	if (why) {
@@ -888,7 +925,6 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 		u->st.drops[UDP_DROP_SRC]++;
 		return;
 	}
-	now = udp_now_us();
 	heard(u, f.src_node, now / 1000u);
 	uc = chan_of(u, &f);
 	if (!uc) {
@@ -923,13 +959,28 @@ void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 {
 	struct udp_rxd d = udp_rxd_whole(buf, n);
 
-	dgram_in(u, &d, from, fromlen, NULL);
+	dgram_in(u, &d, from, fromlen, NULL, udp_now_us());
 }
 
 /* One datagram as read from the socket connected to ps's peer. */
 void udp_dgram_input_peer(struct udp_dev *u, const struct udp_rxd *d, struct udp_psock *ps)
 {
-	dgram_in(u, d, &ps->peer.sa, ps->peer.len, ps);
+	dgram_in(u, d, &ps->peer.sa, ps->peer.len, ps, udp_now_us());
+}
+
+/*
+ * One datagram read by a polling pass, with the pass's clock: read under
+ * the lock before the socket, and advanced by every send since (clock_us),
+ * so no frame out is newer than `now`. From ps's peer, or from `from`.
+ */
+void udp_dgram_input_at(struct udp_dev *u, const struct udp_rxd *d,
+			const struct sockaddr_storage *from, socklen_t fromlen,
+			struct udp_psock *ps, uint64_t now)
+{
+	if (ps)
+		dgram_in(u, d, &ps->peer.sa, ps->peer.len, ps, now);
+	else
+		dgram_in(u, d, from, fromlen, NULL, now);
 }
 
 /* The endpoint's next Rx buffer if one is posted and free (the next frame goes there). */

@@ -351,6 +351,7 @@ static void sock_poll(struct udp_dev *u, int fd, struct udp_psock *ps)
 {
 	struct sockaddr_storage from;
 	socklen_t fromlen = sizeof(from);
+	struct udp_rxd d;
 	ssize_t n;
 
 	if (ps && ps->direct_ep) {
@@ -366,7 +367,8 @@ static void sock_poll(struct udp_dev *u, int fd, struct udp_psock *ps)
 		rx_failed(u, fd);
 		return;
 	}
-	dgram_from(u, u->rxbufs, (size_t)n, ps, &from, fromlen);
+	d = udp_rxd_whole(u->rxbufs, (size_t)n);
+	udp_dgram_input_at(u, &d, &from, fromlen, ps, u->clock_us); /* the pass's clock */
 	if (more_coming(u->rxbufs, n))
 		sock_drain(u, fd, ps);
 }
@@ -375,9 +377,12 @@ static void sock_poll(struct udp_dev *u, int fd, struct udp_psock *ps)
  * A polling caller's pass: the connected sockets every time, the
  * unconnected one every MAIN_POLL_EVERY passes while no channel sends
  * through it (then only hellos of new peers and stragglers arrive there).
+ * now: the clock, read under the lock; a datagram read by plain recv takes
+ * it as its arrival time (no clock read between recv and the reply).
  */
-void udp_rx_poll(struct udp_dev *u)
+void udp_rx_poll(struct udp_dev *u, uint64_t now)
 {
+	u->clock_us = now;
 	udp_tx_begin(u);
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
 		if (u->psock[i].fd >= 0)
