@@ -455,17 +455,23 @@ static int udp_tx_direct(struct clcp_endpt *ep, int chan, const void *buf, uint3
 			 uint32_t msg_len, uint8_t flags)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
+	bool whole = (flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) == (CLCP_QF_FIRST | CLCP_QF_LAST);
 	int rc;
 
 	if (ep->hdr->tx_head != ep->tx_tail)
 		return -EAGAIN;
 	pthread_mutex_lock(&u->lock);
-	/* A message's frames wait for its last one: one segmented send (UDP_SEGMENT). */
-	udp_tx_begin(u);
+	/*
+	 * A message's frames wait for its last one: one segmented send
+	 * (UDP_SEGMENT). A one-frame message has nothing to segment: it goes
+	 * at once (a small one built in one piece, send_small).
+	 */
+	if (!whole)
+		udp_tx_begin(u);
 	rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
-	if (rc != 0 || (flags & CLCP_QF_LAST))
+	if (!whole && (rc != 0 || (flags & CLCP_QF_LAST)))
 		udp_tx_flush(u);
-	else
+	else if (!whole)
 		udp_tx_hold(u);
 	pthread_mutex_unlock(&u->lock);
 	if (rc < 0 && rc != -EAGAIN)
