@@ -253,7 +253,7 @@ bool udp_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage
 uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t udp_crc32c_copy(void *dst, const void *src, size_t len);
 uint32_t udp_crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b);
-void udp_crc_cap(int level);
+int udp_crc_cap(int level);
 
 /* udp_sock.c */
 void udp_sock_init(struct udp_dev *u);

@@ -285,14 +285,17 @@ FOLD_TARGET static uint32_t crc_fold_copy(uint32_t crc, unsigned char *d, const 
 }
 #endif
 
-/* Tests: use nothing above level (0 table, 1 crc32 instruction, 2 folding). */
-void udp_crc_cap(int level)
+/* Tests: use nothing above level (0 table, 1 crc32 instruction, 2 folding); the level in use. */
+int udp_crc_cap(int level)
 {
 	pthread_once(&once, crc_init);
 	hw = hw && level >= 1;
 #if defined(__x86_64__)
 	fold_hw = fold_hw && level >= 2;
+	if (fold_hw)
+		return 2;
 #endif
+	return hw ? 1 : 0;
 }
 
 uint32_t udp_crc32c(uint32_t crc, const void *buf, size_t len)

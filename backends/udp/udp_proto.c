@@ -201,7 +201,10 @@ static size_t dgram_len(const struct msghdr *m)
 	return n;
 }
 
-/* Datagrams i.. that can go as one segmented message: equal sizes, the last may be shorter. */
+/*
+ * Datagrams i.. that can go as one segmented message: on the connected
+ * socket (no address of their own), equal sizes, the last may be shorter.
+ */
 static unsigned gso_run(const struct udp_dev *u, unsigned i)
 {
 	const struct udp_txb *b = &u->txb;
@@ -210,7 +213,7 @@ static unsigned gso_run(const struct udp_dev *u, unsigned i)
 
 	if (u->no_gso || b->mm[i].msg_hdr.msg_name)
 		return 1;
-	while (j < b->n && j - i < UDP_GSO_SEGS) {
+	while (j < b->n && j - i < UDP_GSO_SEGS && !b->mm[j].msg_hdr.msg_name) {
 		size_t len = dgram_len(&b->mm[j].msg_hdr);
 
 		if (len > seg || total + len > UDP_DGRAM_MAX)
@@ -264,9 +267,10 @@ static unsigned gso_first(const struct udp_txb *b, unsigned g)
 }
 
 /*
- * Errors of a segmented send that say the path cannot take one: an old
- * kernel, a device without checksum offload (EIO), segments larger than
- * the path's MTU (EMSGSIZE, EINVAL; plain datagrams are fragmented).
+ * Errors of a segmented send that say the path cannot take one: a device
+ * without checksum offload (EIO), segments larger than the path's MTU
+ * (EMSGSIZE, EINVAL; plain datagrams are fragmented). A kernel without
+ * UDP_SEGMENT is found when the socket opens (udp_sock_open).
  */
 static bool gso_refused(int err)
 {

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <linux/errqueue.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,6 +100,8 @@ int udp_sock_open(struct udp_dev *u, const struct udp_node *n)
 	u->sock = fd;
 	u->self = *n;
 	u->family = n->sa.ss_family;
+	/* A kernel without UDP_SEGMENT (before 4.18) would ignore the control message and send a run as one datagram. */
+	u->no_gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &(int){ 0 }, sizeof(int)) < 0;
 	return 0;
 }
 

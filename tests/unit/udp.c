@@ -869,6 +869,10 @@ static void crc_check_all(unsigned char *src, unsigned char *dst, int level)
 
 			cr_assert_eq(udp_crc32c(0, src + off, len), want,
 				     "level %d: CRC of %zu bytes at offset %zu", level, len, off);
+			cr_assert_eq(udp_crc32c(udp_crc32c(0, src + off, len / 3), src + off + len / 3,
+						len - len / 3),
+				     want, "level %d: %zu bytes from the CRC of the first third", level,
+				     len);
 			memset(dst, 0xa5, 65536 + 8);
 			cr_assert_eq(udp_crc32c_copy(dst + off, src + off, len), want,
 				     "level %d: CRC of the copy, %zu bytes at offset %zu", level, len, off);
@@ -892,8 +896,12 @@ Test(udp, crc_copy_and_combine_match_the_book)
 	for (size_t i = 0; i < 65536 + 8; i++)
 		src[i] = (unsigned char)(i * 131u + (i >> 8));
 	for (int level = 2; level >= 0; level--) {
-		udp_crc_cap(level);
-		crc_check_all(src, dst, level);
+		int in_use = udp_crc_cap(level);
+
+		if (in_use < level) /* said, not hidden: that code is not checked on this CPU */
+			cr_log_warn("CRC level %d not checked: this CPU lacks it (level %d runs)", level,
+				    in_use);
+		crc_check_all(src, dst, in_use);
 	}
 	free(src);
 	free(dst);
