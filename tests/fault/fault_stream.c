@@ -377,14 +377,28 @@ static pid_t spawn_relay(struct relay_conf *rc, int *stop_wr, int *stats_rd)
 }
 
 /* A free UDP port on 127.0.0.1 (bound for a moment, then released). */
+/*
+ * A port for a node, free now: from a block derived from the pid, below
+ * the conformance suite's ports and the kernel's ephemeral range, so that
+ * tests running side by side do not pick the same one between this check
+ * and the node's bind (an ephemeral port is anyone's next).
+ */
 static uint16_t free_port(void)
 {
-	uint16_t port = 0;
-	int fd = relay_socket(0, &port);
+	static unsigned next;
+	unsigned base = 5000u + (unsigned)getpid() % 1200u * 4u;
 
-	if (fd >= 0)
-		close(fd);
-	return fd >= 0 ? port : 0;
+	for (; next < 4; next++) {
+		uint16_t port = (uint16_t)(base + next);
+		int fd = relay_socket(port, NULL);
+
+		if (fd >= 0) {
+			close(fd);
+			next++;
+			return port;
+		}
+	}
+	return 0;
 }
 
 /* --- the parent --- */
