@@ -135,6 +135,7 @@ struct udp_psock {
 	uint32_t refs; /* channels sending through it */
 	struct udp_node peer;
 	struct clcp_endpt *direct_ep; /* large frames stream in for it (UDP_DIRECT_MIN) */
+	bool no_gso;		      /* the path to the peer refused a segmented send */
 };
 
 /* A datagram as read: the header, then n - UDP_HDR_LEN bytes in body, the rest in spill. */
@@ -226,7 +227,7 @@ struct udp_dev {
 	uint64_t clock_us;  /* newest clock read under the lock: a polling pass's, or a send's */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
 	struct udp_txb txb; /* datagrams batched for one sendmmsg */
-	bool no_gso;	    /* the kernel refused UDP_SEGMENT: plain datagrams */
+	bool no_gso;	    /* the kernel has no UDP_SEGMENT: plain datagrams to every peer */
 	struct udp_stats st;
 	unsigned char *rxbufs; /* UDP_BATCH datagrams */
 	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */

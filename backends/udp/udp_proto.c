@@ -205,13 +205,12 @@ static size_t dgram_len(const struct msghdr *m)
  * Datagrams i.. that can go as one segmented message: on the connected
  * socket (no address of their own), equal sizes, the last may be shorter.
  */
-static unsigned gso_run(const struct udp_dev *u, unsigned i)
+static unsigned gso_run(const struct udp_txb *b, unsigned i)
 {
-	const struct udp_txb *b = &u->txb;
 	size_t seg = dgram_len(&b->mm[i].msg_hdr), total = seg;
 	unsigned j = i + 1;
 
-	if (u->no_gso || b->mm[i].msg_hdr.msg_name)
+	if (b->mm[i].msg_hdr.msg_name)
 		return 1;
 	while (j < b->n && j - i < UDP_GSO_SEGS && !b->mm[j].msg_hdr.msg_name) {
 		size_t len = dgram_len(&b->mm[j].msg_hdr);
@@ -246,12 +245,32 @@ static void gso_message(struct udp_txb *b, unsigned g, unsigned i, unsigned n)
 	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
 }
 
-/* Datagrams first.. of the batch as messages in gm from g on: the messages' end. */
-static unsigned gso_batch(struct udp_dev *u, unsigned g, unsigned first)
+/* The connected socket to a peer that fd is, if any. */
+static struct udp_psock *psock_of(struct udp_dev *u, int fd)
 {
-	for (unsigned i = first, n; i < u->txb.n; i += n, g++) {
-		n = gso_run(u, i);
-		gso_message(&u->txb, g, i, n);
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		if (u->psock[i].fd == fd)
+			return &u->psock[i];
+	return NULL;
+}
+
+/* Whether the batch's datagrams may go segmented: the kernel and the path to their peer allow it. */
+static bool gso_allowed(struct udp_dev *u)
+{
+	const struct udp_psock *ps = psock_of(u, u->txb.fd);
+
+	return !u->no_gso && ps && !ps->no_gso;
+}
+
+/*
+ * Datagrams first.. of the batch as messages in gm from g on (runs of
+ * them when gso): the messages' end.
+ */
+static unsigned gso_batch(struct udp_txb *b, unsigned g, unsigned first, bool gso)
+{
+	for (unsigned i = first, n; i < b->n; i += n, g++) {
+		n = gso ? gso_run(b, i) : 1;
+		gso_message(b, g, i, n);
 	}
 	return g;
 }
@@ -290,14 +309,14 @@ void udp_tx_send(struct udp_dev *u)
 		b->n = 0;
 		return;
 	}
-	g = gso_batch(u, 0, 0);
+	g = gso_batch(b, 0, 0, gso_allowed(u));
 	while (done < g) {
 		int r = sendmmsg(b->fd, b->gm + done, g - done, MSG_DONTWAIT);
 
 		u->st.tx_batches++;
 		if (r < 0 && b->gn[done] > 1 && gso_refused(errno)) {
-			u->no_gso = true; /* this and the rest as plain datagrams */
-			g = gso_batch(u, done, gso_first(b, done));
+			psock_of(u, b->fd)->no_gso = true; /* this peer's path: plain from here on */
+			g = gso_batch(b, done, gso_first(b, done), false);
 			continue;
 		}
 		if (r <= 0) /* socket buffer full: lost like on a wire, retransmitted */

@@ -152,6 +152,7 @@ int udp_psock_get(struct udp_dev *u, const struct udp_node *peer)
 	clcp_store_relaxed(&free_ps->fd, fd); /* the thread polls it unlocked */
 	free_ps->refs = 1;
 	free_ps->peer = *peer;
+	free_ps->no_gso = false;
 	return fd;
 }
 
