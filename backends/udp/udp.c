@@ -466,13 +466,16 @@ static int udp_tx_direct(struct clcp_endpt *ep, int chan, const void *buf, uint3
 	 * (UDP_SEGMENT). A one-frame message has nothing to segment: it goes
 	 * at once (a small one built in one piece, send_small).
 	 */
-	if (!whole)
+	if (whole) {
+		rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
+	} else {
 		udp_tx_begin(u);
-	rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
-	if (!whole && (rc != 0 || (flags & CLCP_QF_LAST)))
-		udp_tx_flush(u);
-	else if (!whole)
-		udp_tx_hold(u);
+		rc = take(u, &UDPE(ep)->chans[chan], buf, len, msg_len, flags);
+		if (rc != 0 || (flags & CLCP_QF_LAST))
+			udp_tx_flush(u);
+		else
+			udp_tx_hold(u);
+	}
 	pthread_mutex_unlock(&u->lock);
 	if (rc < 0 && rc != -EAGAIN)
 		ep->chan_err[chan] = clcp__err(-rc, "udp: channel %d: %s", chan, clcp_strerror(rc));

@@ -262,6 +262,7 @@ int udp_sock_open(struct udp_dev *u, const struct udp_node *n);
 void udp_sock_close(struct udp_dev *u);
 int udp_psock_get(struct udp_dev *u, const struct udp_node *peer);
 void udp_psock_put(struct udp_dev *u, int fd);
+struct udp_psock *udp_psock_of(struct udp_dev *u, int fd);
 void udp_psock_forget(struct udp_dev *u, const struct clcp_endpt *ep);
 void udp_rx_drain(struct udp_dev *u);
 void udp_rx_poll(struct udp_dev *u, uint64_t now);

@@ -170,15 +170,22 @@ static bool test_lost(struct udp_dev *u)
 	return (uint32_t)(u->loss_seed >> 33) % 1000u < u->loss_pm;
 }
 
+static size_t dgram_len(const struct msghdr *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	return n;
+}
+
 /* One datagram: a small one on a connected socket gathered for send(), else sendmsg. */
 static void send_one(const struct udp_txb *b)
 {
 	const struct msghdr *m = &b->mm[0].msg_hdr;
 	unsigned char d[UDP_SMALL_DGRAM];
-	size_t n = 0;
+	size_t n = dgram_len(m);
 
-	for (size_t i = 0; i < m->msg_iovlen; i++)
-		n += m->msg_iov[i].iov_len;
 	if (m->msg_name || n > sizeof(d)) {
 		(void)!sendmsg(b->fd, m, MSG_DONTWAIT);
 		return;
@@ -190,15 +197,6 @@ static void send_one(const struct udp_txb *b)
 		n += m->msg_iov[i].iov_len;
 	}
 	(void)!send(b->fd, d, n, MSG_DONTWAIT);
-}
-
-static size_t dgram_len(const struct msghdr *m)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->msg_iovlen; i++)
-		n += m->msg_iov[i].iov_len;
-	return n;
 }
 
 /*
@@ -245,19 +243,10 @@ static void gso_message(struct udp_txb *b, unsigned g, unsigned i, unsigned n)
 	memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
 }
 
-/* The connected socket to a peer that fd is, if any. */
-static struct udp_psock *psock_of(struct udp_dev *u, int fd)
-{
-	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
-		if (u->psock[i].fd == fd)
-			return &u->psock[i];
-	return NULL;
-}
-
 /* Whether the batch's datagrams may go segmented: the kernel and the path to their peer allow it. */
 static bool gso_allowed(struct udp_dev *u)
 {
-	const struct udp_psock *ps = psock_of(u, u->txb.fd);
+	const struct udp_psock *ps = udp_psock_of(u, u->txb.fd);
 
 	return !u->no_gso && ps && !ps->no_gso;
 }
@@ -315,7 +304,7 @@ void udp_tx_send(struct udp_dev *u)
 
 		u->st.tx_batches++;
 		if (r < 0 && b->gn[done] > 1 && gso_refused(errno)) {
-			psock_of(u, b->fd)->no_gso = true; /* this peer's path: plain from here on */
+			udp_psock_of(u, b->fd)->no_gso = true; /* this peer's path: plain from here on */
 			g = gso_batch(b, done, gso_first(b, done), false);
 			continue;
 		}

@@ -156,23 +156,31 @@ int udp_psock_get(struct udp_dev *u, const struct udp_node *peer)
 	return fd;
 }
 
+/* The connected socket to a peer that fd is, if any. */
+struct udp_psock *udp_psock_of(struct udp_dev *u, int fd)
+{
+	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
+		if (u->psock[i].fd == fd)
+			return &u->psock[i];
+	return NULL;
+}
+
 void udp_psock_put(struct udp_dev *u, int fd)
 {
+	struct udp_psock *ps;
+
 	if (fd == u->sock) {
 		u->main_chans--;
 		return;
 	}
-	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
-		struct udp_psock *ps = &u->psock[i];
-
-		if (ps->fd != fd || --ps->refs > 0)
-			continue;
-		if (u->txb.n && u->txb.fd == fd)
-			udp_tx_send(u); /* batched datagrams go before their socket does */
-		close(fd);
-		ps->direct_ep = NULL;
-		clcp_store_relaxed(&ps->fd, -1);
-	}
+	ps = udp_psock_of(u, fd);
+	if (!ps || --ps->refs > 0)
+		return;
+	if (u->txb.n && u->txb.fd == fd)
+		udp_tx_send(u); /* batched datagrams go before their socket does */
+	close(fd);
+	ps->direct_ep = NULL;
+	clcp_store_relaxed(&ps->fd, -1);
 }
 
 /* The endpoint goes: no socket reads into its buffers any more. */

@@ -167,18 +167,25 @@ Test(udp, hostfile)
 }
 
 /* Two nodes with different job keys never connect. */
+/* Nodes 0 and 1 on 127.0.0.1, ports from base_port() + off, each with its URI options (or ""). */
+static void open_two(unsigned off, const char *qa, const char *qb, clcp_dev_t **a, clcp_dev_t **b)
+{
+	char ua[96], ub[96];
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u%s", base_port() + off, qa);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u%s", base_port() + off, qb);
+	cr_assert_eq(clcp_open(ua, a), 0, "%s: %s", ua, clcp_errmsg());
+	cr_assert_eq(clcp_open(ub, b), 0, "%s: %s", ub, clcp_errmsg());
+}
+
 Test(udp, wrong_key_is_refused)
 {
 	struct clcp_endpt_attr attr;
-	char ua[96], ub[96];
 	clcp_dev_t *a, *b;
 	clcp_endpt_t *ea, *eb;
 	int ca;
 
-	snprintf(ua, sizeof(ua), "udp://0?local=%u&key=1", base_port() + 5);
-	snprintf(ub, sizeof(ub), "udp://1?local=%u&key=2", base_port() + 5);
-	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
-	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	open_two(5, "&key=1", "&key=2", &a, &b);
 	clcp_endpt_attr_init(&attr);
 	attr.connect_ms = 300;
 	cr_assert_eq(clcp_alloc_endpt(a, &attr, &ea), 0);
@@ -232,16 +239,13 @@ Test(udp, hostile_datagrams)
 {
 	unsigned char d[2048];
 	struct sockaddr_in to = { .sin_family = AF_INET };
-	char ua[96], ub[96], buf[64];
+	char buf[64];
 	clcp_dev_t *a, *b;
 	clcp_endpt_t *ea, *eb;
 	int s, ca, cb, c;
 	uint32_t seed = 12345;
 
-	snprintf(ua, sizeof(ua), "udp://0?local=%u", base_port() + 6);
-	snprintf(ub, sizeof(ub), "udp://1?local=%u", base_port() + 6);
-	cr_assert_eq(clcp_open(ua, &a), 0);
-	cr_assert_eq(clcp_open(ub, &b), 0);
+	open_two(6, "", "", &a, &b);
 	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
 	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
 	ca = clcp_alloc_chan(ea, 10, 1, 20);
@@ -831,15 +835,12 @@ Test(udp, wire_format_by_hand)
 /* crc=0 on both ends (a trusted path): messages flow without the check. */
 Test(udp, crc_off_both_ends)
 {
-	char ua[96], ub[96], buf[64];
+	char buf[64];
 	clcp_dev_t *a, *b;
 	clcp_endpt_t *ea, *eb;
 	int ca, cb, c;
 
-	snprintf(ua, sizeof(ua), "udp://0?local=%u&crc=0", base_port() + 2);
-	snprintf(ub, sizeof(ub), "udp://1?local=%u&crc=0", base_port() + 2);
-	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
-	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	open_two(2, "&crc=0", "&crc=0", &a, &b);
 	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
 	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
 	ca = clcp_alloc_chan(ea, 10, 1, 20);
@@ -917,14 +918,10 @@ Test(udp, larger_frame_for_another_endpoint_arrives)
 	static unsigned char msg[60000], got[60000];
 	struct clcp_endpt_attr small, big;
 	clcp_endpt_t *a1, *a2, *b1, *b2;
-	char ua[64], ub[64];
 	clcp_dev_t *a, *b;
 	int ca1, ca2, cb1, cb2, c;
 
-	snprintf(ua, sizeof(ua), "udp://0?local=%u", base_port() + 6);
-	snprintf(ub, sizeof(ub), "udp://1?local=%u", base_port() + 6);
-	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
-	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	open_two(6, "", "", &a, &b);
 	clcp_endpt_attr_init(&small);
 	small.mtu = 16384;
 	small.timeout_ms = 3000;
