@@ -18,6 +18,8 @@ void clcp_endpt_attr_init(struct clcp_endpt_attr *attr)
 	attr->timeout_ms = -1;
 	attr->peer_check_ms = 100;
 	attr->connect_ms = 10000;
+	attr->spin_us = 0;
+	attr->spin_max_us = 100;
 }
 
 int clcp_dev_attr_init(clcp_dev_t *dev, struct clcp_endpt_attr *attr)
@@ -34,6 +36,15 @@ static bool qlen_ok(uint32_t n)
 	return n >= 2 && n <= CLCP_QLEN_MAX && (n & (n - 1)) == 0;
 }
 
+static int spin_check(int32_t spin_us, int32_t spin_max_us)
+{
+	if (spin_us < CLCP_SPIN_ADAPTIVE || spin_us > CLCP_SPIN_MAX_US || spin_max_us < 1 ||
+	    spin_max_us > CLCP_SPIN_MAX_US)
+		return clcp__err(EINVAL, "spin_us %d: 0..%d or CLCP_SPIN_ADAPTIVE; spin_max_us %d: 1..%d",
+				 spin_us, CLCP_SPIN_MAX_US, spin_max_us, CLCP_SPIN_MAX_US);
+	return 0;
+}
+
 static int attr_check(const struct clcp_endpt_attr *a, uint32_t mtu_max)
 {
 	if (a->mtu < CLCP_MTU_MIN || a->mtu > mtu_max)
@@ -47,7 +58,7 @@ static int attr_check(const struct clcp_endpt_attr *a, uint32_t mtu_max)
 				 CLCP_NCHAN_MAX);
 	if (a->timeout_ms < -1 || a->peer_check_ms <= 0 || a->connect_ms < 0)
 		return clcp__err(EINVAL, "timeouts: timeout_ms >= -1, peer_check_ms > 0, connect_ms >= 0");
-	return 0;
+	return spin_check(a->spin_us, a->spin_max_us);
 }
 
 /* Writes the region layout into the header; returns the region size. */
@@ -85,6 +96,7 @@ static int priv_alloc(struct clcp_endpt *ep, const struct clcp_endpt_attr *a)
 	ep->priv = p;
 	p->attr = *a;
 	p->fd = -1;
+	clcp__spin_init(&p->spin, a);
 	p->free_bufs = calloc(2 * a->rxq_len, sizeof(*p->free_bufs));
 	p->held = calloc(2 * a->rxq_len, sizeof(*p->held));
 	p->chq = calloc(a->nchan, sizeof(*p->chq));
@@ -344,5 +356,20 @@ int clcp_endpt_attr_get(clcp_endpt_t *ep, struct clcp_endpt_attr *attr)
 	if (!attr)
 		return clcp__err(EINVAL, "attr is NULL");
 	*attr = ep->priv->attr;
+	return 0;
+}
+
+int clcp_endpt_set_spin(clcp_endpt_t *ep, int32_t spin_us, int32_t spin_max_us)
+{
+	int rc = clcp__endpt_check(ep);
+
+	if (rc < 0)
+		return rc;
+	rc = spin_check(spin_us, spin_max_us);
+	if (rc < 0)
+		return rc;
+	ep->priv->attr.spin_us = spin_us;
+	ep->priv->attr.spin_max_us = spin_max_us;
+	clcp__spin_init(&ep->priv->spin, &ep->priv->attr);
 	return 0;
 }

@@ -83,6 +83,24 @@ struct clcp__chanq {
 	int32_t head, tail; /* held frames, in arrival order; -1 if none */
 };
 
+/* Spin-then-block state of the interrupt group's waits (spin.c). */
+struct clcp__spin {
+	uint64_t budget_ns; /* spin this long before blocking; 0: block at once */
+	uint64_t max_ns;    /* adaptive: largest budget */
+	uint64_t gap_ns;    /* adaptive: average wait that spinning caught */
+	uint64_t hits, misses, pressured;
+	long nivcsw;	    /* involuntary context switches seen last */
+	uint64_t load_seen; /* when the run queue was last looked at (ns) */
+	/* Run-queue pressure since the last look (clcp__spin_pressure; tests stub it). */
+	bool (*pressure_probe)(struct clcp__spin *s, uint64_t now);
+	uint32_t calm;	    /* waits left with the budget held low */
+	bool adaptive;
+	bool jumped; /* the clock jumped while spinning: preempted */
+	bool blocked; /* this wait has blocked */
+	uint64_t wait_t0; /* when this wait began to idle (0: not yet) */
+	uint64_t block_t0; /* when it began to block */
+};
+
 struct clcp__endpt_priv {
 	struct clcp_dev *dev;
 	struct clcp_endpt_attr attr;
@@ -97,6 +115,7 @@ struct clcp__endpt_priv {
 	uint32_t stride; /* bytes between frame buffers */
 	uint64_t next_check; /* next peer liveness check (ms), while waiting */
 	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
+	struct clcp__spin spin;
 };
 
 /* Error reporting: set the thread's detail text, return -err. */
@@ -107,6 +126,15 @@ int clcp__err(int err, const char *fmt, ...)
 int clcp__endpt_check(struct clcp_endpt *ep);
 int clcp__chan_check(struct clcp_endpt *ep, int chan);
 uint64_t clcp__now_ms(void);
+uint64_t clcp__now_ns(void);
+void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a);
+bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now);
+/* A receive call begins to wait. */
+void clcp__spin_begin(struct clcp__spin *s);
+/* Spins from t0 for ns or until a frame arrives (true); *seen: when it stopped. */
+bool clcp__spin_for(struct clcp_endpt *ep, uint64_t ns, uint64_t t0, uint64_t *seen);
+/* A wait of waited_ns ended: caught by spinning (hit), or after blocked_ns asleep. */
+void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_ns, bool hit);
 uint64_t clcp__deadline(int32_t timeout_ms);
 bool clcp__rx_has_last(struct clcp_endpt *ep);
 /* Wait on the endpoint fd (interrupt group) or spin, up to ms. */

@@ -183,24 +183,29 @@ bool clcp__rx_has_last(struct clcp_endpt *ep)
 	return false;
 }
 
-int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
+/* The polling group's wait: spin until a frame or ms. */
+static void spin_wait(struct clcp_endpt *ep, int ms)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
 	uint64_t end = clcp__now_ms() + (uint64_t)ms;
-	struct pollfd pfd;
 	unsigned n;
 
-	if (spin) {
-		for (n = 1;; n++) {
-			ops->progress(ep);
-			if (clcp_rxq_peek(ep))
-				return 0;
-			clcp_cpu_relax();
-			if ((n & 1023) == 0 && clcp__now_ms() >= end)
-				return 0; /* the caller looks at deadlines and peers */
-		}
+	for (n = 1;; n++) {
+		ops->progress(ep);
+		if (clcp_rxq_peek(ep))
+			return;
+		clcp_cpu_relax();
+		if ((n & 1023) == 0 && clcp__now_ms() >= end)
+			return; /* the caller looks at deadlines and peers */
 	}
-	ops->fd_drain(ep);
+}
+
+/* Arms the endpoint and sleeps on its fd until a wake-up or ms. */
+static void block_wait(struct clcp_endpt *ep, int ms)
+{
+	struct pollfd pfd;
+
+	ep->priv->dev->ops->fd_drain(ep);
 	if (clcp_load_relaxed(&ep->hdr->tx_blocked))
 		clcp_store_relaxed(&ep->hdr->tx_blocked, 0u); /* senders set it again */
 	clcp_store_relaxed(&ep->hdr->armed, 1u);
@@ -212,6 +217,51 @@ int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
 		poll(&pfd, 1, ms);
 	}
 	clcp_store_relaxed(&ep->hdr->armed, 0u);
+}
+
+/*
+ * Interrupt group with a spin budget: spins while the wait (from its first
+ * idle round) is within the budget, then blocks; a wait that ends is told
+ * to the budget's policy. Returns early when ms (a check) is due first.
+ */
+static void spin_then_block(struct clcp_endpt *ep, int ms)
+{
+	struct clcp__spin *s = &ep->priv->spin;
+	uint64_t now = clcp__now_ns(), seen, left, lim;
+
+	if (!s->wait_t0)
+		s->wait_t0 = now;
+	if (!s->blocked && now - s->wait_t0 < s->budget_ns) {
+		left = s->budget_ns - (now - s->wait_t0);
+		lim = left < (uint64_t)ms * 1000000u ? left : (uint64_t)ms * 1000000u;
+		if (clcp__spin_for(ep, lim, now, &seen)) {
+			clcp__spin_done(s, seen - s->wait_t0, 0, true);
+			return;
+		}
+		if (lim < left)
+			return;
+		now = seen;
+	}
+	if (!s->blocked)
+		s->block_t0 = now;
+	s->blocked = true;
+	block_wait(ep, ms);
+	if (clcp_rxq_peek(ep)) {
+		now = clcp__now_ns();
+		clcp__spin_done(s, now - s->wait_t0, now - s->block_t0, false);
+	}
+}
+
+int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
+{
+	const struct clcp__spin *s = &ep->priv->spin;
+
+	if (spin)
+		spin_wait(ep, ms);
+	else if (!s->budget_ns && !s->adaptive)
+		block_wait(ep, ms);
+	else
+		spin_then_block(ep, ms);
 	return 0;
 }
 
@@ -285,6 +335,7 @@ static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
 	w->progressed = false;
 	w->spin = spin;
 	w->check_ms = a->peer_check_ms;
+	clcp__spin_begin(&ep->priv->spin);
 	w->deadline = timed ? clcp__deadline(a->timeout_ms) : UINT64_MAX;
 	if (ep->priv->next_check == 0)
 		ep->priv->next_check = clcp__now_ms() + (uint64_t)w->check_ms;

@@ -92,6 +92,9 @@ static void print_attr(const char *indent, const struct clcp_endpt_attr *a)
 	       a->timeout_ms < 0 ? " (wait forever)" : "");
 	printf("%s%-14s %d\n", indent, "peer_check_ms", a->peer_check_ms);
 	printf("%s%-14s %d\n", indent, "connect_ms", a->connect_ms);
+	printf("%s%-14s %d%s\n", indent, "spin_us", a->spin_us,
+	       a->spin_us == CLCP_SPIN_ADAPTIVE ? " (adaptive)" : "");
+	printf("%s%-14s %d\n", indent, "spin_max_us", a->spin_max_us);
 }
 
 static void print_limits(void)

@@ -50,6 +50,8 @@ extern "C" {
 #define CLCP_NCHAN_MAX 4096u
 #define CLCP_PORT_ANY 0u /* clcp_alloc_chan picks a free port */
 #define CLCP_ANY (-1)	 /* any channel, for the receive calls */
+#define CLCP_SPIN_ADAPTIVE (-1) /* attr.spin_us: the endpoint picks the budget */
+#define CLCP_SPIN_MAX_US 1000000 /* attr.spin_us, attr.spin_max_us: at most 1 s */
 
 /* Flags of the send and receive calls. */
 #define CLCP_NONBLOCK 0x1 /* -EAGAIN instead of waiting for the first frame */
@@ -70,6 +72,14 @@ struct clcp_endpt_attr {
 	int32_t timeout_ms;    /* receive wait for a message to begin; -1 forever */
 	int32_t peer_check_ms; /* a dead peer is reported within this (100) */
 	int32_t connect_ms;    /* wait for an unbound peer port (10000) */
+	/*
+	 * Interrupt group waits: spin this many us before blocking. 0 blocks at
+	 * once (the default); CLCP_SPIN_ADAPTIVE lets the endpoint set the budget
+	 * from what it observes, within 0..spin_max_us (docs/api.md, "Adaptive
+	 * receive"). The polling group always spins.
+	 */
+	int32_t spin_us;
+	int32_t spin_max_us; /* adaptive: largest budget, 1..CLCP_SPIN_MAX_US (100) */
 };
 
 /* Portable defaults: mtu CLCP_MTU_AUTO, the device decides at allocation. */
@@ -180,6 +190,11 @@ CLCP_API int clcp_endpt_fd(clcp_endpt_t *ep);
 CLCP_API int clcp_endpt_arm(clcp_endpt_t *ep);
 /* The local port of a channel (the one CLCP_PORT_ANY picked), or -errno. */
 CLCP_API int clcp_chan_port(clcp_endpt_t *ep, int chan);
+/*
+ * Changes how the interrupt group waits (attr.spin_us, attr.spin_max_us) on
+ * an open endpoint; an adaptive budget starts afresh.
+ */
+CLCP_API int clcp_endpt_set_spin(clcp_endpt_t *ep, int32_t spin_us, int32_t spin_max_us);
 CLCP_API int clcp_endpt_attr_get(clcp_endpt_t *ep,
 				 struct clcp_endpt_attr *attr);
 /* The defaults of an endpoint of dev, with the device's mtu filled in. */

@@ -16,7 +16,7 @@
 /* One table per shape: Criterion may hold several at once. */
 static struct conf_param params_b[CONF_MAX_BACKENDS];
 static struct conf_param params_m[CONF_MAX_BACKENDS * CONF_NMODES];
-static struct conf_param params_s[CONF_MAX_BACKENDS * CONF_NMODES * CONF_NSIZES];
+static struct conf_param params_s[CONF_MAX_BACKENDS * CONF_NSIZE_MODES * CONF_NSIZES];
 static char backends[CONF_MAX_BACKENDS][CONF_NAME_MAX];
 static unsigned nbackends;
 static const char *shm_dir;
@@ -70,7 +70,7 @@ struct criterion_test_params conf_params_modes(void)
 
 struct criterion_test_params conf_params_sizes(void)
 {
-	return make_params(params_s, CONF_NMODES, CONF_NSIZES);
+	return make_params(params_s, CONF_NSIZE_MODES, CONF_NSIZES);
 }
 
 /* --- per test --- */
@@ -171,7 +171,9 @@ const struct clcp_backend_desc *conf_info(const struct conf_param *p)
 
 const char *conf_mode_name(enum conf_mode m)
 {
-	return m == CONF_POLL ? "poll" : "interrupt";
+	static const char *const names[CONF_NMODES] = { "poll", "interrupt", "adaptive" };
+
+	return (unsigned)m < CONF_NMODES ? names[m] : "?";
 }
 
 uint64_t conf_size_bytes(enum conf_size s, uint32_t mtu)
@@ -279,8 +281,12 @@ ssize_t conf_send(enum conf_mode m, clcp_endpt_t *ep, int chan, const void *buf,
 
 ssize_t conf_recv(enum conf_mode m, clcp_endpt_t *ep, int *chan, void *buf, size_t cap, int flags)
 {
+	struct clcp_endpt_attr a;
+
 	if (m == CONF_POLL)
 		return clcp_poll_rx_msg(ep, chan, buf, cap, flags);
+	if (m == CONF_ADAPT && clcp_endpt_attr_get(ep, &a) == 0 && a.spin_us != CLCP_SPIN_ADAPTIVE)
+		cr_assert_eq(clcp_endpt_set_spin(ep, CLCP_SPIN_ADAPTIVE, a.spin_max_us), 0);
 	return clcp_rcv_message(ep, chan, buf, cap, flags);
 }
 

@@ -28,7 +28,9 @@
 enum conf_mode {
 	CONF_POLL, /* clcp_poll_tx_msg / clcp_poll_rx_msg (polling group) */
 	CONF_INTR, /* clcp_snd_message / clcp_rcv_message (interrupt group) */
+	CONF_ADAPT, /* the interrupt group spinning an adaptive budget first */
 	CONF_NMODES,
+	CONF_NSIZE_MODES = CONF_ADAPT, /* the size-class tables: poll and intr */
 };
 
 /* Message size classes, resolved against the endpoint's MTU. */

@@ -57,6 +57,8 @@ static void expect_ok(const struct clcp_endpt_attr *attr, const char *what)
 	cr_assert_eq(got.timeout_ms, attr->timeout_ms, "%s: timeout_ms", what);
 	cr_assert_eq(got.peer_check_ms, attr->peer_check_ms, "%s", what);
 	cr_assert_eq(got.connect_ms, attr->connect_ms, "%s", what);
+	cr_assert_eq(got.spin_us, attr->spin_us, "%s", what);
+	cr_assert_eq(got.spin_max_us, attr->spin_max_us, "%s", what);
 	cr_assert_eq(clcp_release_endpt(ep), 0);
 }
 
@@ -73,6 +75,8 @@ Test(attr, init_gives_the_documented_defaults)
 	cr_assert_eq(a.timeout_ms, -1);
 	cr_assert_eq(a.peer_check_ms, 100);
 	cr_assert_eq(a.connect_ms, 10000);
+	cr_assert_eq(a.spin_us, 0, "the interrupt group blocks at once");
+	cr_assert_eq(a.spin_max_us, 100);
 }
 
 Test(attr, null_attr_means_defaults)
@@ -122,13 +126,17 @@ Test(attr, limits_are_accepted)
 	a.timeout_ms = 0;
 	a.peer_check_ms = 1;
 	a.connect_ms = 0;
+	a.spin_us = CLCP_SPIN_ADAPTIVE;
+	a.spin_max_us = 1;
 	expect_ok(&a, "lower limits");
 	clcp_endpt_attr_init(&a);
 	a.mtu = CLCP_MTU_MAX;
 	a.txq_len = 16;
 	a.rxq_len = 16;
 	a.nchan = CLCP_NCHAN_MAX;
-	expect_ok(&a, "mtu and nchan upper limits");
+	a.spin_us = CLCP_SPIN_MAX_US;
+	a.spin_max_us = CLCP_SPIN_MAX_US;
+	expect_ok(&a, "mtu, nchan and spin upper limits");
 	clcp_endpt_attr_init(&a);
 	a.mtu = CLCP_MTU_MIN;
 	a.txq_len = CLCP_QLEN_MAX;

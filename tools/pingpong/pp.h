@@ -60,7 +60,8 @@
 #define PORT_A 4000
 #define PORT_B 4001
 
-enum mode { MODE_POLL, MODE_INTR, NMODES };
+/* adapt: the interrupt group's calls with an adaptive spin (CLCP_SPIN_ADAPTIVE) */
+enum mode { MODE_POLL, MODE_INTR, MODE_ADAPT, NMODES };
 enum api { API_MSG, API_FRAME };
 enum role { ROLE_BOTH, ROLE_SERVER, ROLE_CLIENT };
 /* What --floor measures: AUTO picks UDP for the udp backend, else SHM. */
@@ -87,6 +88,7 @@ struct opts {
 	bool stats;
 	const char *csv;
 	int cpu; /* --cpu, -1: none */
+	unsigned nulls, null_run_ms, null_block_ms; /* --null N: paper's null processes */
 };
 
 /* pp_opts.c */
@@ -112,6 +114,10 @@ void *xalloc(size_t n);
 void fill_pattern(unsigned char *buf, size_t len, unsigned iter);
 void verify_pattern(const unsigned char *buf, size_t len, unsigned iter, const char *where);
 bool check_iter(bool check, unsigned i);
+
+/* pp_null.c: processes that run, then block, beside the benchmark */
+void nulls_start(const struct opts *o);
+void nulls_stop(void);
 
 /* pp_stats.c: the TSC where there is one, else CLOCK_MONOTONIC */
 uint64_t clock_ns(void);
@@ -182,6 +188,7 @@ struct ctrl {
 void link_open(struct link *l, const struct opts *o, long node, long port, long peer_node,
 	       long peer_port);
 void link_close(struct link *l);
+void link_set_mode(struct link *l, enum mode m);
 uint32_t link_mtu(struct link *l);
 void link_counters(struct link *l, struct counters *c);
 void link_send(struct link *l, const void *buf, size_t len);
@@ -203,6 +210,7 @@ struct point {
 struct floor_res {
 	enum floor_kind kind;
 	struct lat cl;		  /* shm: cache-line ping-pong */
+	struct lat wake;	  /* shm: futex ping-pong, each side asleep */
 	struct lat pp[MAX_SIZES]; /* ping-pong carrying the payload */
 	double mbps[MAX_SIZES];	  /* shm: one-core memcpy; udp: raw stream */
 	uint64_t lost[MAX_SIZES]; /* udp: datagrams lost */

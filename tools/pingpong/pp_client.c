@@ -200,7 +200,7 @@ static void measure_mode(struct bench *bn, enum mode m)
 
 	if (runs == NULL)
 		fail("out of memory");
-	bn->link.mode = m;
+	link_set_mode(&bn->link, m);
 	for (unsigned r = 0; r < reps; r++)
 		for (unsigned i = 0; i < ns; i++)
 			runs[i * reps + r] = lat_point(bn, bn->sizes[i]);
@@ -235,7 +235,7 @@ static void client_connect(struct bench *bn)
 	unsigned qlen = o->rxq > o->txq ? o->rxq : o->txq;
 	size_t size = o->max_size < bn->mtu ? (size_t)o->max_size : bn->mtu;
 
-	bn->link.mode = MODE_POLL;
+	link_set_mode(&bn->link, MODE_POLL);
 	run_lat(bn, NULL, size, 0, bn->rtt, 2 * qlen + WARM_MIN);
 }
 

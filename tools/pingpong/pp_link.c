@@ -96,11 +96,24 @@ void link_close(struct link *l)
 		fail_clcp("clcp_close", rc);
 }
 
+/* Polling, or the interrupt group's calls blocking at once or after a spin. */
+void link_set_mode(struct link *l, enum mode m)
+{
+	int rc;
+
+	if (m == l->mode)
+		return;
+	rc = clcp_endpt_set_spin(l->ep, m == MODE_ADAPT ? CLCP_SPIN_ADAPTIVE : 0, 100);
+	if (rc < 0)
+		fail_clcp("clcp_endpt_set_spin", rc);
+	l->mode = m;
+}
+
 static ssize_t send_frame(struct link *l, const void *buf, size_t len)
 {
 	ssize_t n;
 
-	if (l->mode == MODE_INTR)
+	if (l->mode != MODE_POLL)
 		return clcp_send_frame(l->ep, l->chan, buf, len, 0);
 	do
 		n = clcp_send_frame(l->ep, l->chan, buf, len, CLCP_NONBLOCK);
@@ -283,7 +296,7 @@ void serve(struct link *l, struct bufs *b)
 
 	for (;;) {
 		recv_ctrl(l, b, &c);
-		l->mode = (enum mode)c.mode;
+		link_set_mode(l, (enum mode)c.mode);
 		bufs_fit(b, c.size);
 		if (c.kind == CTRL_LAT)
 			serve_lat(l, b, &c);

@@ -57,7 +57,7 @@ static void run_server(const struct opts *o, long node, long port, long peer_nod
 
 	link_open(&l, o, node, port, peer_node, peer_port);
 	bufs_init(&b, o->max_size);
-	l.mode = MODE_INTR; /* wait for the client asleep */
+	link_set_mode(&l, MODE_INTR); /* wait for the client asleep */
 	serve(&l, &b);
 	if (o->stats) {
 		link_counters(&l, &c);
@@ -135,6 +135,7 @@ int main(int argc, char **argv)
 		return server_main(&o);
 	warn_if_busy();
 	timer_calibrate();
+	nulls_start(&o);
 	bench_init(&bn, &o);
 	if (o.role == ROLE_BOTH && pick_cpus(bn.cpu) < 2)
 		bn.cpu[0] = bn.cpu[1] = -1;

@@ -9,7 +9,7 @@
 
 #include "pp.h"
 
-const char *const mode_names[NMODES] = { "poll", "intr" };
+const char *const mode_names[NMODES] = { "poll", "intr", "adapt" };
 const char *const api_names[2] = { "msg", "frame" };
 
 /* --- option parsing --- */
@@ -19,9 +19,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: " PROG " [options]\n"
 		   "Measures CLCP latency (half a round trip: p50, p99, mean) and\n"
 		   "streaming bandwidth. By default runs both ends (fork: loopback\n"
-		   "nodes 2*pid and 2*pid+1, CPUs 0 and 1): --mode poll, --mode\n"
-		   "intr, then the floor and the ratios ours/floor.\n"
-		   "  --mode poll|intr|both  polling or interrupt (blocking) calls\n"
+		   "nodes 2*pid and 2*pid+1, CPUs 0 and 1): every mode, then the\n"
+		   "floor and the ratios ours/floor.\n"
+		   "  --mode poll|intr|adapt|both|all\n"
+		   "                         polling calls, interrupt calls that\n"
+		   "                         block at once, or that spin an\n"
+		   "                         adaptive budget first (adapt); both:\n"
+		   "                         poll and intr (all)\n"
 		   "  --api msg|frame        message calls (SAR), or one-frame calls\n"
 		   "                         (sizes <= MTU) (msg)\n"
 		   "  --min SIZE --max SIZE  sizes, powers of two; K, M, G suffixes\n"
@@ -51,6 +55,9 @@ static void usage(FILE *f)
 		   "                         loopback 4096, udp 1436; 64, 64); both\n"
 		   "                         ends must use the same mtu\n"
 		   "  --timeout S            give up on a batch after S seconds (60)\n"
+		   "  --null N               run N null processes meanwhile (0): each\n"
+		   "                         runs --null-run-ms of CPU (3), then\n"
+		   "                         blocks --null-block-ms (50), unpinned\n"
 		   "Two processes (other backends or hosts); the client drives, the\n"
 		   "server needs only the backend, node, port and endpoint options:\n"
 		   "  --role server|client   run one end (the client waits up to\n"
@@ -133,6 +140,9 @@ enum opt_id {
 	OPT_PORT,
 	OPT_PEER_PORT,
 	OPT_CPU,
+	OPT_NULL,
+	OPT_NULL_RUN,
+	OPT_NULL_BLOCK,
 	OPT_STATS,
 	OPT_HELP,
 };
@@ -162,6 +172,9 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "peer-port", required_argument, NULL, OPT_PEER_PORT },
 	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "null", required_argument, NULL, OPT_NULL },
+	{ "null-run-ms", required_argument, NULL, OPT_NULL_RUN },
+	{ "null-block-ms", required_argument, NULL, OPT_NULL_BLOCK },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -171,7 +184,7 @@ static void opts_default(struct opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->role = ROLE_BOTH;
-	o->modes = 1u << MODE_POLL | 1u << MODE_INTR;
+	o->modes = (1u << NMODES) - 1;
 	o->floor = -1;
 	o->api = API_MSG;
 	o->backend = "loopback";
@@ -187,6 +200,8 @@ static void opts_default(struct opts *o)
 	o->rxq = CLCP_QLEN_DEFAULT;
 	o->txq = CLCP_QLEN_DEFAULT;
 	o->cpu = -1;
+	o->null_run_ms = 3;
+	o->null_block_ms = 50;
 }
 
 static int pick_word(const char *opt, const char *val, const char *const *words, int n)
@@ -199,10 +214,15 @@ static int pick_word(const char *opt, const char *val, const char *const *words,
 
 static void parse_mode(struct opts *o, const char *val)
 {
-	static const char *const words[] = { "poll", "intr", "both" };
-	int m = pick_word("mode", val, words, 3);
+	static const char *const words[] = { "poll", "intr", "adapt", "both", "all" };
+	int m = pick_word("mode", val, words, 5);
 
-	o->modes = m == 2 ? (1u << MODE_POLL | 1u << MODE_INTR) : 1u << m;
+	if (m == 3)
+		o->modes = 1u << MODE_POLL | 1u << MODE_INTR;
+	else if (m == 4)
+		o->modes = (1u << NMODES) - 1;
+	else
+		o->modes = 1u << m;
 	o->mode_set = true;
 }
 
@@ -311,6 +331,15 @@ static void parse_one(struct opts *o, int id, const char *a)
 		break;
 	case OPT_STATS:
 		o->stats = true;
+		break;
+	case OPT_NULL:
+		o->nulls = (unsigned)parse_num(name, a, 0, 1000);
+		break;
+	case OPT_NULL_RUN:
+		o->null_run_ms = (unsigned)parse_num(name, a, 1, 60000);
+		break;
+	case OPT_NULL_BLOCK:
+		o->null_block_ms = (unsigned)parse_num(name, a, 0, 60000);
 		break;
 	}
 }

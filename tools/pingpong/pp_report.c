@@ -227,5 +227,8 @@ void print_header(const struct bench *bn)
 	printf("; timer %s, %.1f ns per read (in every sample); "
 	       "latency = round trip / 2\n",
 	       TIMER_NAME, timer_read_ns());
+	if (o->nulls)
+		printf("%u null processes meanwhile: %u ms running, %u ms blocked\n", o->nulls,
+		       o->null_run_ms, o->null_block_ms);
 	fflush(stdout);
 }

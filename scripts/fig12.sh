@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# The paper's Figure 12 again (docs/results.md): response time and bandwidth
+# over message sizes for polling, interrupt and adaptive receive, with 0, 30
+# and 90 null processes (each runs 3 ms of CPU, then blocks 50 ms), on
+# loopback (two processes, CPUs 0 and 1) and on udp between two network
+# namespaces joined by a veth pair (needs root). Each point is the median
+# of ROUNDS runs of clcp_pingpong. Writes, in OUT:
+#   fig12.csv                  backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps
+#   fig12-BACKEND.png          (a)-(f) laid out like the paper's: (e), (f)
+#                              with the most null processes measured
+#   fig12-BACKEND-nullN.png    the long messages with N null processes, for
+#                              the other N > 0 (30)
+#   runs/                      every run's CSV and output
+# Installs gnuplot when run as root and it is missing.
+#
+# Environment: CLCP_BUILD_DIR (build-bench), CLCP_FIG12_ROUNDS (3),
+# CLCP_FIG12_NULLS ("0 30 90"), CLCP_FIG12_BACKENDS ("loopback udp"),
+# CLCP_FIG12_MAX (1M), CLCP_FIG12_POINT_MS (100), CLCP_FIG12_NULL_RUN_MS (3),
+# CLCP_FIG12_NULL_BLOCK_MS (50), CLCP_FIG12_OUT ($CLCP_BUILD_DIR/fig12),
+# CLCP_BENCH_PORT (7600: the udp nodes' port).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+build=${CLCP_BUILD_DIR:-build-bench}
+rounds=${CLCP_FIG12_ROUNDS:-3}
+nulls=${CLCP_FIG12_NULLS:-0 30 90}
+backends=${CLCP_FIG12_BACKENDS:-loopback udp}
+max=${CLCP_FIG12_MAX:-1M}
+point_ms=${CLCP_FIG12_POINT_MS:-100}
+run_ms=${CLCP_FIG12_NULL_RUN_MS:-3}
+block_ms=${CLCP_FIG12_NULL_BLOCK_MS:-50}
+out=${CLCP_FIG12_OUT:-$build/fig12}
+port=${CLCP_BENCH_PORT:-7600}
+exe=$PWD/$build/tools/clcp_pingpong
+tag=clcpg$$
+ns_a=${tag}a ns_b=${tag}b
+addr_a=10.78.0.1 addr_b=10.78.0.2
+
+fail() {
+	echo "fig12.sh: FAIL: $*" >&2
+	exit 1
+}
+
+need_tools() {
+	"$PWD/scripts/deps.sh" build
+	if ! command -v gnuplot >/dev/null; then
+		[ "$(id -u)" -eq 0 ] || fail "gnuplot missing (as root: apt-get install gnuplot-nox)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gnuplot-nox ||
+			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+				--no-install-recommends gnuplot-nox; }
+	fi
+	if [ ! -x "$exe" ]; then
+		cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLCP_TESTS=OFF
+		cmake --build "$build" -j "${CLCP_JOBS:-2}" --target clcp_pingpong
+	fi
+}
+
+netns_up() {
+	[ "$(id -u)" -eq 0 ] || fail "udp between namespaces needs root"
+	trap netns_down EXIT
+	ip netns add "$ns_a" && ip netns add "$ns_b" || fail "ip netns add"
+	ip link add "${tag}va" netns "$ns_a" type veth peer name "${tag}vb" netns "$ns_b" ||
+		fail "veth pair"
+	ip -n "$ns_a" addr add "$addr_a/24" dev "${tag}va"
+	ip -n "$ns_b" addr add "$addr_b/24" dev "${tag}vb"
+	for ns in "$ns_a" "$ns_b"; do
+		ip -n "$ns" link set lo up
+		ip -n "$ns" link set "${tag}v${ns: -1}" up
+	done
+}
+
+netns_down() {
+	ip netns del "$ns_a" 2>/dev/null || true
+	ip netns del "$ns_b" 2>/dev/null || true
+}
+
+# run BACKEND NULLS ROUND: one clcp_pingpong run, every mode, into runs/.
+run() {
+	local f=$out/runs/$1-n$2-r$3 spid common
+	common=(--mode all --min 8 --max "$max" --no-floor --point-ms "$point_ms" --null "$2"
+		--null-run-ms "$run_ms" --null-block-ms "$block_ms" --timeout 300)
+	echo "fig12: $1, $2 null processes, round $3 ..." >&2
+	if [ "$1" = loopback ]; then
+		"$exe" "${common[@]}" --csv "$f.csv" >"$f.txt" 2>&1 || { cat "$f.txt" >&2; exit 1; }
+		return
+	fi
+	export CLCP_NODES="0=$addr_a:$port,1=$addr_b:$port"
+	ip netns exec "$ns_b" "$exe" --role server --backend "udp://1?dead_ms=30000" \
+		--peer-node 0 --cpu 1 --timeout 300 >"$f.server.txt" 2>&1 &
+	spid=$!
+	ip netns exec "$ns_a" "$exe" --role client --backend "udp://0?dead_ms=30000" \
+		--peer-node 1 --cpu 0 "${common[@]}" --csv "$f.csv" >"$f.txt" 2>&1 ||
+		{ cat "$f.txt" "$f.server.txt" >&2; kill "$spid" 2>/dev/null; exit 1; }
+	wait "$spid" || { cat "$f.server.txt" >&2; fail "the udp server failed"; }
+}
+
+# merge: medians over the rounds of every (backend, nulls, mode, size).
+merge() {
+	echo "backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps"
+	for f in "$out"/runs/*.csv; do
+		local b n
+		b=$(basename "$f" .csv)
+		n=${b#*-n}
+		n=${n%-r*}
+		awk -F, -v b="${b%%-n*}" -v n="$n" 'NR > 1 && $1 != "floor" {
+			printf "%s,%s,%s,%s,%.3f,%.3f,%.1f\n", b, n, $1, $3, 2 * $6 / 1e3, 2 * $4 / 1e3, $7 }' "$f"
+	done | sort -t, -k1,1 -k2,2n -k3,3 -k4,4n | awk -F, '
+		function median(v, k,   i, j, t) {
+			for (i = 2; i <= k; i++)
+				for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+			return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+		}
+		function flush() {
+			if (k == 0) return
+			printf "%s,%.3f,%.3f,%.1f\n", key, median(m, k), median(p, k), median(w, k)
+			k = 0
+		}
+		{ key0 = $1 "," $2 "," $3 "," $4
+		  if (key0 != key) { flush(); key = key0 }
+		  k++; m[k] = $5; p[k] = $6; w[k] = $7 }
+		END { flush() }'
+}
+
+# plot BACKEND NHI: (a)-(f), (e) and (f) with NHI null processes.
+plot() {
+	local csv=$out/fig12.csv b=$1 nhi=$2 short_max=4096 top
+	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
+	gnuplot <<-EOF
+		set datafile separator ","
+		set terminal pngcairo size 1200,1500 font ",10"
+		set output "$out/fig12-$b.png"
+		set logscale x 2
+		set format x "%.0s%cB"
+		set grid
+		set key top left
+		set multiplot layout 3,2 title "CLCP on $b: Figure 12 again (polling, interrupt, adaptive)"
+		sel(mode, n, lo, hi, col) = (strcol(1) eq "$b" && \$2 == n && strcol(3) eq mode && \$4 >= lo && \$4 <= hi) ? column(col) : NaN
+		do for [panel in "a b c d e f"] {
+			n = (panel eq "e" || panel eq "f") ? $nhi : 0
+			lo = (panel eq "a" || panel eq "b") ? 8 : $short_max
+			hi = (panel eq "a" || panel eq "b") ? $short_max : $top
+			set xrange [lo:hi]
+			col = (panel eq "a" || panel eq "c" || panel eq "e") ? 5 : 7
+			set title sprintf("(%s) %s, %s messages, %d null processes", panel, \
+				col == 5 ? "response time (round trip)" : "bandwidth", \
+				lo == 8 ? "short" : "long", n)
+			set ylabel (col == 5 ? "us (mean)" : "MB/s")
+			if (col == 5) { set logscale y 10 } else { unset logscale y }
+			plot "$csv" using 4:(sel("poll", n, lo, hi, col)) with linespoints title "polling", \
+			     "$csv" using 4:(sel("intr", n, lo, hi, col)) with linespoints title "interrupt", \
+			     "$csv" using 4:(sel("adapt", n, lo, hi, col)) with linespoints title "adaptive"
+		}
+		unset multiplot
+	EOF
+}
+
+# plot_long BACKEND N: long messages with N null processes.
+plot_long() {
+	local csv=$out/fig12.csv b=$1 n=$2 short_max=4096 top
+	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
+	gnuplot <<-EOF
+		set datafile separator ","
+		set terminal pngcairo size 1200,500 font ",10"
+		set output "$out/fig12-$b-null$n.png"
+		set logscale x 2
+		set format x "%.0s%cB"
+		set grid
+		set key top left
+		set xrange [$short_max:$top]
+		set multiplot layout 1,2 title "CLCP on $b: long messages, $n null processes"
+		sel(mode, col) = (strcol(1) eq "$b" && \$2 == $n && strcol(3) eq mode && \$4 >= $short_max) ? column(col) : NaN
+		set title "response time (round trip)"; set ylabel "us (mean)"; set logscale y 10
+		plot "$csv" using 4:(sel("poll", 5)) w lp t "polling", "$csv" using 4:(sel("intr", 5)) w lp t "interrupt", \
+		     "$csv" using 4:(sel("adapt", 5)) w lp t "adaptive"
+		set title "bandwidth"; set ylabel "MB/s"; unset logscale y
+		plot "$csv" using 4:(sel("poll", 7)) w lp t "polling", "$csv" using 4:(sel("intr", 7)) w lp t "interrupt", \
+		     "$csv" using 4:(sel("adapt", 7)) w lp t "adaptive"
+		unset multiplot
+	EOF
+}
+
+need_tools
+mkdir -p "$out/runs"
+rm -f "$out"/runs/*
+case " $backends " in *" udp "*) netns_up ;; esac
+load_before=$(cut -d' ' -f1-4 /proc/loadavg)
+for r in $(seq "$rounds"); do
+	for n in $nulls; do
+		for b in $backends; do
+			run "$b" "$n" "$r"
+		done
+	done
+done
+load_after=$(cut -d' ' -f1-4 /proc/loadavg)
+merge >"$out/fig12.csv"
+nhi=$(printf '%s\n' $nulls | sort -n | tail -1)
+for b in $backends; do
+	plot "$b" "$nhi"
+	for n in $nulls; do
+		[ "$n" -eq 0 ] || [ "$n" -eq "$nhi" ] || plot_long "$b" "$n"
+	done
+done
+echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"
+echo "fig12: $out/fig12.csv, plots $(ls "$out"/fig12-*.png | tr '\n' ' ')"

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The adaptive spin budget's policy (src/spin.c), fed made-up waits: what
+ * each observation does to the budget, with run-queue pressure stubbed.
+ */
+#include <criterion/criterion.h>
+
+#include "internal.h"
+
+#define US 1000u
+
+static bool pressured;
+
+static bool stub_probe(struct clcp__spin *s, uint64_t now)
+{
+	(void)s;
+	(void)now;
+	return pressured;
+}
+
+static struct clcp__spin adaptive(int32_t max_us)
+{
+	struct clcp_endpt_attr a;
+	struct clcp__spin s = { .pressure_probe = stub_probe };
+
+	clcp_endpt_attr_init(&a);
+	a.spin_us = CLCP_SPIN_ADAPTIVE;
+	a.spin_max_us = max_us;
+	clcp__spin_init(&s, &a);
+	pressured = false;
+	return s;
+}
+
+Test(spin, starts_at_a_quarter_of_the_largest_budget)
+{
+	struct clcp__spin s = adaptive(100);
+
+	cr_assert_eq(s.budget_ns, 25 * US);
+	cr_assert(s.adaptive);
+}
+
+Test(spin, caught_waits_bring_the_budget_near_four_gaps)
+{
+	struct clcp__spin s = adaptive(100);
+
+	for (int i = 0; i < 200; i++)
+		clcp__spin_done(&s, 3 * US, 0, true);
+	cr_assert_eq(s.hits, 200);
+	cr_assert_geq(s.budget_ns, 11 * US, "budget %lu", (unsigned long)s.budget_ns);
+	cr_assert_leq(s.budget_ns, 12100, "budget %lu", (unsigned long)s.budget_ns);
+	for (int i = 0; i < 200; i++)
+		clcp__spin_done(&s, 100, 0, true);
+	cr_assert_eq(s.budget_ns, 2 * US, "never below 2 us while spinning pays");
+}
+
+Test(spin, long_blocked_waits_stop_the_spinning)
+{
+	struct clcp__spin s = adaptive(100);
+
+	for (int i = 0; i < 7; i++)
+		clcp__spin_done(&s, 5000 * US, 4975 * US, false);
+	cr_assert_eq(s.budget_ns, 0);
+	cr_assert_eq(s.misses, 7);
+}
+
+Test(spin, a_wait_more_spin_would_have_caught_grows_it)
+{
+	struct clcp__spin s = adaptive(100);
+
+	clcp__spin_done(&s, 60 * US, 35 * US, false); /* spun 25, slept 35 */
+	cr_assert_eq(s.budget_ns, 50 * US);
+	clcp__spin_done(&s, 90 * US, 40 * US, false);
+	cr_assert_eq(s.budget_ns, 100 * US, "capped at spin_max_us");
+	for (int i = 0; i < 20; i++)
+		clcp__spin_done(&s, 5000 * US, 4900 * US, false);
+	cr_assert_eq(s.budget_ns, 0);
+	clcp__spin_done(&s, 40 * US, 40 * US, false);
+	cr_assert_eq(s.budget_ns, 2 * US, "from 0 it starts again at 2 us");
+}
+
+Test(spin, a_frame_right_after_blocking_means_our_cpu_was_wanted)
+{
+	struct clcp__spin s = adaptive(100);
+
+	clcp__spin_done(&s, 28 * US, 3 * US, false); /* spun 25, came 3 us after */
+	cr_assert_eq(s.pressured, 1);
+	cr_assert_eq(s.budget_ns, 6250, "quartered");
+	clcp__spin_done(&s, 50 * US, 44 * US, false);
+	cr_assert_eq(s.budget_ns, 3125, "held low: shrinks instead of growing");
+}
+
+Test(spin, run_queue_pressure_holds_the_budget_low)
+{
+	struct clcp__spin s = adaptive(100);
+
+	pressured = true;
+	clcp__spin_done(&s, 60 * US, 35 * US, false);
+	cr_assert_eq(s.pressured, 1);
+	pressured = false;
+	for (int i = 0; i < 30; i++)
+		clcp__spin_done(&s, 1 * US, 0, true);
+	cr_assert_leq(s.budget_ns, 100 * US / 16, "at most max/16 for a while");
+	for (int i = 0; i < 100; i++)
+		clcp__spin_done(&s, 10 * US, 0, true);
+	cr_assert_geq(s.budget_ns, 35 * US, "free again: four gaps");
+}
+
+Test(spin, a_fixed_budget_stays_put)
+{
+	struct clcp_endpt_attr a;
+	struct clcp__spin s = { .pressure_probe = stub_probe };
+
+	clcp_endpt_attr_init(&a);
+	a.spin_us = 70;
+	clcp__spin_init(&s, &a);
+	pressured = true;
+	clcp__spin_done(&s, 5000 * US, 4930 * US, false);
+	clcp__spin_done(&s, 1 * US, 0, true);
+	cr_assert_eq(s.budget_ns, 70 * US);
+	cr_assert_eq(s.hits, 1);
+	cr_assert_eq(s.misses, 1);
+}
