@@ -19,32 +19,18 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/bench_lib.sh
 build=${CLCP_BUILD_DIR:-build-bench}
 port=${CLCP_BENCH_PORT:-7600}
 rounds=${CLCP_BENCH_ROUNDS:-5}
 out=${CLCP_BENCH_OUT:-$build/bench-udp}
 exe=$build/tools/clcp_pingpong
 
-# need_pkg NAME: installs Debian package NAME when its command is missing (as root).
-need_pkg() {
-	command -v "$1" >/dev/null && return
-	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y "$1" ||
-			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$1"; }
-	else
-		echo "bench_udp.sh: $1 missing (as root: apt-get install $1)" >&2
-		exit 1
-	fi
-}
-
 need_tools() {
 	"$PWD/scripts/deps.sh" build
-	need_pkg sockperf
-	need_pkg qperf
-	if [ ! -x "$exe" ]; then
-		cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLCP_TESTS=OFF
-		cmake --build "$build" -j "${CLCP_JOBS:-2}" --target clcp_pingpong
-	fi
+	need_pkg sockperf sockperf
+	need_pkg qperf qperf
+	bench_build "$build"
 }
 
 # ours LABEL SIZE ROUND URI_OPTIONS: one clcp_pingpong run of one size with

@@ -21,6 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/bench_lib.sh
 build=${CLCP_BUILD_DIR:-build-bench}
 rounds=${CLCP_FIG12_ROUNDS:-3}
 nulls=${CLCP_FIG12_NULLS:-0 30 90}
@@ -43,16 +44,8 @@ fail() {
 
 need_tools() {
 	"$PWD/scripts/deps.sh" build
-	if ! command -v gnuplot >/dev/null; then
-		[ "$(id -u)" -eq 0 ] || fail "gnuplot missing (as root: apt-get install gnuplot-nox)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gnuplot-nox ||
-			{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
-				--no-install-recommends gnuplot-nox; }
-	fi
-	if [ ! -x "$exe" ]; then
-		cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLCP_TESTS=OFF
-		cmake --build "$build" -j "${CLCP_JOBS:-2}" --target clcp_pingpong
-	fi
+	need_pkg gnuplot gnuplot-nox
+	bench_build "$build"
 }
 
 netns_up() {

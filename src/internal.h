@@ -53,6 +53,12 @@ struct clcp_backend_ops {
 	void (*wake_senders)(struct clcp_endpt *ep);
 	/* Background work while a caller polls (retransmits...); may be a no-op. */
 	void (*progress)(struct clcp_endpt *ep);
+	/*
+	 * The waker (the NIC side) runs on this host in user space: the core's
+	 * own blocking waits may sleep on the armed word (CLCP_ARMED_FUTEX);
+	 * whoever takes it calls clcp__irq_futex. Else they poll the fd.
+	 */
+	bool futex_wake;
 	/* The device's counters: clcp__stat_put each, return the count. */
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
@@ -165,10 +171,15 @@ struct clcp__rx_frame {
 	uint8_t flags; /* CLCP_QF_LAST, CLCP_QF_FIRST */
 };
 
-bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
-		   const struct clcp__rx_frame *f, bool fence);
-/* After F4: takes the armed flag (true: wake the user), counts the wake-up. */
-bool clcp__irq_take(struct clcp_endpt_hdr *h);
+uint32_t clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
+		       const struct clcp__rx_frame *f, bool fence);
+/*
+ * After F4: takes the armed flag and counts the wake-up. Returns how the
+ * user waits (CLCP_ARMED_FD, CLCP_ARMED_FUTEX), 0 if it does not.
+ */
+uint32_t clcp__irq_take(struct clcp_endpt_hdr *h);
+/* Wakes a user that sleeps on the armed word (how: from clcp__irq_take); false if not. */
+bool clcp__irq_futex(struct clcp_endpt_hdr *h, uint32_t how);
 
 /* Counter i (of n slots in st): stores it if there is room; returns i + 1. */
 unsigned clcp__stat_put(struct clcp_stat *st, unsigned n, unsigned i, const char *name,

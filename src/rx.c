@@ -5,8 +5,13 @@
  * reposted in ring order from a pool of spare buffers, so a parked frame
  * does not stop the ring. Messages are copied out once.
  */
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -21,15 +26,25 @@ static uint32_t buf_off(struct clcp_endpt *ep, uint32_t idx)
 	return ep->hdr->rxbuf_off + idx * ep->priv->stride;
 }
 
-bool clcp__irq_take(struct clcp_endpt_hdr *h)
+uint32_t clcp__irq_take(struct clcp_endpt_hdr *h)
 {
-	if (!clcp_load_seqcst(&h->armed) || !clcp_exchange(&h->armed, 0u))
-		return false;
+	uint32_t how;
+
+	if (!clcp_load_seqcst(&h->armed) || !(how = clcp_exchange(&h->armed, 0u)))
+		return 0;
 	clcp_fetch_add(&h->wakeups, 1u);
+	return how;
+}
+
+bool clcp__irq_futex(struct clcp_endpt_hdr *h, uint32_t how)
+{
+	if (how != CLCP_ARMED_FUTEX)
+		return false;
+	syscall(SYS_futex, &h->armed, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	return true;
 }
 
-bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
+uint32_t clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
 		   const struct clcp__rx_frame *f, bool fence)
 {
 	uint8_t flags = f->flags;
@@ -50,7 +65,7 @@ bool clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qe
 	if (!fence) {
 		/* R3: publishes the frame; pairs with the user's A3. */
 		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-		return false;
+		return 0;
 	}
 	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
 	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
@@ -200,22 +215,36 @@ static void spin_wait(struct clcp_endpt *ep, int ms)
 	}
 }
 
-/* Arms the endpoint and sleeps on its fd until a wake-up or ms. */
+/* Sleeps on the armed word until a waker clears it, or ms. */
+static void futex_sleep(uint32_t *word, int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	syscall(SYS_futex, word, FUTEX_WAIT, CLCP_ARMED_FUTEX, &ts, NULL, 0);
+}
+
+/*
+ * Arms the endpoint and sleeps until a wake-up or ms: on the armed word
+ * when the waker is a process or thread of this host (the backend says
+ * so), else on the endpoint fd.
+ */
 static void block_wait(struct clcp_endpt *ep, int ms)
 {
-	struct pollfd pfd;
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	uint32_t how = ops->futex_wake ? CLCP_ARMED_FUTEX : CLCP_ARMED_FD;
+	struct pollfd pfd = { .fd = ep->priv->fd, .events = POLLIN };
 
-	ep->priv->dev->ops->fd_drain(ep);
+	if (!ops->futex_wake)
+		ops->fd_drain(ep);
 	if (clcp_load_relaxed(&ep->hdr->tx_blocked))
 		clcp_store_relaxed(&ep->hdr->tx_blocked, 0u); /* senders set it again */
-	clcp_store_relaxed(&ep->hdr->armed, 1u);
+	clcp_store_relaxed(&ep->hdr->armed, how);
 	/* F3: orders arming before looking at the ring; pairs with F4. */
 	clcp_fence_full();
-	if (!clcp_rxq_peek(ep)) {
-		pfd.fd = ep->priv->fd;
-		pfd.events = POLLIN;
+	if (!clcp_rxq_peek(ep) && ops->futex_wake)
+		futex_sleep(&ep->hdr->armed, ms);
+	else if (!clcp_rxq_peek(ep))
 		poll(&pfd, 1, ms);
-	}
 	clcp_store_relaxed(&ep->hdr->armed, 0u);
 }
 

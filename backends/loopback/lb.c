@@ -454,12 +454,15 @@ static int resolve(struct clcp_endpt *ep, int chan)
 	return rc;
 }
 
-static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r)
+/* Wakes the endpoint r (armed as `how`): on its armed word, or its socket. */
+static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r, uint32_t how)
 {
 	struct lb_dev *lb = LB(ep->priv->dev);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char b = 1;
 
+	if (clcp__irq_futex(RH(r), how))
+		return;
 	lb_wake_name(lb, sa.sun_path, sizeof(sa.sun_path), r->node, r->idx, r->gen);
 	sendto(lb->wake_sock, &b, 1, MSG_DONTWAIT, (struct sockaddr *)&sa,
 	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
@@ -470,9 +473,11 @@ static void wake_remote(struct clcp_endpt *ep, struct lb_remote *r)
 static void interrupt(struct clcp_endpt *ep, struct lb_remote *r)
 {
 	/* F4: orders our store before reading armed; pairs with F3. */
+	uint32_t how;
+
 	clcp_fence_full();
-	if (clcp__irq_take(RH(r)))
-		wake_remote(ep, r);
+	if ((how = clcp__irq_take(RH(r))))
+		wake_remote(ep, r, how);
 }
 
 static inline void prefetch_for_write(const void *p)
@@ -521,7 +526,7 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	struct clcp_endpt_hdr *rh;
 	struct clcp__rx_frame f;
 	struct clcp_qentry *s;
-	uint32_t s_chan;
+	uint32_t s_chan, how;
 	int rc = resolve(ep, chan);
 
 	if (rc < 0)
@@ -540,8 +545,9 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	mark_seen((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off) + s_chan);
 	f = (struct clcp__rx_frame){ data, e->len, e->msg_len, lc->tx_seq++,
 				     (uint16_t)s_chan, e->flags };
-	if (clcp__rx_fill(lc->rem->base, rh, s, &f, e->flags & CLCP_QF_LAST))
-		wake_remote(ep, lc->rem);
+	how = clcp__rx_fill(lc->rem->base, rh, s, &f, e->flags & CLCP_QF_LAST);
+	if (how)
+		wake_remote(ep, lc->rem, how);
 	return 0;
 }
 
@@ -696,7 +702,7 @@ static void lb_fd_signal(struct clcp_endpt *ep)
 	struct lb_remote self = { .node = ep->hdr->node, .idx = LBE(ep)->idx,
 				  .gen = LBE(ep)->gen };
 
-	wake_remote(ep, &self);
+	wake_remote(ep, &self, CLCP_ARMED_FD);
 }
 
 static void lb_fd_drain(struct clcp_endpt *ep)
@@ -737,5 +743,6 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.fd_drain = lb_fd_drain,
 	.wake_senders = lb_wake_senders,
 	.progress = clcp__noop,
+	.futex_wake = true,
 	.stats = clcp__no_stats,
 };

@@ -684,5 +684,6 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.fd_drain = udp_fd_drain,
 	.wake_senders = udp_wake_senders,
 	.progress = udp_progress,
+	.futex_wake = true,
 	.stats = udp_stats,
 };

@@ -595,19 +595,23 @@ void udp_acks_flush(struct udp_dev *u)
 
 /* --- receive --- */
 
-/* Makes the endpoint fd (an eventfd) readable. */
-static void udp_wake(struct clcp_endpt *ep)
+/* Wakes the user (armed as `how`): on the armed word, or the fd (an eventfd). */
+static void udp_wake(struct clcp_endpt *ep, uint32_t how)
 {
 	uint64_t one = 1;
 
+	if (clcp__irq_futex(ep->hdr, how))
+		return;
 	(void)!write(ep->priv->fd, &one, sizeof(one));
 }
 
 /* Raises the endpoint's "interrupt" if it is armed; the caller fenced (F4). */
 void udp_raise_irq(struct clcp_endpt *ep)
 {
-	if (clcp__irq_take(ep->hdr))
-		udp_wake(ep);
+	uint32_t how = clcp__irq_take(ep->hdr);
+
+	if (how)
+		udp_wake(ep, how);
 }
 
 static void rtt_sample(struct udp_chan *uc, uint64_t rtt)
@@ -731,6 +735,7 @@ static void rx_publish(struct clcp_endpt *ep, struct udp_chan *uc, struct clcp_q
 		       const struct clcp__rx_frame *f)
 {
 	bool stalled;
+	uint32_t how;
 
 	ep->hdr->rx_head++;
 	/* The sender has no credit left, or the ring is full: the user must drain it. */
@@ -738,8 +743,9 @@ static void rx_publish(struct clcp_endpt *ep, struct udp_chan *uc, struct clcp_q
 		  clcp_load_relaxed(&ep->rxq[ep->hdr->rx_head & ep->rx_mask].owner) != CLCP_OWNER_NIC;
 	if (stalled)
 		clcp_store_relaxed(&ep->hdr->tx_blocked, 1u);
-	if (clcp__rx_fill(ep->base, ep->hdr, s, f, stalled || (f->flags & CLCP_QF_LAST)))
-		udp_wake(ep);
+	how = clcp__rx_fill(ep->base, ep->hdr, s, f, stalled || (f->flags & CLCP_QF_LAST));
+	if (how)
+		udp_wake(ep, how);
 }
 
 static bool credit_low(const struct udp_chan *uc)

@@ -95,6 +95,10 @@ struct clcp_chan_desc {
  * the Rx buffers, each at the offset named here and aligned to 64 bytes.
  * Words written by the NIC side sit on their own cache lines.
  */
+/* armed: the library's own blocking waits sleep on the word itself. */
+#define CLCP_ARMED_FD 1u
+#define CLCP_ARMED_FUTEX 2u
+
 struct clcp_endpt_hdr {
 	/* line 0: set once at creation, read-only afterwards */
 	clcp_u32 magic;
@@ -110,7 +114,8 @@ struct clcp_endpt_hdr {
 	clcp_u32 txbuf_off, ntxbuf;
 	clcp_u32 rxbuf_off, nrxbuf;
 	/* line 1: rarely written, read on every last frame */
-	clcp_u32 armed;	     /* user: 1 = wake me on the next last frame */
+	clcp_u32 armed;	     /* user: wake me on the next last frame: 1 by the fd,
+			      * CLCP_ARMED_FUTEX by FUTEX_WAKE on this word */
 	clcp_u32 closed;     /* user: 1 = the owner has released the endpoint */
 	clcp_u32 owner_pid;  /* user: process that owns the endpoint */
 	clcp_u32 rx_waiters; /* NIC: senders sleeping until Rx buffers are posted */

@@ -54,6 +54,7 @@
 #define BW_MAX_ROUNDS 20000
 #define RATIO_BW_FROM (64u << 10) /* bandwidth ratio from this size up */
 #define FLOOR_CL_ITERS 20000
+#define FLOOR_WAKE_ITERS 2000
 #define MAX_STATS 64 /* counters kept per device or endpoint */
 #define NODE_A 0
 #define NODE_B 1

@@ -2,19 +2,22 @@
 /*
  * clcp_pingpong: the loopback floor, two processes sharing one anonymous
  * mapping: a cache-line ping-pong, a ping-pong copying the payload in and
- * out, and one core's memcpy bandwidth.
+ * out, one core's memcpy bandwidth, and the blocking wake-up floor: a
+ * ping-pong where each side sleeps on a futex until the other wakes it.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pp.h"
 
 /* --- the floor: two processes, one shared anonymous mapping --- */
 
-enum shm_cmd { SHM_ROUNDS = 1, SHM_QUIT };
+enum shm_cmd { SHM_ROUNDS = 1, SHM_WAKE, SHM_QUIT };
 
 struct floor_shm {
 	_Alignas(64) uint64_t ping; /* client: sequence number it sent */
@@ -23,6 +26,8 @@ struct floor_shm {
 	uint32_t pad;
 	uint64_t size; /* payload copied in and out (0: flag only) */
 	uint64_t count;
+	_Alignas(64) uint32_t wping; /* futex words of the wake-up floor */
+	_Alignas(64) uint32_t wpong;
 };
 
 struct floor {
@@ -55,6 +60,32 @@ static void floor_map(struct floor *f, size_t max_size)
 	f->seq = 0;
 }
 
+/* Sleeps until *word is v (shared futex: the two processes share the page). */
+static void futex_until(uint32_t *word, uint32_t v)
+{
+	uint32_t cur;
+
+	while ((cur = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != v)
+		syscall(SYS_futex, word, FUTEX_WAIT, cur, NULL, NULL, 0);
+}
+
+static void futex_set(uint32_t *word, uint32_t v)
+{
+	__atomic_store_n(word, v, __ATOMIC_RELEASE);
+	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* The wake-up floor's server: each ping wakes it, it wakes the client back. */
+static void wake_serve(struct floor_shm *s, uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++) {
+		uint32_t want = __atomic_load_n(&s->wpong, __ATOMIC_RELAXED) + 1;
+
+		futex_until(&s->wping, want);
+		futex_set(&s->wpong, want);
+	}
+}
+
 /* The floor's server: answers each ping, copying out and back in. */
 static _Noreturn void floor_child(struct floor *f)
 {
@@ -71,6 +102,10 @@ static _Noreturn void floor_child(struct floor *f)
 		__atomic_store_n(&s->pong, seq, __ATOMIC_RELEASE);
 		if (kind == SHM_QUIT)
 			_exit(0);
+		if (kind == SHM_WAKE) {
+			wake_serve(s, count);
+			continue;
+		}
 		for (uint64_t i = 0; i < count; i++) {
 			spin_until(&s->ping, ++seq);
 			memcpy(priv, f->slot_a, size);
@@ -118,6 +153,28 @@ static unsigned floor_rounds(struct bench *bn, void *arg, size_t size, unsigned 
 	return n;
 }
 
+/* A batch_fn: n round trips of the wake-up floor. */
+static unsigned wake_rounds(struct bench *bn, void *arg, size_t size, unsigned first,
+			    uint64_t *out, unsigned n)
+{
+	struct floor_shm *s = ((struct floor *)arg)->shm;
+
+	(void)size;
+	(void)first;
+	alarm(bn->o->timeout_s);
+	floor_cmd(arg, SHM_WAKE, 0, n);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t want = s->wping + 1;
+		uint64_t t0 = ticks();
+
+		futex_set(&s->wping, want);
+		futex_until(&s->wpong, want);
+		out[i] = ticks() - t0;
+	}
+	alarm(0);
+	return n;
+}
+
 /* Like lat_point, for the floor: half the time budget per size. */
 static struct lat floor_lat(struct bench *bn, struct floor *f, size_t size, unsigned n)
 {
@@ -138,6 +195,10 @@ static void floor_sweeps(struct bench *bn, struct floor *f)
 				floor_lat(bn, f, bn->sizes[i], lat_iters(bn->o, bn->sizes[i]));
 	}
 	bn->floor.cl = lat_median(&runs[ns * reps], reps);
+	for (unsigned r = 0; r < reps; r++)
+		runs[ns * reps + r] = sample_point(bn, wake_rounds, f, 0, FLOOR_WAKE_ITERS,
+						   bn->o->point_ms);
+	bn->floor.wake = lat_median(&runs[ns * reps], reps);
 	for (unsigned i = 0; i < ns; i++)
 		bn->floor.pp[i] = lat_median(&runs[i * reps], reps);
 	free(runs);

@@ -64,6 +64,9 @@ static void print_floor_shm(const struct bench *bn)
 	printf(") through a shared page ==\ncache-line ping-pong, one-way: p50 %.1f ns, p99 %.1f ns, "
 	       "mean %.1f ns (%u samples)\n",
 	       cl->p50, cl->p99, cl->mean, cl->n);
+	printf("wake-up ping-pong (each side asleep on a futex until the other wakes it), "
+	       "one-way: p50 %.2f us, p99 %.2f us (%u samples)\n",
+	       bn->floor.wake.p50 / 1e3, bn->floor.wake.p99 / 1e3, bn->floor.wake.n);
 	printf("memcpy-pp: ping-pong copying the payload in and out; memcpy: "
 	       "one core\n%9s %10s %10s %10s %12s\n",
 	       "size", "pp p50 us", "pp p99 us", "pp MB/s", "memcpy MB/s");
@@ -104,6 +107,19 @@ void print_floor(const struct bench *bn)
 		print_floor_shm(bn);
 }
 
+/* The blocking modes' smallest size against the wake-up floor: a difference. */
+static void print_wake_gap(const struct bench *bn)
+{
+	if (bn->floor.kind != FLOOR_SHM)
+		return;
+	for (int m = MODE_INTR; m < NMODES; m++)
+		if (bn->have[m])
+			printf("%s, %zu B: p50 %.2f us one-way, wake-up floor %.2f us: %+.2f us\n",
+			       mode_names[m], bn->sizes[0], bn->pt[m][0].lat.p50 / 1e3,
+			       bn->floor.wake.p50 / 1e3,
+			       (bn->pt[m][0].lat.p50 - bn->floor.wake.p50) / 1e3);
+}
+
 void print_ratios(const struct bench *bn)
 {
 	bool udp = bn->floor.kind == FLOOR_UDP;
@@ -123,6 +139,7 @@ void print_ratios(const struct bench *bn)
 				printf(" %10.2f", ratio(bn, (enum mode)m, i));
 		printf("\n");
 	}
+	print_wake_gap(bn);
 	fflush(stdout);
 }
 
@@ -168,6 +185,8 @@ static void csv_floor_shm(FILE *f, const struct bench *bn)
 	const struct lat *cl = &bn->floor.cl;
 
 	fprintf(f, "floor,cacheline,0,%.1f,%.1f,%.1f,,,\n", cl->p50, cl->p99, cl->mean);
+	fprintf(f, "floor,futex_wake,0,%.1f,%.1f,%.1f,,,\n", bn->floor.wake.p50, bn->floor.wake.p99,
+		bn->floor.wake.mean);
 	for (unsigned i = 0; i < bn->nsizes; i++) {
 		const struct lat *pp = &bn->floor.pp[i];
 
