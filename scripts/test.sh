@@ -4,7 +4,9 @@
 # with libFuzzer+ASan+UBSan (the udp datagram fuzz target for
 # CLCP_FUZZ_SECONDS, 60 by default), each followed by its ctest run; then
 # short clcp_pingpong runs that must print sane numbers (loopback; udp with
-# the raw UDP floor and the counters); the kernel driver's tests in a qemu
+# the raw UDP floor and the counters; scripts/bench_check.sh: every mode
+# against the floors, a tiny Figure 12 rerun, the peers' comparison); the
+# kernel driver's tests in a qemu
 # guest (tests/vm/run.sh). Installs missing Debian packages first when run
 # as root. Ends with one line "N passed, N failed" (ctest
 # tests of all builds, plus one for each benchmark check; a build that
@@ -71,31 +73,22 @@ run_config() {
 	summary+=("$name: $p tests passed, $f tests failed ($((SECONDS - start)) s)")
 }
 
-# bench_check BUILD_DIR: clcp_pingpong runs and its numbers are sane (not a
-# timing assertion: positive, finite, p50 <= p99, every size present).
+# bench_check BUILD_DIR: the benchmark tools run on small sizes and their
+# figures are sane (scripts/bench_check.sh: clcp_pingpong in every mode
+# with its floors, a tiny Figure 12 rerun with its plots, the peers'
+# comparison). Never a timing assertion: bounds are 100x off the floor.
 bench_check() {
-	local exe=$1/tools/clcp_pingpong csv=$1/pingpong.csv
-	if [ ! -x "$exe" ]; then
-		summary+=("pingpong: not built, skipped")
+	if [ ! -x "$1/tools/clcp_pingpong" ]; then
+		summary+=("bench tools: not built, skipped")
 		return 0
 	fi
-	note "pingpong: 8 B .. 64 KiB, poll and intr, 200 iterations"
-	if timeout 300 "$exe" --mode both --min 8 --max 64K --iters 200 --warmup 10 \
-		--no-floor --csv "$csv" &&
-	   awk -F, '
-		NR == 1 { next }
-		{ rows++; seen[$1]++ }
-		!($4 > 0 && $5 >= $4 && $6 > 0 && $7 > 0 && $4 < 1e9) {
-			print "pingpong: insane row: " $0; bad = 1 }
-		END { # 8 B .. 64 KiB is 14 sizes, in each mode
-		      if (rows != 28 || seen["poll"] != 14 || seen["intr"] != 14) {
-			print "pingpong: want 14 sizes x 2 modes, got " rows " rows"; bad = 1 }
-		      exit bad }' "$csv"; then
+	note "bench tools: pingpong (every mode, floors), fig12.sh, bench_peers.sh; small sizes"
+	if scripts/bench_check.sh "$1"; then
 		total_pass=$((total_pass + 1))
-		summary+=("pingpong: numbers sane")
+		summary+=("bench tools: run, figures sane")
 	else
 		total_fail=$((total_fail + 1))
-		summary+=("pingpong: FAILED")
+		summary+=("bench tools: FAILED")
 	fi
 }
 

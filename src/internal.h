@@ -53,6 +53,8 @@ struct clcp_backend_ops {
 	void (*wake_senders)(struct clcp_endpt *ep);
 	/* Background work while a caller polls (retransmits...); may be a no-op. */
 	void (*progress)(struct clcp_endpt *ep);
+	/* A caller that may have polled is about to block: deliver without it. */
+	void (*rx_sleep)(struct clcp_endpt *ep);
 	/*
 	 * The waker (the NIC side) runs on this host in user space: the core's
 	 * own blocking waits may sleep on the armed word (CLCP_ARMED_FUTEX);

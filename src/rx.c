@@ -234,6 +234,7 @@ static void block_wait(struct clcp_endpt *ep, int ms)
 	uint32_t how = ops->futex_wake ? CLCP_ARMED_FUTEX : CLCP_ARMED_FD;
 	struct pollfd pfd = { .fd = ep->priv->fd, .events = POLLIN };
 
+	ops->rx_sleep(ep);
 	if (!ops->futex_wake)
 		ops->fd_drain(ep);
 	if (clcp_load_relaxed(&ep->hdr->tx_blocked))

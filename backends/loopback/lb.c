@@ -743,6 +743,7 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.fd_drain = lb_fd_drain,
 	.wake_senders = lb_wake_senders,
 	.progress = clcp__noop,
+	.rx_sleep = clcp__noop,
 	.futex_wake = true,
 	.stats = clcp__no_stats,
 };

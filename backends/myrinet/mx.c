@@ -668,5 +668,6 @@ const struct clcp_backend_ops clcp_myrinet_ops = {
 	.fd_drain = mx_fd_drain,
 	.wake_senders = mx_wake_senders,
 	.progress = mx_progress,
+	.rx_sleep = clcp__noop,
 	.stats = mx_stats,
 };

@@ -638,6 +638,11 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 	pthread_mutex_unlock(&u->lock);
 }
 
+static void udp_rx_sleep(struct clcp_endpt *ep)
+{
+	udp_thread_unpoll(UDP(ep->priv->dev));
+}
+
 /* A polling caller does the NIC's receive work itself: no thread hop. */
 static void udp_progress(struct clcp_endpt *ep)
 {
@@ -684,6 +689,7 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.fd_drain = udp_fd_drain,
 	.wake_senders = udp_wake_senders,
 	.progress = udp_progress,
+	.rx_sleep = udp_rx_sleep,
 	.futex_wake = true,
 	.stats = udp_stats,
 };

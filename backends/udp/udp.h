@@ -205,7 +205,7 @@ struct udp_ep {
 struct udp_dev {
 	struct udp_conf conf;
 	struct clcp_dev *dev;
-	int sock, stop_fd, family; /* sock: unconnected, takes what comes */
+	int sock, stop_fd, family; /* sock: unconnected, takes what comes; stop_fd: wakes the thread */
 	int lock_fd;		   /* holds the node (udp_sock.c) */
 	struct udp_psock psock[UDP_PEER_SOCKS];
 	uint32_t main_chans; /* channels sending through sock (no psock free) */
@@ -223,6 +223,7 @@ struct udp_dev {
 	struct udp_chan *ackq, *active;
 	bool busy; /* frames unacked or acks owed: timers at 1 ms */
 	bool thread_waits; /* the progress thread wants the lock: pollers hold back (atomic) */
+	bool stopping;	   /* the progress thread must end (atomic; stop_fd wakes it) */
 	uint64_t timers_us; /* last run of the timers */
 	uint64_t clock_us;  /* newest clock read under the lock: a polling pass's, or a send's */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
@@ -277,6 +278,7 @@ void udp_tx_send(struct udp_dev *u);
 void udp_tx_hold(struct udp_dev *u);
 int udp_thread_start(struct udp_dev *u);
 void udp_thread_stop(struct udp_dev *u);
+void udp_thread_unpoll(struct udp_dev *u);
 void udp_dgram_input(struct udp_dev *u, const unsigned char *buf, size_t n,
 		     const struct sockaddr_storage *from, socklen_t fromlen);
 void udp_dgram_input_peer(struct udp_dev *u, const struct udp_rxd *d, struct udp_psock *ps);

@@ -1192,7 +1192,8 @@ static void *progress_main(void *arg)
 
 		n = udp_sock_pollfds(u, pfd, !poller);
 		poll(pfd, n, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
-		if (pfd[0].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0)
+		if (pfd[0].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0 &&
+		    clcp_load_relaxed(&u->stopping))
 			break;
 		/* The poller receives and runs the timers: no lock hand-over on its path. */
 		if (poller && udp_now_us() - clcp_load_relaxed(&u->timers_us) < UDP_POLLER_TIMERS_US)
@@ -1223,12 +1224,24 @@ int udp_thread_start(struct udp_dev *u)
 	return 0;
 }
 
+/* A caller that polled goes to sleep: the thread must watch the sockets again now. */
+void udp_thread_unpoll(struct udp_dev *u)
+{
+	uint64_t one = 1;
+
+	if (!clcp_load_relaxed(&u->poll_us))
+		return;
+	clcp_store_relaxed(&u->poll_us, 0);
+	(void)!write(u->stop_fd, &one, sizeof(one));
+}
+
 void udp_thread_stop(struct udp_dev *u)
 {
 	uint64_t one = 1;
 
 	if (!u->thread_ok)
 		return;
+	clcp_store_relaxed(&u->stopping, true);
 	(void)!write(u->stop_fd, &one, sizeof(one));
 	pthread_join(u->thread, NULL);
 	close(u->stop_fd);
