@@ -105,6 +105,7 @@ struct clcp__spin {
 	bool adaptive;
 	bool jumped; /* the clock jumped while spinning: preempted */
 	bool blocked; /* this wait has blocked */
+	bool carried; /* this wait began spinning on the fast path */
 	uint64_t wait_t0; /* when this wait began to idle (0: not yet) */
 	uint64_t block_t0; /* when it began to block */
 };
@@ -137,8 +138,9 @@ uint64_t clcp__now_ms(void);
 uint64_t clcp__now_ns(void);
 void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a);
 bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now);
-/* A receive call begins to wait. */
+/* A receive call begins to wait (unless the fast path began it: carry). */
 void clcp__spin_begin(struct clcp__spin *s);
+void clcp__spin_carry(struct clcp__spin *s, uint64_t t0);
 /* Spins from t0 for ns or until a frame arrives (true); *seen: when it stopped. */
 bool clcp__spin_for(struct clcp_endpt *ep, uint64_t ns, uint64_t t0, uint64_t *seen);
 /* A wait of waited_ns ended: caught by spinning (hit), or after blocked_ns asleep. */

@@ -536,6 +536,42 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 	return -EAGAIN;
 }
 
+/*
+ * The interrupt group with a spin budget: the fast path while the budget
+ * lasts. The clock is read from the 32nd round on (a frame that comes
+ * sooner counts as a wait of 0). A miss leaves the wait begun (the spin
+ * counts), so the slow path that follows blocks at once.
+ */
+static ssize_t budget_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap)
+{
+	struct clcp__spin *s = &ep->priv->spin;
+	uint64_t t0 = 0, now;
+	unsigned n;
+	ssize_t len;
+
+	if (ep->nheld != 0 || (*chan != CLCP_ANY && clcp__chan_check(ep, *chan) < 0))
+		return -EAGAIN;
+	for (n = 0;; n++) {
+		len = clcp__rx_try_fast(ep, chan, buf, cap);
+		if (len != -EAGAIN || clcp_rxq_peek(ep))
+			break;
+		ep->priv->dev->ops->progress(ep);
+		clcp_cpu_relax();
+		if (n < 32 || n % 16)
+			continue;
+		now = clcp__now_ns();
+		if (!t0)
+			t0 = now;
+		else if (now - t0 >= s->budget_ns) {
+			clcp__spin_carry(s, t0);
+			return -EAGAIN;
+		}
+	}
+	if (len >= 0 && n > 0)
+		clcp__spin_done(s, t0 ? clcp__now_ns() - t0 : 0, 0, true);
+	return len;
+}
+
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
 {
@@ -547,6 +583,11 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	if (spin && !(flags & CLCP_NONBLOCK)) {
 		n = spin_fast(ep, chan, buf, cap);
+		if (n != -EAGAIN)
+			return n;
+	} else if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
+		   ep->priv->spin.budget_ns) {
+		n = budget_fast(ep, chan, buf, cap);
 		if (n != -EAGAIN)
 			return n;
 	}

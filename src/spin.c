@@ -88,11 +88,20 @@ bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now)
 	return runqueue_full();
 }
 
+/* No wait under way. */
+static void wait_reset(struct clcp__spin *s)
+{
+	s->wait_t0 = 0;
+	s->blocked = false;
+	s->jumped = false;
+	s->carried = false;
+}
+
 void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a)
 {
 	s->gap_ns = 0; /* the counters go on */
 	s->calm = 0;
-	clcp__spin_begin(s);
+	wait_reset(s);
 	s->adaptive = a->spin_us == CLCP_SPIN_ADAPTIVE;
 	s->max_ns = (uint64_t)a->spin_max_us * 1000u;
 	s->budget_ns = s->adaptive ? s->max_ns / 4 : (uint64_t)a->spin_us * 1000u;
@@ -148,11 +157,19 @@ bool clcp__spin_for(struct clcp_endpt *ep, uint64_t ns, uint64_t t0, uint64_t *s
 	return true;
 }
 
+void clcp__spin_carry(struct clcp__spin *s, uint64_t t0)
+{
+	s->wait_t0 = t0;
+	s->blocked = false;
+	s->carried = true;
+}
+
 void clcp__spin_begin(struct clcp__spin *s)
 {
-	s->wait_t0 = 0;
-	s->blocked = false;
-	s->jumped = false;
+	if (s->carried) /* the fast path spun for this wait */
+		s->carried = false;
+	else
+		wait_reset(s);
 }
 
 static void after_hit(struct clcp__spin *s, uint64_t waited_ns)
@@ -183,7 +200,7 @@ void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_
 {
 	bool jumped = s->jumped;
 
-	clcp__spin_begin(s);
+	wait_reset(s);
 	hit ? s->hits++ : s->misses++;
 	if (!s->adaptive)
 		return;
