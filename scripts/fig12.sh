@@ -4,7 +4,10 @@
 # and 90 null processes (each runs 3 ms of CPU, then blocks 50 ms), on
 # loopback (two processes, CPUs 0 and 1) and on udp between two network
 # namespaces joined by a veth pair (needs root). Each point is the median
-# of ROUNDS runs of clcp_pingpong. Writes, in OUT:
+# of ROUNDS runs of clcp_pingpong. Null processes that want more CPU than
+# there is (N x run / (run + block) > CPUs: 90 on 2 CPUs) starve spinning
+# ends (a polling round trip then takes a few hundred ms): those runs are
+# SAT_ROUNDS runs of SAT_ITERS round trips per point. Writes, in OUT:
 #   fig12.csv                  backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps
 #   fig12-BACKEND.png          (a)-(f) laid out like the paper's: (e), (f)
 #                              with the most null processes measured
@@ -16,7 +19,8 @@
 # Environment: CLCP_BUILD_DIR (build-bench), CLCP_FIG12_ROUNDS (3),
 # CLCP_FIG12_NULLS ("0 30 90"), CLCP_FIG12_BACKENDS ("loopback udp"),
 # CLCP_FIG12_MAX (1M), CLCP_FIG12_POINT_MS (100), CLCP_FIG12_NULL_RUN_MS (3),
-# CLCP_FIG12_NULL_BLOCK_MS (50), CLCP_FIG12_OUT ($CLCP_BUILD_DIR/fig12),
+# CLCP_FIG12_NULL_BLOCK_MS (50), CLCP_FIG12_SAT_ROUNDS (1), CLCP_FIG12_SAT_ITERS
+# (10), CLCP_FIG12_OUT ($CLCP_BUILD_DIR/fig12),
 # CLCP_BENCH_PORT (7600: the udp nodes' port).
 set -euo pipefail
 
@@ -30,6 +34,8 @@ max=${CLCP_FIG12_MAX:-1M}
 point_ms=${CLCP_FIG12_POINT_MS:-100}
 run_ms=${CLCP_FIG12_NULL_RUN_MS:-3}
 block_ms=${CLCP_FIG12_NULL_BLOCK_MS:-50}
+sat_rounds=${CLCP_FIG12_SAT_ROUNDS:-1}
+sat_iters=${CLCP_FIG12_SAT_ITERS:-10}
 out=${CLCP_FIG12_OUT:-$build/fig12}
 port=${CLCP_BENCH_PORT:-7600}
 exe=$PWD/$build/tools/clcp_pingpong
@@ -67,11 +73,17 @@ netns_down() {
 	ip netns del "$ns_b" 2>/dev/null || true
 }
 
+# saturating N: true when N null processes want more CPU than there is.
+saturating() {
+	[ $(($1 * run_ms)) -gt $(($(nproc) * (run_ms + block_ms))) ]
+}
+
 # run BACKEND NULLS ROUND: one clcp_pingpong run, every mode, into runs/.
 run() {
 	local f=$out/runs/$1-n$2-r$3 spid common
 	common=(--mode all --min 8 --max "$max" --no-floor --point-ms "$point_ms" --null "$2"
-		--null-run-ms "$run_ms" --null-block-ms "$block_ms" --timeout 300)
+		--null-run-ms "$run_ms" --null-block-ms "$block_ms" --timeout 600)
+	saturating "$2" && common+=(--iters "$sat_iters" --warmup 2)
 	echo "fig12: $1, $2 null processes, round $3 ..." >&2
 	if [ "$1" = loopback ]; then
 		"$exe" "${common[@]}" --csv "$f.csv" >"$f.txt" 2>&1 || { cat "$f.txt" >&2; exit 1; }
@@ -179,6 +191,7 @@ case " $backends " in *" udp "*) netns_up ;; esac
 load_before=$(cut -d' ' -f1-4 /proc/loadavg)
 for r in $(seq "$rounds"); do
 	for n in $nulls; do
+		saturating "$n" && [ "$r" -gt "$sat_rounds" ] && continue
 		for b in $backends; do
 			run "$b" "$n" "$r"
 		done

@@ -111,9 +111,15 @@ void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a)
 		s->pressure_probe = clcp__spin_pressure;
 }
 
+/*
+ * Held low: a spinner that stays runnable on a full CPU is preempted and
+ * waits a whole scheduling period, where a woken sleeper runs at once.
+ */
 static uint64_t cap_ns(const struct clcp__spin *s)
 {
-	return s->calm ? s->max_ns / 16 : s->max_ns;
+	uint64_t low = s->max_ns / 16 < SPIN_GROW_NS ? s->max_ns / 16 : SPIN_GROW_NS;
+
+	return s->calm ? low : s->max_ns;
 }
 
 static void set_budget(struct clcp__spin *s, uint64_t ns)

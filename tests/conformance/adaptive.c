@@ -172,7 +172,7 @@ CONF_TEST(adaptive, close_arrivals_are_caught_spinning, conf_params_backends)
 	 * unless the CPUs were wanted elsewhere: then the budget must back off.
 	 */
 	if (n.pressure) {
-		cr_assert_leq(n.budget_ns, 100000 / 16, "[%s] under pressure, budget %llu ns",
+		cr_assert_leq(n.budget_ns, 2000, "[%s] under pressure, budget %llu ns",
 			      p->backend, (unsigned long long)n.budget_ns);
 		return;
 	}

@@ -84,9 +84,9 @@ Test(spin, a_frame_right_after_blocking_means_our_cpu_was_wanted)
 
 	clcp__spin_done(&s, 28 * US, 3 * US, false); /* spun 25, came 3 us after */
 	cr_assert_eq(s.pressured, 1);
-	cr_assert_eq(s.budget_ns, 6250, "quartered");
+	cr_assert_eq(s.budget_ns, 2 * US, "quartered, held at 2 us");
 	clcp__spin_done(&s, 50 * US, 44 * US, false);
-	cr_assert_eq(s.budget_ns, 3125, "held low: shrinks instead of growing");
+	cr_assert_eq(s.budget_ns, 1 * US, "held low: shrinks instead of growing");
 }
 
 Test(spin, run_queue_pressure_holds_the_budget_low)
@@ -99,7 +99,7 @@ Test(spin, run_queue_pressure_holds_the_budget_low)
 	pressured = false;
 	for (int i = 0; i < 30; i++)
 		clcp__spin_done(&s, 1 * US, 0, true);
-	cr_assert_leq(s.budget_ns, 100 * US / 16, "at most max/16 for a while");
+	cr_assert_leq(s.budget_ns, 2 * US, "at most 2 us for a while");
 	for (int i = 0; i < 100; i++)
 		clcp__spin_done(&s, 10 * US, 0, true);
 	cr_assert_geq(s.budget_ns, 35 * US, "free again: four gaps");

@@ -102,10 +102,20 @@ static bool over_budget(uint64_t t0, unsigned budget_ms)
 	return ticks_ns(ticks() - t0) > POINT_OVERRUN * 1e6 * budget_ms;
 }
 
+/* Units of per_ns each that fit an eighth of budget_ms: at least 1, at most cap. */
+static unsigned chunk_fit(double per_ns, unsigned budget_ms, unsigned cap)
+{
+	double fit = budget_ms * 1e6 / POINT_CHUNKS / (per_ns > 1 ? per_ns : 1);
+
+	return fit < 1 ? 1 : fit < cap ? (unsigned)fit : cap;
+}
+
 /*
  * Round trips of one size: a warmup sizes the run to budget_ms, then
- * chunks run until n samples are kept. On a busy machine it stops past
- * POINT_OVERRUN budgets, with at least MIN_KEPT. --iters is obeyed.
+ * chunks run until n samples are kept, each sized by what the last took
+ * (a machine that gets busy meanwhile does not stretch a chunk). On a busy
+ * machine it stops past POINT_OVERRUN budgets, with at least MIN_KEPT.
+ * --iters is obeyed.
  */
 struct lat sample_point(struct bench *bn, batch_fn *run, void *arg, size_t size, unsigned n,
 			unsigned budget_ms)
@@ -121,11 +131,15 @@ struct lat sample_point(struct bench *bn, batch_fn *run, void *arg, size_t size,
 	t0 = ticks();
 	while (kept < n) {
 		unsigned c = n - kept < chunk ? n - kept : chunk;
+		uint64_t t = ticks();
 
 		kept += run(bn, arg, size, done, bn->rtt + kept, c);
 		done += c;
-		if (timed && kept >= MIN_KEPT && over_budget(t0, budget_ms))
+		if (!timed)
+			continue;
+		if (kept >= MIN_KEPT && over_budget(t0, budget_ms))
 			break;
+		chunk = chunk_fit(ticks_ns(ticks() - t) / c, budget_ms, n / POINT_CHUNKS + 1);
 	}
 	return lat_from_rtt(bn->rtt, kept);
 }
@@ -186,9 +200,11 @@ static double bw_point(struct bench *bn, size_t size)
 	chunk = rounds / POINT_CHUNKS + 1;
 	while (done < rounds && ns <= POINT_OVERRUN * 1e6 * budget) {
 		unsigned c = rounds - done < chunk ? rounds - done : chunk;
+		double took = run_bw(bn, size, window, c);
 
-		ns += run_bw(bn, size, window, c);
+		ns += took;
 		done += c;
+		chunk = chunk_fit(took / c, budget, rounds / POINT_CHUNKS + 1);
 	}
 	return (double)size * window * done / ns * 1e3;
 }
@@ -235,7 +251,8 @@ static void client_connect(struct bench *bn)
 	unsigned qlen = o->rxq > o->txq ? o->rxq : o->txq;
 	size_t size = o->max_size < bn->mtu ? (size_t)o->max_size : bn->mtu;
 
-	link_set_mode(&bn->link, MODE_POLL);
+	/* Blocking: spinning ends crawl when --null processes fill the CPUs. */
+	link_set_mode(&bn->link, MODE_INTR);
 	run_lat(bn, NULL, size, 0, bn->rtt, 2 * qlen + WARM_MIN);
 }
 
