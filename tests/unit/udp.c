@@ -55,6 +55,14 @@ Test(udp, bad_uris_are_einval)
 	expect_fail("udp://1?nosuch=1", -EINVAL);
 	expect_fail("udp://1?local=9000&crc=2", -EINVAL);
 	expect_fail("udp://1?local=9000&key=-1", -EINVAL);
+	expect_fail("udp://1?local=9000&mode=dpdk", -EINVAL);
+	expect_fail("udp://1?local=9000&mode=", -EINVAL);
+	expect_fail("udp://1?local=9000&xdp_ring=100", -EINVAL); /* not a power of two */
+	expect_fail("udp://1?local=9000&xdp_ring=8192", -EINVAL);
+	expect_fail("udp://1?local=9000&xdp_queue=64", -EINVAL);
+	setenv("CLCP_UDP_MODE", "fast", 1);
+	expect_fail("udp://1?local=9000", -EINVAL);
+	unsetenv("CLCP_UDP_MODE");
 	expect_fail("udp://1", -EINVAL); /* no node table at all */
 	expect_fail("udp:///nonexistent/hostfile", -ENOENT);
 	setenv("CLCP_NODES", "0=127.0.0.1", 1);
