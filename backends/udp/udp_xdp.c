@@ -440,21 +440,50 @@ static bool pkt_parse(const struct udp_xsk *x, const unsigned char *p, size_t n,
 	return true;
 }
 
-/* One packet from the Rx ring into the engine. */
+/*
+ * The first datagram's length in n bytes of UDP payload, by its header:
+ * header, payload, SACK map, CRC. n when that is not less than n.
+ */
+static size_t dgram_first(const unsigned char *b, size_t n)
+{
+	struct clcp_frame_hdr h;
+	size_t k;
+
+	if (n < UDP_HDR_LEN)
+		return n;
+	memcpy(&h, b, sizeof(h)); /* a datagram after the first may sit anywhere */
+	k = (size_t)UDP_HDR_LEN + ntohl(h.len) + UDP_CRC_LEN +
+	    (h.flags & UDP_FF_SACK ? UDP_SACK_LEN : 0);
+	return k < n ? k : n;
+}
+
+/*
+ * One packet from the Rx ring into the engine. A segmented send
+ * (UDP_SEGMENT) of a socket-mode peer reaches generic XDP as one packet,
+ * its datagrams back to back: they are cut apart by their headers (each
+ * is checked by its CRC32C, as every datagram).
+ */
 static void rx_one(struct udp_dev *u, const struct xdp_desc *desc, uint64_t now)
 {
 	struct udp_xsk *x = u->xsk;
 	const unsigned char *p = xsk_umem__get_data(x->area, desc->addr);
 	struct sockaddr_storage from;
-	size_t off, len;
+	size_t off, len, k;
 
 	if (!pkt_parse(x, p, desc->len, &off, &len, (struct sockaddr_in *)&from)) {
 		u->st.xdp_bad++;
 		return;
 	}
-	u->st.xdp_rx++;
-	struct udp_rxd d = udp_rxd_whole(p + off, len);
-	udp_dgram_input_at(u, &d, &from, sizeof(struct sockaddr_in), NULL, now);
+	do {
+		struct udp_rxd d;
+
+		k = dgram_first(p + off, len);
+		d = udp_rxd_whole(p + off, k);
+		u->st.xdp_rx++;
+		udp_dgram_input_at(u, &d, &from, sizeof(struct sockaddr_in), NULL, now);
+		off += k;
+		len -= k;
+	} while (len > 0);
 }
 
 /*
