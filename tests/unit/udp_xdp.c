@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -219,4 +220,63 @@ Test(udp_xdp, unconfigured_or_unbound_passes)
 	expect(&p, p.len, XDP_REDIRECT, "the socket back");
 	cr_assert_eq(udp_xdp_prog_cfg(&prog, 0, 0, 0), 0);
 	expect(&p, p.len, XDP_PASS, "port 0: nothing is ours yet");
+}
+
+/* --- the mode where AF_XDP cannot run: sockets, and a message that says why --- */
+
+static uint64_t stat_of(clcp_dev_t *dev, const char *name)
+{
+	struct clcp_stat st[64];
+	int n = clcp_dev_stats(dev, st, 64);
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(st[i].name, name) == 0)
+			return st[i].value;
+	cr_assert_fail("no counter %s", name);
+	return 0;
+}
+
+static void quiet_setup(void)
+{
+	unsetenv("CLCP_UDP_MODE");
+	unsetenv("CLCP_NODES");
+	cr_redirect_stderr();
+}
+
+TestSuite(udp_xdp_fallback, .init = quiet_setup, .timeout = 30);
+
+/* 127.0.0.1 is on lo, not an Ethernet device: the node runs on sockets, and says so. */
+Test(udp_xdp_fallback, loopback_falls_back_to_sockets)
+{
+	unsigned port = 7800u + (unsigned)getpid() % 40u * 2u;
+	char ua[96], ub[96], buf[16], err[512] = "";
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int ca, cb;
+	FILE *f;
+	size_t n;
+
+	snprintf(ua, sizeof(ua), "udp://0?local=%u&mode=xdp", port);
+	snprintf(ub, sizeof(ub), "udp://1?local=%u", port);
+	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
+	setenv("CLCP_UDP_MODE", "xdp-skb", 1); /* the variable as well as the URI */
+	cr_assert_eq(clcp_open(ub, &b), 0, "%s", clcp_errmsg());
+	cr_assert_eq(stat_of(a, "xdp_mode"), 0, "AF_XDP on lo?");
+	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
+	ca = clcp_alloc_chan(ea, 5, 1, 6);
+	cb = clcp_alloc_chan(eb, 6, 0, 5);
+	cr_assert(ca >= 0 && cb >= 0);
+	cr_assert_eq(clcp_snd_message(ea, ca, "hello", 5, 0), 5);
+	cr_assert_eq(clcp_rcv_message(eb, &cb, buf, sizeof(buf), 0), 5);
+	cr_assert_eq(stat_of(b, "xdp_rx"), 0);
+	clcp_close(a);
+	clcp_close(b);
+	fflush(stderr);
+	f = cr_get_redirected_stderr();
+	n = fread(err, 1, sizeof(err) - 1, f);
+	err[n] = '\0';
+	cr_assert(strstr(err, "node 0: AF_XDP mode not available (lo is not an Ethernet device); "
+			      "using sockets"), "stderr: %s", err);
+	cr_assert(strstr(err, "node 1: AF_XDP mode not available"), "stderr: %s", err);
 }
