@@ -154,6 +154,7 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "xdp_tx", offsetof(struct udp_stats, xdp_tx) },
 		{ "xdp_rx", offsetof(struct udp_stats, xdp_rx) },
 		{ "xdp_bad", offsetof(struct udp_stats, xdp_bad) },
+		{ "xdp_lost", offsetof(struct udp_stats, xdp_lost) },
 		{ "xdp_mode", offsetof(struct udp_stats, xdp_mode) },
 	};
 	struct udp_dev *u = UDP(dev);
@@ -163,6 +164,7 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 	pthread_mutex_lock(&u->lock);
 	st = u->st;
 	pthread_mutex_unlock(&u->lock);
+	st.xdp_lost = udp_xsk_lost(u);
 	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
 		i = clcp__stat_put(out, n, i, fields[k].name,
 				   *(const uint64_t *)((const char *)&st + fields[k].off));

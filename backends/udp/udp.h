@@ -96,6 +96,7 @@ struct udp_stats {
 	uint64_t rx_direct;  /* frames read straight into their Rx buffer */
 	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
+	uint64_t xdp_lost;	 /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
 	uint64_t xdp_mode;	 /* enum udp_xdp_mode: how the socket runs; 0: sockets only */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
@@ -298,6 +299,7 @@ int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port,
 int udp_xsk_open(struct udp_dev *u);
 void udp_xsk_close(struct udp_dev *u);
 int udp_xsk_fd(const struct udp_dev *u);
+uint64_t udp_xsk_lost(const struct udp_dev *u);
 unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now);
 void udp_xsk_kick(struct udp_dev *u);
 unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *to, size_t n);

@@ -402,6 +402,17 @@ int udp_xsk_fd(const struct udp_dev *u)
 	return u->xsk ? u->xsk->fd : -1;
 }
 
+/* Packets the kernel had for the socket and could not put on the Rx ring (ring full, no free frame). */
+uint64_t udp_xsk_lost(const struct udp_dev *u)
+{
+	struct xdp_statistics st = { 0 };
+	socklen_t len = sizeof(st);
+
+	if (!u->xsk || getsockopt(u->xsk->fd, SOL_XDP, XDP_STATISTICS, &st, &len) < 0)
+		return 0;
+	return st.rx_dropped + st.rx_ring_full + st.rx_fill_ring_empty_descs;
+}
+
 /* --- receive --- */
 
 /*
@@ -629,6 +640,12 @@ int udp_xsk_fd(const struct udp_dev *u)
 {
 	(void)u;
 	return -1;
+}
+
+uint64_t udp_xsk_lost(const struct udp_dev *u)
+{
+	(void)u;
+	return 0;
 }
 
 unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now)
