@@ -88,7 +88,8 @@ TestSuite(udp_xdp, .init = setup, .fini = teardown, .timeout = 30);
 
 /* A packet: Ethernet, IPv4 (20 bytes), UDP, n bytes of payload; checksums left 0. */
 struct pkt {
-	unsigned char b[2048];
+	_Alignas(4) unsigned char raw[2050];
+	unsigned char *b; /* raw + 2: the IP header 4-aligned, as in a NIC's buffer */
 	size_t len;
 	struct ethhdr *eth;
 	struct iphdr *ip;
@@ -98,6 +99,7 @@ struct pkt {
 static void pkt_make(struct pkt *p, const char *dst, uint16_t dport, size_t n)
 {
 	memset(p, 0, sizeof(*p));
+	p->b = p->raw + 2;
 	p->eth = (struct ethhdr *)p->b;
 	p->ip = (struct iphdr *)(p->b + ETH_HLEN);
 	p->udp = (struct udphdr *)(p->b + ETH_HLEN + 20);
