@@ -504,15 +504,18 @@ static void rx_one(struct udp_dev *u, const struct xdp_desc *desc, uint64_t now)
 unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now)
 {
 	struct udp_xsk *x = u->xsk;
-	uint32_t idx, fidx, n = xsk_ring_cons__peek(&x->rx, max, &idx);
+	uint32_t idx, fidx, peeked, n = xsk_ring_cons__peek(&x->rx, max, &idx);
 
 	if (n == 0) {
 		if (xsk_ring_prod__needs_wakeup(&x->fq))
 			(void)!recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		return 0;
 	}
-	while (xsk_ring_prod__reserve(&x->fq, n, &fidx) != n)
-		; /* cannot fail: the fill ring has room for every frame of the Rx ring */
+	/* The fill ring has room for every frame of the Rx ring; should it not, the rest waits. */
+	peeked = n;
+	while (n && xsk_ring_prod__reserve(&x->fq, n, &fidx) != n)
+		n--;
+	xsk_ring_cons__cancel(&x->rx, peeked - n);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&x->rx, idx + i);
 
@@ -538,6 +541,12 @@ static void tx_reclaim(struct udp_xsk *x)
 	x->tx_out -= n;
 }
 
+/* Descriptors on the Tx ring the kernel has not taken yet. */
+static uint32_t tx_queued(const struct udp_xsk *x)
+{
+	return x->tx.cached_prod - __atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE);
+}
+
 /* The packets on the Tx ring go: the kernel is told (a system call in copy mode). */
 void udp_xsk_kick(struct udp_dev *u)
 {
@@ -546,16 +555,13 @@ void udp_xsk_kick(struct udp_dev *u)
 	if (!x || !x->tx_pending)
 		return;
 	x->tx_pending = 0;
-	/* Copy mode sends a bounded batch per call: again while it says so. */
-	for (unsigned k = 0; k <= x->ring / 16u; k++) {
-		if (xsk_ring_prod__needs_wakeup(&x->tx) &&
-		    sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
-		    errno != EBUSY && errno != ENOBUFS)
+	/* Copy mode sends a bounded batch per call: again while descriptors wait. */
+	for (unsigned k = 0; k <= x->ring / 16u && xsk_ring_prod__needs_wakeup(&x->tx); k++)
+		if ((sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
+		     errno != EBUSY && errno != ENOBUFS) ||
+		    !tx_queued(x))
 			break;
-		tx_reclaim(x);
-		if (!x->tx_out || !xsk_ring_prod__needs_wakeup(&x->tx))
-			break;
-	}
+	tx_reclaim(x);
 }
 
 /*
