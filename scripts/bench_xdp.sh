@@ -52,7 +52,6 @@ for side in a b; do
 	ip -n "$ns" addr add "$addr/24" dev "$dev"
 	ip -n "$ns" link set "$dev" up
 done
-ip netns exec "$ns_a" ping -c 1 -W 2 "$addr_b" >/dev/null # the neighbours known before the rings send
 export CLCP_NODES="0=$addr_a:$port,1=$addr_b:$port"
 
 # ours MODE SIZE ROUND: one clcp_pingpong run, server in B, client in A.
