@@ -680,8 +680,9 @@ static void udp_progress(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_udp_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "udp",
-	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N&crc=0|1&mode=sock|xdp|xdp-skb&xdp_ring=N&xdp_queue=Q] or "
-		    "udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
+	.uri_help =
+		"udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N&crc=0|1&mode=sock|xdp|xdp-skb&xdp_ring=N&xdp_queue=Q] or "
+		"udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
 	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_MULTINODE,
 	.max_endpts = UDP_DEFAULT_ENDPTS,
 	.mtu_max = UDP_MTU_MAX,

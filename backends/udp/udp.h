@@ -96,8 +96,8 @@ struct udp_stats {
 	uint64_t rx_direct;  /* frames read straight into their Rx buffer */
 	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
-	uint64_t xdp_lost;	 /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
-	uint64_t xdp_mode;	 /* enum udp_xdp_mode: how the socket runs; 0: sockets only */
+	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
+	uint64_t xdp_mode; /* enum udp_xdp_mode: how the socket runs; 0: sockets only */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
 };
@@ -140,8 +140,8 @@ struct udp_conf {
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
 	uint32_t mtu;	  /* 0: UDP_MTU_ETH */
 	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
-	bool xdp;	/* mode=xdp (or CLCP_UDP_MODE): AF_XDP, sockets if it cannot */
-	bool xdp_skb;	/* mode=xdp-skb: generic XDP even where the driver has native */
+	bool xdp;    /* mode=xdp (or CLCP_UDP_MODE): AF_XDP, sockets if it cannot */
+	bool xdp_skb; /* mode=xdp-skb: generic XDP even where the driver has native */
 	uint32_t xdp_ring, xdp_queue; /* entries per AF_XDP ring; the Rx queue bound */
 };
 
@@ -294,8 +294,7 @@ struct udp_xdp_prog {
 };
 int udp_xdp_prog_load(struct udp_xdp_prog *p);
 void udp_xdp_prog_free(struct udp_xdp_prog *p);
-int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port,
-		     uint16_t max_len);
+int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port, uint16_t max_len);
 int udp_xsk_open(struct udp_dev *u);
 void udp_xsk_close(struct udp_dev *u);
 int udp_xsk_fd(const struct udp_dev *u);

@@ -182,10 +182,10 @@ static int xdp_opt(struct udp_conf *c, unsigned i, uint32_t v)
 /* One "name=value" option of the URI. */
 static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 {
-	static const char *const names[] = { "local", "local6",	 "base_node", "key",
-					     "dead_ms", "crc",	 "mtu", "xdp_ring", "xdp_queue" };
-	uint32_t v, max[] = { 65535, 65535, UINT32_MAX - 1, UINT32_MAX, 3600000, 1, UDP_MTU_MAX,
-			      4096, 63 };
+	static const char *const names[] = { "local", "local6", "base_node", "key",	 "dead_ms",
+					     "crc",   "mtu",	"xdp_ring",  "xdp_queue" };
+	uint32_t v, max[] = { 65535, 65535,	  UINT32_MAX - 1, UINT32_MAX, 3600000,
+			      1,     UDP_MTU_MAX, 4096,		  63 };
 	size_t k = strcspn(o, "=");
 	unsigned i;
 

@@ -452,8 +452,8 @@ static bool xsk_dgram(struct udp_dev *u, const struct udp_chan *uc, const struct
 		put_be32(tail + 4, (uint32_t)*sack);
 	}
 	put_be32(tail + tl, u->conf.no_crc ? 0 :
-			dgram_crc((const struct clcp_frame_hdr *)p, p + UDP_HDR_LEN, f->len, pcrc,
-				  tail, tl));
+					     dgram_crc((const struct clcp_frame_hdr *)p,
+						       p + UDP_HDR_LEN, f->len, pcrc, tail, tl));
 	udp_xsk_tx_put(u, n);
 	if (u->txb.depth == 0)
 		udp_xsk_kick(u);

@@ -69,13 +69,13 @@ struct udp_xsk {
 	int link_fd, fd;
 	unsigned char *area;
 	size_t area_len;
-	uint32_t ring;	   /* entries of each ring */
-	uint32_t pkt_max;  /* largest packet a frame takes (Ethernet header on) */
+	uint32_t ring;	  /* entries of each ring */
+	uint32_t pkt_max; /* largest packet a frame takes (Ethernet header on) */
 	uint32_t ifmtu, queue;
 	char ifname[IF_NAMESIZE];
 	uint8_t mac[ETH_ALEN];
-	uint32_t saddr;	 /* network order */
-	uint16_t sport;	 /* network order */
+	uint32_t saddr; /* network order */
+	uint16_t sport; /* network order */
 	uint16_t ip_id;
 	uint64_t *tx_free; /* UMEM addresses of free Tx frames */
 	uint32_t ntx_free, tx_out, tx_pending;
@@ -119,8 +119,7 @@ void udp_xdp_prog_free(struct udp_xdp_prog *p)
 	p->obj = NULL;
 }
 
-int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port,
-		     uint16_t max_len)
+int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port, uint16_t max_len)
 {
 	struct udp_xdp_cfg c = { .addr = addr, .port = port, .max_len = max_len };
 	uint32_t k = 0;
@@ -164,11 +163,22 @@ static int if_find(struct udp_xsk *x)
 	return rc;
 }
 
+static bool mac_parse(const char *s, uint8_t *mac)
+{
+	unsigned m[ETH_ALEN];
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != ETH_ALEN)
+		return false;
+	for (unsigned i = 0; i < ETH_ALEN; i++)
+		mac[i] = (uint8_t)m[i];
+	return true;
+}
+
 /* The Ethernet address of ip (network order) on our interface, from the kernel's ARP table. */
 static bool arp_lookup(const struct udp_xsk *x, uint32_t ip, uint8_t *mac)
 {
 	char line[256], addr[64], hw[64], dev[IF_NAMESIZE + 1];
-	unsigned flags, m[ETH_ALEN];
+	unsigned flags;
 	struct in_addr a;
 	bool ok = false;
 	FILE *f = fopen("/proc/net/arp", "re");
@@ -178,12 +188,8 @@ static bool arp_lookup(const struct udp_xsk *x, uint32_t ip, uint8_t *mac)
 	while (!ok && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%63s %*s %x %63s %*s %16s", addr, &flags, hw, dev) == 4 &&
 		    inet_pton(AF_INET, addr, &a) == 1 && a.s_addr == ip && (flags & ATF_COM) &&
-		    strcmp(dev, x->ifname) == 0 &&
-		    sscanf(hw, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6) {
-			for (unsigned i = 0; i < ETH_ALEN; i++)
-				mac[i] = (uint8_t)m[i];
-			ok = true;
-		}
+		    strcmp(dev, x->ifname) == 0)
+			ok = mac_parse(hw, mac);
 	fclose(f);
 	return ok;
 }
@@ -252,19 +258,21 @@ static uint16_t udp_csum(const struct iphdr *ip, const unsigned char *udp, size_
 
 static int umem_open(struct udp_xsk *x)
 {
-	struct xsk_umem_config uc = { .fill_size = x->ring, .comp_size = x->ring,
-				      .frame_size = XSK_FRAME, .frame_headroom = XSK_HEADROOM };
+	struct xsk_umem_config uc = { .fill_size = x->ring,
+				      .comp_size = x->ring,
+				      .frame_size = XSK_FRAME,
+				      .frame_headroom = XSK_HEADROOM };
 	uint32_t i, idx;
 	int rc;
 
 	x->area_len = (size_t)2 * x->ring * XSK_FRAME; /* ring frames for Rx, ring for Tx */
-	x->area = mmap(NULL, x->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	x->area =
+		mmap(NULL, x->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	x->tx_free = calloc(x->ring, sizeof(*x->tx_free));
-	if (x->area == MAP_FAILED || !x->tx_free) {
+	if (x->area == MAP_FAILED)
 		x->area = NULL;
+	if (!x->area || !x->tx_free)
 		return clcp__err(ENOMEM, "UMEM of %zu bytes: out of memory", x->area_len);
-	}
 	rc = xsk_umem__create(&x->umem, x->area, x->area_len, &x->fq, &x->cq, &uc);
 	if (rc < 0)
 		return clcp__err(-rc, "UMEM: %s", strerror(-rc));
@@ -284,7 +292,8 @@ static int umem_open(struct udp_xsk *x)
 /* The AF_XDP socket on queue x->queue: zero-copy if the driver can, else copy. */
 static int sock_open(struct udp_xsk *x, bool native)
 {
-	struct xsk_socket_config sc = { .rx_size = x->ring, .tx_size = x->ring,
+	struct xsk_socket_config sc = { .rx_size = x->ring,
+					.tx_size = x->ring,
 					.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD };
 	int rc = -EOPNOTSUPP;
 
@@ -402,7 +411,7 @@ int udp_xsk_fd(const struct udp_dev *u)
 	return u->xsk ? u->xsk->fd : -1;
 }
 
-/* Packets the kernel had for the socket and could not put on the Rx ring (ring full, no free frame). */
+/* Packets the kernel could not put on the Rx ring (ring full, no fill frame, dropped). */
 uint64_t udp_xsk_lost(const struct udp_dev *u)
 {
 	struct xdp_statistics st = { 0 };
@@ -446,7 +455,8 @@ static bool pkt_parse(const struct udp_xsk *x, const unsigned char *p, size_t n,
 		return false;
 	*off = ETH_HLEN + ihl + 8;
 	*len = tot - ihl - 8;
-	*from = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = uh.source,
+	*from = (struct sockaddr_in){ .sin_family = AF_INET,
+				      .sin_port = uh.source,
 				      .sin_addr.s_addr = ip.saddr };
 	return true;
 }
@@ -519,7 +529,8 @@ unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now)
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *desc = xsk_ring_cons__rx_desc(&x->rx, idx + i);
 
-		*xsk_ring_prod__fill_addr(&x->fq, fidx + i) = desc->addr & ~(uint64_t)(XSK_FRAME - 1);
+		*xsk_ring_prod__fill_addr(&x->fq, fidx + i) = desc->addr &
+							      ~(uint64_t)(XSK_FRAME - 1);
 		rx_one(u, desc, now ? now : udp_now_us());
 	}
 	xsk_ring_cons__release(&x->rx, n);
@@ -535,8 +546,8 @@ static void tx_reclaim(struct udp_xsk *x)
 	uint32_t idx, n = xsk_ring_cons__peek(&x->cq, x->ring, &idx);
 
 	for (uint32_t i = 0; i < n; i++)
-		x->tx_free[x->ntx_free++] =
-			*xsk_ring_cons__comp_addr(&x->cq, idx + i) & ~(uint64_t)(XSK_FRAME - 1);
+		x->tx_free[x->ntx_free++] = *xsk_ring_cons__comp_addr(&x->cq, idx + i) &
+					    ~(uint64_t)(XSK_FRAME - 1);
 	xsk_ring_cons__release(&x->cq, n);
 	x->tx_out -= n;
 }
@@ -608,7 +619,8 @@ unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *
 	return p + PKT_HDRS;
 }
 
-/* The datagram of n bytes written into the frame from udp_xsk_tx_get: its UDP checksum, onto the ring. */
+/* The datagram of n bytes written into the frame from udp_xsk_tx_get: its UDP checksum, onto the
+ * ring. */
 void udp_xsk_tx_put(struct udp_dev *u, size_t n)
 {
 	struct udp_xsk *x = u->xsk;

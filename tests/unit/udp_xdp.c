@@ -45,7 +45,8 @@ static struct xsk_ring_cons cq, rx;
 /* An AF_XDP socket on lo, queue 0, in xsks[0]; lo of a namespace of our own. */
 static void xsk_on_lo(void)
 {
-	struct xsk_socket_config sc = { .rx_size = 64, .tx_size = 64,
+	struct xsk_socket_config sc = { .rx_size = 64,
+					.tx_size = 64,
 					.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 					.bind_flags = XDP_COPY };
 	void *area = mmap(NULL, FRAME * NFRAMES, PROT_READ | PROT_WRITE,
@@ -132,13 +133,15 @@ static int run(const struct pkt *p, size_t len)
 
 static const char *verdict(int v)
 {
-	return v == XDP_PASS ? "XDP_PASS" : v == XDP_REDIRECT ? "XDP_REDIRECT" :
-	       v == XDP_DROP ? "XDP_DROP" : "other";
+	return v == XDP_PASS	 ? "XDP_PASS" :
+	       v == XDP_REDIRECT ? "XDP_REDIRECT" :
+	       v == XDP_DROP	 ? "XDP_DROP" :
+				   "other";
 }
 
-#define expect(p, len, want, why)                                                          \
-	do {                                                                               \
-		int v_ = run(p, len);                                                      \
+#define expect(p, len, want, why)                                                           \
+	do {                                                                                \
+		int v_ = run(p, len);                                                       \
 		cr_expect_eq(v_, want, "%s: %s, want %s", why, verdict(v_), verdict(want)); \
 	} while (0)
 
@@ -279,6 +282,7 @@ Test(udp_xdp_fallback, loopback_falls_back_to_sockets)
 	n = fread(err, 1, sizeof(err) - 1, f);
 	err[n] = '\0';
 	cr_assert(strstr(err, "node 0: AF_XDP mode not available (lo is not an Ethernet device); "
-			      "using sockets"), "stderr: %s", err);
+			      "using sockets"),
+		  "stderr: %s", err);
 	cr_assert(strstr(err, "node 1: AF_XDP mode not available"), "stderr: %s", err);
 }
