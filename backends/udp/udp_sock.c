@@ -346,8 +346,8 @@ static void psock_direct(struct udp_dev *u, struct udp_psock *ps)
 void udp_rx_drain(struct udp_dev *u)
 {
 	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
-	while (u->xsk && udp_xsk_rx(u, UDP_BATCH, 0) == UDP_BATCH)
-		;
+	for (unsigned r = 0; u->xsk && r < 64 && udp_xsk_rx(u, UDP_BATCH, 0) == UDP_BATCH; r++)
+		; /* as sock_drain: at most 64 batches a pass, the timers run between */
 	sock_drain(u, u->sock, NULL);
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
 		struct udp_psock *ps = &u->psock[i];

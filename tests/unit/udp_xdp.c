@@ -286,3 +286,23 @@ Test(udp_xdp_fallback, loopback_falls_back_to_sockets)
 		  "stderr: %s", err);
 	cr_assert(strstr(err, "node 1: AF_XDP mode not available"), "stderr: %s", err);
 }
+
+/* AF_XDP mode is IPv4 only: a node on ::1 runs on sockets, and says so. */
+Test(udp_xdp_fallback, ipv6_falls_back_to_sockets)
+{
+	char ua[96], err[512] = "";
+	clcp_dev_t *a;
+	FILE *f;
+	size_t n;
+
+	snprintf(ua, sizeof(ua), "udp://0?local6=%u&mode=xdp", 7880u + (unsigned)getpid() % 20u);
+	cr_assert_eq(clcp_open(ua, &a), 0, "%s", clcp_errmsg());
+	cr_assert_eq(stat_of(a, "xdp_mode"), 0);
+	clcp_close(a);
+	fflush(stderr);
+	f = cr_get_redirected_stderr();
+	n = fread(err, 1, sizeof(err) - 1, f);
+	err[n] = '\0';
+	cr_assert(strstr(err, "AF_XDP mode not available (the node's address is not IPv4); using "
+			      "sockets"), "stderr: %s", err);
+}
