@@ -599,8 +599,11 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 static void send_rst(struct udp_dev *u, const struct udp_frame *in,
 		     const struct sockaddr_storage *to, socklen_t tolen)
 {
-	struct udp_frame f = { .flags = UDP_FF_RST, .dst_port = in->src_port,
-			       .src_port = in->dst_port, .src_node = u->self.node,
+	/* The answer to a hello says so (HELLO kept): the port was not bound then. */
+	struct udp_frame f = { .flags = UDP_FF_RST | (in->flags & UDP_FF_HELLO),
+			       .dst_port = in->src_port,
+			       .src_port = in->dst_port,
+			       .src_node = u->self.node,
 			       .key = u->conf.key };
 
 	if (in->flags & UDP_FF_RST)
@@ -985,7 +988,12 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 	uc->last_heard_ms = now / 1000u;
 	uc->probes = 0;
 	if (f.flags & UDP_FF_RST) {
-		if (uc->seen && !uc->err)
+		/*
+		 * An answer to our hello is stale once the peer was seen: a
+		 * later datagram of its channel overtook it (the AF_XDP ring
+		 * and the socket are two paths; a network may reorder too).
+		 */
+		if (uc->seen && !uc->err && !(f.flags & UDP_FF_HELLO))
 			peer_failed(u, uc, UDP_GONE_RST);
 		else if (!uc->seen) /* its node is up, the port not yet bound */
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
