@@ -238,7 +238,7 @@ struct udp_dev {
 	uint16_t next_port;
 	struct udp_chan *ackq, *active;
 	bool busy; /* frames unacked or acks owed: timers at 1 ms */
-	bool thread_waits; /* the progress thread wants the lock: pollers hold back (atomic) */
+	bool thread_waits;  /* the progress thread wants the lock: pollers hold back (atomic) */
 	uint64_t timers_us; /* last run of the timers */
 	uint64_t clock_us;  /* newest clock read under the lock: a polling pass's, or a send's */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];

@@ -304,5 +304,6 @@ Test(udp_xdp_fallback, ipv6_falls_back_to_sockets)
 	n = fread(err, 1, sizeof(err) - 1, f);
 	err[n] = '\0';
 	cr_assert(strstr(err, "AF_XDP mode not available (the node's address is not IPv4); using "
-			      "sockets"), "stderr: %s", err);
+			      "sockets"),
+		  "stderr: %s", err);
 }
