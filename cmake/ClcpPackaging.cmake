@@ -38,6 +38,11 @@ set(PC_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(PC_LIBDIR ${CMAKE_INSTALL_LIBDIR})
 set(PC_INCLUDEDIR ${CMAKE_INSTALL_INCLUDEDIR})
 set(PC_VERSION ${PROJECT_VERSION})
+set(PC_LIBS_PRIVATE "")
+if(CLCP_HAVE_XDP) # udp's AF_XDP mode: what libclcp.a needs besides
+  list(TRANSFORM CLCP_XDP_STATIC_LIBS PREPEND " -l" OUTPUT_VARIABLE pc_xdp)
+  string(REPLACE ";" "" PC_LIBS_PRIVATE "${pc_xdp}")
+endif()
 include(${PROJECT_SOURCE_DIR}/cmake/ClcpPcFile.cmake)
 install(CODE "
   set(PC_IN \"${PC_IN}\")
@@ -46,6 +51,7 @@ install(CODE "
   set(PC_LIBDIR \"${PC_LIBDIR}\")
   set(PC_INCLUDEDIR \"${PC_INCLUDEDIR}\")
   set(PC_VERSION \"${PC_VERSION}\")
+  set(PC_LIBS_PRIVATE \"${PC_LIBS_PRIVATE}\")
   include(\"${PROJECT_SOURCE_DIR}/cmake/ClcpPcFile.cmake\")"
   COMPONENT dev)
 install(FILES ${PC_OUT} DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig

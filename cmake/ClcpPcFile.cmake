@@ -19,4 +19,5 @@ else()
   set(CLCP_PC_INCLUDEDIR "\${prefix}/${PC_INCLUDEDIR}")
 endif()
 set(PROJECT_VERSION "${PC_VERSION}")
+set(CLCP_PC_LIBS_PRIVATE "${PC_LIBS_PRIVATE}") # optional: " -lxdp -lbpf"
 configure_file("${PC_IN}" "${PC_OUT}" @ONLY)

@@ -7,7 +7,8 @@
 #                    libclang-rt-dev: clang's sanitizer and libFuzzer runtimes,
 #                    only recommended by clang; iproute2 for the fault tests:
 #                    ip netns, veth, tc clsact with a BPF program that clang
-#                    builds with -target bpf; the kernel driver's VM test,
+#                    builds with -target bpf; libxdp-dev and libbpf-dev: the
+#                    udp backend's AF_XDP mode and its tests; the kernel driver's VM test,
 #                    tests/vm/run.sh: Debian's kernel image and the headers
 #                    of the same version, qemu, a static busybox, cpio,
 #                    sparse; the benchmark scripts' check: gnuplot, and the
@@ -17,6 +18,7 @@ set -euo pipefail
 
 pkgs=(cmake ninja-build gcc libc6-dev)
 [ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config iproute2
+	libxdp-dev libbpf-dev
 	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio make sparse
 	gnuplot-nox ucx-utils libfabric-bin sockperf)
 missing=()

@@ -48,6 +48,7 @@ static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
 
 static void dev_free(struct udp_dev *u)
 {
+	udp_xsk_close(u);
 	udp_sock_close(u);
 	udp_conf_free(&u->conf);
 	pthread_mutex_destroy(&u->lock);
@@ -73,6 +74,15 @@ static void loss_hook(struct udp_dev *u)
 	u->loss_seed = seed ^ (uint64_t)getpid() << 20;
 }
 
+/* mode=xdp: the AF_XDP socket beside the node's UDP socket; without it, sockets, said so. */
+static void xdp_open(struct clcp_dev *dev, struct udp_dev *u)
+{
+	if (!u->conf.xdp || udp_xsk_open(u) == 0)
+		return;
+	fprintf(stderr, "clcp udp: node %u: AF_XDP mode not available (%s); using sockets\n",
+		dev->node, clcp_errmsg());
+}
+
 static int udp_open(struct clcp_dev *dev, const char *args)
 {
 	struct udp_dev *u = calloc(1, sizeof(*u));
@@ -96,6 +106,8 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 	rc = udp_conf_parse(dev, args, &u->conf);
 	if (rc == 0)
 		rc = sock_open(dev, u);
+	if (rc == 0)
+		xdp_open(dev, u);
 	if (rc == 0)
 		rc = udp_thread_start(u);
 	if (rc < 0) {
@@ -139,6 +151,11 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "tx_batches", offsetof(struct udp_stats, tx_batches) },
 		{ "rx_direct", offsetof(struct udp_stats, rx_direct) },
 		{ "tx_gso", offsetof(struct udp_stats, tx_gso) },
+		{ "xdp_tx", offsetof(struct udp_stats, xdp_tx) },
+		{ "xdp_rx", offsetof(struct udp_stats, xdp_rx) },
+		{ "xdp_bad", offsetof(struct udp_stats, xdp_bad) },
+		{ "xdp_lost", offsetof(struct udp_stats, xdp_lost) },
+		{ "xdp_mode", offsetof(struct udp_stats, xdp_mode) },
 	};
 	struct udp_dev *u = UDP(dev);
 	struct udp_stats st;
@@ -147,6 +164,7 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 	pthread_mutex_lock(&u->lock);
 	st = u->st;
 	pthread_mutex_unlock(&u->lock);
+	st.xdp_lost = udp_xsk_lost(u);
 	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
 		i = clcp__stat_put(out, n, i, fields[k].name,
 				   *(const uint64_t *)((const char *)&st + fields[k].off));
@@ -667,8 +685,9 @@ static void udp_progress(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_udp_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "udp",
-	.uri_help = "udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N&crc=0|1] or "
-		    "udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
+	.uri_help =
+		"udp://[NODE][?local=PORT|local6=PORT&base_node=N&key=K&dead_ms=MS&mtu=N&crc=0|1&mode=sock|xdp|xdp-skb&xdp_ring=N&xdp_queue=Q] or "
+		"udp:///path/hostfile[?...]; else CLCP_NODES / CLCP_HOSTFILE (docs/udp.md)",
 	.caps = CLCP_CAP_INTERRUPT | CLCP_CAP_MULTINODE,
 	.max_endpts = UDP_DEFAULT_ENDPTS,
 	.mtu_max = UDP_MTU_MAX,

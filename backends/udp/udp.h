@@ -47,6 +47,7 @@
 #define UDP_PEER_SOCKS 8u      /* peer nodes with a connected socket of their own */
 #define UDP_DIRECT_MIN 8192u   /* frames this large are read straight into an Rx buffer */
 #define UDP_CRC_FUSE_MIN 4096u /* frames this large get their CRC while copied into the store */
+#define UDP_XDP_RING (4u * CLCP_QLEN_DEFAULT) /* AF_XDP ring entries: 4 endpoints' Rx queues */
 #define UDP_SMALL_DGRAM 512u   /* a lone datagram this small is gathered and sent with send() */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
@@ -69,6 +70,14 @@ enum udp_drop {
 	UDP_NDROPS,
 };
 
+/* How the AF_XDP socket runs (counter xdp_mode). */
+enum udp_xdp_mode {
+	UDP_XDP_OFF,	/* socket mode */
+	UDP_XDP_SKB,	/* generic (SKB) XDP, copy mode */
+	UDP_XDP_DRV,	/* native XDP, copy mode */
+	UDP_XDP_DRV_ZC, /* native XDP, zero-copy */
+};
+
 /* Why a channel's peer was declared gone, counted per device. */
 enum udp_gone {
 	UDP_GONE_RST,	 /* it said so (released its channel or endpoint) */
@@ -85,6 +94,10 @@ struct udp_stats {
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
 	uint64_t tx_gso;     /* datagrams sent within a segmented (UDP_SEGMENT) message */
 	uint64_t rx_direct;  /* frames read straight into their Rx buffer */
+	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
+	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
+	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
+	uint64_t xdp_mode; /* enum udp_xdp_mode: how the socket runs; 0: sockets only */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
 };
@@ -127,6 +140,9 @@ struct udp_conf {
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
 	uint32_t mtu;	  /* 0: UDP_MTU_ETH */
 	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
+	bool xdp;    /* mode=xdp (or CLCP_UDP_MODE): AF_XDP, sockets if it cannot */
+	bool xdp_skb; /* mode=xdp-skb: generic XDP even where the driver has native */
+	uint32_t xdp_ring, xdp_queue; /* entries per AF_XDP ring; the Rx queue bound */
 };
 
 /* A socket connected to one peer node, bound to our node's address (udp_sock.c). */
@@ -222,8 +238,8 @@ struct udp_dev {
 	uint16_t next_port;
 	struct udp_chan *ackq, *active;
 	bool busy; /* frames unacked or acks owed: timers at 1 ms */
-	bool thread_waits; /* the progress thread wants the lock: pollers hold back (atomic) */
-	bool stopping;	   /* the progress thread must end (atomic; stop_fd wakes it) */
+	bool thread_waits;  /* the progress thread wants the lock: pollers hold back (atomic) */
+	bool stopping;	    /* the progress thread must end (atomic; stop_fd wakes it) */
 	uint64_t timers_us; /* last run of the timers */
 	uint64_t clock_us;  /* newest clock read under the lock: a polling pass's, or a send's */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
@@ -233,6 +249,7 @@ struct udp_dev {
 	unsigned char *rxbufs; /* UDP_BATCH datagrams */
 	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */
 	uint64_t loss_seed;
+	struct udp_xsk *xsk; /* xdp mode: the AF_XDP socket (udp_xdp.c); NULL: sockets */
 };
 
 static inline struct udp_dev *UDP(struct clcp_dev *dev)
@@ -269,6 +286,24 @@ void udp_rx_drain(struct udp_dev *u);
 void udp_rx_poll(struct udp_dev *u, uint64_t now);
 void udp_errq_drain(struct udp_dev *u, int fd);
 unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks);
+
+/* udp_xdp.c: the AF_XDP mode; the program's loader is also the unit test's. */
+struct bpf_object;
+struct udp_xdp_prog {
+	struct bpf_object *obj;
+	int prog_fd, xsks_fd, cfg_fd;
+};
+int udp_xdp_prog_load(struct udp_xdp_prog *p);
+void udp_xdp_prog_free(struct udp_xdp_prog *p);
+int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port, uint16_t max_len);
+int udp_xsk_open(struct udp_dev *u);
+void udp_xsk_close(struct udp_dev *u);
+int udp_xsk_fd(const struct udp_dev *u);
+uint64_t udp_xsk_lost(const struct udp_dev *u);
+unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now);
+void udp_xsk_kick(struct udp_dev *u);
+unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *to, size_t n);
+void udp_xsk_tx_put(struct udp_dev *u, size_t n);
 
 /* udp_proto.c */
 uint64_t udp_now_us(void);

@@ -152,15 +152,45 @@ static int hostfile_read(struct udp_conf *c, const char *path)
 	return rc;
 }
 
+/* The transport: "sock", "xdp" or "xdp-skb" (generic XDP only), n bytes of s. */
+static int mode_parse(struct udp_conf *c, const char *s, size_t n, const char *what)
+{
+	if (n == 4 && strncmp(s, "sock", 4) == 0)
+		c->xdp = c->xdp_skb = false;
+	else if (n == 3 && strncmp(s, "xdp", 3) == 0)
+		c->xdp = true, c->xdp_skb = false;
+	else if (n == 7 && strncmp(s, "xdp-skb", 7) == 0)
+		c->xdp = c->xdp_skb = true;
+	else
+		return clcp__err(EINVAL, "udp %s: mode \"%.*s\" is not sock, xdp or xdp-skb", what,
+				 (int)n, s);
+	return 0;
+}
+
+/* xdp_ring (a power of two 64..4096) and xdp_queue. */
+static int xdp_opt(struct udp_conf *c, unsigned i, uint32_t v)
+{
+	if (i == 7 && (v < 64 || (v & (v - 1))))
+		return clcp__err(EINVAL, "udp URI: xdp_ring %u is not a power of two 64..4096", v);
+	if (i == 7)
+		c->xdp_ring = v;
+	else
+		c->xdp_queue = v;
+	return 0;
+}
+
 /* One "name=value" option of the URI. */
 static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 {
-	static const char *const names[] = { "local", "local6", "base_node", "key", "dead_ms",
-					     "crc", "mtu" };
-	uint32_t v, max[] = { 65535, 65535, UINT32_MAX - 1, UINT32_MAX, 3600000, 1, UDP_MTU_MAX };
+	static const char *const names[] = { "local", "local6", "base_node", "key",	 "dead_ms",
+					     "crc",   "mtu",	"xdp_ring",  "xdp_queue" };
+	uint32_t v, max[] = { 65535, 65535,	  UINT32_MAX - 1, UINT32_MAX, 3600000,
+			      1,     UDP_MTU_MAX, 4096,		  63 };
 	size_t k = strcspn(o, "=");
 	unsigned i;
 
+	if (k == 4 && k < n && strncmp(o, "mode", 4) == 0)
+		return mode_parse(c, o + 5, n - 5, "URI");
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (k < n && strlen(names[i]) == k && strncmp(o, names[i], k) == 0)
 			break;
@@ -179,6 +209,8 @@ static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 		c->dead_ms = v;
 	} else if (i == 5) {
 		c->no_crc = v == 0;
+	} else if (i >= 7) {
+		return xdp_opt(c, i, v);
 	} else if (v < CLCP_MTU_MIN) {
 		return clcp__err(EINVAL, "udp URI: mtu %u below %u", v, CLCP_MTU_MIN);
 	} else {
@@ -240,7 +272,11 @@ int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->node = dev->node;
 	c->node_set = env && *env;
-	rc = key_from_env(c);
+	c->xdp_ring = UDP_XDP_RING;
+	env = getenv("CLCP_UDP_MODE");
+	rc = env && *env ? mode_parse(c, env, strlen(env), "CLCP_UDP_MODE") : 0;
+	if (rc == 0)
+		rc = key_from_env(c);
 	if (rc == 0)
 		rc = head_parse(c, args, hn);
 	if (rc == 0 && q)

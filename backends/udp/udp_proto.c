@@ -292,6 +292,7 @@ void udp_tx_send(struct udp_dev *u)
 	struct udp_txb *b = &u->txb;
 	unsigned done = 0, g;
 
+	udp_xsk_kick(u); /* xdp mode: what waits on the AF_XDP ring goes too */
 	if (b->n == 1) { /* the ping-pong case: one datagram, the cheapest call */
 		u->st.tx_batches++;
 		send_one(b);
@@ -336,6 +337,8 @@ void udp_tx_flush(struct udp_dev *u)
 		return;
 	if (u->txb.n)
 		udp_tx_send(u);
+	else
+		udp_xsk_kick(u);
 }
 
 /* The CRC32C of header, payload (its own CRC known: pcrc) and tail. */
@@ -424,10 +427,45 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 		udp_tx_send(u);
 }
 
-/* A datagram of a channel: on its peer's socket. */
+/*
+ * xdp mode: a channel's datagram built in a UMEM frame and put on the
+ * AF_XDP Tx ring (the kernel is told when the batch ends). False when the
+ * ring cannot take it: the socket sends it.
+ */
+static bool xsk_dgram(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
+		      const void *payload, const uint32_t *pcrc, const uint64_t *sack)
+{
+	size_t tl = sack ? UDP_SACK_LEN : 0, n = UDP_HDR_LEN + f->len + tl + UDP_CRC_LEN;
+	unsigned char *p, *tail;
+
+	if (u->loss_pm && test_lost(u))
+		return true;
+	p = udp_xsk_tx_get(u, &uc->peer, n);
+	if (!p)
+		return false;
+	hdr_put((struct clcp_frame_hdr *)p, f); /* 4-aligned */
+	if (f->len)
+		memcpy(p + UDP_HDR_LEN, payload, f->len);
+	tail = p + UDP_HDR_LEN + f->len;
+	if (sack) {
+		put_be32(tail, (uint32_t)(*sack >> 32));
+		put_be32(tail + 4, (uint32_t)*sack);
+	}
+	put_be32(tail + tl, u->conf.no_crc ? 0 :
+					     dgram_crc((const struct clcp_frame_hdr *)p,
+						       p + UDP_HDR_LEN, f->len, pcrc, tail, tl));
+	udp_xsk_tx_put(u, n);
+	if (u->txb.depth == 0)
+		udp_xsk_kick(u);
+	return true;
+}
+
+/* A datagram of a channel: by the AF_XDP ring (xdp mode), else on its peer's socket. */
 static void chan_send(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
 		      const void *payload, const uint32_t *pcrc, const uint64_t *sack)
 {
+	if (u->xsk && xsk_dgram(u, uc, f, payload, pcrc, sack))
+		return;
 	send_dgram(u, uc->fd, uc->conn ? NULL : &uc->peer, uc->peer_len, f, payload, pcrc, sack);
 }
 
@@ -561,8 +599,11 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 static void send_rst(struct udp_dev *u, const struct udp_frame *in,
 		     const struct sockaddr_storage *to, socklen_t tolen)
 {
-	struct udp_frame f = { .flags = UDP_FF_RST, .dst_port = in->src_port,
-			       .src_port = in->dst_port, .src_node = u->self.node,
+	/* The answer to a hello says so (HELLO kept): the port was not bound then. */
+	struct udp_frame f = { .flags = UDP_FF_RST | (in->flags & UDP_FF_HELLO),
+			       .dst_port = in->src_port,
+			       .src_port = in->dst_port,
+			       .src_node = u->self.node,
 			       .key = u->conf.key };
 
 	if (in->flags & UDP_FF_RST)
@@ -953,7 +994,12 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 	uc->last_heard_ms = now / 1000u;
 	uc->probes = 0;
 	if (f.flags & UDP_FF_RST) {
-		if (uc->seen && !uc->err)
+		/*
+		 * An answer to our hello is stale once the peer was seen: a
+		 * later datagram of its channel overtook it (the AF_XDP ring
+		 * and the socket are two paths; a network may reorder too).
+		 */
+		if (uc->seen && !uc->err && !(f.flags & UDP_FF_HELLO))
 			peer_failed(u, uc, UDP_GONE_RST);
 		else if (!uc->seen) /* its node is up, the port not yet bound */
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
@@ -1182,7 +1228,7 @@ static void errq_all(struct udp_dev *u, const struct pollfd *pfd, unsigned n)
 static void *progress_main(void *arg)
 {
 	struct udp_dev *u = arg;
-	struct pollfd pfd[2 + UDP_PEER_SOCKS];
+	struct pollfd pfd[3 + UDP_PEER_SOCKS]; /* stop, sock, AF_XDP socket, peers */
 	uint64_t buf;
 	unsigned n;
 

@@ -130,6 +130,10 @@ int udp_psock_get(struct udp_dev *u, const struct udp_node *peer)
 	struct udp_psock *free_ps = NULL;
 	int fd;
 
+	if (u->xsk) { /* xdp mode: datagrams go by the ring; the socket takes the rest */
+		u->main_chans++;
+		return u->sock;
+	}
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
 		struct udp_psock *ps = &u->psock[i];
 
@@ -342,6 +346,8 @@ static void psock_direct(struct udp_dev *u, struct udp_psock *ps)
 void udp_rx_drain(struct udp_dev *u)
 {
 	udp_tx_begin(u); /* acks, resends and resets it causes: one sendmmsg */
+	for (unsigned r = 0; u->xsk && r < 64 && udp_xsk_rx(u, UDP_BATCH, 0) == UDP_BATCH; r++)
+		; /* as sock_drain: at most 64 batches a pass, the timers run between */
 	sock_drain(u, u->sock, NULL);
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
 		struct udp_psock *ps = &u->psock[i];
@@ -396,10 +402,12 @@ void udp_rx_poll(struct udp_dev *u, uint64_t now)
 {
 	u->clock_us = now;
 	udp_tx_begin(u);
+	if (u->xsk) /* the ring first, without a system call; the socket now and then */
+		udp_xsk_rx(u, UDP_BATCH, now);
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
 		if (u->psock[i].fd >= 0)
 			sock_poll(u, u->psock[i].fd, &u->psock[i]);
-	if (u->main_chans || ++u->main_skips >= MAIN_POLL_EVERY) {
+	if ((u->main_chans && !u->xsk) || ++u->main_skips >= MAIN_POLL_EVERY) {
 		u->main_skips = 0;
 		sock_poll(u, u->sock, NULL);
 	}
@@ -415,6 +423,8 @@ unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks
 	if (!with_socks)
 		return n;
 	pfd[n++] = (struct pollfd){ .fd = u->sock, .events = POLLIN };
+	if (u->xsk)
+		pfd[n++] = (struct pollfd){ .fd = udp_xsk_fd(u), .events = POLLIN };
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
 		int fd = clcp_load_relaxed(&u->psock[i].fd);
 

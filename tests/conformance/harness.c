@@ -83,13 +83,22 @@ static int find_backend(const char *name, struct clcp_backend_desc *info)
 	return -ENOENT;
 }
 
+/* udp between two network namespaces (netns_setup): sockets, AF_XDP, or one of each. */
+static bool netns_instance(const char *name)
+{
+	return strcmp(name, "udpns") == 0 || strcmp(name, "udpxdp") == 0 ||
+	       strcmp(name, "udpmix") == 0;
+}
+
 /*
  * Instances that run a compiled backend another way: "udp6" is udp over
- * ::1, "udpns" is udp between two network namespaces (see netns_setup).
+ * ::1; "udpns" is udp between two network namespaces (see netns_setup),
+ * "udpxdp" the same in AF_XDP mode (mode=xdp), "udpmix" with the nodes of
+ * the first namespace in AF_XDP mode and those of the second on sockets.
  */
 static const char *backend_of(const char *name)
 {
-	return strcmp(name, "udp6") == 0 || strcmp(name, "udpns") == 0 ? "udp" : name;
+	return strcmp(name, "udp6") == 0 || netns_instance(name) ? "udp" : name;
 }
 
 static uint32_t udp_base_port(void);
@@ -138,7 +147,7 @@ void conf_begin(const struct conf_param *p)
 	cr_assert_eq(find_backend(backend_of(p->backend), &cur_info), 0,
 		     "CLCP_TEST_BACKENDS names \"%s\", which is not compiled in", p->backend);
 	conf_node_a = tu_private_node();
-	if (strcmp(p->backend, "udpns") == 0)
+	if (netns_instance(p->backend))
 		netns_setup();
 	shm_dir = tu_shm_setup();
 	cr_assert_not_null(shm_dir, "no private shared-memory directory");
@@ -211,9 +220,12 @@ static uint32_t udp_base_port(void)
 
 const char *conf_uri(const struct conf_param *p, uint32_t node, char *buf, size_t len)
 {
-	if (strcmp(p->backend, "udpns") == 0) {
+	if (netns_instance(p->backend)) {
+		bool xdp = strcmp(p->backend, "udpxdp") == 0 ||
+			   (strcmp(p->backend, "udpmix") == 0 && (node - conf_node_a) % 2 == 0);
+
 		netns_enter(node);
-		snprintf(buf, len, "udp://%u", node);
+		snprintf(buf, len, "udp://%u?mode=%s", node, xdp ? "xdp" : "sock");
 	} else if (strcmp(backend_of(p->backend), "udp") == 0)
 		snprintf(buf, len, "udp://%u?local%s=%u&base_node=%u", node,
 			 strcmp(p->backend, "udp6") == 0 ? "6" : "", udp_base_port(), conf_node_a);

@@ -9,10 +9,29 @@
 # earlier runs that were killed go first). Needs root, ip, tc: without them
 # it FAILS (CI runs as root), it never skips.
 #
+# CLCP_NETNS_MODE=xdp runs the nodes in the udp backend's AF_XDP mode
+# (conformance instance udpxdp, CLCP_UDP_MODE=xdp), =mix those of the first
+# namespace in AF_XDP mode and those of the second on sockets (instance
+# udpmix). The ring's packets leave by the driver directly, past the tc
+# program: the nodes drop CLCP_UDP_TEST_LOSS of what they send themselves
+# instead (5 % unless set), and the run must show datagrams through the
+# AF_XDP sockets and frames resent.
+#
 #   netns.sh conformance|stream|kill BPF_OBJECT PROGRAM [ARGS...]
 set -euo pipefail
 
 what=$1 bpf=$2 prog=$3
+mode=${CLCP_NETNS_MODE:-}
+case $mode in
+'') instance=udpns ;;
+xdp) instance=udpxdp ;;
+mix) instance=udpmix ;;
+*) echo "netns.sh: FAIL: CLCP_NETNS_MODE=$mode is not xdp or mix" >&2; exit 1 ;;
+esac
+if [ -n "$mode" ]; then
+	export CLCP_UDP_TEST_LOSS=${CLCP_UDP_TEST_LOSS:-50}
+	[ "$mode" = xdp ] && export CLCP_UDP_MODE=xdp
+fi
 shift 3
 tag=clcpf$$
 ns_a=${tag}a ns_b=${tag}b
@@ -56,7 +75,8 @@ for side in a b; do
 	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 || fail "sysctl in $ns"
 	ip -n "$ns" addr add "$addr/24" dev "$dev"
 	# Jumbo frames: a 4 KiB frame is one packet (IP fragments would multiply the loss).
-	ip -n "$ns" link set "$dev" mtu 9000
+	# CLCP_NETNS_MTU=1500 lets a veth run XDP natively (larger MTUs: generic XDP only).
+	ip -n "$ns" link set "$dev" mtu "${CLCP_NETNS_MTU:-9000}"
 	ip -n "$ns" link set "$dev" up
 	ip netns exec "$ns" tc qdisc add dev "$dev" clsact || fail "tc clsact on $dev"
 	ip netns exec "$ns" tc filter add dev "$dev" egress bpf direct-action obj "$bpf" sec tc ||
@@ -73,7 +93,7 @@ dropped() {
 rc=0
 case $what in
 conformance)
-	CLCP_TEST_BACKENDS=udpns CLCP_TEST_NETNS="$ns_a,$ns_b,$addr_a,$addr_b" CLCP_UDP_STATS=1 \
+	CLCP_TEST_BACKENDS=$instance CLCP_TEST_NETNS="$ns_a,$ns_b,$addr_a,$addr_b" CLCP_UDP_STATS=1 \
 		"$prog" "$@" >"$log" 2>&1 || rc=$?
 	# The nodes' counters only when something failed: they tell why a peer was declared gone.
 	if [ $rc -eq 0 ]; then grep -v '^clcp udp node' "$log" || true; else cat "$log"; fi
@@ -97,8 +117,22 @@ csum=$(for ns in "$ns_a" "$ns_b"; do ip netns exec "$ns" awk '/^Udp: [0-9]/ {pri
 	awk '{s += $1} END {print s + 0}')
 echo "kernel path: BPF dropped ${da:-?} + ${db:-?} packets; duplicates dropped by clcp: $dups;" \
 	"corrupt: $crc dropped by clcp's CRC32C, $csum by the kernel's UDP checksum"
-[ "${da:-0}" -gt 0 ] && [ "${db:-0}" -gt 0 ] || fail "the BPF program dropped nothing"
-if [ "$what" != kill ]; then
+sum() { sed -nE "s/.* $1 ([0-9]+).*/\1/p" "$log" | awk '{s += $1} END {print s + 0}'; }
+if [ -n "$mode" ]; then
+	xtx=$(sum xdp_tx) xrx=$(sum xdp_rx) rex=$(sum rexmits)
+	echo "AF_XDP ($mode): $xtx datagrams sent and $xrx received through the rings; $rex frames resent" \
+		"(CLCP_UDP_TEST_LOSS=$CLCP_UDP_TEST_LOSS per mille)"
+	[ "$xtx" -gt 0 ] && [ "$xrx" -gt 0 ] || fail "no datagram went through an AF_XDP socket"
+	[ "$what" = kill ] || [ "$rex" -gt 0 ] || fail "nothing was resent: no loss happened"
+fi
+if [ "$mode" = xdp ]; then
+	: # the ring's packets pass no tc program: the checks below are the socket path's
+elif [ "$mode" = mix ]; then
+	[ $((${da:-0} + ${db:-0})) -gt 0 ] || fail "the BPF program dropped nothing"
+else
+	[ "${da:-0}" -gt 0 ] && [ "${db:-0}" -gt 0 ] || fail "the BPF program dropped nothing"
+fi
+if [ "$what" != kill ] && [ "$mode" != xdp ]; then
 	[ "$dups" -gt 0 ] || fail "no duplicate reached clcp"
 	[ $((crc + csum)) -gt 0 ] || fail "no corrupted packet was caught"
 fi
