@@ -127,6 +127,8 @@ struct udp_conf {
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
 	uint32_t mtu;	  /* 0: UDP_MTU_ETH */
 	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
+	int boot;    /* enum udp_boot_kind: the table comes from a process manager */
+	bool boot_live; /* the process manager's client is up: closed with the table */
 };
 
 /* A socket connected to one peer node, bound to our node's address (udp_sock.c). */
