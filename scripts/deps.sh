@@ -10,13 +10,16 @@
 #                    builds with -target bpf; the kernel driver's VM test,
 #                    tests/vm/run.sh: Debian's kernel image and the headers
 #                    of the same version, qemu, a static busybox, cpio,
-#                    sparse)
+#                    sparse; openmpi-bin and libpmix-dev for the cluster
+#                    tests: clcp_alltoall under mpirun, through the udp
+#                    backend's PMIx bootstrap, docs/cluster.md)
 #   deps.sh build    building the library and tools only
 set -euo pipefail
 
 pkgs=(cmake ninja-build gcc libc6-dev)
 [ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config iproute2
-	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio make sparse)
+	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio make sparse
+	openmpi-bin libpmix-dev)
 missing=()
 
 if ! command -v dpkg-query >/dev/null; then
