@@ -10,7 +10,8 @@
  * runs; the build needs its header. PMIx_Init at open, PMIx_Finalize at
  * close (the process manager takes a process that exits without it for a
  * crash). Every open is a collective: each rank's n-th open publishes under
- * the key "clcp.udp.n" and fences with every rank of the job.
+ * the key "clcp.udp.n" and fences with every rank of the job. The PMI-1
+ * wire protocol (hydra's PMI_FD) is in udp_pmi1.c.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -35,7 +36,7 @@
 
 /* This process in the job. */
 struct boot_job {
-	uint32_t rank;
+	uint32_t rank, size; /* size: 0 until known (PMIx: after the fence) */
 	char key[32]; /* what this open publishes under */
 #ifdef CLCP_HAVE_PMIX
 	pmix_proc_t me;
@@ -49,29 +50,52 @@ static bool env_set(const char *name)
 	return s && *s;
 }
 
+static const char *const boot_names[] = { "none", "pmix", "pmi1" };
+
+/* CLCP_BOOTSTRAP: a kind, -1 for auto (or unset), -2 if unknown. */
+static int boot_wanted(const char *s)
+{
+	if (!s || !*s || strcmp(s, "auto") == 0)
+		return -1;
+	for (int i = 0; i < (int)(sizeof(boot_names) / sizeof(boot_names[0])); i++)
+		if (strcmp(s, boot_names[i]) == 0)
+			return i;
+	return -2;
+}
+
+/* auto: a PMIx server's environment, else a PMI-1 one; only when no table was given. */
+static int boot_auto(bool env_table)
+{
+	if (env_table)
+		return UDP_BOOT_NONE;
+	if (env_set("PMIX_RANK") && env_set("PMIX_NAMESPACE"))
+		return UDP_BOOT_PMIX;
+	if (env_set("PMI_FD") && env_set("PMI_RANK") && env_set("PMI_SIZE"))
+		return UDP_BOOT_PMI1;
+	return UDP_BOOT_NONE;
+}
+
 int udp_boot_select(struct udp_conf *c, bool env_table)
 {
 	const char *s = getenv("CLCP_BOOTSTRAP");
-	bool pmix_env = env_set("PMIX_RANK") && env_set("PMIX_NAMESPACE");
+	int want = boot_wanted(s);
 
-	c->boot = UDP_BOOT_NONE;
-	if (s && *s && strcmp(s, "pmix") == 0)
-		c->boot = UDP_BOOT_PMIX;
-	else if (s && *s && strcmp(s, "none") != 0 && strcmp(s, "auto") != 0)
-		return clcp__err(EINVAL, "CLCP_BOOTSTRAP=%s: want pmix, auto or none", s);
-	else if ((!s || strcmp(s, "none") != 0) && !env_table && pmix_env)
-		c->boot = UDP_BOOT_PMIX;
+	if (want == -2)
+		return clcp__err(EINVAL, "CLCP_BOOTSTRAP=%s: want pmix, pmi1, auto or none", s);
+	c->boot = want == -1 ? boot_auto(env_table) : want;
 	if (c->boot == UDP_BOOT_NONE)
 		return 0;
 	if (c->node_set)
 		return clcp__err(EINVAL,
-				 "udp: the pmix bootstrap makes the node id base_node + rank: "
-				 "give no node id (URI or CLCP_NODE)");
+				 "udp: the %s bootstrap makes the node id base_node + rank: "
+				 "give no node id (URI or CLCP_NODE)",
+				 boot_names[c->boot]);
 #ifndef CLCP_HAVE_PMIX
-	return clcp__err(ENOSYS, "udp: pmix bootstrap: this build has no PMIx (libpmix-dev)");
-#else
-	return 0;
+	if (c->boot == UDP_BOOT_PMIX)
+		return clcp__err(ENOSYS,
+				 "udp: pmix bootstrap: this build has no PMIx (libpmix-dev)");
 #endif
+	return 0;
 }
 
 /* --- this node's address and port --- */
@@ -235,14 +259,6 @@ static int boot_bind(struct udp_dev *u, struct udp_node *n, uint32_t rank)
 	return 0;
 }
 
-#ifdef CLCP_HAVE_PMIX
-
-/* --- PMIx, loaded when first needed --- */
-
-#ifndef CLCP_PMIX_LIB
-#define CLCP_PMIX_LIB "libpmix.so.2"
-#endif
-
 static void addr_str(const struct udp_node *n, char *out, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
@@ -256,6 +272,14 @@ static void addr_str(const struct udp_node *n, char *out, size_t len)
 		snprintf(out, len, "%s:%u", ip, get_port(&n->sa));
 	}
 }
+
+#ifdef CLCP_HAVE_PMIX
+
+/* --- PMIx, loaded when first needed --- */
+
+#ifndef CLCP_PMIX_LIB
+#define CLCP_PMIX_LIB "libpmix.so.2"
+#endif
 
 struct pmix_api {
 	pmix_status_t (*init)(pmix_proc_t *proc, pmix_info_t info[], size_t ninfo);
@@ -406,7 +430,7 @@ static int px_read(struct udp_conf *c, const pmix_proc_t *me, const char *key, u
 }
 
 /* PMIx_Init: this process's rank; the key of this open. */
-static int boot_init(struct udp_conf *c, struct boot_job *j)
+static int px_init(struct udp_conf *c, struct boot_job *j)
 {
 	pmix_status_t st;
 	int rc = px_load(j->key, sizeof(j->key));
@@ -423,57 +447,77 @@ static int boot_init(struct udp_conf *c, struct boot_job *j)
 }
 
 /* After the node is bound: publish, fence, read the table. */
-static int boot_exchange(struct udp_dev *u, const struct boot_job *j)
+static int px_exchange(struct udp_conf *c, struct boot_job *j, const char *addr)
 {
-	char addr[ADDR_STR_MAX];
-	uint32_t nranks = 0;
-	int rc;
+	int rc = px_publish(j->key, addr);
 
-	addr_str(&u->self, addr, sizeof(addr));
-	rc = px_publish(j->key, addr);
 	if (rc == 0)
 		rc = px_fence();
 	if (rc == 0)
-		rc = px_job_size(&j->me, &nranks);
+		rc = px_job_size(&j->me, &j->size);
 	if (rc == 0)
-		rc = px_read(&u->conf, &j->me, j->key, nranks);
+		rc = px_read(c, &j->me, j->key, j->size);
 	return rc;
 }
 
-void udp_boot_close(struct udp_conf *c)
+static void px_fini(void)
 {
-	if (c->boot_live)
-		px.finalize(NULL, 0);
-	c->boot_live = false;
+	px.finalize(NULL, 0);
 }
 
 #else /* !CLCP_HAVE_PMIX: udp_boot_select refuses UDP_BOOT_PMIX */
 
-static int boot_init(struct udp_conf *c, struct boot_job *j)
+static int px_init(struct udp_conf *c, struct boot_job *j)
 {
 	(void)c;
 	(void)j;
 	return clcp__err(ENOSYS, "udp: pmix bootstrap: this build has no PMIx (libpmix-dev)");
 }
 
-static int boot_exchange(struct udp_dev *u, const struct boot_job *j)
+static int px_exchange(struct udp_conf *c, struct boot_job *j, const char *addr)
 {
-	(void)u;
+	(void)c;
 	(void)j;
+	(void)addr;
 	return -ENOSYS;
 }
 
-void udp_boot_close(struct udp_conf *c)
+static void px_fini(void)
 {
-	c->boot_live = false;
 }
 
 #endif
 
+static int boot_init(struct udp_conf *c, struct boot_job *j)
+{
+	if (c->boot == UDP_BOOT_PMI1)
+		return udp_pmi1_init(c, &j->rank, &j->size, j->key, sizeof(j->key));
+	return px_init(c, j);
+}
+
+static int boot_exchange(struct udp_dev *u, struct boot_job *j)
+{
+	char addr[ADDR_STR_MAX];
+
+	addr_str(&u->self, addr, sizeof(addr));
+	if (u->conf.boot == UDP_BOOT_PMI1)
+		return udp_pmi1_exchange(&u->conf, j->key, j->rank, addr, j->size);
+	return px_exchange(&u->conf, j, addr);
+}
+
+void udp_boot_close(struct udp_conf *c)
+{
+	if (c->boot_live && c->boot == UDP_BOOT_PMI1)
+		udp_pmi1_fini();
+	else if (c->boot_live)
+		px_fini();
+	c->boot_live = false;
+}
+
 int udp_boot_open(struct clcp_dev *dev, struct udp_dev *u)
 {
 	struct udp_conf *c = &u->conf;
-	struct boot_job j = { .rank = 0 };
+	struct boot_job j = { .rank = 0, .size = 0 };
 	struct udp_node n;
 	int rc = boot_init(c, &j);
 

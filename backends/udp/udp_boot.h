@@ -19,6 +19,7 @@ struct udp_dev;
 enum udp_boot_kind {
 	UDP_BOOT_NONE,
 	UDP_BOOT_PMIX, /* PMIx_Put/Commit, PMIx_Fence (collect), PMIx_Get */
+	UDP_BOOT_PMI1, /* the PMI-1 wire protocol on PMI_FD: put, barrier, get */
 };
 
 /* udp_boot.c */
@@ -28,6 +29,12 @@ int udp_boot_select(struct udp_conf *c, bool env_table);
 /* Binds the node, exchanges addresses, fills c->nodes; dev->node becomes base_node + rank. */
 int udp_boot_open(struct clcp_dev *dev, struct udp_dev *u);
 void udp_boot_close(struct udp_conf *c);
+
+/* udp_pmi1.c: rank and size from PMI_RANK, PMI_SIZE; init on PMI_FD once per process. */
+int udp_pmi1_init(struct udp_conf *c, uint32_t *rank, uint32_t *size, char *key, size_t len);
+int udp_pmi1_exchange(struct udp_conf *c, const char *key, uint32_t rank, const char *addr,
+		      uint32_t size);
+void udp_pmi1_fini(void);
 
 /* udp_conf.c: one table entry from "ADDR:PORT" (n bytes). */
 int udp_conf_add(struct udp_conf *c, uint32_t node, const char *addr, size_t n);

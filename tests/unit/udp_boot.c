@@ -18,9 +18,10 @@
 
 static void clean_env(void)
 {
-	static const char *const vars[] = { "CLCP_BOOTSTRAP", "CLCP_NODES",    "CLCP_HOSTFILE",
-					    "CLCP_NODE",      "PMIX_RANK",     "PMIX_NAMESPACE",
-					    "CLCP_UDP_ADDR",  "CLCP_UDP_PORTS" };
+	static const char *const vars[] = { "CLCP_BOOTSTRAP", "CLCP_NODES",	"CLCP_HOSTFILE",
+					    "CLCP_NODE",      "PMIX_RANK",	"PMIX_NAMESPACE",
+					    "CLCP_UDP_ADDR",  "CLCP_UDP_PORTS", "PMI_FD",
+					    "PMI_RANK",	      "PMI_SIZE" };
 
 	for (unsigned i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
@@ -110,4 +111,30 @@ Test(udp_boot, pmix_environment_is_detected)
 	cr_assert(rc == -EIO || rc == -ENOSYS, "clcp_open = %d (%s), want the bootstrap's failure",
 		  rc, clcp_errmsg());
 	cr_assert(strstr(clcp_errmsg(), "pmix"), "detail \"%s\" does not say pmix", clcp_errmsg());
+}
+
+Test(udp_boot, pmi1_without_its_environment_is_einval)
+{
+	setenv("CLCP_BOOTSTRAP", "pmi1", 1);
+	open_fails("udp", EINVAL, "PMI_RANK is not set");
+	setenv("PMI_RANK", "0", 1);
+	setenv("PMI_SIZE", "2", 1);
+	open_fails("udp", EINVAL, "PMI_FD is not set");
+	setenv("PMI_RANK", "2", 1);
+	open_fails("udp", EINVAL, "rank 2 of 2");
+}
+
+/* PMI_FD names a descriptor nobody answers on: the bootstrap fails, no hang. */
+Test(udp_boot, pmi1_with_a_dead_server_fails)
+{
+	int fd[2];
+	char s[16];
+
+	cr_assert_eq(pipe(fd), 0);
+	close(fd[1]); /* reads see EOF at once */
+	snprintf(s, sizeof(s), "%d", fd[0]);
+	setenv("PMI_FD", s, 1);
+	setenv("PMI_RANK", "0", 1);
+	setenv("PMI_SIZE", "2", 1);
+	open_fails("udp", EIO, "pmi1 bootstrap");
 }
