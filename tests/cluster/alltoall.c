@@ -19,7 +19,7 @@
  *                 [--max-size BYTES] [--die D] [--timeout-ms MS]
  *
  * N comes from --size, else the launcher's environment (OMPI_COMM_WORLD_SIZE,
- * SLURM_NTASKS, PMI_SIZE). Output: one line per rank, "rank R of N: ok ...".
+ * SLURM_NTASKS or SLURM_NPROCS, PMI_SIZE). Output: one line per rank, "rank R of N: ok ...".
  */
 #include <errno.h>
 #include <getopt.h>
@@ -83,7 +83,8 @@ static uint32_t num(const char *s, uint32_t max, const char *what)
 /* The job size the launcher gave, or 0. */
 static uint32_t env_size(void)
 {
-	static const char *const names[] = { "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "PMI_SIZE" };
+	static const char *const names[] = { "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "SLURM_NPROCS",
+					     "PMI_SIZE" };
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const char *s = getenv(names[i]);

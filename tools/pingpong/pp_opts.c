@@ -238,7 +238,8 @@ long launcher_rank(const char *what, long *size)
 {
 	static const char *const ranks[] = { "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID",
 					     "PMI_RANK" };
-	static const char *const sizes[] = { "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "PMI_SIZE" };
+	static const char *const sizes[] = { "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "SLURM_NPROCS",
+					     "PMI_SIZE" };
 	const char *s = NULL;
 
 	*size = 0;
