@@ -202,10 +202,11 @@ static int port_probe(const struct udp_node *n)
 	if (fd < 0)
 		return -errno;
 	set_port(&any, 0);
-	rc = bind(fd, (const struct sockaddr *)&any.sa, any.len) < 0 ||
-			     getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ?
-		     -errno :
-		     get_port(&sa);
+	if (bind(fd, (const struct sockaddr *)&any.sa, any.len) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		rc = -errno;
+	else
+		rc = get_port(&sa);
 	close(fd);
 	return rc;
 }
