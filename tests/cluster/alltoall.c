@@ -254,8 +254,11 @@ static int job_open(struct job *j)
 	struct clcp_endpt_attr attr;
 	int rc = clcp_open(j->o.backend, &j->dev);
 
-	if (rc < 0)
-		return fail(j, "clcp_open", j->me, rc);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": clcp_open(%s): %s (%s)\n", j->o.backend, clcp_strerror(rc),
+			clcp_errmsg());
+		return rc;
+	}
 	j->me = clcp_dev_node(j->dev) - j->o.base;
 	if (clcp_dev_node(j->dev) < j->o.base || j->me >= j->o.size) {
 		fprintf(stderr, PROG ": node %u is not base %u + a rank below %u\n",
