@@ -22,6 +22,10 @@ limit=${CLCP_MPIRUN_LIMIT:-60}
 flags="--oversubscribe --bind-to none"
 [ "$(id -u)" -eq 0 ] && flags="$flags --allow-run-as-root"
 [ -n "$die" ] && flags="$flags --enable-recovery --mca orte_abort_on_non_zero_status 0"
+# Sanitizer settings go to the ranks too (an ASan build: lsan.supp).
+for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+	[ -n "$(printenv "$v")" ] && flags="$flags -x $v"
+done
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 start=$(date +%s)
