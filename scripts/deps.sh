@@ -12,7 +12,10 @@
 #                    tests/vm/run.sh: Debian's kernel image and the headers
 #                    of the same version, qemu, a static busybox, cpio,
 #                    sparse; the benchmark scripts' check: gnuplot, and the
-#                    peers UCX, libfabric and sockperf)
+#                    peers UCX, libfabric and sockperf; openmpi-bin and
+#                    libpmix-dev for the cluster tests: clcp_alltoall under
+#                    mpirun, through the udp backend's PMIx bootstrap,
+#                    docs/cluster.md)
 #   deps.sh build    building the library and tools only
 set -euo pipefail
 
@@ -20,7 +23,7 @@ pkgs=(cmake ninja-build gcc libc6-dev)
 [ "${1:-}" = build ] || pkgs+=(g++ clang llvm libclang-rt-dev libcriterion-dev pkg-config iproute2
 	libxdp-dev libbpf-dev
 	linux-image-amd64 linux-headers-amd64 qemu-system-x86 busybox-static cpio make sparse
-	gnuplot-nox ucx-utils libfabric-bin sockperf)
+	gnuplot-nox ucx-utils libfabric-bin sockperf openmpi-bin libpmix-dev)
 missing=()
 
 if ! command -v dpkg-query >/dev/null; then

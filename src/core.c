@@ -64,6 +64,8 @@ const char *clcp_strerror(int err)
 		return "not supported by this backend";
 	case -EPROTO:
 		return "protocol error: inconsistent frames";
+	case -EIO:
+		return "the process manager failed the bootstrap";
 	case -EPERM:
 	case -EACCES:
 		return "permission denied";

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "udp.h"
+#include "udp_boot.h"
 
 #define HANDSHAKE_US 100000u
 
@@ -19,7 +20,7 @@ static uint64_t now_ms(void)
 	return udp_now_us() / 1000u;
 }
 
-/* The local node: given (URI, CLCP_NODE), else the first table entry we can bind. */
+/* The local node: the bootstrap's, given (URI, CLCP_NODE), or the first table entry we can bind. */
 static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
 {
 	struct udp_conf *c = &u->conf;
@@ -28,6 +29,8 @@ static int sock_open(struct clcp_dev *dev, struct udp_dev *u)
 	uint32_t i;
 	int rc;
 
+	if (c->boot)
+		return udp_boot_open(dev, u);
 	if (c->node_set || c->local_family) {
 		if (udp_node_addr(c, c->node, &n) < 0)
 			return clcp__err(EHOSTUNREACH, "udp: node %u has no address", c->node);

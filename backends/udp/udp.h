@@ -143,6 +143,8 @@ struct udp_conf {
 	bool xdp;    /* mode=xdp (or CLCP_UDP_MODE): AF_XDP, sockets if it cannot */
 	bool xdp_skb; /* mode=xdp-skb: generic XDP even where the driver has native */
 	uint32_t xdp_ring, xdp_queue; /* entries per AF_XDP ring; the Rx queue bound */
+	int boot;    /* enum udp_boot_kind: the table comes from a process manager */
+	bool boot_live; /* the process manager's client is up: closed with the table */
 };
 
 /* A socket connected to one peer node, bound to our node's address (udp_sock.c). */

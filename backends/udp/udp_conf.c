@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "udp.h"
+#include "udp_boot.h"
 
 #define LINE_MAX_LEN 512
 
@@ -87,6 +88,15 @@ static int table_add(struct udp_conf *c, uint32_t node, const struct udp_node *a
 	n[c->nnodes].node = node;
 	c->nnodes++;
 	return 0;
+}
+
+int udp_conf_add(struct udp_conf *c, uint32_t node, const char *addr, size_t n)
+{
+	struct udp_node a;
+
+	if (addr_parse(addr, n, &a) < 0)
+		return clcp__err(EINVAL, "udp: node %u: bad address \"%.*s\"", node, (int)n, addr);
+	return table_add(c, node, &a);
 }
 
 /* One entry "NODE=ADDR:PORT" (or "NODE ADDR:PORT" in a hostfile). */
@@ -263,6 +273,23 @@ static int head_parse(struct udp_conf *c, const char *s, size_t n)
 	return 0;
 }
 
+/* No table in the URI: a process manager's (udp_boot.c), CLCP_NODES, CLCP_HOSTFILE. */
+static int table_from_env(struct udp_conf *c)
+{
+	const char *nodes = getenv("CLCP_NODES"), *hf = getenv("CLCP_HOSTFILE");
+	bool have_nodes = nodes && *nodes, have_hf = hf && *hf;
+	int rc = udp_boot_select(c, have_nodes || have_hf);
+
+	if (rc < 0 || c->boot)
+		return rc;
+	if (have_nodes)
+		return nodes_parse(c, nodes);
+	if (have_hf)
+		return hostfile_read(c, hf);
+	return clcp__err(EINVAL, "udp: no node table: give ?local=PORT, a hostfile, CLCP_NODES or "
+				 "CLCP_HOSTFILE, or run under a PMIx server (docs/cluster.md)");
+}
+
 int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 {
 	const char *env = getenv("CLCP_NODE"), *q = strchr(args, '?');
@@ -281,16 +308,8 @@ int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 		rc = head_parse(c, args, hn);
 	if (rc == 0 && q)
 		rc = opts_parse(c, q + 1);
-	if (rc == 0 && !c->local_family && c->nnodes == 0) {
-		const char *nodes = getenv("CLCP_NODES"), *hf = getenv("CLCP_HOSTFILE");
-
-		if (nodes && *nodes)
-			rc = nodes_parse(c, nodes);
-		else if (hf && *hf)
-			rc = hostfile_read(c, hf);
-		else
-			rc = clcp__err(EINVAL, "udp: no node table: give ?local=PORT, a hostfile, CLCP_NODES or CLCP_HOSTFILE");
-	}
+	if (rc == 0 && !c->local_family && c->nnodes == 0)
+		rc = table_from_env(c);
 	if (rc < 0)
 		udp_conf_free(c);
 	return rc;
@@ -298,6 +317,7 @@ int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 
 void udp_conf_free(struct udp_conf *c)
 {
+	udp_boot_close(c);
 	free(c->nodes);
 	c->nodes = NULL;
 	c->nnodes = 0;

@@ -11,8 +11,9 @@
 
 /* Every errno the contract documents (docs and clcp.h). */
 static const int documented[] = {
-	EINVAL,	   EBADF,      ENOTCONN,     EMSGSIZE, EFAULT, EADDRINUSE, EBUSY,  EAGAIN,
-	ETIMEDOUT, ECONNRESET, ECONNREFUSED, ENOENT,   ENOSPC, ENOBUFS,	   ENOSYS, ENOMEM,
+	EINVAL, EBADF,	 ENOTCONN,  EMSGSIZE,	EFAULT,	      EADDRINUSE,
+	EBUSY,	EAGAIN,	 ETIMEDOUT, ECONNRESET, ECONNREFUSED, ENOENT,
+	ENOSPC, ENOBUFS, ENOSYS,    ENOMEM,	EIO,
 };
 
 #define NDOC (sizeof(documented) / sizeof(documented[0]))

@@ -5,7 +5,9 @@
  * By default one command runs both ends: the parent is the client (port
  * 4000, CPU 0), a forked child the server (port 4001, CPU 1), each on a node
  * of its own. With --role the two ends run as separate processes, for other
- * hosts.
+ * hosts. With --role rank a launcher starts them (mpirun -np N): ranks pair
+ * up (0 with 1, 2 with 3, ...), the even one the client, each rank on the
+ * node the backend's bootstrap gives it; rank 0 reports.
  *
  * The client drives: before each batch it sends a control message (what to
  * do, size, count); the server obeys until told CTRL_DONE. Latency is half
@@ -73,12 +75,14 @@ extern const char *const api_names[2];
 
 struct opts {
 	enum role role;
+	long rank;	/* --role rank: the launcher's rank; -1 otherwise */
 	unsigned modes; /* bit (1 << enum mode) */
 	bool mode_set;
 	int floor; /* 1 on, 0 off, -1 default */
 	enum floor_kind floor_kind;
 	enum api api;
 	const char *backend;
+	bool backend_set;
 	long node, peer_node; /* -1: default for the role */
 	long port, peer_port;
 	uint64_t min_size, max_size;
@@ -95,6 +99,7 @@ struct opts {
 /* pp_opts.c */
 void opts_parse(struct opts *o, int argc, char **argv);
 uint64_t opts_max_size(const struct opts *o, uint32_t mtu);
+long launcher_rank(const char *what, long *size);
 bool uri_has_node(const char *backend);
 
 /* pp_sys.c: failing with a clear message, never leaving the peer behind */

@@ -30,7 +30,10 @@ static void endpt_open(struct link *l, const struct opts *o, long node)
 	char uri[512];
 	int rc;
 
-	make_uri(uri, sizeof uri, o->backend, node);
+	if (o->rank >= 0) /* the backend's bootstrap gives the node */
+		snprintf(uri, sizeof uri, "%s", o->backend);
+	else
+		make_uri(uri, sizeof uri, o->backend, node);
 	rc = clcp_open(uri, &l->dev);
 	if (rc < 0)
 		fail_clcp("clcp_open", rc);
@@ -52,6 +55,9 @@ void link_open(struct link *l, const struct opts *o, long node, long port, long 
 	/* A URI that names its node: then both forked ends share it. */
 	if (uri_has_node(o->backend) && o->role == ROLE_BOTH)
 		peer_node = clcp_dev_node(l->dev);
+	/* --role rank: the pair's nodes are neighbours, the client's the lower. */
+	if (o->rank >= 0)
+		peer_node = (long)clcp_dev_node(l->dev) + (o->role == ROLE_SERVER ? -1 : 1);
 	l->peer_node = (uint32_t)peer_node;
 	l->chan = clcp_alloc_chan(l->ep, (uint16_t)port, l->peer_node, (uint16_t)peer_port);
 	if (l->chan < 0)

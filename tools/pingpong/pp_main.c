@@ -124,13 +124,29 @@ static int server_main(const struct opts *o)
 	return 0;
 }
 
+/* --role rank: rank 0 reports; the others keep stdout for one line at the end (fd, or -1). */
+static int rank_quiet(const struct opts *o)
+{
+	int fd;
+
+	if (o->rank <= 0)
+		return -1;
+	fflush(stdout);
+	fd = dup(STDOUT_FILENO);
+	if (fd < 0 || freopen("/dev/null", "w", stdout) == NULL)
+		fail("--role rank: stdout: %s", strerror(errno));
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct bench bn;
+	int say;
 
 	opts_parse(&o, argc, argv);
 	install_alarm();
+	say = rank_quiet(&o);
 	if (o.role == ROLE_SERVER)
 		return server_main(&o);
 	warn_if_busy();
@@ -141,9 +157,13 @@ int main(int argc, char **argv)
 		bn.cpu[0] = bn.cpu[1] = -1;
 	if (o.role == ROLE_BOTH)
 		return run_both(&bn);
-	client_cpus(&bn, o.cpu);
+	if (o.rank < 0 || o.cpu >= 0) /* ranks share the CPUs as the launcher placed them */
+		client_cpus(&bn, o.cpu);
 	pin_to(bn.cpu[0]);
 	run_client(&bn);
 	bench_finish(&bn);
+	if (say >= 0)
+		dprintf(say, PROG ": rank %ld: the pair with rank %ld is done\n", o.rank,
+			o.rank + 1);
 	return 0;
 }

@@ -62,6 +62,12 @@ static void usage(FILE *f)
 		   "server needs only the backend, node, port and endpoint options:\n"
 		   "  --role server|client   run one end (the client waits up to\n"
 		   "                         10 s for the server's port)\n"
+		   "  --role rank            under a launcher (mpirun -np N): ranks\n"
+		   "                         2k and 2k+1 are a pair (client, server),\n"
+		   "                         all pairs at once, on the nodes the\n"
+		   "                         backend gives (udp: base_node + rank);\n"
+		   "                         rank 0 reports, the other clients print\n"
+		   "                         one line; --backend udp (default here)\n"
 		   "  --backend URI          backend name or URI (loopback); a name\n"
 		   "                         gets \"://NODE\" appended, a URI without\n"
 		   "                         a node (udp://?local=7000) the node\n"
@@ -188,6 +194,7 @@ static void opts_default(struct opts *o)
 	o->floor = -1;
 	o->api = API_MSG;
 	o->backend = "loopback";
+	o->rank = -1;
 	o->node = o->peer_node = o->port = o->peer_port = -1;
 	o->min_size = DEFAULT_MIN;
 	o->max_size = DEFAULT_MAX;
@@ -226,11 +233,35 @@ static void parse_mode(struct opts *o, const char *val)
 	o->mode_set = true;
 }
 
+/* The rank (and job size, 0 if unknown) a launcher gave this process. */
+long launcher_rank(const char *what, long *size)
+{
+	static const char *const ranks[] = { "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID",
+					     "PMI_RANK" };
+	static const char *const sizes[] = { "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS", "SLURM_NPROCS",
+					     "PMI_SIZE" };
+	const char *s = NULL;
+
+	*size = 0;
+	for (unsigned i = 0; i < sizeof ranks / sizeof ranks[0] && !s; i++)
+		s = getenv(ranks[i]);
+	if (s == NULL)
+		bad_option("role", what,
+			   "no launcher's rank (PMIX_RANK, OMPI_COMM_WORLD_RANK, "
+			   "SLURM_PROCID, PMI_RANK)");
+	for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0] && !*size; i++)
+		if (getenv(sizes[i]))
+			*size = (long)parse_num("job size", getenv(sizes[i]), 1, UINT32_MAX);
+	return (long)parse_num("rank", s, 0, UINT32_MAX - 1);
+}
+
 static void parse_role(struct opts *o, const char *val)
 {
-	static const char *const words[] = { "server", "client" };
+	static const char *const words[] = { "server", "client", "rank" };
+	int w = pick_word("role", val, words, 3);
 
-	o->role = pick_word("role", val, words, 2) == 0 ? ROLE_SERVER : ROLE_CLIENT;
+	o->role = w == 0 ? ROLE_SERVER : ROLE_CLIENT;
+	o->rank = w == 2 ? 0 : -1; /* set in opts_resolve */
 }
 
 /* --floor, --floor=KIND or --floor KIND. */
@@ -313,6 +344,7 @@ static void parse_one(struct opts *o, int id, const char *a)
 		break;
 	case OPT_BACKEND:
 		o->backend = a;
+		o->backend_set = true;
 		break;
 	case OPT_NODE:
 		o->node = (long)parse_num(name, a, 0, UINT32_MAX);
@@ -359,7 +391,22 @@ bool uri_has_node(const char *backend)
  */
 static void opts_resolve(struct opts *o)
 {
-	bool server = o->role == ROLE_SERVER, named = !strstr(o->backend, "://");
+	bool server, named;
+	long size;
+
+	if (o->rank >= 0) {
+		o->rank = launcher_rank("rank", &size);
+		o->role = o->rank % 2 ? ROLE_SERVER : ROLE_CLIENT;
+		if (!o->backend_set)
+			o->backend = "udp";
+		if (o->rank == size - 1 && size % 2) {
+			fprintf(stderr, PROG ": rank %ld: odd job size %ld, no peer: idle\n",
+				o->rank, size);
+			exit(0);
+		}
+	}
+	server = o->role == ROLE_SERVER;
+	named = !strstr(o->backend, "://");
 
 	if (o->role == ROLE_BOTH && named && o->node < 0 && o->peer_node < 0) {
 		o->node = 2L * getpid();
