@@ -27,6 +27,14 @@ csv_field() {
 		'($1 == k || $2 == k) && $3 == s && $c != "" { printf "%.3f\n", $c / d; exit }' "$1"
 }
 
+# An awk function: med(a, n), the median of a[1..n] (sorts a).
+AWK_MED='
+function med(a, cnt,   i, j, t) {
+	for (i = 2; i <= cnt; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	return cnt % 2 ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
+}'
+
 # The median of the numbers on stdin (empty when none).
 median() {
 	sort -g | awk '{ v[++n] = $1 } END {

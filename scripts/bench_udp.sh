@@ -77,15 +77,10 @@ qperf_run() {
 # medians LABEL: per size and round, ours and raw (latency p50 in us, MB/s);
 # prints "size lat_ours lat_raw lat_x bw_ours bw_raw bw_x", medians over rounds.
 medians() {
-	awk -F, '
+	awk -F, "$AWK_MED"'
 		$1 == "poll" { r = ++n[$3]; p50[r, $3] = $4; bw[r, $3] = $7 }
 		$2 == "udp_pingpong" { rp50[n[$3], $3] = $4 }
 		$2 == "udp_stream" { rbw[n[$3], $3] = $7 }
-		function med(a, cnt,   i, j, t) {
-			for (i = 2; i <= cnt; i++)
-				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-			return cnt % 2 ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
-		}
 		END {
 			split("8 1024 65536 1048576", s, " ")
 			for (i = 1; i <= 4; i++) {

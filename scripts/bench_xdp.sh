@@ -20,6 +20,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/bench_lib.sh
 build=${CLCP_BUILD_DIR:-build-bench}
 port=${CLCP_BENCH_PORT:-7720}
 rounds=${CLCP_BENCH_ROUNDS:-3}
@@ -85,13 +86,8 @@ raw() {
 
 # medians MODE: "size p50_us MB/s" per size, medians over the rounds.
 medians() {
-	awk -F, '
+	awk -F, "$AWK_MED"'
 		$1 == "poll" { r = ++n[$3]; p50[r, $3] = $4 / 1e3; bw[r, $3] = $7 }
-		function med(a, cnt,   i, j, t) {
-			for (i = 2; i <= cnt; i++)
-				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-			return cnt % 2 ? a[(cnt + 1) / 2] : (a[cnt / 2] + a[cnt / 2 + 1]) / 2
-		}
 		END {
 			split("8 1024 65536 1048576", s, " ")
 			for (i = 1; i <= 4; i++) {

@@ -4,10 +4,9 @@
 # and 90 null processes (each runs 3 ms of CPU, then blocks 50 ms), on
 # loopback (two processes, CPUs 0 and 1) and on udp between two network
 # namespaces joined by a veth pair (needs root). Each point is the median
-# of ROUNDS runs of clcp_pingpong. Null processes that want more CPU than
-# there is (N x run / (run + block) > CPUs: 90 on 2 CPUs) starve spinning
-# ends (a polling round trip then takes a few hundred ms): those runs are
-# SAT_ROUNDS runs of SAT_ITERS round trips per point. Writes, in OUT:
+# of ROUNDS runs of clcp_pingpong. Each point runs for about POINT_MS (and
+# at least 20 round trips), so that it spans many scheduling periods when
+# null processes share the CPUs. Writes, in OUT:
 #   fig12.csv                  backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps
 #   fig12-BACKEND.png          (a)-(f) laid out like the paper's: (e), (f)
 #                              with the most null processes measured
@@ -19,8 +18,7 @@
 # Environment: CLCP_BUILD_DIR (build-bench), CLCP_FIG12_ROUNDS (3),
 # CLCP_FIG12_NULLS ("0 30 90"), CLCP_FIG12_BACKENDS ("loopback udp"),
 # CLCP_FIG12_MAX (1M), CLCP_FIG12_POINT_MS (100), CLCP_FIG12_NULL_RUN_MS (3),
-# CLCP_FIG12_NULL_BLOCK_MS (50), CLCP_FIG12_SAT_ROUNDS (1), CLCP_FIG12_SAT_ITERS
-# (10), CLCP_FIG12_OUT ($CLCP_BUILD_DIR/fig12),
+# CLCP_FIG12_NULL_BLOCK_MS (50), CLCP_FIG12_OUT ($CLCP_BUILD_DIR/fig12),
 # CLCP_BENCH_PORT (7600: the udp nodes' port).
 set -euo pipefail
 
@@ -34,8 +32,6 @@ max=${CLCP_FIG12_MAX:-1M}
 point_ms=${CLCP_FIG12_POINT_MS:-100}
 run_ms=${CLCP_FIG12_NULL_RUN_MS:-3}
 block_ms=${CLCP_FIG12_NULL_BLOCK_MS:-50}
-sat_rounds=${CLCP_FIG12_SAT_ROUNDS:-1}
-sat_iters=${CLCP_FIG12_SAT_ITERS:-10}
 out=${CLCP_FIG12_OUT:-$build/fig12}
 port=${CLCP_BENCH_PORT:-7600}
 exe=$PWD/$build/tools/clcp_pingpong
@@ -73,17 +69,11 @@ netns_down() {
 	ip netns del "$ns_b" 2>/dev/null || true
 }
 
-# saturating N: true when N null processes want more CPU than there is.
-saturating() {
-	[ $(($1 * run_ms)) -gt $(($(nproc) * (run_ms + block_ms))) ]
-}
-
 # run BACKEND NULLS ROUND: one clcp_pingpong run, every mode, into runs/.
 run() {
 	local f=$out/runs/$1-n$2-r$3 spid common
 	common=(--mode all --min 8 --max "$max" --no-floor --point-ms "$point_ms" --null "$2"
 		--null-run-ms "$run_ms" --null-block-ms "$block_ms" --timeout 600)
-	saturating "$2" && common+=(--iters "$sat_iters" --warmup 2)
 	echo "fig12: $1, $2 null processes, round $3 ..." >&2
 	if [ "$1" = loopback ]; then
 		"$exe" "${common[@]}" --csv "$f.csv" >"$f.txt" 2>&1 || { cat "$f.txt" >&2; exit 1; }
@@ -126,18 +116,17 @@ merge() {
 		END { flush() }'
 }
 
+# gp_head PNG SIZE: gnuplot's settings shared by the plots.
+gp_head() {
+	printf '%s\n' 'set datafile separator ","' "set terminal pngcairo size $2 font \",10\"" \
+		"set output \"$1\"" 'set logscale x 2' 'set format x "%.0s%cB"' 'set grid' 'set key top left'
+}
+
 # plot BACKEND NHI: (a)-(f), (e) and (f) with NHI null processes.
 plot() {
 	local csv=$out/fig12.csv b=$1 nhi=$2 short_max=4096 top
 	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
-	gnuplot <<-EOF
-		set datafile separator ","
-		set terminal pngcairo size 1200,1500 font ",10"
-		set output "$out/fig12-$b.png"
-		set logscale x 2
-		set format x "%.0s%cB"
-		set grid
-		set key top left
+	{ gp_head "$out/fig12-$b.png" 1200,1500; cat; } <<-EOF | gnuplot
 		set multiplot layout 3,2 title "CLCP on $b: Figure 12 again (polling, interrupt, adaptive)"
 		sel(mode, n, lo, hi, col) = (strcol(1) eq "$b" && \$2 == n && strcol(3) eq mode && \$4 >= lo && \$4 <= hi) ? column(col) : NaN
 		do for [panel in "a b c d e f"] {
@@ -163,14 +152,7 @@ plot() {
 plot_long() {
 	local csv=$out/fig12.csv b=$1 n=$2 short_max=4096 top
 	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
-	gnuplot <<-EOF
-		set datafile separator ","
-		set terminal pngcairo size 1200,500 font ",10"
-		set output "$out/fig12-$b-null$n.png"
-		set logscale x 2
-		set format x "%.0s%cB"
-		set grid
-		set key top left
+	{ gp_head "$out/fig12-$b-null$n.png" 1200,500; cat; } <<-EOF | gnuplot
 		set xrange [$short_max:$top]
 		set multiplot layout 1,2 title "CLCP on $b: long messages, $n null processes"
 		sel(mode, col) = (strcol(1) eq "$b" && \$2 == $n && strcol(3) eq mode && \$4 >= $short_max) ? column(col) : NaN
@@ -191,7 +173,6 @@ case " $backends " in *" udp "*) netns_up ;; esac
 load_before=$(cut -d' ' -f1-4 /proc/loadavg)
 for r in $(seq "$rounds"); do
 	for n in $nulls; do
-		saturating "$n" && [ "$r" -gt "$sat_rounds" ] && continue
 		for b in $backends; do
 			run "$b" "$n" "$r"
 		done
