@@ -45,15 +45,15 @@ static bool runqueue_full(void)
 	static int fd = -2;
 	static long ncpu;
 	char buf[128], *slash;
-	long running;
+	long running, cpus;
 	ssize_t n;
 	int f = __atomic_load_n(&fd, __ATOMIC_ACQUIRE);
 
 	if (f == -2) {
-		f = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		int expect = -2;
 
+		__atomic_store_n(&ncpu, sysconf(_SC_NPROCESSORS_ONLN), __ATOMIC_RELEASE);
+		f = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 		if (!__atomic_compare_exchange_n(&fd, &expect, f, false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_ACQUIRE)) {
 			if (f >= 0)
@@ -70,7 +70,8 @@ static bool runqueue_full(void)
 	while (slash > buf && slash[-1] != ' ')
 		slash--;
 	running = strtol(slash, NULL, 10);
-	return ncpu > 0 && running > ncpu;
+	cpus = __atomic_load_n(&ncpu, __ATOMIC_ACQUIRE);
+	return cpus > 0 && running > cpus;
 }
 
 /* Preempted since the last look, or a full run queue (at most every 10 ms). */
