@@ -66,6 +66,14 @@ const char *clcp_strerror(int err)
 		return "protocol error: inconsistent frames";
 	case -EIO:
 		return "the process manager failed the bootstrap";
+	case -EHOSTUNREACH:
+		return "peer node unknown or not reachable";
+	case -EADDRNOTAVAIL:
+		return "no local address or board for this node";
+	case -EAFNOSUPPORT:
+		return "peer's address family differs from ours";
+	case -ENODATA:
+		return "message length unknown (built from frames)";
 	case -EPERM:
 	case -EACCES:
 		return "permission denied";
