@@ -141,7 +141,7 @@ bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now);
 /* A receive call begins to wait (unless the fast path began it: carry). */
 void clcp__spin_begin(struct clcp__spin *s);
 void clcp__spin_carry(struct clcp__spin *s, uint64_t t0);
-/* Spins from t0 for ns or until a frame arrives (true); *seen: when it stopped. */
+/* Spins from t0 for ns or until a frame arrives (true); *seen: when it stopped. Both groups. */
 bool clcp__spin_for(struct clcp_endpt *ep, uint64_t ns, uint64_t t0, uint64_t *seen);
 /* A wait of waited_ns ended: caught by spinning (hit), or after blocked_ns asleep. */
 void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_ns, bool hit);

@@ -198,23 +198,6 @@ bool clcp__rx_has_last(struct clcp_endpt *ep)
 	return false;
 }
 
-/* The polling group's wait: spin until a frame or ms. */
-static void spin_wait(struct clcp_endpt *ep, int ms)
-{
-	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	uint64_t end = clcp__now_ms() + (uint64_t)ms;
-	unsigned n;
-
-	for (n = 1;; n++) {
-		ops->progress(ep);
-		if (clcp_rxq_peek(ep))
-			return;
-		clcp_cpu_relax();
-		if ((n & 1023) == 0 && clcp__now_ms() >= end)
-			return; /* the caller looks at deadlines and peers */
-	}
-}
-
 /* Sleeps on the armed word until a waker clears it, or ms. */
 static void futex_sleep(uint32_t *word, int ms)
 {
@@ -242,10 +225,12 @@ static void block_wait(struct clcp_endpt *ep, int ms)
 	clcp_store_relaxed(&ep->hdr->armed, how);
 	/* F3: orders arming before looking at the ring; pairs with F4. */
 	clcp_fence_full();
-	if (!clcp_rxq_peek(ep) && ops->futex_wake)
-		futex_sleep(&ep->hdr->armed, ms);
-	else if (!clcp_rxq_peek(ep))
-		poll(&pfd, 1, ms);
+	if (!clcp_rxq_peek(ep)) {
+		if (ops->futex_wake)
+			futex_sleep(&ep->hdr->armed, ms);
+		else
+			poll(&pfd, 1, ms);
+	}
 	clcp_store_relaxed(&ep->hdr->armed, 0u);
 }
 
@@ -285,9 +270,10 @@ static void spin_then_block(struct clcp_endpt *ep, int ms)
 int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
 {
 	const struct clcp__spin *s = &ep->priv->spin;
+	uint64_t now;
 
 	if (spin)
-		spin_wait(ep, ms);
+		clcp__spin_for(ep, (uint64_t)ms * 1000000u, clcp__now_ns(), &now);
 	else if (!s->budget_ns && !s->adaptive)
 		block_wait(ep, ms);
 	else
@@ -511,40 +497,16 @@ static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 }
 
 /*
- * Polling receive, nothing parked: spins on the Rx queue's tail and takes a
- * one-frame message the inline way as soon as it lands. -EAGAIN hands over
- * to the general path (parked frames, multi-frame, time for peer checks).
+ * One-frame messages taken as the inline polling calls take them, spinning:
+ * for 4096 rounds (polling group, s NULL), or while the interrupt group's
+ * spin budget lasts. The clock is read from the 32nd round on (a frame that
+ * comes sooner counts as a wait of 0). A budget that runs out leaves the
+ * wait begun (the spin counts), so the slow path that follows blocks at once.
  */
-static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap)
+static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
+			 struct clcp__spin *s)
 {
-	const struct clcp_backend_ops *ops;
-	unsigned n;
-
-	if (clcp__endpt_check(ep) < 0 || ep->nheld != 0 ||
-	    (*chan != CLCP_ANY && clcp__chan_check(ep, *chan) < 0))
-		return -EAGAIN;
-	ops = ep->priv->dev->ops;
-	for (n = 0; n < 4096; n++) {
-		ssize_t len = clcp__rx_try_fast(ep, chan, buf, cap);
-
-		if (len != -EAGAIN || clcp_rxq_peek(ep))
-			return len;
-		ops->progress(ep);
-		if (!clcp_rxq_peek(ep)) /* a frame came: take it without the pause */
-			clcp_cpu_relax();
-	}
-	return -EAGAIN;
-}
-
-/*
- * The interrupt group with a spin budget: the fast path while the budget
- * lasts. The clock is read from the 32nd round on (a frame that comes
- * sooner counts as a wait of 0). A miss leaves the wait begun (the spin
- * counts), so the slow path that follows blocks at once.
- */
-static ssize_t budget_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap)
-{
-	struct clcp__spin *s = &ep->priv->spin;
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
 	uint64_t t0 = 0, now;
 	unsigned n;
 	ssize_t len;
@@ -555,19 +517,22 @@ static ssize_t budget_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t c
 		len = clcp__rx_try_fast(ep, chan, buf, cap);
 		if (len != -EAGAIN || clcp_rxq_peek(ep))
 			break;
-		ep->priv->dev->ops->progress(ep);
-		clcp_cpu_relax();
-		if (n < 32 || n % 16)
+		ops->progress(ep);
+		if (!clcp_rxq_peek(ep)) /* a frame came: take it without the pause */
+			clcp_cpu_relax();
+		if (!s && n == 4095)
+			return -EAGAIN;
+		if (!s || n < 32 || n % 16)
 			continue;
 		now = clcp__now_ns();
-		if (!t0)
+		if (!t0) {
 			t0 = now;
-		else if (now - t0 >= s->budget_ns) {
+		} else if (now - t0 >= s->budget_ns) {
 			clcp__spin_carry(s, t0);
 			return -EAGAIN;
 		}
 	}
-	if (len >= 0 && n > 0)
+	if (s && len >= 0 && n > 0)
 		clcp__spin_done(s, t0 ? clcp__now_ns() - t0 : 0, 0, true);
 	return len;
 }
@@ -581,13 +546,9 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
-	if (spin && !(flags & CLCP_NONBLOCK)) {
-		n = spin_fast(ep, chan, buf, cap);
-		if (n != -EAGAIN)
-			return n;
-	} else if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
-		   ep->priv->spin.budget_ns) {
-		n = budget_fast(ep, chan, buf, cap);
+	if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
+	    (spin || ep->priv->spin.budget_ns)) {
+		n = spin_fast(ep, chan, buf, cap, spin ? NULL : &ep->priv->spin);
 		if (n != -EAGAIN)
 			return n;
 	}
