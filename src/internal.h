@@ -125,6 +125,7 @@ struct clcp__endpt_priv {
 	uint64_t next_check; /* next peer liveness check (ms), while waiting */
 	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
 	struct clcp__spin spin;
+	uint64_t tx_spins, tx_sleeps; /* interrupt group: waits for Rx space that spun, slept */
 };
 
 /* Error reporting: set the thread's detail text, return -err. */

@@ -499,15 +499,17 @@ static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 /*
  * One-frame messages taken as the inline polling calls take them, spinning:
  * for 4096 rounds (polling group, s NULL), or while the interrupt group's
- * spin budget lasts. The clock is read from the 32nd round on (a frame that
- * comes sooner counts as a wait of 0). A budget that runs out leaves the
- * wait begun (the spin counts), so the slow path that follows blocks at once.
+ * spin budget lasts. The clock is read from the 32nd round on, every 16th
+ * (a frame that comes sooner counts as a wait of 0; a caught wait is told
+ * as of the last reading: no clock between the frame and the caller). A
+ * budget that runs out leaves the wait begun (the spin counts), so the slow
+ * path that follows blocks at once.
  */
 static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 			 struct clcp__spin *s)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	uint64_t t0 = 0, now;
+	uint64_t t0 = 0, now = 0;
 	unsigned n;
 	ssize_t len;
 
@@ -533,7 +535,7 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 		}
 	}
 	if (s && len >= 0 && n > 0)
-		clcp__spin_done(s, t0 ? clcp__now_ns() - t0 : 0, 0, true);
+		clcp__spin_done(s, now - t0, 0, true);
 	return len;
 }
 

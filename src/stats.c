@@ -53,6 +53,8 @@ int clcp_endpt_stats(clcp_endpt_t *ep, struct clcp_stat *stats, unsigned n)
 	i = clcp__stat_put(stats, n, i, "spin_misses", ep->priv->spin.misses);
 	i = clcp__stat_put(stats, n, i, "spin_pressure", ep->priv->spin.pressured);
 	i = clcp__stat_put(stats, n, i, "spin_budget_ns", ep->priv->spin.budget_ns);
+	i = clcp__stat_put(stats, n, i, "tx_spins", ep->priv->tx_spins);
+	i = clcp__stat_put(stats, n, i, "tx_sleeps", ep->priv->tx_sleeps);
 	return (int)i;
 }
 

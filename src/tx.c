@@ -10,14 +10,39 @@
 
 #define KICK_BATCH 16u
 
+/*
+ * Waits for Rx space at chan's peer; 0: try again. The interrupt group with
+ * a spin budget spins it first (from *t0, the wait's start), as its
+ * receives do, then sleeps in the backend.
+ */
+static int space_wait(struct clcp_endpt *ep, int chan, bool spin, uint64_t *t0)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	uint64_t budget = ep->priv->spin.budget_ns, now;
+
+	if (!spin && budget) {
+		now = clcp__now_ns();
+		if (!*t0) {
+			*t0 = now;
+			ep->priv->tx_spins++;
+		}
+		if (now - *t0 < budget) {
+			ops->progress(ep);
+			clcp_cpu_relax();
+			return 0;
+		}
+	}
+	ep->priv->tx_sleeps += !spin;
+	return ops->tx_wait(ep, chan, ep->priv->attr.peer_check_ms, spin);
+}
+
 /* Kicks until every posted entry is sent; waits while the NIC is blocked. */
 static int tx_flush(struct clcp_endpt *ep, int rc, bool spin)
 {
-	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	uint64_t t0 = 0;
 
 	while (rc == -EAGAIN) {
-		rc = ops->tx_wait(ep, ep->txq[ep->hdr->tx_head & ep->tx_mask].chan,
-				  ep->priv->attr.peer_check_ms, spin);
+		rc = space_wait(ep, ep->txq[ep->hdr->tx_head & ep->tx_mask].chan, spin, &t0);
 		if (rc == 0)
 			rc = ep->kick(ep);
 	}
@@ -61,6 +86,7 @@ static int tx_direct(struct clcp_endpt *ep, int chan, const void *data,
 		     uint32_t len, uint32_t msg_len, uint8_t flags, bool spin)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	uint64_t t0 = 0;
 	int rc;
 
 	for (;;) {
@@ -69,7 +95,7 @@ static int tx_direct(struct clcp_endpt *ep, int chan, const void *data,
 		rc = ops->tx_direct(ep, chan, data, len, msg_len, flags);
 		if (rc != -EAGAIN)
 			break;
-		rc = ops->tx_wait(ep, chan, ep->priv->attr.peer_check_ms, spin);
+		rc = space_wait(ep, chan, spin, &t0);
 		if (rc < 0)
 			break;
 		if (ep->chan_err[chan])
@@ -149,7 +175,7 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 ssize_t clcp_snd_message(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
 			 int flags)
 {
-	return clcp__tx_msg(ep, chan, buf, len, flags, 0);
+	return clcp__tx_one(ep, chan, buf, len, flags, 0);
 }
 
 ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,

@@ -198,35 +198,42 @@ CLCP_INLINE int clcp__chan_ready(struct clcp_endpt *ep, int chan)
 
 /*
  * A one-frame message: straight from buf to the peer when nothing is
- * queued (backends with a direct path), else through a Tx entry.
+ * queued (backends with a direct path), else through a Tx entry. Any
+ * other case, and any wait, goes out of line (spin: the polling group).
  */
-CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
-				     const void *buf, size_t len, int flags)
+CLCP_INLINE ssize_t clcp__tx_one(struct clcp_endpt *ep, int chan,
+				 const void *buf, size_t len, int flags, int spin)
 {
 	struct clcp_qentry *e;
 	int rc;
 
 	if (ep == NULL || len > ep->mtu || (flags & CLCP_NONBLOCK) || buf == NULL ||
 	    !clcp__chan_ready(ep, chan))
-		return clcp__tx_msg(ep, chan, buf, len, flags, 1);
+		return clcp__tx_msg(ep, chan, buf, len, flags, spin);
 	if (ep->hdr->tx_head == ep->tx_tail) {
 		rc = ep->tx_direct(ep, chan, buf, (uint32_t)len, (uint32_t)len,
 				   CLCP_QF_FIRST | CLCP_QF_LAST);
 		if (rc == 0)
 			return (ssize_t)len;
 		if (rc != -ENOSYS)
-			return clcp__tx_msg(ep, chan, buf, len, flags, 1);
+			return clcp__tx_msg(ep, chan, buf, len, flags, spin);
 	}
 	e = clcp_txq_reserve(ep);
 	if (e == NULL)
-		return clcp__tx_msg(ep, chan, buf, len, flags, 1);
+		return clcp__tx_msg(ep, chan, buf, len, flags, spin);
 	memcpy(clcp_txq_buf(ep, e), buf, len);
 	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, (uint32_t)len,
 		      CLCP_QF_FIRST | CLCP_QF_LAST);
 	rc = ep->kick(ep);
 	if (rc == 0)
 		return (ssize_t)len;
-	return clcp__tx_finish(ep, chan, len, rc, 1);
+	return clcp__tx_finish(ep, chan, len, rc, spin);
+}
+
+CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
+				     const void *buf, size_t len, int flags)
+{
+	return clcp__tx_one(ep, chan, buf, len, flags, 1);
 }
 
 /*

@@ -22,11 +22,15 @@
 #define GAP_MS 20u
 #define MSG_LEN 64u
 
+#define STREAM_MSGS 400u
+#define SINK_RXQ 4u
+
 struct peer_args {
 	const struct conf_param *p;
 	unsigned count;
 	unsigned gap_ms; /* 0: echo each message back; else send one per gap */
 	int cpu;	 /* pin to this CPU (-1: not) */
+	bool sink;	 /* only receive count messages (rxq SINK_RXQ), polling */
 };
 
 /* Pins the calling thread to the idx-th CPU it may use; -1 if there is none. */
@@ -62,15 +66,25 @@ static int peer(void *arg)
 	cpu_set_t was;
 	int rc;
 
+	struct clcp_endpt_attr attr;
+
 	if (a->cpu >= 0)
 		pin_nth(&was, 1);
-	rc = conf_open(a->p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
+	clcp_endpt_attr_init(&attr);
+	if (a->sink)
+		attr.rxq_len = SINK_RXQ;
+	rc = conf_open(a->p, NODE_B, &attr, PORT_B, NODE_A, PORT_A, &e);
 	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
 	TU_CK(tu_put(tu_child_sock, 'R') == 0, "token");
 	TU_CK(tu_expect(tu_child_sock, 'G', 20000) == 0, "no go");
 	for (uint32_t i = 0; i < a->count; i++) {
 		int c = e.chan;
 
+		if (a->sink) {
+			rc = conf_recv_pat(CONF_POLL, e.ep, &c, MSG_LEN, i);
+			TU_CK(rc == 0, "receive %u: %d %s", i, rc, clcp_errmsg());
+			continue;
+		}
 		if (a->gap_ms == 0) {
 			rc = conf_recv_pat(CONF_POLL, e.ep, &c, MSG_LEN, i);
 			TU_CK(rc == 0, "receive %u: %d %s", i, rc, clcp_errmsg());
@@ -235,4 +249,49 @@ CONF_TEST(adaptive, bad_settings_are_refused, conf_params_backends)
 	cr_assert_eq(attr.spin_us, CLCP_SPIN_ADAPTIVE);
 	cr_assert_eq(attr.spin_max_us, 50);
 	conf_close(&e);
+}
+
+/*
+ * Node A (spin_us) streams to a polling receiver with a short Rx queue; the
+ * counts of its waits for Rx space that spun and that slept.
+ */
+static void stream_to_sink(const struct conf_param *p, int32_t spin_us, uint64_t *spins,
+			   uint64_t *sleeps)
+{
+	struct peer_args a = { .p = p, .count = STREAM_MSGS, .cpu = -1, .sink = true };
+	struct clcp_endpt_attr attr;
+	struct conf_end e;
+	int sock;
+	pid_t pid;
+
+	clcp_endpt_attr_init(&attr);
+	attr.spin_us = spin_us;
+	pid = tu_fork(peer, &a, &sock);
+	cr_assert_gt(pid, 0);
+	conf_open_ok(p, NODE_A, &attr, PORT_A, NODE_B, PORT_B, &e);
+	cr_assert_eq(tu_expect(sock, 'R', 20000), 0);
+	cr_assert_eq(tu_put(sock, 'G'), 0);
+	for (uint32_t i = 0; i < STREAM_MSGS; i++)
+		conf_assert_rc(p, conf_send_pat(CONF_INTR, e.ep, e.chan, MSG_LEN, i), 0, "send");
+	*spins = ep_stat(e.ep, "tx_spins");
+	*sleeps = ep_stat(e.ep, "tx_sleeps");
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "sink");
+	conf_close(&e);
+	close(sock);
+	cr_log_info("[%s] spin_us %d: %llu waits for Rx space spun, %llu slept", p->backend,
+		    spin_us, (unsigned long long)*spins, (unsigned long long)*sleeps);
+}
+
+/* A sender with a budget spins for Rx space; one without sleeps at once. */
+CONF_TEST(adaptive, sender_spins_for_rx_space, conf_params_backends)
+{
+	uint64_t spins, sleeps;
+
+	stream_to_sink(p, CLCP_SPIN_MAX_US, &spins, &sleeps);
+	cr_assert_gt(spins, 0, "[%s] the stream never waited for Rx space", p->backend);
+	cr_assert_eq(sleeps, 0, "[%s] slept though the receiver drains within 1 s", p->backend);
+	stream_to_sink(p, 0, &spins, &sleeps);
+	cr_assert_eq(spins, 0, "[%s] spun without a budget", p->backend);
+	cr_assert_gt(sleeps, 0, "[%s] the stream never waited for Rx space", p->backend);
 }
