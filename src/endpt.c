@@ -120,6 +120,7 @@ static void priv_free(struct clcp_endpt *ep)
 	free(p->held);
 	free(p->chq);
 	free(p->tx_midmsg);
+	clcp__spin_fini(&p->spin);
 	free(p);
 	ep->priv = NULL;
 }

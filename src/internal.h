@@ -4,6 +4,7 @@
 #define CLCP_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "clcp/clcp.h"
@@ -97,8 +98,10 @@ struct clcp__spin {
 	uint64_t max_ns;    /* adaptive: largest budget */
 	uint64_t gap_ns;    /* adaptive: average wait that spinning caught */
 	uint64_t hits, misses, pressured;
-	long nivcsw;	    /* involuntary context switches seen last */
-	uint64_t load_seen; /* when the run queue was last looked at (ns) */
+	uint64_t delay_ns;  /* the thread's run-queue wait seen last (schedstat) */
+	uint64_t delay_seen; /* when it was read (ns) */
+	int sched_fd1;	    /* the reading thread's schedstat fd + 1; 0: none */
+	pthread_t sched_thread; /* the thread sched_fd1 is of */
 	/* Run-queue pressure since the last look (clcp__spin_pressure; tests stub it). */
 	bool (*pressure_probe)(struct clcp__spin *s, uint64_t now);
 	uint32_t calm;	    /* waits left with the budget held low */
@@ -138,6 +141,7 @@ int clcp__chan_check(struct clcp_endpt *ep, int chan);
 uint64_t clcp__now_ms(void);
 uint64_t clcp__now_ns(void);
 void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a);
+void clcp__spin_fini(struct clcp__spin *s);
 bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now);
 /* A receive call begins to wait (unless the fast path began it: carry). */
 void clcp__spin_begin(struct clcp__spin *s);

@@ -4,15 +4,15 @@
  * adaptive one. Adaptive: spinning that catches arrivals keeps the budget
  * near a few times the usual gap; a wait that blocked and was woken within
  * the largest budget says more spinning would have paid (grow); a longer one
- * says it was waste (halve). Run-queue pressure (this thread preempted, or
- * more runnable threads than CPUs) cuts it and holds it low for a while:
- * then spinning takes the CPU from the very peer it waits for.
+ * says it was waste (halve). Run-queue pressure (this thread kept waiting
+ * for a CPU while runnable: preempted, or woken and not run) cuts it and
+ * holds it low for a while: then spinning takes the CPU from the very peer
+ * it waits for.
  */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,7 +22,6 @@
 #define SPIN_GROW_NS 2000u   /* first step up from 0 */
 #define SPIN_JUMP_NS 50000u  /* a clock jump this large while spinning: preempted */
 #define SPIN_CALM_WAITS 64u  /* waits held low after pressure */
-#define LOAD_EVERY_NS 10000000u /* the run queue is looked at every 10 ms */
 
 uint64_t clcp__now_ns(void)
 {
@@ -32,61 +31,53 @@ uint64_t clcp__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static long involuntary_switches(void)
+/* This thread's schedstat (/proc/thread-self), opened once per thread that asks. */
+static int sched_fd(struct clcp__spin *s)
 {
-	struct rusage ru;
+	pthread_t self = pthread_self();
 
-	return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+	if (s->sched_fd1 && pthread_equal(s->sched_thread, self))
+		return s->sched_fd1 - 1;
+	clcp__spin_fini(s);
+	s->sched_fd1 = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC) + 1;
+	s->sched_thread = self;
+	return s->sched_fd1 - 1;
 }
 
-/* Runnable threads beyond the CPUs, from /proc/loadavg ("0.1 0.2 0.3 R/T P"). */
-static bool runqueue_full(void)
+/* Time this thread has waited on a run queue, runnable (ns; 0 when unknown). */
+static uint64_t run_delay_ns(struct clcp__spin *s)
 {
-	static int fd = -2;
-	static long ncpu;
-	char buf[128], *slash;
-	long running, cpus;
+	char buf[96], *end;
+	int fd = sched_fd(s);
 	ssize_t n;
-	int f = __atomic_load_n(&fd, __ATOMIC_ACQUIRE);
 
-	if (f == -2) {
-		int expect = -2;
-
-		__atomic_store_n(&ncpu, sysconf(_SC_NPROCESSORS_ONLN), __ATOMIC_RELEASE);
-		f = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-		if (!__atomic_compare_exchange_n(&fd, &expect, f, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_ACQUIRE)) {
-			if (f >= 0)
-				close(f);
-			f = expect;
-		}
-	}
-	if (f < 0 || (n = pread(f, buf, sizeof(buf) - 1, 0)) <= 0)
-		return false;
+	if (fd < 0 || (n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
 	buf[n] = '\0';
-	slash = strchr(buf, '/');
-	if (!slash)
-		return false;
-	while (slash > buf && slash[-1] != ' ')
-		slash--;
-	running = strtol(slash, NULL, 10);
-	cpus = __atomic_load_n(&ncpu, __ATOMIC_ACQUIRE);
-	return cpus > 0 && running > cpus;
+	strtoull(buf, &end, 10); /* time on the CPU; the run-queue wait follows */
+	return strtoull(end, NULL, 10);
 }
 
-/* Preempted since the last look, or a full run queue (at most every 10 ms). */
+/*
+ * Kept off the CPU while runnable for an eighth of the time since the last
+ * look, and 50 us at least: a busy machine, not a peer thread's short turn.
+ */
 bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now)
 {
-	long sw = involuntary_switches();
-	bool preempted = sw != s->nivcsw;
+	uint64_t delay = run_delay_ns(s), waited = delay - s->delay_ns;
+	uint64_t span = now - s->delay_seen;
+	bool known = s->delay_seen != 0 && delay >= s->delay_ns;
 
-	s->nivcsw = sw;
-	if (preempted)
-		return true;
-	if (now - s->load_seen < LOAD_EVERY_NS)
-		return false;
-	s->load_seen = now;
-	return runqueue_full();
+	s->delay_ns = delay;
+	s->delay_seen = now;
+	return known && waited >= SPIN_JUMP_NS && waited * 8 >= span;
+}
+
+void clcp__spin_fini(struct clcp__spin *s)
+{
+	if (s->sched_fd1 > 0)
+		close(s->sched_fd1 - 1);
+	s->sched_fd1 = 0;
 }
 
 /* No wait under way. */
@@ -106,10 +97,10 @@ void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a)
 	s->adaptive = a->spin_us == CLCP_SPIN_ADAPTIVE;
 	s->max_ns = (uint64_t)a->spin_max_us * 1000u;
 	s->budget_ns = s->adaptive ? s->max_ns / 4 : (uint64_t)a->spin_us * 1000u;
-	if (s->adaptive)
-		s->nivcsw = involuntary_switches();
 	if (!s->pressure_probe)
 		s->pressure_probe = clcp__spin_pressure;
+	if (s->adaptive)
+		s->pressure_probe(s, clcp__now_ns()); /* the baseline */
 }
 
 /*

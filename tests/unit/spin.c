@@ -4,6 +4,9 @@
  * each observation does to the budget, with run-queue pressure stubbed.
  */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include "internal.h"
 
@@ -119,4 +122,63 @@ Test(spin, a_fixed_budget_stays_put)
 	cr_assert_eq(s.budget_ns, 70 * US);
 	cr_assert_eq(s.hits, 1);
 	cr_assert_eq(s.misses, 1);
+}
+
+/* --- the real probe: this thread's run-queue wait (schedstat) --- */
+
+#define BUSY_MS 60u
+
+static void busy_ms(unsigned ms)
+{
+	uint64_t end = clcp__now_ns() + (uint64_t)ms * 1000000u;
+
+	while (clcp__now_ns() < end)
+		;
+}
+
+static void *rival(void *arg)
+{
+	(void)arg;
+	busy_ms(BUSY_MS);
+	return NULL;
+}
+
+/* Pressure after busy_ms(BUSY_MS) on one CPU, with a busy rival thread there or not. */
+static bool pressure_on_one_cpu(bool with_rival)
+{
+	struct clcp__spin s = { 0 };
+	cpu_set_t was, one;
+	pthread_t t;
+	bool p;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(was), &was), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	cr_assert_not(clcp__spin_pressure(&s, clcp__now_ns()), "the first look is the baseline");
+	cr_assert_eq(with_rival ? pthread_create(&t, NULL, rival, NULL) : 0, 0);
+	busy_ms(BUSY_MS);
+	p = clcp__spin_pressure(&s, clcp__now_ns());
+	if (with_rival)
+		pthread_join(t, NULL);
+	sched_setaffinity(0, sizeof(was), &was);
+	cr_log_info("rival %d: run delay %llu ns, pressure %d", with_rival,
+		    (unsigned long long)s.delay_ns, p);
+	clcp__spin_fini(&s);
+	return p;
+}
+
+Test(spin, a_thread_kept_off_its_cpu_sees_pressure)
+{
+	cr_assert(pressure_on_one_cpu(true), "a rival shared the CPU for %u ms", BUSY_MS);
+}
+
+/* Three tries: other tests' processes may share the CPU now and then. */
+Test(spin, a_thread_alone_on_its_cpu_sees_none)
+{
+	bool p = true;
+
+	for (int i = 0; i < 3 && p; i++)
+		p = pressure_on_one_cpu(false);
+	cr_assert_not(p, "pressure seen without a rival, three times");
 }
