@@ -59,8 +59,9 @@ static uint64_t run_delay_ns(struct clcp__spin *s)
 }
 
 /*
- * Kept off the CPU while runnable for an eighth of the time since the last
- * look, and 50 us at least: a busy machine, not a peer thread's short turn.
+ * Kept off the CPU while runnable for half the time since the last look,
+ * and 50 us at least: a crowded machine, not a peer thread's turns (udp's
+ * progress threads alone make a quarter when they stream).
  */
 bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now)
 {
@@ -70,7 +71,7 @@ bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now)
 
 	s->delay_ns = delay;
 	s->delay_seen = now;
-	return known && waited >= SPIN_JUMP_NS && waited * 8 >= span;
+	return known && waited >= SPIN_JUMP_NS && waited * 2 >= span;
 }
 
 void clcp__spin_fini(struct clcp__spin *s)

@@ -581,6 +581,8 @@ static int udp_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	uint64_t end = now_ms() + (uint64_t)(ms > 0 ? ms : 1);
 	struct timespec ts;
 
+	if (!spin) /* the acks we wait for come through the thread: it must watch for them */
+		udp_thread_unpoll(u);
 	pthread_mutex_lock(&u->lock);
 	if (u->txb.depth == 0 && u->txb.n)
 		udp_tx_send(u); /* frames held for the rest of their message go now */

@@ -139,16 +139,16 @@ static void busy_ms(unsigned ms)
 static void *rival(void *arg)
 {
 	(void)arg;
-	busy_ms(BUSY_MS);
+	busy_ms(3 * BUSY_MS); /* outlasts the prober's BUSY_MS of CPU */
 	return NULL;
 }
 
-/* Pressure after busy_ms(BUSY_MS) on one CPU, with a busy rival thread there or not. */
-static bool pressure_on_one_cpu(bool with_rival)
+/* Pressure after busy_ms(BUSY_MS) on one CPU that two busy rival threads share. */
+static bool pressure_with_rivals(void)
 {
 	struct clcp__spin s = { 0 };
 	cpu_set_t was, one;
-	pthread_t t;
+	pthread_t t[2];
 	bool p;
 
 	cr_assert_eq(sched_getaffinity(0, sizeof(was), &was), 0);
@@ -156,21 +156,21 @@ static bool pressure_on_one_cpu(bool with_rival)
 	CPU_SET(sched_getcpu(), &one);
 	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
 	cr_assert_not(clcp__spin_pressure(&s, clcp__now_ns()), "the first look is the baseline");
-	cr_assert_eq(with_rival ? pthread_create(&t, NULL, rival, NULL) : 0, 0);
-	busy_ms(BUSY_MS);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, rival, NULL), 0);
+	busy_ms(BUSY_MS); /* a third of the CPU: waits twice that */
 	p = clcp__spin_pressure(&s, clcp__now_ns());
-	if (with_rival)
-		pthread_join(t, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
 	sched_setaffinity(0, sizeof(was), &was);
-	cr_log_info("rival %d: run delay %llu ns, pressure %d", with_rival,
-		    (unsigned long long)s.delay_ns, p);
+	cr_log_info("run delay %llu ns, pressure %d", (unsigned long long)s.delay_ns, p);
 	clcp__spin_fini(&s);
 	return p;
 }
 
 Test(spin, a_thread_kept_off_its_cpu_sees_pressure)
 {
-	cr_assert(pressure_on_one_cpu(true), "a rival shared the CPU for %u ms", BUSY_MS);
+	cr_assert(pressure_with_rivals(), "two rivals shared the CPU for %u ms", BUSY_MS);
 }
 
 /*
