@@ -20,6 +20,7 @@
 
 #define SPIN_MIN_NS 500u     /* smallest budget that still spins */
 #define SPIN_GROW_NS 2000u   /* first step up from 0 */
+#define SPIN_HIT_MIN_NS 10000u /* while spinning pays: about a wake-up across CPUs */
 #define SPIN_JUMP_NS 50000u  /* a clock jump this large while spinning: preempted */
 #define SPIN_CALM_WAITS 64u  /* waits held low after pressure */
 
@@ -177,7 +178,7 @@ static void after_hit(struct clcp__spin *s, uint64_t waited_ns)
 
 	s->gap_ns = s->gap_ns - s->gap_ns / 8 + waited_ns / 8;
 	decayed = decayed > 4 * s->gap_ns ? decayed : 4 * s->gap_ns;
-	set_budget(s, decayed > SPIN_GROW_NS ? decayed : SPIN_GROW_NS);
+	set_budget(s, decayed > SPIN_HIT_MIN_NS ? decayed : SPIN_HIT_MIN_NS);
 }
 
 /*

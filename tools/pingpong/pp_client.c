@@ -209,25 +209,43 @@ static double bw_point(struct bench *bn, size_t size)
 	return (double)size * window * done / ns * 1e3;
 }
 
-static void measure_mode(struct bench *bn, enum mode m)
+static bool mode_on(const struct bench *bn, int m)
+{
+	return bn->o->modes & (1u << m);
+}
+
+/*
+ * Every size in every mode asked for, the modes taken in turn at each
+ * point: the machine's slow spells (seconds long) then hit them alike.
+ */
+static void measure_modes(struct bench *bn)
 {
 	unsigned reps = bn->o->repeat, ns = bn->nsizes;
-	struct lat *runs = calloc((size_t)ns * reps, sizeof *runs);
+	struct lat *runs = calloc((size_t)NMODES * ns * reps, sizeof *runs);
 
 	if (runs == NULL)
 		fail("out of memory");
-	link_set_mode(&bn->link, m);
 	for (unsigned r = 0; r < reps; r++)
 		for (unsigned i = 0; i < ns; i++)
-			runs[i * reps + r] = lat_point(bn, bn->sizes[i]);
-	for (unsigned i = 0; i < ns; i++) {
-		bn->pt[m][i].size = bn->sizes[i];
-		bn->pt[m][i].lat = lat_median(&runs[i * reps], reps);
-		bn->pt[m][i].mbps = bw_point(bn, bn->sizes[i]);
-	}
+			for (int m = 0; m < NMODES; m++)
+				if (mode_on(bn, m)) {
+					link_set_mode(&bn->link, (enum mode)m);
+					runs[((size_t)m * ns + i) * reps + r] = lat_point(bn, bn->sizes[i]);
+				}
+	for (unsigned i = 0; i < ns; i++)
+		for (int m = 0; m < NMODES; m++)
+			if (mode_on(bn, m)) {
+				link_set_mode(&bn->link, (enum mode)m);
+				bn->pt[m][i].size = bn->sizes[i];
+				bn->pt[m][i].lat = lat_median(&runs[((size_t)m * ns + i) * reps], reps);
+				bn->pt[m][i].mbps = bw_point(bn, bn->sizes[i]);
+			}
 	free(runs);
-	bn->have[m] = true;
-	print_table(bn, m);
+	for (int m = 0; m < NMODES; m++)
+		if (mode_on(bn, m)) {
+			bn->have[m] = true;
+			print_table(bn, (enum mode)m);
+		}
 }
 
 static void client_finish(struct bench *bn)
@@ -259,8 +277,6 @@ static void client_connect(struct bench *bn)
 void client(struct bench *bn)
 {
 	client_connect(bn);
-	for (int m = 0; m < NMODES; m++)
-		if (bn->o->modes & (1u << m))
-			measure_mode(bn, (enum mode)m);
+	measure_modes(bn);
 	client_finish(bn);
 }
