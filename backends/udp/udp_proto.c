@@ -796,6 +796,12 @@ static bool credit_low(const struct udp_chan *uc)
 	return uc->rcv_edge - uc->rcv_nxt <= cap / 2;
 }
 
+static void xsk_count(struct udp_dev *u, bool in_place)
+{
+	u->st.xdp_rx_inplace += in_place;
+	u->st.xdp_rx_copied += !in_place;
+}
+
 /* Into the next posted Rx slot; false when none is posted. */
 static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		    const unsigned char *payload)
@@ -812,6 +818,8 @@ static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	uc->rcv_nxt++;
 	u->st.rx_data++;
 	u->st.rx_direct += payload == ep->base + s->buf_off;
+	if (u->xsk && f->len > CLCP_QE_INLINE_MAX) /* where the kernel wrote it, or copied */
+		xsk_count(u, udp_xsk_swap(u, ep, payload, s));
 	rx_publish(ep, uc, s, &rf);
 	return true;
 }
