@@ -168,6 +168,7 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "xdp_ring_tx", offsetof(struct udp_stats, xdp_ring_tx) },
 		{ "xdp_rx_inplace", offsetof(struct udp_stats, xdp_rx_inplace) },
 		{ "xdp_rx_copied", offsetof(struct udp_stats, xdp_rx_copied) },
+		{ "xdp_tx_inplace", offsetof(struct udp_stats, xdp_tx_inplace) },
 	};
 	struct udp_dev *u = UDP(dev);
 	struct udp_stats st;
@@ -426,6 +427,7 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 	active_unlink(u, uc);
 	udp_psock_put(u, uc->fd);
 	uc->active = false;
+	udp_store_release(u, uc, uc->snd_una, uc->snd_nxt);
 	free(uc->store);
 	uc->store = NULL;
 	free(uc->ooo);
@@ -452,11 +454,30 @@ static void store_frame(struct udp_dev *u, struct udp_slot *s, unsigned char *ds
 		memcpy(dst, data, len);
 }
 
+/*
+ * Where frame seq waits for its ack: in xdp mode a UMEM frame with room for
+ * the headers before it (it is sent from there), else the store; NULL: out
+ * of memory.
+ */
+static unsigned char *slot_place(struct udp_dev *u, struct udp_chan *uc, struct udp_slot *s,
+				 uint32_t seq, uint32_t len)
+{
+	unsigned char *p = udp_xsk_store_get(u, len, &s->xframe);
+
+	s->umem = p != NULL;
+	if (p)
+		return p;
+	if (!uc->store)
+		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
+	return uc->store ? uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu : NULL;
+}
+
 /* Takes one frame into the retransmit store and sends it: 0, -EAGAIN, error. */
 static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32_t len,
 		uint32_t msg_len, uint8_t qflags)
 {
 	struct udp_slot *s;
+	unsigned char *dst;
 
 	if (uc->err)
 		return uc->err;
@@ -466,19 +487,17 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 		return -EAGAIN;
 	}
 	uc->wnd_wait = false;
-	if (!uc->store) {
-		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
-		if (!uc->store)
-			return -ENOMEM;
-	}
 	s = &uc->slot[uc->snd_nxt % UDP_WIN];
+	dst = slot_place(u, uc, s, uc->snd_nxt, len);
+	if (!dst)
+		return -ENOMEM;
 	s->len = len;
 	s->msg_len = msg_len;
 	s->flags = (uint8_t)(((qflags & CLCP_QF_LAST) ? CLCP_FF_LAST : 0) |
 			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
 	s->rexmit = 0;
 	s->sacked = 0;
-	store_frame(u, s, uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
+	store_frame(u, s, dst, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
 	return 0;
 }

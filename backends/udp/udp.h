@@ -102,6 +102,7 @@ struct udp_stats {
 	uint64_t xdp_ring_rx, xdp_ring_tx; /* entries of the fill and Rx, Tx and completion rings */
 	uint64_t xdp_rx_inplace;	   /* data frames the kernel wrote into their Rx buffer */
 	uint64_t xdp_rx_copied;		   /* data frames copied into their Rx buffer (xdp mode) */
+	uint64_t xdp_tx_inplace;	   /* data frames sent from their store slot in the UMEM */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
 };
@@ -182,6 +183,8 @@ struct udp_slot {
 	uint8_t have; /* receive side: a kept frame is in the slot */
 	uint8_t sacked; /* send side: the receiver holds it (SACK) */
 	uint8_t has_crc; /* send side: crc is the payload's CRC32C */
+	uint8_t umem;	 /* send side: kept in Tx frame xframe of the UMEM, and sent from there */
+	uint32_t xframe;
 	uint32_t crc;
 	uint64_t sent_us;
 };
@@ -202,7 +205,7 @@ struct udp_chan {
 	bool wnd_wait; /* a frame waits for credit: probe if the update was lost */
 	uint64_t wnd_probe_us, wnd_gap_us; /* next window probe; gap, doubling */
 	uint64_t srtt_us, rttvar_us, rto_us;
-	unsigned char *store; /* UDP_WIN frames of mtu bytes */
+	unsigned char *store; /* UDP_WIN frames of mtu bytes (xdp mode: UMEM frames first) */
 	struct udp_slot slot[UDP_WIN];
 	uint64_t wait_since_ms; /* waiting for an unseen peer */
 	uint32_t hello_tries;
@@ -321,6 +324,11 @@ unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now);
 void udp_xsk_kick(struct udp_dev *u);
 unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *to, size_t n);
 void udp_xsk_tx_put(struct udp_dev *u, size_t n);
+unsigned char *udp_xsk_tx_at(struct udp_dev *u, const struct sockaddr_storage *to, size_t n,
+			     uint32_t frame);
+unsigned char *udp_xsk_store_get(struct udp_dev *u, uint32_t len, uint32_t *frame);
+unsigned char *udp_xsk_store_data(const struct udp_dev *u, uint32_t frame);
+void udp_xsk_store_put(struct udp_dev *u, uint32_t frame);
 
 /* udp_proto.c */
 uint64_t udp_now_us(void);
@@ -345,6 +353,7 @@ void udp_timers(struct udp_dev *u);
 void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);
+void udp_store_release(struct udp_dev *u, struct udp_chan *uc, uint32_t from, uint32_t to);
 uint32_t udp_rx_credit(struct clcp_endpt *ep);
 uint32_t udp_rx_credit_f2(struct clcp_endpt *ep);
 void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc);

@@ -62,6 +62,7 @@ void udp_xdp_rings(uint32_t rxq_len, uint32_t txq_len, uint32_t ring, uint32_t *
 #define XSK_FRAME 4096u
 #define XSK_HEADROOM 2u /* the UDP payload (CLCP header) 4-aligned in every frame */
 #define TX_OFF XSK_HEADROOM
+#define STORE_OFF (TX_OFF + PKT_HDRS + UDP_HDR_LEN) /* a store slot's payload in its frame */
 #define PKT_HDRS (ETH_HLEN + 20u + 8u)
 /* A payload in place: the kernel writes the packet this far before it (fill address to payload). */
 #define PLACE_OFF (XDP_PACKET_HEADROOM + XSK_HEADROOM + PKT_HDRS + UDP_HDR_LEN)
@@ -107,8 +108,11 @@ struct udp_xsk {
 	uint32_t saddr; /* network order */
 	uint16_t sport; /* network order */
 	uint16_t ip_id;
-	uint64_t *tx_free; /* UMEM addresses of free Tx frames */
-	uint32_t ntx_free, tx_out, tx_pending;
+	uint64_t *tx_free; /* UMEM addresses of free Tx frames (twice the Tx ring's entries) */
+	uint32_t ntx_free, tx_out, tx_pending; /* tx_out: descriptors not completed */
+	uint8_t *tx_held;		       /* per Tx frame: a retransmit store slot holds it */
+	uint16_t *tx_busy;		       /* per Tx frame: its descriptors not completed */
+	uint32_t ntx_held; /* at most ring_tx: as many stay for packets built by copy */
 	uint64_t cur; /* the frame udp_xsk_tx_get handed out */
 	bool zc;      /* bound in zero-copy mode */
 	bool native;  /* the program runs in the driver */
@@ -294,7 +298,7 @@ static uint16_t udp_csum(const struct iphdr *ip, const unsigned char *udp, size_
 /* --- UMEM and socket --- */
 
 /*
- * The UMEM: ring_tx Tx frames, then ring_rx Rx frames on the fill ring,
+ * The UMEM: 2 x ring_tx Tx frames, then ring_rx Rx frames on the fill ring,
  * or (map_len) the endpoint's region, whose buffers go on the fill ring
  * when it starts. Unaligned chunks: a fill address need not be a frame's.
  */
@@ -305,7 +309,7 @@ static int umem_open(struct udp_xsk *x)
 				      .frame_size = XSK_FRAME,
 				      .frame_headroom = XSK_HEADROOM,
 				      .flags = XDP_UMEM_UNALIGNED_CHUNK_FLAG };
-	size_t tx_len = (size_t)x->ring_tx * XSK_FRAME;
+	size_t tx_len = (size_t)2 * x->ring_tx * XSK_FRAME; /* half may hold store slots */
 	uint32_t i, idx, nrx = x->map_len ? 0 : x->ring_rx;
 	int rc;
 
@@ -314,17 +318,19 @@ static int umem_open(struct udp_xsk *x)
 					     (size_t)nrx * XSK_FRAME);
 	x->area =
 		mmap(NULL, x->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	x->tx_free = calloc(x->ring_tx, sizeof(*x->tx_free));
+	x->tx_free = calloc(2 * x->ring_tx, sizeof(*x->tx_free));
+	x->tx_held = calloc(2 * x->ring_tx, sizeof(*x->tx_held));
+	x->tx_busy = calloc(2 * x->ring_tx, sizeof(*x->tx_busy));
 	if (x->area == MAP_FAILED)
 		x->area = NULL;
-	if (!x->area || !x->tx_free)
+	if (!x->area || !x->tx_free || !x->tx_held || !x->tx_busy)
 		return clcp__err(ENOMEM, "UMEM of %zu bytes: out of memory", x->area_len);
 	rc = xsk_umem__create(&x->umem, x->area, x->area_len, &x->fq, &x->cq, &uc);
 	if (rc < 0)
 		return clcp__err(-rc, "UMEM: %s", strerror(-rc));
-	for (i = 0; i < x->ring_tx; i++)
+	for (i = 0; i < 2 * x->ring_tx; i++)
 		x->tx_free[i] = (uint64_t)i * XSK_FRAME;
-	x->ntx_free = x->ring_tx;
+	x->ntx_free = 2 * x->ring_tx;
 	if (nrx && xsk_ring_prod__reserve(&x->fq, nrx, &idx) != nrx)
 		return clcp__err(ENOMEM, "UMEM fill ring");
 	for (i = 0; i < nrx; i++)
@@ -394,6 +400,8 @@ static void xsk_free(struct udp_xsk *x)
 	if (x->area)
 		munmap(x->area, x->area_len);
 	free(x->tx_free);
+	free(x->tx_held);
+	free(x->tx_busy);
 	free(x);
 }
 
@@ -727,14 +735,24 @@ unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now)
 
 /* --- send --- */
 
-/* Completed Tx frames back to the free list. */
+/* A Tx frame neither on the ring nor holding a store slot is free. */
+static void tx_frame_idle(struct udp_xsk *x, uint32_t k)
+{
+	if (!x->tx_busy[k] && !x->tx_held[k])
+		x->tx_free[x->ntx_free++] = (uint64_t)k * XSK_FRAME;
+}
+
+/* Completed Tx descriptors: their frames back to the free list, unless a store slot holds one. */
 static void tx_reclaim(struct udp_xsk *x)
 {
 	uint32_t idx, n = xsk_ring_cons__peek(&x->cq, x->ring_tx, &idx);
 
-	for (uint32_t i = 0; i < n; i++)
-		x->tx_free[x->ntx_free++] = *xsk_ring_cons__comp_addr(&x->cq, idx + i) &
-					    ~(uint64_t)(XSK_FRAME - 1);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = (uint32_t)(*xsk_ring_cons__comp_addr(&x->cq, idx + i) / XSK_FRAME);
+
+		x->tx_busy[k]--;
+		tx_frame_idle(x, k);
+	}
 	xsk_ring_cons__release(&x->cq, n);
 	x->tx_out -= n;
 }
@@ -762,35 +780,36 @@ void udp_xsk_kick(struct udp_dev *u)
 	tx_reclaim(x);
 }
 
-/*
- * A UMEM frame for a datagram of n bytes to `to`, its Ethernet, IPv4 and
- * UDP headers written: where the datagram goes (4-aligned), or NULL when
- * the ring cannot take it (the socket sends it then).
- */
-unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *to, size_t n)
+/* The ring takes one more descriptor (completions reclaimed, the kernel kicked if need be). */
+static bool tx_room(struct udp_dev *u)
 {
 	struct udp_xsk *x = u->xsk;
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)to;
-	const uint8_t *mac;
-	unsigned char *p;
-	struct iphdr ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_UDP };
-	struct udphdr uh = { .source = x->sport, .len = htons((uint16_t)(n + 8)) };
 
-	if (!x->xsk || to->ss_family != AF_INET || PKT_HDRS + n > x->pkt_max || n + 28 > x->ifmtu)
-		return NULL;
-	mac = neigh_mac(x, sin->sin_addr.s_addr);
-	if (!mac)
-		return NULL;
-	if (!x->ntx_free)
+	if (x->tx_out >= x->ring_tx || !x->ntx_free)
 		tx_reclaim(x);
-	if (!x->ntx_free) {
+	if (x->tx_out >= x->ring_tx || !x->ntx_free) {
 		x->tx_pending = 1;
 		udp_xsk_kick(u);
 	}
-	if (!x->ntx_free)
+	return x->tx_out < x->ring_tx;
+}
+
+/* The peer's Ethernet address when the ring can carry a datagram of n bytes to it, else NULL. */
+static const uint8_t *tx_mac(struct udp_xsk *x, const struct sockaddr_storage *to, size_t n)
+{
+	if (!x->xsk || to->ss_family != AF_INET || PKT_HDRS + n > x->pkt_max || n + 28 > x->ifmtu)
 		return NULL;
-	x->cur = x->tx_free[--x->ntx_free];
-	p = x->area + x->cur + TX_OFF;
+	return neigh_mac(x, ((const struct sockaddr_in *)to)->sin_addr.s_addr);
+}
+
+/* Ethernet, IPv4 and UDP headers for n bytes to sin, in frame x->cur: where the datagram goes. */
+static unsigned char *hdrs_put(struct udp_xsk *x, const uint8_t *mac, const struct sockaddr_in *sin,
+			       size_t n)
+{
+	unsigned char *p = x->area + x->cur + TX_OFF;
+	struct iphdr ip = { .version = 4, .ihl = 5, .ttl = 64, .protocol = IPPROTO_UDP };
+	struct udphdr uh = { .source = x->sport, .len = htons((uint16_t)(n + 8)) };
+
 	memcpy(p, mac, ETH_ALEN);
 	memcpy(p + ETH_ALEN, x->mac, ETH_ALEN);
 	p[12] = 0x08, p[13] = 0x00;
@@ -806,6 +825,78 @@ unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *
 	return p + PKT_HDRS;
 }
 
+/*
+ * A UMEM frame for a datagram of n bytes to `to`, its Ethernet, IPv4 and
+ * UDP headers written: where the datagram goes (4-aligned), or NULL when
+ * the ring cannot take it (the socket sends it then).
+ */
+unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *to, size_t n)
+{
+	struct udp_xsk *x = u->xsk;
+	const uint8_t *mac = tx_mac(x, to, n);
+
+	if (!mac || !tx_room(u) || !x->ntx_free)
+		return NULL;
+	x->cur = x->tx_free[--x->ntx_free];
+	return hdrs_put(x, mac, (const struct sockaddr_in *)to, n);
+}
+
+/*
+ * The same in the Tx frame a store slot holds (udp_xsk_store_get), its
+ * payload already in place; NULL also while the frame is still on the
+ * ring (a resend that soon): the caller copies it into a frame of its own.
+ */
+unsigned char *udp_xsk_tx_at(struct udp_dev *u, const struct sockaddr_storage *to, size_t n,
+			     uint32_t frame)
+{
+	struct udp_xsk *x = u->xsk;
+	const uint8_t *mac = x->tx_busy[frame] ? NULL : tx_mac(x, to, n);
+
+	if (!mac || !tx_room(u))
+		return NULL;
+	x->cur = (uint64_t)frame * XSK_FRAME;
+	return hdrs_put(x, mac, (const struct sockaddr_in *)to, n);
+}
+
+/*
+ * A free Tx frame to keep a frame of len bytes until it is acked, and send
+ * it from: where its payload goes, or NULL (then the store takes it). At
+ * most half the Tx frames are held so: the rest carry packets built by copy.
+ */
+unsigned char *udp_xsk_store_get(struct udp_dev *u, uint32_t len, uint32_t *frame)
+{
+	struct udp_xsk *x = u->xsk;
+	uint64_t addr;
+
+	if (!x || !x->xsk || STORE_OFF + len + UDP_CRC_LEN > XSK_FRAME || x->ntx_held >= x->ring_tx)
+		return NULL;
+	if (!x->ntx_free)
+		tx_reclaim(x);
+	if (!x->ntx_free)
+		return NULL;
+	addr = x->tx_free[--x->ntx_free];
+	*frame = (uint32_t)(addr / XSK_FRAME);
+	x->tx_held[*frame] = 1;
+	x->ntx_held++;
+	return x->area + addr + STORE_OFF;
+}
+
+/* The payload of the store slot in Tx frame `frame`. */
+unsigned char *udp_xsk_store_data(const struct udp_dev *u, uint32_t frame)
+{
+	return u->xsk->area + (uint64_t)frame * XSK_FRAME + STORE_OFF;
+}
+
+/* The store slot is acked (or its channel gone): its frame is free once off the ring. */
+void udp_xsk_store_put(struct udp_dev *u, uint32_t frame)
+{
+	struct udp_xsk *x = u->xsk;
+
+	x->tx_held[frame] = 0;
+	x->ntx_held--;
+	tx_frame_idle(x, frame);
+}
+
 /* The datagram of n bytes written into the frame from udp_xsk_tx_get: its UDP checksum, onto the
  * ring. */
 void udp_xsk_tx_put(struct udp_dev *u, size_t n)
@@ -819,10 +910,11 @@ void udp_xsk_tx_put(struct udp_dev *u, size_t n)
 	memcpy(&ip, p + ETH_HLEN, sizeof(ip));
 	c = udp_csum(&ip, p + ETH_HLEN + 20, n + 8);
 	memcpy(p + ETH_HLEN + 26, &c, 2);
-	xsk_ring_prod__reserve(&x->tx, 1, &idx); /* a free frame means a free entry */
+	xsk_ring_prod__reserve(&x->tx, 1, &idx); /* tx_out < ring_tx: a free entry */
 	*xsk_ring_prod__tx_desc(&x->tx, idx) =
 		(struct xdp_desc){ .addr = x->cur + TX_OFF, .len = (uint32_t)(PKT_HDRS + n) };
 	xsk_ring_prod__submit(&x->tx, 1);
+	x->tx_busy[x->cur / XSK_FRAME]++;
 	x->tx_out++;
 	x->tx_pending++;
 	u->st.xdp_tx++;
@@ -892,6 +984,30 @@ unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *
 {
 	(void)u, (void)to, (void)n;
 	return NULL;
+}
+
+unsigned char *udp_xsk_tx_at(struct udp_dev *u, const struct sockaddr_storage *to, size_t n,
+			     uint32_t frame)
+{
+	(void)u, (void)to, (void)n, (void)frame;
+	return NULL;
+}
+
+unsigned char *udp_xsk_store_get(struct udp_dev *u, uint32_t len, uint32_t *frame)
+{
+	(void)u, (void)len, (void)frame;
+	return NULL;
+}
+
+unsigned char *udp_xsk_store_data(const struct udp_dev *u, uint32_t frame)
+{
+	(void)u, (void)frame;
+	return NULL;
+}
+
+void udp_xsk_store_put(struct udp_dev *u, uint32_t frame)
+{
+	(void)u, (void)frame;
 }
 
 void udp_xsk_tx_put(struct udp_dev *u, size_t n)
