@@ -100,6 +100,12 @@ void clcp__noop(struct clcp_endpt *ep)
 	(void)ep;
 }
 
+void clcp__no_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a, struct clcp__buf_room *r)
+{
+	(void)dev, (void)a;
+	*r = (struct clcp__buf_room){ 0 };
+}
+
 static const struct clcp_backend_ops *backend_find(const char *uri,
 						   const char **args)
 {

@@ -61,10 +61,21 @@ static int attr_check(const struct clcp_endpt_attr *a, uint32_t mtu_max)
 	return spin_check(a->spin_us, a->spin_max_us);
 }
 
-/* Writes the region layout into the header; returns the region size. */
-static uint32_t layout(struct clcp_endpt_hdr *h, const struct clcp_endpt_attr *a)
+/* Bytes between frame buffers: the room the backend asked for, the mtu, 64-aligned. */
+static uint32_t stride_of(const struct clcp__buf_room *r, uint32_t mtu)
 {
-	uint32_t stride = ALIGN64(a->mtu), off = sizeof(*h);
+	return ALIGN64(r->headroom + (r->span > mtu ? r->span : mtu));
+}
+
+/*
+ * Writes the region layout into the header; returns the region size. Each
+ * buffer sits `headroom` bytes into its slot of `stride` bytes; the NIC's
+ * own Rx buffers (room->nic_bufs) follow the 2 x rxq_len of the user.
+ */
+static uint32_t layout(struct clcp_endpt_hdr *h, const struct clcp_endpt_attr *a,
+		       const struct clcp__buf_room *room)
+{
+	uint32_t stride = stride_of(room, a->mtu), off = sizeof(*h);
 
 	h->mtu = a->mtu;
 	h->chan_off = off;
@@ -77,17 +88,17 @@ static uint32_t layout(struct clcp_endpt_hdr *h, const struct clcp_endpt_attr *a
 	h->rxq_len = a->rxq_len;
 	off += a->rxq_len * (uint32_t)sizeof(struct clcp_qentry);
 	off = (off + 4095u) & ~4095u;
-	h->txbuf_off = off;
+	h->txbuf_off = off + room->headroom;
 	h->ntxbuf = a->txq_len;
 	off += a->txq_len * stride;
-	h->rxbuf_off = off;
-	h->nrxbuf = 2 * a->rxq_len; /* half posted, half spare for parking */
+	h->rxbuf_off = off + room->headroom;
+	h->nrxbuf = 2 * a->rxq_len + room->nic_bufs; /* half posted, half spare for parking */
 	off += h->nrxbuf * stride;
 	h->size = off;
 	return off;
 }
 
-static int priv_alloc(struct clcp_endpt *ep, const struct clcp_endpt_attr *a)
+static int priv_alloc(struct clcp_endpt *ep, const struct clcp_endpt_attr *a, uint32_t nrxbuf)
 {
 	struct clcp__endpt_priv *p = calloc(1, sizeof(*p));
 
@@ -98,7 +109,7 @@ static int priv_alloc(struct clcp_endpt *ep, const struct clcp_endpt_attr *a)
 	p->fd = -1;
 	clcp__spin_init(&p->spin, a);
 	p->free_bufs = calloc(2 * a->rxq_len, sizeof(*p->free_bufs));
-	p->held = calloc(2 * a->rxq_len, sizeof(*p->held));
+	p->held = calloc(nrxbuf, sizeof(*p->held)); /* the NIC's buffers circulate too */
 	p->chq = calloc(a->nchan, sizeof(*p->chq));
 	p->tx_midmsg = calloc(a->nchan, 1);
 	ep->chan_err = calloc(a->nchan, sizeof(*ep->chan_err));
@@ -130,7 +141,7 @@ static void queues_init(struct clcp_endpt *ep)
 {
 	struct clcp_endpt_hdr *h = ep->hdr;
 	struct clcp__endpt_priv *p = ep->priv;
-	uint32_t i, stride = ALIGN64(h->mtu);
+	uint32_t i, stride = p->stride;
 
 	ep->txq = (struct clcp_qentry *)(ep->base + h->txq_off);
 	ep->rxq = (struct clcp_qentry *)(ep->base + h->rxq_off);
@@ -139,12 +150,11 @@ static void queues_init(struct clcp_endpt *ep)
 	ep->rx_mask = h->rxq_len - 1;
 	ep->mtu = h->mtu;
 	ep->nheld = 0; /* a reused slot holds UINT32_MAX from its release */
-	p->stride = stride;
 	for (i = 0; i < h->txq_len; i++)
 		ep->txq[i].buf_off = h->txbuf_off + i * stride;
 	for (i = 0; i < h->nchan; i++)
 		p->chq[i].head = p->chq[i].tail = -1;
-	for (i = h->nrxbuf; i-- > 0;)
+	for (i = 2 * h->rxq_len; i-- > 0;) /* the rest are the NIC's */
 		p->free_bufs[p->nfree++] = h->rxbuf_off + i * stride;
 	clcp__rx_refill(ep);
 }
@@ -172,6 +182,7 @@ int clcp_alloc_endpt(clcp_dev_t *dev, const struct clcp_endpt_attr *attr,
 		     clcp_endpt_t **epp)
 {
 	struct clcp_endpt_attr a;
+	struct clcp__buf_room room;
 	struct clcp_endpt_hdr h;
 	struct clcp_endpt *ep;
 	int rc;
@@ -192,14 +203,17 @@ int clcp_alloc_endpt(clcp_dev_t *dev, const struct clcp_endpt_attr *attr,
 		return clcp__err(EBUSY, "all %u endpoints of this process are in use",
 				 dev->max_endpts);
 	memset(&h, 0, sizeof(h));
-	layout(&h, &a);
-	rc = priv_alloc(ep, &a);
+	dev->ops->buf_room(dev, &a, &room);
+	layout(&h, &a, &room);
+	rc = priv_alloc(ep, &a, h.nrxbuf);
 	if (rc < 0) {
 		endpt_teardown(ep, false);
 		return clcp__err(ENOMEM, "clcp_alloc_endpt: out of memory");
 	}
 	ep->priv->dev = dev;
 	ep->priv->size = h.size;
+	ep->priv->room = room;
+	ep->priv->stride = stride_of(&room, a.mtu);
 	rc = dev->ops->endpt_alloc(ep, h.size);
 	if (rc < 0) {
 		endpt_teardown(ep, false);

@@ -13,6 +13,18 @@
 #define CLCP__NAME_MAX 32
 
 /*
+ * Room a backend wants around an endpoint's frame buffers (layout in
+ * endpt.c): a NIC that writes a packet's headers before the payload and
+ * its trailer after it (udp's AF_XDP mode) lands the payload at a buffer's
+ * start. All 0: buffers of the mtu rounded up to 64, back to back.
+ */
+struct clcp__buf_room {
+	uint32_t headroom; /* bytes before each buffer, a multiple of 64 */
+	uint32_t span;	   /* bytes from a buffer's start the NIC may write (at least mtu) */
+	uint32_t nic_bufs; /* Rx buffers beyond 2 x rxq_len, the NIC's own from the start */
+};
+
+/*
  * A backend plays the NIC. Every slot is filled (no NULLs): unsupported
  * operations point at a stub returning -ENOSYS. The core owns the endpoint
  * layout, the queues' user side, SAR and the receive/send state machines.
@@ -28,6 +40,9 @@ struct clcp_backend_ops {
 	/* args: what follows "name:" or "name://" in the URI ("" if none) */
 	int (*open)(struct clcp_dev *dev, const char *args);
 	void (*close)(struct clcp_dev *dev);
+	/* The room for an endpoint of attributes a (clcp__no_room: none); before endpt_alloc. */
+	void (*buf_room)(struct clcp_dev *dev, const struct clcp_endpt_attr *a,
+			 struct clcp__buf_room *r);
 	/* Provide zeroed memory of `size` bytes at ep->base (and ep->priv->fd). */
 	int (*endpt_alloc)(struct clcp_endpt *ep, uint32_t size);
 	/* Called once the core has written the header and queues. */
@@ -125,6 +140,7 @@ struct clcp__endpt_priv {
 	struct clcp__chanq *chq;
 	uint32_t rr; /* round robin start for CLCP_ANY */
 	uint32_t stride; /* bytes between frame buffers */
+	struct clcp__buf_room room; /* the backend's, around each buffer */
 	uint64_t next_check; /* next peer liveness check (ms), while waiting */
 	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
 	struct clcp__spin spin;
@@ -199,6 +215,7 @@ void clcp__stats_print(struct clcp_dev *dev, const char *env);
 
 /* Stubs for ops a backend does not support. */
 void clcp__noop(struct clcp_endpt *ep);
+void clcp__no_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a, struct clcp__buf_room *r);
 int clcp__no_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 
 #endif /* CLCP_INTERNAL_H */

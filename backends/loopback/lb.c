@@ -729,6 +729,7 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.mtu_default = CLCP_MTU_DEFAULT,
 	.open = lb_open,
 	.close = lb_close,
+	.buf_room = clcp__no_room,
 	.endpt_alloc = lb_endpt_alloc,
 	.endpt_start = lb_endpt_start,
 	.endpt_release = lb_endpt_release,

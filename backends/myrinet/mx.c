@@ -654,6 +654,7 @@ const struct clcp_backend_ops clcp_myrinet_ops = {
 	.mtu_default = CLCP_MTU_DEFAULT,
 	.open = mx_open,
 	.close = mx_close,
+	.buf_room = clcp__no_room,
 	.endpt_alloc = mx_endpt_alloc,
 	.endpt_start = mx_endpt_start,
 	.endpt_release = mx_endpt_release,

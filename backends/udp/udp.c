@@ -77,13 +77,18 @@ static void loss_hook(struct udp_dev *u)
 	u->loss_seed = seed ^ (uint64_t)getpid() << 20;
 }
 
-/* mode=xdp: the AF_XDP socket beside the node's UDP socket; without it, sockets, said so. */
-static void xdp_open(struct clcp_dev *dev, struct udp_dev *u)
+/* AF_XDP cannot run (clcp_errmsg says why): the node uses its sockets, said once. */
+void udp_xdp_fallback(struct udp_dev *u)
 {
-	if (!u->conf.xdp || udp_xsk_open(u) == 0)
-		return;
 	fprintf(stderr, "clcp udp: node %u: AF_XDP mode not available (%s); using sockets\n",
-		dev->node, clcp_errmsg());
+		u->dev->node, clcp_errmsg());
+}
+
+/* mode=xdp: the XDP program on the node's interface, the AF_XDP socket with the first endpoint. */
+static void xdp_open(struct udp_dev *u)
+{
+	if (u->conf.xdp && udp_xsk_open(u) < 0)
+		udp_xdp_fallback(u);
 }
 
 static int udp_open(struct clcp_dev *dev, const char *args)
@@ -110,7 +115,7 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 	if (rc == 0)
 		rc = sock_open(dev, u);
 	if (rc == 0)
-		xdp_open(dev, u);
+		xdp_open(u);
 	if (rc == 0)
 		rc = udp_thread_start(u);
 	if (rc < 0) {
@@ -159,6 +164,11 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "xdp_bad", offsetof(struct udp_stats, xdp_bad) },
 		{ "xdp_lost", offsetof(struct udp_stats, xdp_lost) },
 		{ "xdp_mode", offsetof(struct udp_stats, xdp_mode) },
+		{ "xdp_ring_rx", offsetof(struct udp_stats, xdp_ring_rx) },
+		{ "xdp_ring_tx", offsetof(struct udp_stats, xdp_ring_tx) },
+		{ "xdp_rx_inplace", offsetof(struct udp_stats, xdp_rx_inplace) },
+		{ "xdp_rx_copied", offsetof(struct udp_stats, xdp_rx_copied) },
+		{ "xdp_tx_inplace", offsetof(struct udp_stats, xdp_tx_inplace) },
 	};
 	struct udp_dev *u = UDP(dev);
 	struct udp_stats st;
@@ -166,8 +176,8 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 
 	pthread_mutex_lock(&u->lock);
 	st = u->st;
-	pthread_mutex_unlock(&u->lock);
 	st.xdp_lost = udp_xsk_lost(u);
+	pthread_mutex_unlock(&u->lock);
 	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
 		i = clcp__stat_put(out, n, i, fields[k].name,
 				   *(const uint64_t *)((const char *)&st + fields[k].off));
@@ -190,10 +200,29 @@ static void udp_close(struct clcp_dev *dev)
 
 /* --- endpoints --- */
 
+static void udp_buf_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a,
+			 struct clcp__buf_room *r)
+{
+	udp_xsk_room(UDP(dev), a, r);
+}
+
+/* The endpoint's region: in the UMEM (the first endpoint in xdp mode), else mapped here. */
+static void *region_alloc(struct clcp_endpt *ep, uint32_t size)
+{
+	void *map = udp_xsk_endpt_alloc(UDP(ep->priv->dev), ep, size);
+
+	if (map)
+		return map;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		   -1, 0);
+	if (map == MAP_FAILED)
+		clcp__err(ENOMEM, "udp: mmap %u bytes: %s", size, strerror(errno));
+	return map == MAP_FAILED ? NULL : map;
+}
+
 static int udp_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 {
 	struct udp_ep *ue = calloc(1, sizeof(*ue));
-	void *map;
 
 	if (ue)
 		ue->chans = calloc(ep->priv->attr.nchan, sizeof(*ue->chans));
@@ -201,21 +230,19 @@ static int udp_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 		free(ue);
 		return clcp__err(ENOMEM, "udp: out of memory");
 	}
-	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		   -1, 0);
-	if (map == MAP_FAILED) {
-		free(ue->chans);
-		free(ue);
-		return clcp__err(ENOMEM, "udp: mmap %u bytes: %s", size, strerror(errno));
-	}
 	ep->priv->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ep->priv->fd < 0) {
-		munmap(map, size);
 		free(ue->chans);
 		free(ue);
 		return clcp__err(errno, "udp: eventfd: %s", strerror(errno));
 	}
-	ep->base = map;
+	ep->base = region_alloc(ep, size);
+	if (!ep->base) {
+		close(ep->priv->fd);
+		free(ue->chans);
+		free(ue);
+		return -ENOMEM;
+	}
 	ep->priv->bpriv = ue;
 	return 0;
 }
@@ -247,6 +274,7 @@ static int udp_endpt_start(struct clcp_endpt *ep)
 	ue->slot = i;
 	ep->hdr->index = i;
 	u->eps[i] = ep; /* the progress thread sees it from now on */
+	udp_xsk_endpt_start(u, ep);
 	clcp_store_release(&ep->hdr->magic, CLCP_ENDPT_MAGIC);
 	pthread_mutex_unlock(&u->lock);
 	return 0;
@@ -256,14 +284,17 @@ static void udp_endpt_release(struct clcp_endpt *ep)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
 	struct udp_ep *ue = UDPE(ep);
+	bool in_umem;
 
 	pthread_mutex_lock(&u->lock);
 	if (ue->slot < u->neps && u->eps[ue->slot] == ep)
 		u->eps[ue->slot] = NULL;
 	udp_psock_forget(u, ep);
+	in_umem = udp_xsk_endpt_release(u, ep);
 	pthread_mutex_unlock(&u->lock);
 	clcp_store_release(&ep->hdr->closed, 1u);
-	munmap(ep->base, ep->priv->size);
+	if (!in_umem) /* the UMEM's goes with the device */
+		munmap(ep->base, ep->priv->size);
 	close(ep->priv->fd);
 	free(ue->chans);
 	free(ue);
@@ -396,6 +427,7 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 	active_unlink(u, uc);
 	udp_psock_put(u, uc->fd);
 	uc->active = false;
+	udp_store_release(u, uc, uc->snd_una, uc->snd_nxt);
 	free(uc->store);
 	uc->store = NULL;
 	free(uc->ooo);
@@ -422,11 +454,30 @@ static void store_frame(struct udp_dev *u, struct udp_slot *s, unsigned char *ds
 		memcpy(dst, data, len);
 }
 
+/*
+ * Where frame seq waits for its ack: in xdp mode a UMEM frame with room for
+ * the headers before it (it is sent from there), else the store; NULL: out
+ * of memory.
+ */
+static unsigned char *slot_place(struct udp_dev *u, struct udp_chan *uc, struct udp_slot *s,
+				 uint32_t seq, uint32_t len)
+{
+	unsigned char *p = udp_xsk_store_get(u, len, &s->xframe);
+
+	s->umem = p != NULL;
+	if (p)
+		return p;
+	if (!uc->store)
+		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
+	return uc->store ? uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu : NULL;
+}
+
 /* Takes one frame into the retransmit store and sends it: 0, -EAGAIN, error. */
 static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32_t len,
 		uint32_t msg_len, uint8_t qflags)
 {
 	struct udp_slot *s;
+	unsigned char *dst;
 
 	if (uc->err)
 		return uc->err;
@@ -436,19 +487,17 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 		return -EAGAIN;
 	}
 	uc->wnd_wait = false;
-	if (!uc->store) {
-		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
-		if (!uc->store)
-			return -ENOMEM;
-	}
 	s = &uc->slot[uc->snd_nxt % UDP_WIN];
+	dst = slot_place(u, uc, s, uc->snd_nxt, len);
+	if (!dst)
+		return -ENOMEM;
 	s->len = len;
 	s->msg_len = msg_len;
 	s->flags = (uint8_t)(((qflags & CLCP_QF_LAST) ? CLCP_FF_LAST : 0) |
 			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
 	s->rexmit = 0;
 	s->sacked = 0;
-	store_frame(u, s, uc->store + (size_t)(uc->snd_nxt % UDP_WIN) * uc->ep->mtu, data, len);
+	store_frame(u, s, dst, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
 	return 0;
 }
@@ -699,6 +748,7 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.mtu_default = UDP_MTU_ETH,
 	.open = udp_open,
 	.close = udp_close,
+	.buf_room = udp_buf_room,
 	.endpt_alloc = udp_endpt_alloc,
 	.endpt_start = udp_endpt_start,
 	.endpt_release = udp_endpt_release,

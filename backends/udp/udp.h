@@ -47,7 +47,8 @@
 #define UDP_PEER_SOCKS 8u      /* peer nodes with a connected socket of their own */
 #define UDP_DIRECT_MIN 8192u   /* frames this large are read straight into an Rx buffer */
 #define UDP_CRC_FUSE_MIN 4096u /* frames this large get their CRC while copied into the store */
-#define UDP_XDP_RING (4u * CLCP_QLEN_DEFAULT) /* AF_XDP ring entries: 4 endpoints' Rx queues */
+#define UDP_XDP_RING_MIN 64u   /* AF_XDP ring entries, sized from the first endpoint's queues */
+#define UDP_XDP_RING_MAX 4096u
 #define UDP_SMALL_DGRAM 512u   /* a lone datagram this small is gathered and sent with send() */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
@@ -98,6 +99,10 @@ struct udp_stats {
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
 	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
 	uint64_t xdp_mode; /* enum udp_xdp_mode: how the socket runs; 0: sockets only */
+	uint64_t xdp_ring_rx, xdp_ring_tx; /* entries of the fill and Rx, Tx and completion rings */
+	uint64_t xdp_rx_inplace;	   /* data frames the kernel wrote into their Rx buffer */
+	uint64_t xdp_rx_copied;		   /* data frames copied into their Rx buffer (xdp mode) */
+	uint64_t xdp_tx_inplace;	   /* data frames sent from their store slot in the UMEM */
 	uint64_t drops[UDP_NDROPS];
 	uint64_t gone[UDP_NGONE];
 };
@@ -142,7 +147,8 @@ struct udp_conf {
 	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
 	bool xdp;    /* mode=xdp (or CLCP_UDP_MODE): AF_XDP, sockets if it cannot */
 	bool xdp_skb; /* mode=xdp-skb: generic XDP even where the driver has native */
-	uint32_t xdp_ring, xdp_queue; /* entries per AF_XDP ring; the Rx queue bound */
+	uint32_t xdp_ring;  /* entries per AF_XDP ring; 0: from the first endpoint's queues */
+	uint32_t xdp_queue; /* the Rx queue the AF_XDP socket binds */
 	int boot;    /* enum udp_boot_kind: the table comes from a process manager */
 	bool boot_live; /* the process manager's client is up: closed with the table */
 };
@@ -177,6 +183,8 @@ struct udp_slot {
 	uint8_t have; /* receive side: a kept frame is in the slot */
 	uint8_t sacked; /* send side: the receiver holds it (SACK) */
 	uint8_t has_crc; /* send side: crc is the payload's CRC32C */
+	uint8_t umem;	 /* send side: kept in Tx frame xframe of the UMEM, and sent from there */
+	uint32_t xframe;
 	uint32_t crc;
 	uint64_t sent_us;
 };
@@ -197,7 +205,7 @@ struct udp_chan {
 	bool wnd_wait; /* a frame waits for credit: probe if the update was lost */
 	uint64_t wnd_probe_us, wnd_gap_us; /* next window probe; gap, doubling */
 	uint64_t srtt_us, rttvar_us, rto_us;
-	unsigned char *store; /* UDP_WIN frames of mtu bytes */
+	unsigned char *store; /* UDP_WIN frames of mtu bytes (xdp mode: UMEM frames first) */
 	struct udp_slot slot[UDP_WIN];
 	uint64_t wait_since_ms; /* waiting for an unseen peer */
 	uint32_t hello_tries;
@@ -252,6 +260,7 @@ struct udp_dev {
 	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */
 	uint64_t loss_seed;
 	struct udp_xsk *xsk; /* xdp mode: the AF_XDP socket (udp_xdp.c); NULL: sockets */
+	int xsk_fd;	     /* its fd once bound (atomic: the thread polls it unlocked); -1 */
 };
 
 static inline struct udp_dev *UDP(struct clcp_dev *dev)
@@ -263,6 +272,9 @@ static inline struct udp_ep *UDPE(struct clcp_endpt *ep)
 {
 	return ep->priv->bpriv;
 }
+
+/* udp.c */
+void udp_xdp_fallback(struct udp_dev *u);
 
 /* udp_conf.c */
 int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c);
@@ -298,14 +310,25 @@ struct udp_xdp_prog {
 int udp_xdp_prog_load(struct udp_xdp_prog *p);
 void udp_xdp_prog_free(struct udp_xdp_prog *p);
 int udp_xdp_prog_cfg(const struct udp_xdp_prog *p, uint32_t addr, uint16_t port, uint16_t max_len);
+void udp_xdp_rings(uint32_t rxq_len, uint32_t txq_len, uint32_t ring, uint32_t *rx, uint32_t *tx);
 int udp_xsk_open(struct udp_dev *u);
+void udp_xsk_room(struct udp_dev *u, const struct clcp_endpt_attr *a, struct clcp__buf_room *r);
+void *udp_xsk_endpt_alloc(struct udp_dev *u, struct clcp_endpt *ep, uint32_t size);
+void udp_xsk_endpt_start(struct udp_dev *u, struct clcp_endpt *ep);
+bool udp_xsk_endpt_release(struct udp_dev *u, struct clcp_endpt *ep);
+bool udp_xsk_swap(struct udp_dev *u, const struct clcp_endpt *ep, const unsigned char *payload,
+		  struct clcp_qentry *s);
 void udp_xsk_close(struct udp_dev *u);
-int udp_xsk_fd(const struct udp_dev *u);
 uint64_t udp_xsk_lost(const struct udp_dev *u);
 unsigned udp_xsk_rx(struct udp_dev *u, unsigned max, uint64_t now);
 void udp_xsk_kick(struct udp_dev *u);
 unsigned char *udp_xsk_tx_get(struct udp_dev *u, const struct sockaddr_storage *to, size_t n);
 void udp_xsk_tx_put(struct udp_dev *u, size_t n);
+unsigned char *udp_xsk_tx_at(struct udp_dev *u, const struct sockaddr_storage *to, size_t n,
+			     uint32_t frame);
+unsigned char *udp_xsk_store_get(struct udp_dev *u, uint32_t len, uint32_t *frame);
+unsigned char *udp_xsk_store_data(const struct udp_dev *u, uint32_t frame);
+void udp_xsk_store_put(struct udp_dev *u, uint32_t frame);
 
 /* udp_proto.c */
 uint64_t udp_now_us(void);
@@ -330,6 +353,7 @@ void udp_timers(struct udp_dev *u);
 void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);
+void udp_store_release(struct udp_dev *u, struct udp_chan *uc, uint32_t from, uint32_t to);
 uint32_t udp_rx_credit(struct clcp_endpt *ep);
 uint32_t udp_rx_credit_f2(struct clcp_endpt *ep);
 void udp_ack_queue(struct udp_dev *u, struct udp_chan *uc);

@@ -299,7 +299,6 @@ int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->node = dev->node;
 	c->node_set = env && *env;
-	c->xdp_ring = UDP_XDP_RING;
 	env = getenv("CLCP_UDP_MODE");
 	rc = env && *env ? mode_parse(c, env, strlen(env), "CLCP_UDP_MODE") : 0;
 	if (rc == 0)

@@ -428,25 +428,17 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 }
 
 /*
- * xdp mode: a channel's datagram built in a UMEM frame and put on the
- * AF_XDP Tx ring (the kernel is told when the batch ends). False when the
- * ring cannot take it: the socket sends it.
+ * The datagram at p in a UMEM frame, its payload there: header, SACK map,
+ * CRC32C, then onto the AF_XDP Tx ring (the kernel is told when the batch
+ * ends).
  */
-static bool xsk_dgram(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
-		      const void *payload, const uint32_t *pcrc, const uint64_t *sack)
+static void xsk_seal(struct udp_dev *u, unsigned char *p, const struct udp_frame *f,
+		     const uint32_t *pcrc, const uint64_t *sack)
 {
-	size_t tl = sack ? UDP_SACK_LEN : 0, n = UDP_HDR_LEN + f->len + tl + UDP_CRC_LEN;
-	unsigned char *p, *tail;
+	size_t tl = sack ? UDP_SACK_LEN : 0;
+	unsigned char *tail = p + UDP_HDR_LEN + f->len;
 
-	if (u->loss_pm && test_lost(u))
-		return true;
-	p = udp_xsk_tx_get(u, &uc->peer, n);
-	if (!p)
-		return false;
 	hdr_put((struct clcp_frame_hdr *)p, f); /* 4-aligned */
-	if (f->len)
-		memcpy(p + UDP_HDR_LEN, payload, f->len);
-	tail = p + UDP_HDR_LEN + f->len;
 	if (sack) {
 		put_be32(tail, (uint32_t)(*sack >> 32));
 		put_be32(tail + 4, (uint32_t)*sack);
@@ -454,9 +446,49 @@ static bool xsk_dgram(struct udp_dev *u, const struct udp_chan *uc, const struct
 	put_be32(tail + tl, u->conf.no_crc ? 0 :
 					     dgram_crc((const struct clcp_frame_hdr *)p,
 						       p + UDP_HDR_LEN, f->len, pcrc, tail, tl));
-	udp_xsk_tx_put(u, n);
+	udp_xsk_tx_put(u, UDP_HDR_LEN + f->len + tl + UDP_CRC_LEN);
 	if (u->txb.depth == 0)
 		udp_xsk_kick(u);
+}
+
+/*
+ * xdp mode: a channel's datagram built in a UMEM frame, its payload copied
+ * there. False when the ring cannot take it: the socket sends it.
+ */
+static bool xsk_dgram(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
+		      const void *payload, const uint32_t *pcrc, const uint64_t *sack)
+{
+	size_t n = UDP_HDR_LEN + f->len + (sack ? UDP_SACK_LEN : 0) + UDP_CRC_LEN;
+	unsigned char *p;
+
+	if (u->loss_pm && test_lost(u))
+		return true;
+	p = udp_xsk_tx_get(u, &uc->peer, n);
+	if (!p)
+		return false;
+	if (f->len)
+		memcpy(p + UDP_HDR_LEN, payload, f->len);
+	xsk_seal(u, p, f, pcrc, sack);
+	return true;
+}
+
+/*
+ * xdp mode: a data frame sent from the UMEM frame its store slot holds
+ * (no copy). False when that cannot be (the ring is full, the peer's
+ * address unknown, the frame still on the ring): the caller copies.
+ */
+static bool xsk_dgram_at(struct udp_dev *u, const struct udp_chan *uc, const struct udp_frame *f,
+			 const struct udp_slot *s)
+{
+	unsigned char *p =
+		udp_xsk_tx_at(u, &uc->peer, UDP_HDR_LEN + f->len + UDP_CRC_LEN, s->xframe);
+
+	if (!p)
+		return false;
+	if (u->loss_pm && test_lost(u))
+		return true; /* nothing went on the ring */
+	u->st.xdp_tx_inplace++;
+	xsk_seal(u, p, f, NULL, NULL);
 	return true;
 }
 
@@ -576,6 +608,17 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	chan_send(u, uc, &f, NULL, NULL, sack ? &sack : NULL);
 }
 
+/* Where frame seq waits for its ack: a UMEM frame (xdp mode), or the store. */
+static const unsigned char *slot_data(const struct udp_dev *u, const struct udp_chan *uc,
+				      uint32_t seq)
+{
+	const struct udp_slot *s = &uc->slot[seq % UDP_WIN];
+
+	if (s->umem)
+		return udp_xsk_store_data(u, s->xframe);
+	return uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu;
+}
+
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 {
 	struct udp_slot *s = &uc->slot[seq % UDP_WIN];
@@ -591,8 +634,21 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	uc->last_sent_ms = s->sent_us / 1000u;
 	uc->ack_owed = false; /* piggybacked */
 	u->st.tx_data++;
-	chan_send(u, uc, &f, uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu,
-		  s->has_crc ? &s->crc : NULL, NULL);
+	if (s->umem && xsk_dgram_at(u, uc, &f, s))
+		return;
+	chan_send(u, uc, &f, slot_data(u, uc, seq), s->has_crc ? &s->crc : NULL, NULL);
+}
+
+/* Frames from..to-1 are acked (or the channel goes): their UMEM frames are free again. */
+void udp_store_release(struct udp_dev *u, struct udp_chan *uc, uint32_t from, uint32_t to)
+{
+	for (uint32_t seq = from; seq != to; seq++) {
+		struct udp_slot *s = &uc->slot[seq % UDP_WIN];
+
+		if (s->umem)
+			udp_xsk_store_put(u, s->xframe);
+		s->umem = 0;
+	}
 }
 
 /* A reset for a datagram that names no channel of ours. */
@@ -740,6 +796,7 @@ static void ack_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fram
 		return; /* old or impossible */
 	if (acked && !last->rexmit && !last->sacked)
 		rtt_sample(uc, now - last->sent_us);
+	udp_store_release(u, uc, uc->snd_una, f->ack);
 	uc->snd_una = f->ack;
 	if ((int32_t)(uc->sack_hi - uc->snd_una) < 0)
 		uc->sack_hi = uc->snd_una;
@@ -796,6 +853,12 @@ static bool credit_low(const struct udp_chan *uc)
 	return uc->rcv_edge - uc->rcv_nxt <= cap / 2;
 }
 
+static void xsk_count(struct udp_dev *u, bool in_place)
+{
+	u->st.xdp_rx_inplace += in_place;
+	u->st.xdp_rx_copied += !in_place;
+}
+
 /* Into the next posted Rx slot; false when none is posted. */
 static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		    const unsigned char *payload)
@@ -812,6 +875,8 @@ static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	uc->rcv_nxt++;
 	u->st.rx_data++;
 	u->st.rx_direct += payload == ep->base + s->buf_off;
+	if (u->xsk && f->len > CLCP_QE_INLINE_MAX) /* where the kernel wrote it, or copied */
+		xsk_count(u, udp_xsk_swap(u, ep, payload, s));
 	rx_publish(ep, uc, s, &rf);
 	return true;
 }

@@ -119,7 +119,7 @@ void udp_sock_close(struct udp_dev *u)
 
 void udp_sock_init(struct udp_dev *u)
 {
-	u->sock = u->lock_fd = -1;
+	u->sock = u->lock_fd = u->xsk_fd = -1;
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++)
 		u->psock[i].fd = -1;
 }
@@ -423,8 +423,8 @@ unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks
 	if (!with_socks)
 		return n;
 	pfd[n++] = (struct pollfd){ .fd = u->sock, .events = POLLIN };
-	if (u->xsk)
-		pfd[n++] = (struct pollfd){ .fd = udp_xsk_fd(u), .events = POLLIN };
+	if (clcp_load_relaxed(&u->xsk_fd) >= 0)
+		pfd[n++] = (struct pollfd){ .fd = clcp_load_relaxed(&u->xsk_fd), .events = POLLIN };
 	for (unsigned i = 0; i < UDP_PEER_SOCKS; i++) {
 		int fd = clcp_load_relaxed(&u->psock[i].fd);
 

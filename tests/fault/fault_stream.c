@@ -13,11 +13,14 @@
  *
  *   fault_stream [--count N] [--seed S] [--limit SEC] [--mtu M] [--dead-ms MS]
  *                [--faults LOSS,REORDER,DUP,CORRUPT (per mille)] [--delay US,JITTER]
- *                [--kill sender|receiver]
+ *                [--kill sender|receiver] [--queues Q]
  *
  * With --netns NS_A,NS_B --addr IP_A,IP_B there is no relay: node 0 runs in
  * network namespace NS_A at IP_A:7000, node 1 in NS_B at IP_B:7000, and the
  * faults are the kernel path's (netns.sh puts a BPF program on the veth).
+ *
+ * --queues Q: both endpoints' Tx and Rx queues of Q entries (a power of two;
+ * in AF_XDP mode they size the rings: netns.sh checks the counters).
  *
  * Exit status 0 if every check passed; it prints the relay's counters and,
  * at close, each node's (CLCP_UDP_STATS=1).
@@ -44,6 +47,7 @@
 
 struct opts {
 	uint32_t count, mtu, dead_ms, limit_s;
+	uint32_t queues; /* Tx and Rx queue entries; 0: the default */
 	uint64_t seed;
 	const char *kill; /* NULL, "sender" or "receiver" */
 	char netns[2][64], addr[2][64]; /* direct mode: node 0's and node 1's */
@@ -192,6 +196,8 @@ static int node_open(const struct node_args *a, clcp_dev_t **dev, clcp_endpt_t *
 		return rc;
 	clcp_endpt_attr_init(&attr);
 	attr.mtu = a->o->mtu;
+	if (a->o->queues)
+		attr.txq_len = attr.rxq_len = a->o->queues;
 	rc = clcp_alloc_endpt(*dev, &attr, ep);
 	if (rc == 0)
 		rc = clcp_alloc_chan(*ep, 10, a->peer, 10);
@@ -575,6 +581,8 @@ static int parse_opt(struct opts *o, const char *name, const char *v)
 		o->limit_s = (uint32_t)strtoul(v, NULL, 0);
 	else if (!strcmp(name, "--mtu"))
 		o->mtu = (uint32_t)strtoul(v, NULL, 0);
+	else if (!strcmp(name, "--queues"))
+		o->queues = (uint32_t)strtoul(v, NULL, 0);
 	else if (!strcmp(name, "--dead-ms"))
 		o->dead_ms = (uint32_t)strtoul(v, NULL, 0);
 	else if (!strcmp(name, "--kill"))
@@ -618,9 +626,10 @@ int main(int argc, char **argv)
 				     .reorder_us = 3000 } };
 
 	if (parse(argc, argv, &o) < 0) {
-		fprintf(stderr, "usage: %s [--count N] [--seed S] [--limit SEC] [--mtu M] "
-				"[--dead-ms MS] [--faults LOSS,REORDER,DUP,CORRUPT] [--delay US,JITTER] "
-				"[--kill sender|receiver] [--netns NS_A,NS_B --addr IP_A,IP_B]\n",
+		fprintf(stderr,
+			"usage: %s [--count N] [--seed S] [--limit SEC] [--mtu M] "
+			"[--dead-ms MS] [--faults LOSS,REORDER,DUP,CORRUPT] [--delay US,JITTER] "
+			"[--kill sender|receiver] [--queues Q] [--netns NS_A,NS_B --addr IP_A,IP_B]\n",
 			argv[0]);
 		return 2;
 	}

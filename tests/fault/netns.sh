@@ -15,7 +15,11 @@
 # udpmix). The ring's packets leave by the driver directly, past the tc
 # program: the nodes drop CLCP_UDP_TEST_LOSS of what they send themselves
 # instead (5 % unless set), and the run must show datagrams through the
-# AF_XDP sockets and frames resent.
+# AF_XDP sockets and frames resent; in AF_XDP mode, except in kill, data
+# frames the kernel wrote straight into their Rx buffer (xdp_rx_inplace) and
+# data frames sent from their store slot in the UMEM (xdp_tx_inplace).
+# CLCP_NETNS_EXPECT="NAME=VALUE ...": every node's counter NAME must read
+# VALUE at its close (the rings' sizes, xdp_ring_rx and xdp_ring_tx).
 #
 #   netns.sh conformance|stream|kill BPF_OBJECT PROGRAM [ARGS...]
 set -euo pipefail
@@ -125,6 +129,20 @@ if [ -n "$mode" ]; then
 	[ "$xtx" -gt 0 ] && [ "$xrx" -gt 0 ] || fail "no datagram went through an AF_XDP socket"
 	[ "$what" = kill ] || [ "$rex" -gt 0 ] || fail "nothing was resent: no loss happened"
 fi
+if [ "$mode" = xdp ] && [ "$what" != kill ]; then
+	inp=$(sum xdp_rx_inplace) cop=$(sum xdp_rx_copied) txp=$(sum xdp_tx_inplace)
+	echo "AF_XDP: $inp data frames received in place, $cop copied into their Rx buffer;" \
+		"$txp sent from their store slot"
+	[ "$inp" -gt 0 ] || fail "no data frame was received in place"
+	[ "$txp" -gt 0 ] || fail "no data frame was sent from its store slot"
+fi
+for kv in ${CLCP_NETNS_EXPECT:-}; do
+	nodes=$(grep -c '^clcp udp node' "$log" || true)
+	good=$(grep '^clcp udp node' "$log" | grep -c " ${kv%%=*} ${kv#*=} " || true)
+	echo "counter ${kv%%=*}: $good of $nodes nodes read ${kv#*=}"
+	[ "$nodes" -gt 0 ] && [ "$good" -eq "$nodes" ] ||
+		fail "counter ${kv%%=*} is not ${kv#*=} everywhere"
+done
 if [ "$mode" = xdp ]; then
 	: # the ring's packets pass no tc program: the checks below are the socket path's
 elif [ "$mode" = mix ]; then

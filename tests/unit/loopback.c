@@ -164,3 +164,27 @@ Test(loopback, released_channel_frames_do_not_reach_the_next)
 	cr_assert_eq(memcmp(buf, "new", 3), 0, "got \"%.3s\"", buf);
 	cr_assert_eq(clcp_close(dev), 0);
 }
+
+/* No buffer room on loopback: the layout of docs/endpoint-abi.md, buffers back to back. */
+Test(loopback, layout_as_documented)
+{
+	struct clcp_endpt_attr a;
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+
+	open_node(tu_private_node(), &dev);
+	clcp_endpt_attr_init(&a);
+	a.mtu = 4096;
+	a.txq_len = a.rxq_len = 64;
+	a.nchan = 256;
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &ep), 0, "%s", clcp_errmsg());
+	cr_assert_eq(ep->hdr->chan_off, 320u);
+	cr_assert_eq(ep->hdr->txq_off, 8512u);
+	cr_assert_eq(ep->hdr->rxq_off, 12608u);
+	cr_assert_eq(ep->hdr->txbuf_off, 20480u);
+	cr_assert_eq(ep->hdr->rxbuf_off, 282624u);
+	cr_assert_eq(ep->hdr->nrxbuf, 128u);
+	cr_assert_eq(ep->hdr->size, 806912u);
+	cr_assert_eq(ep->rxq[0].buf_off, 282624u, "posted first: buffer 0");
+	clcp_close(dev);
+}

@@ -307,3 +307,29 @@ Test(udp_xdp_fallback, ipv6_falls_back_to_sockets)
 			      "sockets"),
 		  "stderr: %s", err);
 }
+
+/* --- the rings' sizes: from the first endpoint's queues, or xdp_ring --- */
+
+Test(udp_xdp_rings, twice_the_queues_within_64_to_4096)
+{
+	uint32_t ring_rx, ring_tx;
+
+	udp_xdp_rings(64, 64, 0, &ring_rx, &ring_tx);
+	cr_assert_eq(ring_rx, 128);
+	cr_assert_eq(ring_tx, 128);
+	udp_xdp_rings(512, 8, 0, &ring_rx, &ring_tx);
+	cr_assert_eq(ring_rx, 1024, "Rx ring %u: twice the Rx queue", ring_rx);
+	cr_assert_eq(ring_tx, 64, "Tx ring %u: at least 64", ring_tx);
+	udp_xdp_rings(4096, 2, 0, &ring_rx, &ring_tx);
+	cr_assert_eq(ring_rx, 4096, "Rx ring %u: at most 4096", ring_rx);
+	cr_assert_eq(ring_tx, 64);
+}
+
+Test(udp_xdp_rings, xdp_ring_overrides)
+{
+	uint32_t ring_rx, ring_tx;
+
+	udp_xdp_rings(512, 1024, 256, &ring_rx, &ring_tx);
+	cr_assert_eq(ring_rx, 256);
+	cr_assert_eq(ring_tx, 256);
+}
