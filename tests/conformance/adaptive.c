@@ -122,6 +122,30 @@ static double thread_cpu_ms(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
+/* Forks peer(a) on node B and opens node A with attr.spin_us = spin_us; both ready. */
+static pid_t peer_start(const struct peer_args *a, int32_t spin_us, struct conf_end *e, int *sock)
+{
+	struct clcp_endpt_attr attr;
+	pid_t pid;
+
+	clcp_endpt_attr_init(&attr);
+	attr.spin_us = spin_us;
+	pid = tu_fork(peer, (void *)a, sock);
+	cr_assert_gt(pid, 0);
+	conf_open_ok(a->p, NODE_A, &attr, PORT_A, NODE_B, PORT_B, e);
+	cr_assert_eq(tu_expect(*sock, 'R', 20000), 0);
+	cr_assert_eq(tu_put(*sock, 'G'), 0);
+	return pid;
+}
+
+static void peer_stop(pid_t pid, struct conf_end *e, int sock)
+{
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "peer");
+	conf_close(e);
+	close(sock);
+}
+
 /*
  * Node A with attr.spin_us = spin_us receives what peer() sends (echo:
  * pings first), every message intact; returns the endpoint's counters.
@@ -130,7 +154,6 @@ static struct spin_counts run(const struct conf_param *p, int32_t spin_us, unsig
 			      unsigned count)
 {
 	struct peer_args a = { .p = p, .count = count, .gap_ms = gap_ms, .cpu = -1 };
-	struct clcp_endpt_attr attr;
 	struct spin_counts n;
 	struct conf_end e;
 	cpu_set_t was;
@@ -140,13 +163,7 @@ static struct spin_counts run(const struct conf_param *p, int32_t spin_us, unsig
 
 	if (gap_ms == 0)
 		a.cpu = pin_nth(&was, 0);
-	clcp_endpt_attr_init(&attr);
-	attr.spin_us = spin_us;
-	pid = tu_fork(peer, &a, &sock);
-	cr_assert_gt(pid, 0);
-	conf_open_ok(p, NODE_A, &attr, PORT_A, NODE_B, PORT_B, &e);
-	cr_assert_eq(tu_expect(sock, 'R', 20000), 0);
-	cr_assert_eq(tu_put(sock, 'G'), 0);
+	pid = peer_start(&a, spin_us, &e, &sock);
 	cpu0 = thread_cpu_ms();
 	for (uint32_t i = 0; i < count; i++) {
 		int c = e.chan;
@@ -159,10 +176,7 @@ static struct spin_counts run(const struct conf_param *p, int32_t spin_us, unsig
 	n = (struct spin_counts){ ep_stat(e.ep, "spin_hits"), ep_stat(e.ep, "spin_misses"),
 				  ep_stat(e.ep, "spin_budget_ns"), ep_stat(e.ep, "spin_pressure"),
 				  thread_cpu_ms() - cpu0 };
-	cr_assert_eq(tu_put(sock, 'Q'), 0);
-	conf_child_ok(pid, "peer");
-	conf_close(&e);
-	close(sock);
+	peer_stop(pid, &e, sock);
 	if (a.cpu >= 0)
 		sched_setaffinity(0, sizeof(was), &was);
 	cr_log_info("[%s] spin_us %d: hits %llu misses %llu pressure %llu budget %llu ns cpu %.1f ms",
@@ -259,26 +273,15 @@ static void stream_to_sink(const struct conf_param *p, int32_t spin_us, uint64_t
 			   uint64_t *sleeps)
 {
 	struct peer_args a = { .p = p, .count = STREAM_MSGS, .cpu = -1, .sink = true };
-	struct clcp_endpt_attr attr;
 	struct conf_end e;
 	int sock;
-	pid_t pid;
+	pid_t pid = peer_start(&a, spin_us, &e, &sock);
 
-	clcp_endpt_attr_init(&attr);
-	attr.spin_us = spin_us;
-	pid = tu_fork(peer, &a, &sock);
-	cr_assert_gt(pid, 0);
-	conf_open_ok(p, NODE_A, &attr, PORT_A, NODE_B, PORT_B, &e);
-	cr_assert_eq(tu_expect(sock, 'R', 20000), 0);
-	cr_assert_eq(tu_put(sock, 'G'), 0);
 	for (uint32_t i = 0; i < STREAM_MSGS; i++)
 		conf_assert_rc(p, conf_send_pat(CONF_INTR, e.ep, e.chan, MSG_LEN, i), 0, "send");
 	*spins = ep_stat(e.ep, "tx_spins");
 	*sleeps = ep_stat(e.ep, "tx_sleeps");
-	cr_assert_eq(tu_put(sock, 'Q'), 0);
-	conf_child_ok(pid, "sink");
-	conf_close(&e);
-	close(sock);
+	peer_stop(pid, &e, sock);
 	cr_log_info("[%s] spin_us %d: %llu waits for Rx space spun, %llu slept", p->backend,
 		    spin_us, (unsigned long long)*spins, (unsigned long long)*sleeps);
 }
