@@ -387,16 +387,29 @@ static int px_fence(void)
 	return st == PMIX_SUCCESS ? 0 : px_err("PMIx_Fence", st);
 }
 
+/* PMIx_Get of key for rank of me's namespace; release *v with px_release. */
+static int px_get(const pmix_proc_t *me, pmix_rank_t rank, const char *key, pmix_value_t **v)
+{
+	pmix_proc_t p = *me;
+	pmix_status_t st;
+	char call[96];
+
+	p.rank = rank;
+	*v = NULL;
+	st = px.get(&p, key, NULL, 0, v);
+	if (st == PMIX_SUCCESS)
+		return 0;
+	snprintf(call, sizeof(call), "PMIx_Get(%s)", key);
+	return px_err(call, st);
+}
+
 static int px_job_size(const pmix_proc_t *me, uint32_t *n)
 {
-	pmix_proc_t job = *me;
-	pmix_value_t *v = NULL;
-	pmix_status_t st;
+	pmix_value_t *v;
+	int rc = px_get(me, PMIX_RANK_WILDCARD, PMIX_JOB_SIZE, &v);
 
-	job.rank = PMIX_RANK_WILDCARD;
-	st = px.get(&job, PMIX_JOB_SIZE, NULL, 0, &v);
-	if (st != PMIX_SUCCESS)
-		return px_err("PMIx_Get(" PMIX_JOB_SIZE ")", st);
+	if (rc < 0)
+		return rc;
 	*n = v->type == PMIX_UINT32 ? v->data.uint32 : 0;
 	px_release(v);
 	if (*n == 0 || *n > UDP_MAX_NODES || *n <= me->rank)
@@ -411,14 +424,11 @@ static int px_read(struct udp_conf *c, const pmix_proc_t *me, const char *key, u
 	int rc = 0;
 
 	for (uint32_t r = 0; r < nranks && rc == 0; r++) {
-		pmix_proc_t p = *me;
-		pmix_value_t *v = NULL;
-		pmix_status_t st;
+		pmix_value_t *v;
 
-		p.rank = r;
-		st = px.get(&p, key, NULL, 0, &v);
-		if (st != PMIX_SUCCESS)
-			return px_err("PMIx_Get", st);
+		rc = px_get(me, r, key, &v);
+		if (rc < 0)
+			return rc;
 		if (v->type == PMIX_STRING && v->data.string)
 			rc = udp_conf_add(c, c->base_node + r, v->data.string,
 					  strlen(v->data.string));
