@@ -519,8 +519,8 @@ static void mark_seen(struct clcp_chan_desc *d)
 }
 
 /* The NIC's work for one frame: into the peer's next posted Rx buffer. */
-static int deliver(struct clcp_endpt *ep, int chan, const void *data,
-		   const struct clcp_qentry *e)
+static int deliver(struct clcp_endpt *ep, int chan, const void *data, uint32_t len,
+		   uint32_t msg_len, uint8_t flags)
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	struct clcp_endpt_hdr *rh;
@@ -534,8 +534,8 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 	rh = RH(lc->rem);
 	if (clcp_load_relaxed(&rh->closed))
 		return -ECONNRESET;
-	if (e->len > rh->mtu)
-		return clcp__err(EMSGSIZE, "frame of %u bytes > peer mtu %u", e->len, rh->mtu);
+	if (len > rh->mtu)
+		return clcp__err(EMSGSIZE, "frame of %u bytes > peer mtu %u", len, rh->mtu);
 	s = rx_claim(lc->rem);
 	if (!s)
 		return -EAGAIN;
@@ -543,9 +543,8 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 		return clcp__err(EPROTO, "peer posted a bad buffer");
 	s_chan = LB_PORT_CHAN(lc->port_word);
 	mark_seen((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off) + s_chan);
-	f = (struct clcp__rx_frame){ data, e->len, e->msg_len, lc->tx_seq++,
-				     (uint16_t)s_chan, e->flags };
-	how = clcp__rx_fill(lc->rem->base, rh, s, &f, e->flags & CLCP_QF_LAST);
+	f = (struct clcp__rx_frame){ data, len, msg_len, lc->tx_seq++, (uint16_t)s_chan, flags };
+	how = clcp__rx_fill(lc->rem->base, rh, s, &f, flags & CLCP_QF_LAST);
 	if (how)
 		wake_remote(ep, lc->rem, how);
 	return 0;
@@ -554,7 +553,7 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data,
 static int send_queued(struct clcp_endpt *ep, const struct clcp_qentry *e, void *arg)
 {
 	(void)arg;
-	return deliver(ep, e->chan, ep->base + e->buf_off, e);
+	return deliver(ep, e->chan, ep->base + e->buf_off, e->len, e->msg_len, e->flags);
 }
 
 static int lb_kick(struct clcp_endpt *ep)
@@ -566,12 +565,11 @@ static int lb_kick(struct clcp_endpt *ep)
 static int lb_tx_direct(struct clcp_endpt *ep, int chan, const void *buf,
 			uint32_t len, uint32_t msg_len, uint8_t flags)
 {
-	struct clcp_qentry e = { .len = len, .msg_len = msg_len, .flags = flags };
 	int rc;
 
 	if (ep->hdr->tx_head != ep->tx_tail)
 		return -EAGAIN;
-	rc = deliver(ep, chan, buf, &e);
+	rc = deliver(ep, chan, buf, len, msg_len, flags);
 	if (rc < 0 && rc != -EAGAIN)
 		ep->chan_err[chan] = rc;
 	ep->hdr->tx_frames += rc == 0;
