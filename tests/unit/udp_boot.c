@@ -69,28 +69,39 @@ Test(udp_boot, bad_bootstrap_name_is_einval)
 	open_fails("udp", EINVAL, "CLCP_BOOTSTRAP=slurmish");
 }
 
+/* What a PMIx server puts in its clients' environment, with no server behind it. */
+static void pmix_env_without_server(void)
+{
+	setenv("PMIX_RANK", "0", 1);
+	setenv("PMIX_NAMESPACE", "nowhere", 1);
+}
+
 Test(udp_boot, node_id_and_bootstrap_conflict)
 {
 	setenv("CLCP_BOOTSTRAP", "pmix", 1);
 	open_fails("udp://3", EINVAL, "base_node + rank");
 	clean_env();
 	setenv("CLCP_NODE", "3", 1);
-	setenv("PMIX_RANK", "0", 1);
-	setenv("PMIX_NAMESPACE", "nowhere", 1);
+	pmix_env_without_server();
 	open_fails("udp", EINVAL, "base_node + rank");
+}
+
+/* The PMIx bootstrap runs and fails at once (no server, or no PMIx in the build), no hang. */
+static void pmix_open_fails(void)
+{
+	clcp_dev_t *dev = NULL;
+	int rc = clcp_open("udp", &dev);
+
+	cr_assert(rc == -EIO || rc == -ENOSYS, "clcp_open = %d (%s), want -EIO or -ENOSYS", rc,
+		  clcp_errmsg());
+	cr_assert(strstr(clcp_errmsg(), "pmix"), "detail \"%s\" does not say pmix", clcp_errmsg());
 }
 
 /* Asked for, but no server: PMIx_Init fails at once (or the build has no PMIx). */
 Test(udp_boot, pmix_without_a_server_fails_fast)
 {
-	clcp_dev_t *dev = NULL;
-	int rc;
-
 	setenv("CLCP_BOOTSTRAP", "pmix", 1);
-	rc = clcp_open("udp", &dev);
-	cr_assert(rc == -EIO || rc == -ENOSYS, "clcp_open = %d (%s), want -EIO or -ENOSYS", rc,
-		  clcp_errmsg());
-	cr_assert(strstr(clcp_errmsg(), "pmix"), "detail \"%s\" does not say pmix", clcp_errmsg());
+	pmix_open_fails();
 }
 
 /* Under a PMIx server's environment, CLCP_NODES still wins: it was given on purpose. */
@@ -103,8 +114,7 @@ Test(udp_boot, explicit_table_wins_over_pmix_environment)
 
 	snprintf(nodes, sizeof(nodes), "4=127.0.0.1:%u", port);
 	setenv("CLCP_NODES", nodes, 1);
-	setenv("PMIX_RANK", "0", 1);
-	setenv("PMIX_NAMESPACE", "nowhere", 1);
+	pmix_env_without_server();
 	rc = clcp_open("udp", &dev);
 	cr_assert_eq(rc, 0, "clcp_open = %d (%s)", rc, clcp_errmsg());
 	cr_assert_eq(clcp_dev_node(dev), 4u);
@@ -114,23 +124,15 @@ Test(udp_boot, explicit_table_wins_over_pmix_environment)
 Test(udp_boot, bootstrap_none_ignores_pmix_environment)
 {
 	setenv("CLCP_BOOTSTRAP", "none", 1);
-	setenv("PMIX_RANK", "0", 1);
-	setenv("PMIX_NAMESPACE", "nowhere", 1);
+	pmix_env_without_server();
 	open_fails("udp", EINVAL, "no node table");
 }
 
 /* A PMIx environment without a server behind it: the bootstrap runs and fails, no hang. */
 Test(udp_boot, pmix_environment_is_detected)
 {
-	clcp_dev_t *dev = NULL;
-	int rc;
-
-	setenv("PMIX_RANK", "0", 1);
-	setenv("PMIX_NAMESPACE", "nowhere", 1);
-	rc = clcp_open("udp", &dev);
-	cr_assert(rc == -EIO || rc == -ENOSYS, "clcp_open = %d (%s), want the bootstrap's failure",
-		  rc, clcp_errmsg());
-	cr_assert(strstr(clcp_errmsg(), "pmix"), "detail \"%s\" does not say pmix", clcp_errmsg());
+	pmix_env_without_server();
+	pmix_open_fails();
 }
 
 Test(udp_boot, pmi1_without_its_environment_is_einval)
