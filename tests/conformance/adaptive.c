@@ -24,6 +24,7 @@
 
 #define STREAM_MSGS 400u
 #define SINK_RXQ 4u
+#define SINK_LATE_MS 20u
 
 struct peer_args {
 	const struct conf_param *p;
@@ -77,6 +78,8 @@ static int peer(void *arg)
 	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
 	TU_CK(tu_put(tu_child_sock, 'R') == 0, "token");
 	TU_CK(tu_expect(tu_child_sock, 'G', 20000) == 0, "no go");
+	if (a->sink)
+		sleep_ms(SINK_LATE_MS); /* the sender finds the queue full at least once */
 	for (uint32_t i = 0; i < a->count; i++) {
 		int c = e.chan;
 
