@@ -124,6 +124,8 @@ struct clcp__spin {
 	bool jumped; /* the clock jumped while spinning: preempted */
 	bool blocked; /* this wait has blocked */
 	bool carried; /* this wait began spinning on the fast path */
+	bool hit_owed; /* the fast path caught a frame after hit_ns: not told yet */
+	uint64_t hit_ns;
 	uint64_t wait_t0; /* when this wait began to idle (0: not yet) */
 	uint64_t block_t0; /* when it began to block */
 };
@@ -161,6 +163,7 @@ void clcp__spin_fini(struct clcp__spin *s);
 bool clcp__spin_pressure(struct clcp__spin *s, uint64_t now);
 /* A receive call begins to wait (unless the fast path began it: carry). */
 void clcp__spin_begin(struct clcp__spin *s);
+void clcp__spin_settle(struct clcp__spin *s);
 void clcp__spin_carry(struct clcp__spin *s, uint64_t t0);
 /* Spins from t0 for ns or until a frame arrives (true); *seen: when it stopped. Both groups. */
 bool clcp__spin_for(struct clcp_endpt *ep, uint64_t ns, uint64_t t0, uint64_t *seen);

@@ -501,7 +501,8 @@ static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
  * for 4096 rounds (polling group, s NULL), or while the interrupt group's
  * spin budget lasts. The clock is read from the 32nd round on, every 16th
  * (a frame that comes sooner counts as a wait of 0; a caught wait is told
- * as of the last reading: no clock between the frame and the caller). A
+ * as of the last reading: no clock between the frame and the caller, and
+ * the policy hears of it only at the next wait: clcp__spin_settle). A
  * budget that runs out leaves the wait begun (the spin counts), so the slow
  * path that follows blocks at once.
  */
@@ -515,6 +516,8 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 
 	if (ep->nheld != 0 || (*chan != CLCP_ANY && clcp__chan_check(ep, *chan) < 0))
 		return -EAGAIN;
+	if (s)
+		clcp__spin_settle(s);
 	for (n = 0;; n++) {
 		len = clcp__rx_try_fast(ep, chan, buf, cap);
 		if (len != -EAGAIN || clcp_rxq_peek(ep))
@@ -534,8 +537,10 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 			return -EAGAIN;
 		}
 	}
-	if (s && len >= 0 && n > 0)
-		clcp__spin_done(s, now - t0, 0, true);
+	if (s && len >= 0 && n > 0) {
+		s->hit_ns = now - t0;
+		s->hit_owed = true;
+	}
 	return len;
 }
 

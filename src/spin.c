@@ -164,8 +164,18 @@ void clcp__spin_carry(struct clcp__spin *s, uint64_t t0)
 	s->carried = true;
 }
 
+/* Tells the policy a hit the fast path owed it (off the frame's way to its caller). */
+void clcp__spin_settle(struct clcp__spin *s)
+{
+	if (!s->hit_owed)
+		return;
+	s->hit_owed = false;
+	clcp__spin_done(s, s->hit_ns, 0, true);
+}
+
 void clcp__spin_begin(struct clcp__spin *s)
 {
+	clcp__spin_settle(s);
 	if (s->carried) /* the fast path spun for this wait */
 		s->carried = false;
 	else

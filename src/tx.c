@@ -18,8 +18,10 @@
 static int space_wait(struct clcp_endpt *ep, int chan, bool spin, uint64_t *t0)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	uint64_t budget = ep->priv->spin.budget_ns, now;
+	uint64_t budget, now;
 
+	clcp__spin_settle(&ep->priv->spin);
+	budget = ep->priv->spin.budget_ns;
 	if (!spin && budget) {
 		now = clcp__now_ns();
 		if (!*t0) {

@@ -56,6 +56,22 @@ Test(spin, caught_waits_bring_the_budget_near_four_gaps)
 	cr_assert_eq(s.budget_ns, 10 * US, "never below 10 us (a wake-up) while spinning pays");
 }
 
+Test(spin, a_hit_the_fast_path_owes_is_told_once_at_the_next_wait)
+{
+	struct clcp__spin s = adaptive(100);
+
+	s.budget_ns = 50 * US;
+	s.hit_ns = 3 * US;
+	s.hit_owed = true;
+	cr_assert_eq(s.hits, 0, "not told while the frame goes to its caller");
+	clcp__spin_begin(&s);
+	cr_assert_eq(s.hits, 1);
+	cr_assert_not(s.hit_owed);
+	cr_assert_lt(s.budget_ns, 50 * US, "the hit decays the budget toward four gaps");
+	clcp__spin_settle(&s);
+	cr_assert_eq(s.hits, 1, "told once");
+}
+
 Test(spin, long_blocked_waits_stop_the_spinning)
 {
 	struct clcp__spin s = adaptive(100);
