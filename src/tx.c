@@ -10,25 +10,30 @@
 
 #define KICK_BATCH 16u
 
+/* A send's wait for Rx space: when it began, and its spin rounds. */
+struct space_wait {
+	uint64_t t0;
+	unsigned rounds;
+};
+
 /*
  * Waits for Rx space at chan's peer; 0: try again. The interrupt group with
- * a spin budget spins it first (from *t0, the wait's start), as its
- * receives do, then sleeps in the backend.
+ * a spin budget spins it first (from w->t0, the wait's start; the clock is
+ * read every 16th round, as its receives do), then sleeps in the backend.
  */
-static int space_wait(struct clcp_endpt *ep, int chan, bool spin, uint64_t *t0)
+static int space_wait(struct clcp_endpt *ep, int chan, bool spin, struct space_wait *w)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	uint64_t budget, now;
+	uint64_t budget;
 
 	clcp__spin_settle(&ep->priv->spin);
 	budget = ep->priv->spin.budget_ns;
 	if (!spin && budget) {
-		now = clcp__now_ns();
-		if (!*t0) {
-			*t0 = now;
+		if (!w->t0) {
+			w->t0 = clcp__now_ns();
 			ep->priv->tx_spins++;
 		}
-		if (now - *t0 < budget) {
+		if (++w->rounds % 16 || clcp__now_ns() - w->t0 < budget) {
 			ops->progress(ep);
 			clcp_cpu_relax();
 			return 0;
@@ -41,10 +46,10 @@ static int space_wait(struct clcp_endpt *ep, int chan, bool spin, uint64_t *t0)
 /* Kicks until every posted entry is sent; waits while the NIC is blocked. */
 static int tx_flush(struct clcp_endpt *ep, int rc, bool spin)
 {
-	uint64_t t0 = 0;
+	struct space_wait w = { 0, 0 };
 
 	while (rc == -EAGAIN) {
-		rc = space_wait(ep, ep->txq[ep->hdr->tx_head & ep->tx_mask].chan, spin, &t0);
+		rc = space_wait(ep, ep->txq[ep->hdr->tx_head & ep->tx_mask].chan, spin, &w);
 		if (rc == 0)
 			rc = ep->kick(ep);
 	}
@@ -88,7 +93,7 @@ static int tx_direct(struct clcp_endpt *ep, int chan, const void *data,
 		     uint32_t len, uint32_t msg_len, uint8_t flags, bool spin)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	uint64_t t0 = 0;
+	struct space_wait w = { 0, 0 };
 	int rc;
 
 	for (;;) {
@@ -97,7 +102,7 @@ static int tx_direct(struct clcp_endpt *ep, int chan, const void *data,
 		rc = ops->tx_direct(ep, chan, data, len, msg_len, flags);
 		if (rc != -EAGAIN)
 			break;
-		rc = space_wait(ep, chan, spin, &t0);
+		rc = space_wait(ep, chan, spin, &w);
 		if (rc < 0)
 			break;
 		if (ep->chan_err[chan])
