@@ -117,6 +117,7 @@ struct clcp__spin {
 	uint64_t delay_seen; /* when it was read (ns) */
 	int sched_fd1;	    /* the reading thread's schedstat fd + 1; 0: none */
 	pthread_t sched_thread; /* the thread sched_fd1 is of */
+	pid_t sched_pid;	/* and its process */
 	/* Run-queue pressure since the last look (clcp__spin_pressure; tests stub it). */
 	bool (*pressure_probe)(struct clcp__spin *s, uint64_t now);
 	uint32_t calm;	    /* waits left with the budget held low */

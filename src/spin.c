@@ -32,16 +32,21 @@ uint64_t clcp__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* This thread's schedstat (/proc/thread-self), opened once per thread that asks. */
+/*
+ * This thread's schedstat (/proc/thread-self), opened once per thread that
+ * asks; a forked child has the parent's thread handle, so the pid counts too.
+ */
 static int sched_fd(struct clcp__spin *s)
 {
 	pthread_t self = pthread_self();
+	pid_t pid = getpid();
 
-	if (s->sched_fd1 && pthread_equal(s->sched_thread, self))
+	if (s->sched_fd1 && pthread_equal(s->sched_thread, self) && s->sched_pid == pid)
 		return s->sched_fd1 - 1;
 	clcp__spin_fini(s);
 	s->sched_fd1 = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC) + 1;
 	s->sched_thread = self;
+	s->sched_pid = pid;
 	return s->sched_fd1 - 1;
 }
 

@@ -5,8 +5,13 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -182,6 +187,39 @@ static bool pressure_with_rivals(void)
 	cr_log_info("run delay %llu ns, pressure %d", (unsigned long long)s.delay_ns, p);
 	clcp__spin_fini(&s);
 	return p;
+}
+
+/* The schedstat file s reads: 1 when it is the calling thread's own. */
+static int reads_own_schedstat(struct clcp__spin *s)
+{
+	char link[64], path[PATH_MAX], want[64];
+	ssize_t n;
+
+	clcp__spin_pressure(s, clcp__now_ns());
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", s->sched_fd1 - 1);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return 0;
+	path[n] = '\0';
+	snprintf(want, sizeof(want), "/proc/%d/task/%d/schedstat", (int)getpid(), (int)gettid());
+	return strcmp(path, want) == 0;
+}
+
+Test(spin, a_forked_child_reads_its_own_run_queue_wait)
+{
+	struct clcp__spin s = { 0 };
+	int status;
+	pid_t pid;
+
+	cr_assert(reads_own_schedstat(&s), "the parent reads its own");
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(reads_own_schedstat(&s) ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the child read the parent thread's schedstat");
+	clcp__spin_fini(&s);
 }
 
 Test(spin, a_thread_kept_off_its_cpu_sees_pressure)
