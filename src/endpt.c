@@ -19,7 +19,7 @@ void clcp_endpt_attr_init(struct clcp_endpt_attr *attr)
 	attr->peer_check_ms = 100;
 	attr->connect_ms = 10000;
 	attr->spin_us = 0;
-	attr->spin_max_us = 100;
+	attr->spin_max_us = 1000;
 }
 
 int clcp_dev_attr_init(clcp_dev_t *dev, struct clcp_endpt_attr *attr)

@@ -128,7 +128,6 @@ struct clcp__spin {
 	bool hit_owed; /* the fast path caught a frame after hit_ns: not told yet */
 	uint64_t hit_ns;
 	uint64_t wait_t0; /* when this wait began to idle (0: not yet) */
-	uint64_t block_t0; /* when it began to block */
 };
 
 struct clcp__endpt_priv {
@@ -168,8 +167,8 @@ void clcp__spin_settle(struct clcp__spin *s);
 void clcp__spin_carry(struct clcp__spin *s, uint64_t t0);
 /* Spins from t0 for ns or until a frame arrives (true); *seen: when it stopped. Both groups. */
 bool clcp__spin_for(struct clcp_endpt *ep, uint64_t ns, uint64_t t0, uint64_t *seen);
-/* A wait of waited_ns ended: caught by spinning (hit), or after blocked_ns asleep. */
-void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_ns, bool hit);
+/* A wait of waited_ns ended: caught by spinning (hit), or after blocking. */
+void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, bool hit);
 uint64_t clcp__deadline(int32_t timeout_ms);
 bool clcp__rx_has_last(struct clcp_endpt *ep);
 /* Wait on the endpoint fd (interrupt group) or spin, up to ms. */

@@ -250,21 +250,17 @@ static void spin_then_block(struct clcp_endpt *ep, int ms)
 		left = s->budget_ns - (now - s->wait_t0);
 		lim = left < (uint64_t)ms * 1000000u ? left : (uint64_t)ms * 1000000u;
 		if (clcp__spin_for(ep, lim, now, &seen)) {
-			clcp__spin_done(s, seen - s->wait_t0, 0, true);
+			clcp__spin_done(s, seen - s->wait_t0, true);
 			return;
 		}
 		if (lim < left)
 			return;
 		now = seen;
 	}
-	if (!s->blocked)
-		s->block_t0 = now;
 	s->blocked = true;
 	block_wait(ep, ms);
-	if (clcp_rxq_peek(ep)) {
-		now = clcp__now_ns();
-		clcp__spin_done(s, now - s->wait_t0, now - s->block_t0, false);
-	}
+	if (clcp_rxq_peek(ep))
+		clcp__spin_done(s, clcp__now_ns() - s->wait_t0, false);
 }
 
 int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)

@@ -175,7 +175,7 @@ void clcp__spin_settle(struct clcp__spin *s)
 	if (!s->hit_owed)
 		return;
 	s->hit_owed = false;
-	clcp__spin_done(s, s->hit_ns, 0, true);
+	clcp__spin_done(s, s->hit_ns, true);
 }
 
 void clcp__spin_begin(struct clcp__spin *s)
@@ -197,21 +197,20 @@ static void after_hit(struct clcp__spin *s, uint64_t waited_ns)
 }
 
 /*
- * A frame that comes as soon as we stop spinning was waiting for our CPU
- * (its sender shares it): spinning delayed it. Otherwise grow if more spin
- * would have caught it, shrink if not, and shrink while held low.
+ * Grow if more spin would have caught it, shrink if not, and shrink while
+ * held low. Whether our spinning kept the sender off our CPU is the
+ * run-queue probe's to say: a frame that comes right after we block may
+ * just as well be one the wake-up path brought (udp: its progress thread).
  */
-static void after_block(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_ns)
+static void after_block(struct clcp__spin *s, uint64_t waited_ns)
 {
-	if (blocked_ns < (waited_ns - blocked_ns) / 2)
-		pressure(s);
-	else if (s->calm || waited_ns > s->max_ns)
+	if (s->calm || waited_ns > s->max_ns)
 		set_budget(s, s->budget_ns / 2);
 	else
 		set_budget(s, s->budget_ns ? 2 * s->budget_ns : SPIN_GROW_NS);
 }
 
-void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_ns, bool hit)
+void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, bool hit)
 {
 	bool jumped = s->jumped;
 
@@ -228,5 +227,5 @@ void clcp__spin_done(struct clcp__spin *s, uint64_t waited_ns, uint64_t blocked_
 	else if (hit)
 		after_hit(s, waited_ns);
 	else
-		after_block(s, waited_ns, blocked_ns);
+		after_block(s, waited_ns);
 }

@@ -79,7 +79,7 @@ struct clcp_endpt_attr {
 	 * receive"). The polling group always spins.
 	 */
 	int32_t spin_us;
-	int32_t spin_max_us; /* adaptive: largest budget, 1..CLCP_SPIN_MAX_US (100) */
+	int32_t spin_max_us; /* adaptive: largest budget, 1..CLCP_SPIN_MAX_US (1000) */
 };
 
 /* Portable defaults: mtu CLCP_MTU_AUTO, the device decides at allocation. */

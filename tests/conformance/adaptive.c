@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define ECHO_ROUNDS 300u
-#define GAP_MSGS 12u
+#define GAP_MSGS 16u
 #define GAP_MS 20u
 #define MSG_LEN 64u
 

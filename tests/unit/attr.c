@@ -76,7 +76,7 @@ Test(attr, init_gives_the_documented_defaults)
 	cr_assert_eq(a.peer_check_ms, 100);
 	cr_assert_eq(a.connect_ms, 10000);
 	cr_assert_eq(a.spin_us, 0, "the interrupt group blocks at once");
-	cr_assert_eq(a.spin_max_us, 100);
+	cr_assert_eq(a.spin_max_us, 1000);
 }
 
 Test(attr, null_attr_means_defaults)

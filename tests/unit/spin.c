@@ -52,12 +52,12 @@ Test(spin, caught_waits_bring_the_budget_near_four_gaps)
 	struct clcp__spin s = adaptive(100);
 
 	for (int i = 0; i < 200; i++)
-		clcp__spin_done(&s, 3 * US, 0, true);
+		clcp__spin_done(&s, 3 * US, true);
 	cr_assert_eq(s.hits, 200);
 	cr_assert_geq(s.budget_ns, 11 * US, "budget %lu", (unsigned long)s.budget_ns);
 	cr_assert_leq(s.budget_ns, 12100, "budget %lu", (unsigned long)s.budget_ns);
 	for (int i = 0; i < 200; i++)
-		clcp__spin_done(&s, 100, 0, true);
+		clcp__spin_done(&s, 100, true);
 	cr_assert_eq(s.budget_ns, 10 * US, "never below 10 us (a wake-up) while spinning pays");
 }
 
@@ -82,7 +82,7 @@ Test(spin, long_blocked_waits_stop_the_spinning)
 	struct clcp__spin s = adaptive(100);
 
 	for (int i = 0; i < 7; i++)
-		clcp__spin_done(&s, 5000 * US, 4975 * US, false);
+		clcp__spin_done(&s, 5000 * US, false);
 	cr_assert_eq(s.budget_ns, 0);
 	cr_assert_eq(s.misses, 7);
 }
@@ -91,26 +91,24 @@ Test(spin, a_wait_more_spin_would_have_caught_grows_it)
 {
 	struct clcp__spin s = adaptive(100);
 
-	clcp__spin_done(&s, 60 * US, 35 * US, false); /* spun 25, slept 35 */
+	clcp__spin_done(&s, 60 * US, false); /* spun 25, slept 35 */
 	cr_assert_eq(s.budget_ns, 50 * US);
-	clcp__spin_done(&s, 90 * US, 40 * US, false);
+	clcp__spin_done(&s, 90 * US, false);
 	cr_assert_eq(s.budget_ns, 100 * US, "capped at spin_max_us");
 	for (int i = 0; i < 20; i++)
-		clcp__spin_done(&s, 5000 * US, 4900 * US, false);
+		clcp__spin_done(&s, 5000 * US, false);
 	cr_assert_eq(s.budget_ns, 0);
-	clcp__spin_done(&s, 40 * US, 40 * US, false);
+	clcp__spin_done(&s, 40 * US, false);
 	cr_assert_eq(s.budget_ns, 2 * US, "from 0 it starts again at 2 us");
 }
 
-Test(spin, a_frame_right_after_blocking_means_our_cpu_was_wanted)
+Test(spin, a_frame_right_after_blocking_is_not_pressure_by_itself)
 {
 	struct clcp__spin s = adaptive(100);
 
-	clcp__spin_done(&s, 28 * US, 3 * US, false); /* spun 25, came 3 us after */
-	cr_assert_eq(s.pressured, 1);
-	cr_assert_eq(s.budget_ns, 2 * US, "quartered, held at 2 us");
-	clcp__spin_done(&s, 50 * US, 44 * US, false);
-	cr_assert_eq(s.budget_ns, 1 * US, "held low: shrinks instead of growing");
+	clcp__spin_done(&s, 28 * US, false); /* spun 25, came 3 us after */
+	cr_assert_eq(s.pressured, 0, "only the run-queue probe tells pressure");
+	cr_assert_eq(s.budget_ns, 50 * US, "grows: more spin would have caught it");
 }
 
 Test(spin, run_queue_pressure_holds_the_budget_low)
@@ -118,14 +116,17 @@ Test(spin, run_queue_pressure_holds_the_budget_low)
 	struct clcp__spin s = adaptive(100);
 
 	pressured = true;
-	clcp__spin_done(&s, 60 * US, 35 * US, false);
+	clcp__spin_done(&s, 60 * US, false);
 	cr_assert_eq(s.pressured, 1);
+	cr_assert_eq(s.budget_ns, 2 * US, "quartered, held at 2 us");
 	pressured = false;
+	clcp__spin_done(&s, 50 * US, false);
+	cr_assert_eq(s.budget_ns, 1 * US, "held low: shrinks instead of growing");
 	for (int i = 0; i < 30; i++)
-		clcp__spin_done(&s, 1 * US, 0, true);
+		clcp__spin_done(&s, 1 * US, true);
 	cr_assert_leq(s.budget_ns, 2 * US, "at most 2 us for a while");
 	for (int i = 0; i < 100; i++)
-		clcp__spin_done(&s, 10 * US, 0, true);
+		clcp__spin_done(&s, 10 * US, true);
 	cr_assert_geq(s.budget_ns, 35 * US, "free again: four gaps");
 }
 
@@ -138,8 +139,8 @@ Test(spin, a_fixed_budget_stays_put)
 	a.spin_us = 70;
 	clcp__spin_init(&s, &a);
 	pressured = true;
-	clcp__spin_done(&s, 5000 * US, 4930 * US, false);
-	clcp__spin_done(&s, 1 * US, 0, true);
+	clcp__spin_done(&s, 5000 * US, false);
+	clcp__spin_done(&s, 1 * US, true);
 	cr_assert_eq(s.budget_ns, 70 * US);
 	cr_assert_eq(s.hits, 1);
 	cr_assert_eq(s.misses, 1);

@@ -105,11 +105,13 @@ void link_close(struct link *l)
 /* Polling, or the interrupt group's calls blocking at once or after a spin. */
 void link_set_mode(struct link *l, enum mode m)
 {
+	struct clcp_endpt_attr a;
 	int rc;
 
 	if (m == l->mode)
 		return;
-	rc = clcp_endpt_set_spin(l->ep, m == MODE_ADAPT ? CLCP_SPIN_ADAPTIVE : 0, 100);
+	clcp_endpt_attr_init(&a); /* the default largest budget */
+	rc = clcp_endpt_set_spin(l->ep, m == MODE_ADAPT ? CLCP_SPIN_ADAPTIVE : 0, a.spin_max_us);
 	if (rc < 0)
 		fail_clcp("clcp_endpt_set_spin", rc);
 	l->mode = m;
