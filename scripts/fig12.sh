@@ -8,6 +8,8 @@
 # at least 20 round trips), so that it spans many scheduling periods when
 # null processes share the CPUs. Writes, in OUT:
 #   fig12.csv                  backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps
+#   fig12-ratios.csv           backend,nulls,size,adapt_over_poll,adapt_over_best:
+#                              medians over the rounds of each round's ratios
 #   fig12-BACKEND.png          (a)-(f) laid out like the paper's: (e), (f)
 #                              with the most null processes measured
 #   fig12-BACKEND-nullN.png    the long messages with N null processes, for
@@ -116,6 +118,50 @@ merge() {
 		END { flush() }'
 }
 
+# ratios: per (backend, nulls, size) the median over the rounds of each
+# round's adaptive / polling and adaptive / the better of polling and
+# interrupt (mean round trips of one run: the modes take turns per size, so
+# a ratio compares figures taken moments apart; the VM's slow spells move
+# whole runs).
+ratios() {
+	echo "backend,nulls,size,adapt_over_poll,adapt_over_best"
+	for f in "$out"/runs/*.csv; do
+		local b n
+		b=$(basename "$f" .csv)
+		n=${b#*-n}
+		n=${n%-r*}
+		awk -F, -v b="${b%%-n*}" -v n="$n" 'NR > 1 { m[$1 "," $3] = $6; s[$3] = 1 }
+			END { for (z in s) {
+				p = m["poll," z]; i = m["intr," z]; a = m["adapt," z]
+				if (p > 0 && i > 0 && a > 0)
+					printf "%s,%s,%s,%.4f,%.4f\n", b, n, z, a / p, a / (p < i ? p : i) } }' "$f"
+	done | sort -t, -k1,1 -k2,2n -k3,3n | awk -F, '
+		function median(v, k,   i, j, t) {
+			for (i = 2; i <= k; i++)
+				for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+			return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+		}
+		function flush() {
+			if (k == 0) return
+			printf "%s,%.3f,%.3f\n", key, median(rp, k), median(rb, k)
+			k = 0
+		}
+		{ key0 = $1 "," $2 "," $3
+		  if (key0 != key) { flush(); key = key0 }
+		  k++; rp[k] = $4; rb[k] = $5 }
+		END { flush() }'
+}
+
+# targets: issue 6's Figure 12 targets, counted from fig12-ratios.csv.
+targets() {
+	awk -F, 'NR > 1 { k = $1 ", " $2 " null processes"; n[k]++
+			if ($2 == 0) ok[k] += $4 <= 1.10; else { ok[k] += $5 <= 1.0; both[k] += $5 < 1.0 } }
+		END { for (k in n)
+			if (k ~ / 0 null/) printf "fig12: %s: adaptive within 10 %% of polling at %d of %d sizes\n", k, ok[k], n[k]
+			else printf "fig12: %s: adaptive at least as good as the better mode at %d of %d sizes, better than both at %d\n", k, ok[k], n[k], both[k] }' \
+		"$out/fig12-ratios.csv" | sort
+}
+
 # gp_head PNG SIZE: gnuplot's settings shared by the plots.
 gp_head() {
 	printf '%s\n' 'set datafile separator ","' "set terminal pngcairo size $2 font \",10\"" \
@@ -180,6 +226,7 @@ for r in $(seq "$rounds"); do
 done
 load_after=$(cut -d' ' -f1-4 /proc/loadavg)
 merge >"$out/fig12.csv"
+ratios >"$out/fig12-ratios.csv"
 nhi=$(printf '%s\n' $nulls | sort -n | tail -1)
 for b in $backends; do
 	plot "$b" "$nhi"
@@ -188,4 +235,5 @@ for b in $backends; do
 	done
 done
 echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"
-echo "fig12: $out/fig12.csv, plots $(ls "$out"/fig12-*.png | tr '\n' ' ')"
+targets
+echo "fig12: $out/fig12.csv, $out/fig12-ratios.csv, plots $(ls "$out"/fig12-*.png | tr '\n' ' ')"
