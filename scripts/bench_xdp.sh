@@ -21,6 +21,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/bench_lib.sh
+. scripts/netns_lib.sh
 build=${CLCP_BUILD_DIR:-build-bench}
 port=${CLCP_BENCH_PORT:-7720}
 rounds=${CLCP_BENCH_ROUNDS:-3}
@@ -38,21 +39,8 @@ if [ ! -x "$exe" ]; then
 	cmake --build "$build" -j "${CLCP_JOBS:-2}" --target clcp_pingpong
 fi
 
-cleanup() {
-	ip netns del "$ns_a" 2>/dev/null || true
-	ip netns del "$ns_b" 2>/dev/null || true
-}
-trap cleanup EXIT
-ip netns add "$ns_a"
-ip netns add "$ns_b"
-ip link add "${tag}va" netns "$ns_a" type veth peer name "${tag}vb" netns "$ns_b"
-for side in a b; do
-	ns=${tag}$side dev=${tag}v$side
-	[ $side = a ] && addr=$addr_a || addr=$addr_b
-	ip -n "$ns" link set lo up
-	ip -n "$ns" addr add "$addr/24" dev "$dev"
-	ip -n "$ns" link set "$dev" up
-done
+trap 'netns_pair_del "$tag"' EXIT
+netns_pair "$tag" "$addr_a" "$addr_b" || { echo "bench_xdp.sh: namespaces and veth pair failed" >&2; exit 1; }
 export CLCP_NODES="0=$addr_a:$port,1=$addr_b:$port"
 
 # ours MODE SIZE ROUND: one clcp_pingpong run, server in B, client in A.

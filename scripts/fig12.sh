@@ -26,6 +26,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/bench_lib.sh
+. scripts/netns_lib.sh
 build=${CLCP_BUILD_DIR:-build-bench}
 rounds=${CLCP_FIG12_ROUNDS:-3}
 nulls=${CLCP_FIG12_NULLS:-0 30 90}
@@ -54,21 +55,8 @@ need_tools() {
 
 netns_up() {
 	[ "$(id -u)" -eq 0 ] || fail "udp between namespaces needs root"
-	trap netns_down EXIT
-	ip netns add "$ns_a" && ip netns add "$ns_b" || fail "ip netns add"
-	ip link add "${tag}va" netns "$ns_a" type veth peer name "${tag}vb" netns "$ns_b" ||
-		fail "veth pair"
-	ip -n "$ns_a" addr add "$addr_a/24" dev "${tag}va"
-	ip -n "$ns_b" addr add "$addr_b/24" dev "${tag}vb"
-	for ns in "$ns_a" "$ns_b"; do
-		ip -n "$ns" link set lo up
-		ip -n "$ns" link set "${tag}v${ns: -1}" up
-	done
-}
-
-netns_down() {
-	ip netns del "$ns_a" 2>/dev/null || true
-	ip netns del "$ns_b" 2>/dev/null || true
+	trap 'netns_pair_del "$tag"' EXIT
+	netns_pair "$tag" "$addr_a" "$addr_b" || fail "namespaces and veth pair"
 }
 
 # run BACKEND NULLS ROUND: one clcp_pingpong run, every mode, into runs/.

@@ -19,6 +19,7 @@ if [ "$1" = --rank ]; then # rank r runs in namespace ${prefix}a or b
 	exec ip netns exec "$ns" "$@"
 fi
 launch=$1 prog=$2
+. "$(dirname "$0")/../../scripts/netns_lib.sh"
 tag=clcpb$$
 
 fail() {
@@ -28,35 +29,15 @@ fail() {
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces)"
 command -v ip >/dev/null || fail "needs ip (iproute2)"
-# Namespaces of runs that died without cleaning up: their pid is gone.
-for ns in $(ip netns list | awk '/^clcpb[0-9]+[ab]( |$)/ {print $1}'); do
-	pid=${ns#clcpb}
-	pid=${pid%?}
-	kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null || true
-done
-cleanup() {
-	ip netns del "${tag}a" 2>/dev/null || true
-	ip netns del "${tag}b" 2>/dev/null || true
-}
-trap cleanup EXIT
-ip netns add "${tag}a"
-ip netns add "${tag}b"
-ip link add "${tag}x" type veth peer name "${tag}y"
-ip link set "${tag}x" netns "${tag}a"
-ip link set "${tag}y" netns "${tag}b"
-ip -n "${tag}a" addr add 10.78.0.1/24 dev "${tag}x"
-ip -n "${tag}b" addr add 10.78.0.2/24 dev "${tag}y"
-for s in a b; do
-	ip -n "${tag}$s" link set lo up
-done
-ip -n "${tag}a" link set "${tag}x" up
-ip -n "${tag}b" link set "${tag}y" up
+netns_reap clcpb # namespaces of runs that died without cleaning up
+trap 'netns_pair_del "$tag"' EXIT
+netns_pair "$tag" 10.78.0.1 10.78.0.2 || fail "namespaces and veth pair"
 
 out=$(timeout -k 5 60 "$launch" 2 "$0" --rank "$tag" "$prog" 2>&1) || true
 echo "$out"
 echo "$out" | grep -q '^pmi1_launch: 2 ranks, 2 keys put: all ok$' || fail "the ranks did not all pass"
 # The namespaces share nothing but the veth: the messages went over it.
-pkts=$(ip -n "${tag}a" -s link show "${tag}x" | awk '/TX:/ {getline; print $2}')
+pkts=$(ip -n "${tag}a" -s link show "${tag}va" | awk '/TX:/ {getline; print $2}')
 echo "netns_pmi1.sh: ${pkts:-?} packets sent over the veth from the first namespace"
 [ "${pkts:-0}" -ge 64 ] || fail "too few packets over the veth"
 echo "netns_pmi1.sh: passed"

@@ -37,6 +37,7 @@ if [ -n "$mode" ]; then
 	[ "$mode" = xdp ] && export CLCP_UDP_MODE=xdp
 fi
 shift 3
+. "$(dirname "$0")/../../scripts/netns_lib.sh"
 tag=clcpf$$
 ns_a=${tag}a ns_b=${tag}b
 addr_a=10.77.0.1 addr_b=10.77.0.2
@@ -50,38 +51,24 @@ fail() {
 command -v ip >/dev/null && command -v tc >/dev/null || fail "needs ip and tc (iproute2)"
 [ -r "$bpf" ] || fail "no BPF object $bpf (clang -target bpf)"
 
-# Namespaces of runs that died without cleaning up: their pid is gone.
-for ns in $(ip netns list | awk '/^clcpf[0-9]+[ab]( |$)/ {print $1}'); do
-	pid=${ns#clcpf}
-	pid=${pid%?}
-	kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null || true
-done
+netns_reap clcpf # namespaces of runs that died without cleaning up
 
 log=$(mktemp)
 cleanup() {
-	ip netns del "$ns_a" 2>/dev/null || true
-	ip netns del "$ns_b" 2>/dev/null || true
+	netns_pair_del "$tag"
 	rm -f "$log"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ip netns add "$ns_a" || fail "ip netns add"
-ip netns add "$ns_b" || fail "ip netns add"
-ip link add "${tag}va" netns "$ns_a" type veth peer name "${tag}vb" netns "$ns_b" ||
-	fail "veth pair"
+# Jumbo frames: a 4 KiB frame is one packet (IP fragments would multiply the loss).
+# CLCP_NETNS_MTU=1500 lets a veth run XDP natively (larger MTUs: generic XDP only).
+netns_pair "$tag" "$addr_a" "$addr_b" "${CLCP_NETNS_MTU:-9000}" || fail "namespaces and veth pair"
 for side in a b; do
 	ns=${tag}$side dev=${tag}v$side
-	[ $side = a ] && addr=$addr_a || addr=$addr_b
-	ip -n "$ns" link set lo up
 	# ICMP errors unthrottled (the default is one a second per destination after a
 	# burst of 6): a dead peer's port unreachable reaches every test running at once.
 	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 || fail "sysctl in $ns"
-	ip -n "$ns" addr add "$addr/24" dev "$dev"
-	# Jumbo frames: a 4 KiB frame is one packet (IP fragments would multiply the loss).
-	# CLCP_NETNS_MTU=1500 lets a veth run XDP natively (larger MTUs: generic XDP only).
-	ip -n "$ns" link set "$dev" mtu "${CLCP_NETNS_MTU:-9000}"
-	ip -n "$ns" link set "$dev" up
 	ip netns exec "$ns" tc qdisc add dev "$dev" clsact || fail "tc clsact on $dev"
 	ip netns exec "$ns" tc filter add dev "$dev" egress bpf direct-action obj "$bpf" sec tc ||
 		fail "tc BPF program on $dev"
