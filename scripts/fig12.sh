@@ -79,31 +79,50 @@ run() {
 	wait "$spid" || { cat "$f.server.txt" >&2; fail "the udp server failed"; }
 }
 
-# merge: medians over the rounds of every (backend, nulls, mode, size).
-merge() {
-	echo "backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps"
+# per_run PROGRAM: the awk PROGRAM on every run's CSV, given b (backend) and
+# n (null processes).
+per_run() {
+	local f b n
 	for f in "$out"/runs/*.csv; do
-		local b n
 		b=$(basename "$f" .csv)
 		n=${b#*-n}
 		n=${n%-r*}
-		awk -F, -v b="${b%%-n*}" -v n="$n" 'NR > 1 && $1 != "floor" {
-			printf "%s,%s,%s,%s,%.3f,%.3f,%.1f\n", b, n, $1, $3, 2 * $6 / 1e3, 2 * $4 / 1e3, $7 }' "$f"
-	done | sort -t, -k1,1 -k2,2n -k3,3 -k4,4n | awk -F, '
-		function median(v, k,   i, j, t) {
+		awk -F, -v b="${b%%-n*}" -v n="$n" "$1" "$f"
+	done
+}
+
+# medians NKEY: lines of NKEY key fields (backend, nulls, [mode,] size),
+# then values: per key, the median of each value (over the rounds).
+medians() {
+	local by=(-k1,1 -k2,2n -k3,3n)
+
+	[ "$1" -eq 4 ] && by=(-k1,1 -k2,2n -k3,3 -k4,4n)
+	sort -t, "${by[@]}" | awk -F, -v nk="$1" '
+		function median(c,   i, j, t, v) {
+			for (i = 1; i <= k; i++) v[i] = val[c, i]
 			for (i = 2; i <= k; i++)
 				for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
 			return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
 		}
-		function flush() {
+		function flush(   c, line) {
 			if (k == 0) return
-			printf "%s,%.3f,%.3f,%.1f\n", key, median(m, k), median(p, k), median(w, k)
+			line = key
+			for (c = nk + 1; c <= nf; c++) line = line sprintf(",%.3f", median(c))
+			print line
 			k = 0
 		}
-		{ key0 = $1 "," $2 "," $3 "," $4
+		{ key0 = $1; for (c = 2; c <= nk; c++) key0 = key0 "," $c
 		  if (key0 != key) { flush(); key = key0 }
-		  k++; m[k] = $5; p[k] = $6; w[k] = $7 }
+		  k++; nf = NF; for (c = nk + 1; c <= NF; c++) val[c, k] = $c }
 		END { flush() }'
+}
+
+# merge: medians over the rounds of every (backend, nulls, mode, size).
+merge() {
+	echo "backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps"
+	per_run 'NR > 1 && $1 != "floor" {
+		printf "%s,%s,%s,%s,%.3f,%.3f,%.1f\n", b, n, $1, $3, 2 * $6 / 1e3, 2 * $4 / 1e3, $7 }' |
+		medians 4
 }
 
 # ratios: per (backend, nulls, size) the median over the rounds of each
@@ -113,31 +132,12 @@ merge() {
 # whole runs).
 ratios() {
 	echo "backend,nulls,size,adapt_over_poll,adapt_over_best"
-	for f in "$out"/runs/*.csv; do
-		local b n
-		b=$(basename "$f" .csv)
-		n=${b#*-n}
-		n=${n%-r*}
-		awk -F, -v b="${b%%-n*}" -v n="$n" 'NR > 1 { m[$1 "," $3] = $6; s[$3] = 1 }
-			END { for (z in s) {
-				p = m["poll," z]; i = m["intr," z]; a = m["adapt," z]
-				if (p > 0 && i > 0 && a > 0)
-					printf "%s,%s,%s,%.4f,%.4f\n", b, n, z, a / p, a / (p < i ? p : i) } }' "$f"
-	done | sort -t, -k1,1 -k2,2n -k3,3n | awk -F, '
-		function median(v, k,   i, j, t) {
-			for (i = 2; i <= k; i++)
-				for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-			return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
-		}
-		function flush() {
-			if (k == 0) return
-			printf "%s,%.3f,%.3f\n", key, median(rp, k), median(rb, k)
-			k = 0
-		}
-		{ key0 = $1 "," $2 "," $3
-		  if (key0 != key) { flush(); key = key0 }
-		  k++; rp[k] = $4; rb[k] = $5 }
-		END { flush() }'
+	per_run 'NR > 1 { m[$1 "," $3] = $6; s[$3] = 1 }
+		END { for (z in s) {
+			p = m["poll," z]; i = m["intr," z]; a = m["adapt," z]
+			if (p > 0 && i > 0 && a > 0)
+				printf "%s,%s,%s,%.4f,%.4f\n", b, n, z, a / p, a / (p < i ? p : i) } }' |
+		medians 3
 }
 
 # targets: issue 6's Figure 12 targets, counted from fig12-ratios.csv.
