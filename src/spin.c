@@ -98,6 +98,7 @@ static void wait_reset(struct clcp__spin *s)
 
 void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a)
 {
+	clcp__spin_settle(s); /* a hit still owed counts, under the old settings */
 	s->gap_ns = 0; /* the counters go on */
 	s->calm = 0;
 	wait_reset(s);
