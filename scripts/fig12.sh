@@ -146,7 +146,7 @@ ratios() {
 		medians 3 range
 }
 
-# targets: issue 6's Figure 12 targets, counted from fig12-ratios.csv; the
+# targets: the performance work's Figure 12 targets, counted from fig12-ratios.csv; the
 # sizes that miss, with their median ratio and the rounds' range.
 targets() {
 	awk -F, 'NR > 1 { k = $1 ", " $2 " null processes"; n[k]++
