@@ -188,7 +188,6 @@ static struct spin_counts run(const struct conf_param *p, int32_t spin_us, unsig
 	return n;
 }
 
-/* A busy machine may keep the echoing peer off the CPU: three tries. */
 static int cpus_allowed(void)
 {
 	cpu_set_t set;
@@ -196,6 +195,7 @@ static int cpus_allowed(void)
 	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
 }
 
+/* A busy machine may keep the echoing peer off the CPU: three tries. */
 CONF_TEST(adaptive, close_arrivals_are_caught_spinning, conf_params_backends)
 {
 	struct spin_counts n;
