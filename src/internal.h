@@ -185,12 +185,24 @@ void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan);
 typedef int (*clcp__send_fn)(struct clcp_endpt *ep, const struct clcp_qentry *e, void *arg);
 int clcp__txq_drain(struct clcp_endpt *ep, clcp__send_fn send, void *arg);
 
+uint32_t clcp__irq_claim(struct clcp_endpt_hdr *h);
+
+/*
+ * After F4: takes the armed flag and counts the wake-up. Returns how the
+ * user waits (CLCP_ARMED_FD, CLCP_ARMED_FUTEX), 0 if it does not.
+ */
+static inline uint32_t clcp__irq_take(struct clcp_endpt_hdr *h)
+{
+	return clcp_load_seqcst(&h->armed) ? clcp__irq_claim(h) : 0;
+}
+
 /*
  * The NIC side of a frame's arrival, for backends: the payload into the
  * claimed Rx slot s of the endpoint at base (inside the entry when small),
  * the fields, then the owner byte. With `fence` (a last frame, or the user
  * must be told to drain) the publish is an atomic exchange, R3+F4 in one,
- * and the result says whether to raise the endpoint's interrupt.
+ * and the result says whether to raise the endpoint's interrupt. Inline:
+ * it is most of a send on a backend without a NIC (loopback).
  */
 struct clcp__rx_frame {
 	const void *data;
@@ -199,13 +211,35 @@ struct clcp__rx_frame {
 	uint8_t flags; /* CLCP_QF_LAST, CLCP_QF_FIRST */
 };
 
-uint32_t clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
-		       const struct clcp__rx_frame *f, bool fence);
-/*
- * After F4: takes the armed flag and counts the wake-up. Returns how the
- * user waits (CLCP_ARMED_FD, CLCP_ARMED_FUTEX), 0 if it does not.
- */
-uint32_t clcp__irq_take(struct clcp_endpt_hdr *h);
+static inline uint32_t clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h,
+				     struct clcp_qentry *s, const struct clcp__rx_frame *f,
+				     bool fence)
+{
+	uint8_t flags = f->flags;
+	unsigned char *dst;
+
+	if (f->len <= CLCP_QE_INLINE_MAX)
+		flags |= CLCP_QF_INLINE;
+	dst = (flags & CLCP_QF_INLINE) ? s->data : base + s->buf_off;
+	if (f->len && dst != f->data) /* a NIC may have put it in place already */
+		clcp__copy(dst, f->data, f->len);
+	s->len = f->len;
+	s->msg_len = f->msg_len;
+	s->seq = f->seq;
+	s->chan = f->chan;
+	s->status = 0;
+	s->flags = flags;
+	h->rx_frames++;
+	if (!fence) {
+		/* R3: publishes the frame; pairs with the user's A3. */
+		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+		return 0;
+	}
+	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
+	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
+	return clcp__irq_take(h);
+}
+
 /* Wakes a user that sleeps on the armed word (how: from clcp__irq_take); false if not. */
 bool clcp__irq_futex(struct clcp_endpt_hdr *h, uint32_t how);
 

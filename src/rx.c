@@ -26,13 +26,12 @@ static uint32_t buf_off(struct clcp_endpt *ep, uint32_t idx)
 	return ep->hdr->rxbuf_off + idx * ep->priv->stride;
 }
 
-uint32_t clcp__irq_take(struct clcp_endpt_hdr *h)
+uint32_t clcp__irq_claim(struct clcp_endpt_hdr *h)
 {
-	uint32_t how;
+	uint32_t how = clcp_exchange(&h->armed, 0u);
 
-	if (!clcp_load_seqcst(&h->armed) || !(how = clcp_exchange(&h->armed, 0u)))
-		return 0;
-	clcp_fetch_add(&h->wakeups, 1u);
+	if (how)
+		clcp_fetch_add(&h->wakeups, 1u);
 	return how;
 }
 
@@ -42,34 +41,6 @@ bool clcp__irq_futex(struct clcp_endpt_hdr *h, uint32_t how)
 		return false;
 	syscall(SYS_futex, &h->armed, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	return true;
-}
-
-uint32_t clcp__rx_fill(unsigned char *base, struct clcp_endpt_hdr *h, struct clcp_qentry *s,
-		   const struct clcp__rx_frame *f, bool fence)
-{
-	uint8_t flags = f->flags;
-	unsigned char *dst;
-
-	if (f->len <= CLCP_QE_INLINE_MAX)
-		flags |= CLCP_QF_INLINE;
-	dst = (flags & CLCP_QF_INLINE) ? s->data : base + s->buf_off;
-	if (f->len && dst != f->data) /* a NIC may have put it in place already */
-		memcpy(dst, f->data, f->len);
-	s->len = f->len;
-	s->msg_len = f->msg_len;
-	s->seq = f->seq;
-	s->chan = f->chan;
-	s->status = 0;
-	s->flags = flags;
-	h->rx_frames++;
-	if (!fence) {
-		/* R3: publishes the frame; pairs with the user's A3. */
-		clcp_store_release(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-		return 0;
-	}
-	/* R3+F4 in one: publishes, then orders it before reading armed (F3). */
-	clcp_exchange(&s->owner, (clcp_u8)CLCP_OWNER_USER);
-	return clcp__irq_take(h);
 }
 
 void clcp__rx_refill(struct clcp_endpt *ep)
@@ -493,46 +464,63 @@ static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 }
 
 /*
- * One-frame messages taken as the inline polling calls take them, spinning:
- * for 4096 rounds (polling group, s NULL), or while the interrupt group's
- * spin budget lasts. The clock is read from the 32nd round on, every 16th
- * (a frame that comes sooner counts as a wait of 0; a caught wait is told
- * as of the last reading: no clock between the frame and the caller, and
- * the policy hears of it only at the next wait: clcp__spin_settle). A
- * budget that runs out leaves the wait begun (the spin counts), so the slow
- * path that follows blocks at once.
+ * Spins until a frame is at the Rx tail: the rounds it took, or -1 after
+ * 4096 rounds (polling group, s NULL) or when the interrupt group's spin
+ * budget runs out. The clock is read from the 32nd round on, every 16th (a
+ * frame that comes sooner counts as a wait of 0; a caught wait is told as
+ * of the last reading: no clock between the frame and the caller, and the
+ * policy hears of it only at the next wait: clcp__spin_settle). A budget
+ * that runs out leaves the wait begun (the spin counts), so the slow path
+ * that follows blocks at once. A backend without progress work spins on
+ * the owner byte alone: the frame is seen the soonest.
  */
+static int spin_for_frame(struct clcp_endpt *ep, struct clcp__spin *s, uint64_t *t0,
+			  uint64_t *now)
+{
+	void (*progress)(struct clcp_endpt *ep) = ep->priv->dev->ops->progress;
+	int n;
+
+	if (progress == clcp__noop) /* nothing to drive: the tightest loop */
+		progress = NULL;
+	for (n = 0;; n++) {
+		if (clcp_rxq_peek(ep))
+			return n;
+		if (progress) {
+			progress(ep);
+			if (clcp_rxq_peek(ep)) /* a frame came: take it without the pause */
+				return n;
+		}
+		clcp_cpu_relax();
+		if (!s && n == 4095)
+			return -1;
+		if (!s || n < 32 || n % 16)
+			continue;
+		*now = clcp__now_ns();
+		if (!*t0) {
+			*t0 = *now;
+		} else if (*now - *t0 >= s->budget_ns) {
+			clcp__spin_carry(s, *t0);
+			return -1;
+		}
+	}
+}
+
+/* One-frame messages taken as the inline polling calls take them, after a spin. */
 static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 			 struct clcp__spin *s)
 {
-	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
 	uint64_t t0 = 0, now = 0;
-	unsigned n;
 	ssize_t len;
+	int n;
 
 	if (ep->nheld != 0 || (*chan != CLCP_ANY && clcp__chan_check(ep, *chan) < 0))
 		return -EAGAIN;
 	if (s)
 		clcp__spin_settle(s);
-	for (n = 0;; n++) {
-		len = clcp__rx_try_fast(ep, chan, buf, cap);
-		if (len != -EAGAIN || clcp_rxq_peek(ep))
-			break;
-		ops->progress(ep);
-		if (!clcp_rxq_peek(ep)) /* a frame came: take it without the pause */
-			clcp_cpu_relax();
-		if (!s && n == 4095)
-			return -EAGAIN;
-		if (!s || n < 32 || n % 16)
-			continue;
-		now = clcp__now_ns();
-		if (!t0) {
-			t0 = now;
-		} else if (now - t0 >= s->budget_ns) {
-			clcp__spin_carry(s, t0);
-			return -EAGAIN;
-		}
-	}
+	n = spin_for_frame(ep, s, &t0, &now);
+	if (n < 0)
+		return -EAGAIN;
+	len = clcp__rx_try_fast(ep, chan, buf, cap);
 	if (s && len >= 0 && n > 0) {
 		s->hit_ns = now - t0;
 		s->hit_owed = true;

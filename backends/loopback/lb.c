@@ -120,6 +120,15 @@ static void remote_put(struct lb_remote *r)
 	r->base = NULL;
 }
 
+/* Forgets the channel's peer (the device lock held). */
+static void chan_unresolve(struct lb_chan *lc)
+{
+	if (lc->rem)
+		remote_put(lc->rem);
+	lc->rem = NULL;
+	lc->rq = NULL;
+}
+
 static void lb_close(struct clcp_dev *dev)
 {
 	struct lb_dev *lb = LB(dev);
@@ -327,8 +336,7 @@ static void lb_chan_release(struct clcp_endpt *ep, int chan)
 		clcp_store_release(&n->ports[port], (uint64_t)0);
 	lb_node_unlock(n);
 	pthread_mutex_lock(&LB(ep->priv->dev)->lock);
-	if (lc->rem)
-		remote_put(lc->rem);
+	chan_unresolve(lc);
 	pthread_mutex_unlock(&LB(ep->priv->dev)->lock);
 	memset(lc, 0, sizeof(*lc));
 }
@@ -401,6 +409,41 @@ static bool peer_matches(struct clcp_endpt *ep, int chan, struct lb_remote *r,
 	return pd->peer_node == ep->hdr->node && pd->peer_port == me->my_port;
 }
 
+/* The peer's queues and buffers lie inside its mapping: checked once, at resolve. */
+static bool peer_layout_ok(const struct lb_remote *r)
+{
+	const struct clcp_endpt_hdr *h = (const struct clcp_endpt_hdr *)r->base;
+	uint64_t size = h->size;
+
+	return h->rxq_len != 0 && (h->rxq_len & (h->rxq_len - 1)) == 0 &&
+	       h->rxq_off % CLCP_CACHELINE == 0 &&
+	       h->rxq_off + (uint64_t)h->rxq_len * sizeof(struct clcp_qentry) <= size &&
+	       h->chan_off + (uint64_t)h->nchan * sizeof(struct clcp_chan_desc) <= size &&
+	       h->mtu != 0 && h->rxbuf_off + (uint64_t)h->mtu <= size;
+}
+
+/* Takes r as the channel's peer and keeps what every frame needs of it. */
+static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_node *n,
+			  uint16_t peer_port, uint64_t w)
+{
+	struct clcp_endpt_hdr *h = RH(r);
+
+	lc->rem = r;
+	lc->seg = n;
+	lc->rh = h;
+	lc->rq = (struct clcp_qentry *)(r->base + h->rxq_off);
+	lc->rmask = h->rxq_len - 1;
+	lc->rmtu = h->mtu;
+	lc->buf_lo = h->rxbuf_off;
+	lc->buf_hi = h->size - h->mtu;
+	lc->port_slot = &n->ports[peer_port];
+	lc->seg_magic = &n->magic;
+	lc->port_word = w;
+	lc->peer_chan = (uint16_t)LB_PORT_CHAN(w);
+	lc->marked = false;
+	lc->seen = true;
+}
+
 static int resolve_locked(struct clcp_endpt *ep, int chan)
 {
 	struct clcp_dev *dev = ep->priv->dev;
@@ -413,10 +456,7 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 
 	if (lc->rem && w == lc->port_word && n == lc->seg)
 		return 0;
-	if (lc->rem) {
-		remote_put(lc->rem);
-		lc->rem = NULL;
-	}
+	chan_unresolve(lc);
 	if (clcp_load_relaxed(&ep->chans[chan].rx_seq)) /* a peer sent: it was there */
 		lc->seen = true;
 	if (ep1 == 0 || ep1 > n->max_endpts)
@@ -424,15 +464,23 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 	r = remote_get(dev, n, d->peer_node, ep1 - 1);
 	if (!r)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
+	if (!peer_layout_ok(r)) {
+		remote_put(r);
+		return clcp__err(EPROTO, "peer endpoint of channel %d has a bad layout", chan);
+	}
 	if (!peer_matches(ep, chan, r, w)) {
 		remote_put(r);
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	}
-	lc->rem = r;
-	lc->seg = n;
-	lc->port_word = w;
-	lc->seen = true;
+	chan_resolved(lc, r, n, d->peer_port, w);
 	return 0;
+}
+
+/* The peer is as resolved: its node lives and its port is bound to the same channel. */
+static bool still_resolved(const struct lb_chan *lc)
+{
+	return lc->rq && clcp_load_acquire(lc->seg_magic) == LB_NODE_MAGIC &&
+	       clcp_load_acquire(lc->port_slot) == lc->port_word;
 }
 
 /*
@@ -441,12 +489,10 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
  */
 static int resolve(struct clcp_endpt *ep, int chan)
 {
-	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	struct lb_dev *lb = LB(ep->priv->dev);
 	int rc;
 
-	if (lc->rem && clcp_load_acquire(&lc->seg->magic) == LB_NODE_MAGIC &&
-	    clcp_load_acquire(&lc->seg->ports[ep->chans[chan].peer_port]) == lc->port_word)
+	if (still_resolved(&LBE(ep)->chans[chan]))
 		return 0;
 	pthread_mutex_lock(&lb->lock);
 	rc = resolve_locked(ep, chan);
@@ -490,32 +536,36 @@ static inline void prefetch_for_write(const void *p)
 }
 
 /* Claims the peer's next posted Rx slot, or NULL when none is posted. */
-static struct clcp_qentry *rx_claim(struct lb_remote *r)
+static struct clcp_qentry *rx_claim(const struct lb_chan *lc)
 {
-	struct clcp_endpt_hdr *h = RH(r);
-	struct clcp_qentry *q = (struct clcp_qentry *)(r->base + h->rxq_off);
-	uint32_t head = clcp_load_relaxed(&h->rx_head);
+	uint32_t head = clcp_load_relaxed(&lc->rh->rx_head);
 
 	for (;;) {
-		struct clcp_qentry *s = &q[head & (h->rxq_len - 1)];
+		struct clcp_qentry *s = &lc->rq[head & lc->rmask];
 
 		prefetch_for_write(s); /* one transfer: we write it next */
 		/* A4: pairs with the receiver's R4 that posted the slot. */
 		if (clcp_load_acquire(&s->owner) != CLCP_OWNER_NIC)
 			return NULL;
-		if (clcp_cas(&h->rx_head, &head, head + 1))
+		if (clcp_cas(&lc->rh->rx_head, &head, head + 1))
 			return s;
 	}
 }
 
 /*
- * Tells the peer's channel that we were there (its resets need it), once:
- * descriptors are read on every frame, so they must stay unwritten.
+ * Tells the peer's channel that we were there (its resets need it), once
+ * per resolution: descriptors are read on every frame, so they must stay
+ * unwritten.
  */
-static void mark_seen(struct clcp_chan_desc *d)
+static void mark_seen(struct lb_chan *lc)
 {
+	struct clcp_chan_desc *d =
+		(struct clcp_chan_desc *)((unsigned char *)lc->rh + lc->rh->chan_off) +
+		lc->peer_chan;
+
 	if (!clcp_load_relaxed(&d->rx_seq))
 		clcp_store_relaxed(&d->rx_seq, 1u);
+	lc->marked = true;
 }
 
 /* The NIC's work for one frame: into the peer's next posted Rx buffer. */
@@ -523,28 +573,28 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data, uint32_t l
 		   uint32_t msg_len, uint8_t flags)
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
-	struct clcp_endpt_hdr *rh;
 	struct clcp__rx_frame f;
 	struct clcp_qentry *s;
-	uint32_t s_chan, how;
-	int rc = resolve(ep, chan);
+	uint32_t how;
+	int rc = still_resolved(lc) ? 0 : resolve(ep, chan);
 
 	if (rc < 0)
 		return rc == -ENOTCONN ? -EAGAIN : rc;
-	rh = RH(lc->rem);
-	if (clcp_load_relaxed(&rh->closed))
+	if (clcp_load_relaxed(&lc->rh->closed))
 		return -ECONNRESET;
-	if (len > rh->mtu)
-		return clcp__err(EMSGSIZE, "frame of %u bytes > peer mtu %u", len, rh->mtu);
-	s = rx_claim(lc->rem);
+	if (len > lc->rmtu)
+		return clcp__err(EMSGSIZE, "frame of %u bytes > peer mtu %u", len, lc->rmtu);
+	s = rx_claim(lc);
 	if (!s)
 		return -EAGAIN;
-	if (s->buf_off < rh->rxbuf_off || s->buf_off > rh->size - rh->mtu)
+	if (s->buf_off < lc->buf_lo || s->buf_off > lc->buf_hi)
 		return clcp__err(EPROTO, "peer posted a bad buffer");
-	s_chan = LB_PORT_CHAN(lc->port_word);
-	mark_seen((struct clcp_chan_desc *)(lc->rem->base + rh->chan_off) + s_chan);
-	f = (struct clcp__rx_frame){ data, len, msg_len, lc->tx_seq++, (uint16_t)s_chan, flags };
-	how = clcp__rx_fill(lc->rem->base, rh, s, &f, flags & CLCP_QF_LAST);
+	if (!lc->marked)
+		mark_seen(lc);
+	f = (struct clcp__rx_frame){ data, len, msg_len, lc->tx_seq++, lc->peer_chan, flags };
+	how = clcp__rx_fill((unsigned char *)lc->rh, lc->rh, s, &f, flags & CLCP_QF_LAST);
+	/* The next frame's slot, while the peer is busy with this one. */
+	prefetch_for_write(&lc->rq[(uint32_t)(s - lc->rq + 1) & lc->rmask]);
 	if (how)
 		wake_remote(ep, lc->rem, how);
 	return 0;

@@ -76,13 +76,25 @@ struct lb_dev {
 	int wake_sock;
 };
 
+/*
+ * A channel's peer. The first block is what every frame reads, taken from
+ * the peer's header once when it is resolved: one hop from here each.
+ */
 struct lb_chan {
-	struct lb_remote *rem; /* NULL until resolved */
-	struct lb_node *seg;   /* the peer's node segment */
-	uint64_t port_word;    /* the peer's port map word when resolved */
-	uint64_t unbound_since;
+	struct clcp_qentry *rq;	     /* the peer's Rx queue; NULL until resolved */
+	struct clcp_endpt_hdr *rh;   /* the peer's endpoint header */
+	const uint64_t *port_slot;   /* the peer's port map word, in its node segment */
+	const uint32_t *seg_magic;   /* its node segment's magic */
+	uint64_t port_word;	     /* *port_slot when resolved */
+	uint32_t rmask, rmtu;	     /* the peer's Rx queue length - 1, its mtu */
+	uint32_t buf_lo, buf_hi;     /* where the peer's Rx buffers may start */
 	uint32_t tx_seq; /* here, not in the shared descriptor: no false sharing */
+	uint16_t peer_chan;	     /* the peer's channel index */
+	bool marked; /* the peer's descriptor knows we were there (mark_seen) */
 	bool seen; /* the peer was bound once: its loss is a reset */
+	struct lb_remote *rem;	     /* NULL until resolved */
+	struct lb_node *seg;	     /* the peer's node segment */
+	uint64_t unbound_since;
 };
 
 struct lb_ep {

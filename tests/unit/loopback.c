@@ -188,3 +188,32 @@ Test(loopback, layout_as_documented)
 	cr_assert_eq(ep->rxq[0].buf_off, 282624u, "posted first: buffer 0");
 	clcp_close(dev);
 }
+
+/*
+ * A peer whose header puts its Rx queue outside its mapping is refused
+ * when its channel resolves (EPROTO), before any frame is written.
+ */
+Test(loopback, peer_with_a_bad_layout_is_refused)
+{
+	uint32_t node = tu_private_node();
+	struct clcp_endpt_attr a;
+	clcp_endpt_t *rx, *tx;
+	clcp_dev_t *dev;
+	uint32_t rxq_off;
+	int c;
+
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 2000;
+	open_node(node, &dev);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &rx), 0);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &tx), 0);
+	cr_assert_geq(clcp_alloc_chan(rx, 10, node, 20), 0);
+	rxq_off = rx->hdr->rxq_off;
+	rx->hdr->rxq_off = rx->hdr->size; /* its queue past its end */
+	c = clcp_alloc_chan(tx, 20, node, 10);
+	cr_assert_geq(c, 0);
+	cr_assert_eq(clcp_snd_message(tx, c, "x", 1, 0), -EPROTO, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_snd_message(tx, c, "x", 1, 0), -EPROTO, "the error sticks");
+	rx->hdr->rxq_off = rxq_off;
+	cr_assert_eq(clcp_close(dev), 0);
+}
