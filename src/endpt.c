@@ -352,6 +352,7 @@ int clcp_endpt_arm(clcp_endpt_t *ep)
 		return rc;
 	ops = ep->priv->dev->ops;
 	ops->fd_drain(ep);
+	clcp__rx_flush(ep); /* the caller is about to sleep */
 	clcp_store_relaxed(&ep->hdr->armed, 1u);
 	/* F3: orders arming before looking at the queue; pairs with F4. */
 	clcp_fence_full();

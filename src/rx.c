@@ -46,8 +46,10 @@ bool clcp__irq_futex(struct clcp_endpt_hdr *h, uint32_t how)
 void clcp__rx_refill(struct clcp_endpt *ep)
 {
 	struct clcp__endpt_priv *p = ep->priv;
+	uint32_t posted;
 
-	uint32_t posted = ep->rx_post;
+	clcp__rx_flush(ep); /* the slots the inline path took come first */
+	posted = ep->rx_post;
 
 	while (ep->rx_post - ep->rx_tail < ep->rx_mask + 1 && p->nfree)
 		clcp_rxq_post_quiet(ep, p->free_bufs[--p->nfree]);
@@ -314,6 +316,7 @@ static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
 {
 	const struct clcp_endpt_attr *a = &ep->priv->attr;
 
+	clcp__rx_flush(ep); /* a wait gives the inline path's slots back first */
 	w->nonblock = flags & CLCP_NONBLOCK;
 	w->progressed = false;
 	w->spin = spin;
@@ -472,7 +475,9 @@ static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
  * policy hears of it only at the next wait: clcp__spin_settle). A budget
  * that runs out leaves the wait begun (the spin counts), so the slow path
  * that follows blocks at once. A backend without progress work spins on
- * the owner byte alone: the frame is seen the soonest.
+ * the owner byte alone: the frame is seen the soonest. The slots the
+ * inline path took are reposted before (clcp__rx_flush), while nothing
+ * better is to be done.
  */
 static int spin_for_frame(struct clcp_endpt *ep, struct clcp__spin *s, uint64_t *t0,
 			  uint64_t *now)
@@ -515,6 +520,7 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 
 	if (ep->nheld != 0 || (*chan != CLCP_ANY && clcp__chan_check(ep, *chan) < 0))
 		return -EAGAIN;
+	clcp__rx_flush(ep);
 	if (s)
 		clcp__spin_settle(s);
 	n = spin_for_frame(ep, s, &t0, &now);

@@ -26,6 +26,7 @@ static int space_wait(struct clcp_endpt *ep, int chan, bool spin, struct space_w
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
 	uint64_t budget;
 
+	clcp__rx_flush(ep); /* our peer may be waiting for the same */
 	clcp__spin_settle(&ep->priv->spin);
 	budget = ep->priv->spin.budget_ns;
 	if (!spin && budget) {

@@ -44,6 +44,7 @@ struct clcp_endpt {
 	uint32_t tx_tail; /* next Tx entry the user fills */
 	uint32_t rx_tail; /* next Rx slot the user reads */
 	uint32_t rx_post; /* next Rx slot the user gives a buffer */
+	uint32_t rx_lazy; /* slots from rx_post taken by the inline path, not reposted yet */
 	uint32_t nheld;	  /* frames parked per channel (slow path owns them) */
 	int32_t *chan_err; /* sticky error per channel (0 = fine) */
 	int (*kick)(struct clcp_endpt *ep); /* the NIC: send what is posted */
@@ -226,6 +227,41 @@ CLCP_INLINE void clcp_rxq_post(struct clcp_endpt *ep, uint32_t buf_off)
 		clcp__wake_senders(ep);
 }
 
+/*
+ * Reposts the slots the inline receive took (clcp__rxq_release), each with
+ * the buffer it had, in order, then wakes sleeping senders.
+ */
+CLCP_INLINE void clcp__rx_flush(struct clcp_endpt *ep)
+{
+	if (ep->rx_lazy == 0)
+		return;
+	for (; ep->rx_lazy != 0; ep->rx_lazy--)
+		clcp_rxq_post_quiet(ep, ep->rxq[ep->rx_post & ep->rx_mask].buf_off);
+	clcp_rxq_notify(ep);
+}
+
+/*
+ * Done with the frame at the Rx tail, whose buffer off goes back to the
+ * NIC. Not at once if every slot before it is posted: the slot is left as
+ * it is (owner USER, its buffer in buf_off) for up to an eighth of the
+ * queue, and reposted by the library's next wait or call that needs it
+ * (clcp__rx_flush). The line the sender just wrote is then not written
+ * back while the caller answers, and the repost's fence is not paid then.
+ */
+CLCP_INLINE void clcp__rxq_release(struct clcp_endpt *ep, uint32_t off)
+{
+	uint32_t n = ep->rx_mask + 1;
+
+	if (ep->rx_tail + n == ep->rx_post + ep->rx_lazy && ep->rx_lazy + 1 < n / 8) {
+		ep->rx_tail++;
+		ep->rx_lazy++;
+		return;
+	}
+	clcp__rx_flush(ep);
+	clcp_rxq_consume(ep);
+	clcp_rxq_post(ep, off);
+}
+
 /* --- polling message calls: the one-frame case inline --- */
 
 CLCP_INLINE int clcp__chan_ready(struct clcp_endpt *ep, int chan)
@@ -276,7 +312,8 @@ CLCP_INLINE ssize_t clcp_poll_tx_msg(struct clcp_endpt *ep, int chan,
 
 /*
  * Takes a one-frame message for *chan at the Rx queue's tail when nothing
- * is parked: copies it out and reposts its buffer. -EAGAIN otherwise.
+ * is parked: copies it out and gives its buffer back (clcp__rxq_release).
+ * -EAGAIN otherwise.
  */
 CLCP_INLINE ssize_t clcp__rx_try_fast(struct clcp_endpt *ep, int *chan,
 				      void *buf, size_t cap)
@@ -299,8 +336,7 @@ CLCP_INLINE ssize_t clcp__rx_try_fast(struct clcp_endpt *ep, int *chan,
 	off = e->buf_off;
 	if (buf != NULL && len != 0)
 		clcp__copy(buf, (e->flags & CLCP_QF_INLINE) ? e->data : ep->base + off, len);
-	clcp_rxq_consume(ep);
-	clcp_rxq_post(ep, off);
+	clcp__rxq_release(ep, off);
 	*chan = c;
 	return (ssize_t)len;
 }

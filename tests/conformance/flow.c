@@ -169,3 +169,76 @@ CONF_TEST(flow, tiny_queues_stream, conf_params_modes)
 	conf_close(&e);
 	close(sock);
 }
+
+/*
+ * Both ends send a whole Rx queue of messages before either reads, right
+ * after each took a few messages with its polling calls: every send
+ * completes. The inline receive may give its slots back late, but a send
+ * that waits for space gives its own endpoint's back first, so two ends
+ * that write before they read never wait on each other.
+ */
+#define WARM 7u /* fewer than an eighth of the default queue */
+
+static int both_send(const struct conf_param *p, struct conf_end *e, int sock, bool first)
+{
+	uint32_t n = e->ep->rx_mask + 1, i;
+	int rc, c;
+
+	for (i = 0; i < 2 * WARM; i++) {
+		if ((i < WARM) == first) {
+			rc = conf_send_pat(p->mode, e->ep, e->chan, SMALL, i);
+			if (rc == 0 && i % WARM == WARM - 1)
+				rc = tu_put(sock, 'W');
+		} else {
+			if (i % WARM == 0 && tu_expect(sock, 'W', 20000) != 0)
+				return -ETIMEDOUT;
+			c = e->chan;
+			rc = conf_recv_pat(p->mode, e->ep, &c, SMALL, i);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	for (i = 0; i < n; i++)
+		if ((rc = conf_send_pat(p->mode, e->ep, e->chan, SMALL, 100 + i)) != 0)
+			return rc;
+	for (i = 0; i < n; i++) {
+		c = e->chan;
+		if ((rc = conf_recv_pat(p->mode, e->ep, &c, SMALL, 100 + i)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int both_send_child(void *arg)
+{
+	const struct flow_args *a = arg;
+	struct conf_end e;
+	int rc;
+
+	rc = conf_open(a->p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
+	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_put(tu_child_sock, 'O') == 0, "token");
+	rc = both_send(a->p, &e, tu_child_sock, false);
+	TU_CK(rc == 0, "child: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
+	conf_close(&e);
+	return 0;
+}
+
+CONF_TEST(flow, both_ends_send_a_full_queue_before_reading, conf_params_modes)
+{
+	struct flow_args a = { .p = p, .mode = p->mode };
+	struct conf_end e;
+	int sock;
+	pid_t pid;
+
+	pid = tu_fork(both_send_child, &a, &sock);
+	cr_assert_gt(pid, 0);
+	conf_open_ok(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &e);
+	cr_assert_eq(tu_expect(sock, 'O', 20000), 0, "child did not open");
+	conf_assert_rc(p, both_send(p, &e, sock, true), 0, "send a queue, then read one");
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "other end");
+	conf_close(&e);
+	close(sock);
+}
