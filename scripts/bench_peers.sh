@@ -7,7 +7,9 @@
 # pinned to CPUs 0 and 1. Prints per size the medians over the rounds of
 # each one's one-way latency (p50; fi_pingpong: its mean) and bandwidth, and
 # of each round's ratio ours/peer (latency: below 1 is better; bandwidth:
-# above 1 is better). Installs the peers when they are missing (as root).
+# above 1 is better; against the floor, clcp_pingpong's own ratio: 5 of our
+# points, each against the floor measured right after it, their median).
+# Installs the peers when they are missing (as root).
 #
 # Environment: CLCP_BUILD_DIR (build-bench), CLCP_BENCH_ROUNDS (5: one round
 # in the VM's slow placement moves a median of 3),
@@ -24,10 +26,10 @@ port=${CLCP_BENCH_PORT:-7640}
 out=${CLCP_BENCH_OUT:-$build/bench-peers}
 exe=$build/tools/clcp_pingpong
 if [ "${CLCP_BENCH_QUICK:-0}" = 1 ]; then
-	lat_sizes="8 1024" bw_sizes="65536" iters=2000 secs=1 point_ms=20
+	lat_sizes="8 1024" bw_sizes="65536" iters=2000 secs=1 point_ms=20 floor_pairs=1
 else
 	lat_sizes="8 64 1024 4096 65536 1048576" bw_sizes="65536 1048576" iters=20000 secs=3
-	point_ms=100
+	point_ms=100 floor_pairs=5
 fi
 
 need_tools() {
@@ -49,10 +51,13 @@ ours() {
 	local s f=$out/clcp-$round
 	for s in $(printf '%s\n' $lat_sizes $bw_sizes | sort -nu); do
 		"$exe" --mode poll --min "$s" --max "$s" --floor shm --point-ms "$point_ms" \
-			--csv "$f-lb-$s.csv" >"$f-lb-$s.txt" 2>&1 || { cat "$f-lb-$s.txt" >&2; exit 1; }
+			--repeat "$floor_pairs" --csv "$f-lb-$s.csv" >"$f-lb-$s.txt" 2>&1 ||
+			{ cat "$f-lb-$s.txt" >&2; exit 1; }
 		rec clcp_lb_lat "$s" "$(csv_field "$f-lb-$s.csv" poll "$s" 4 1e3)"
 		rec clcp_lb_bw "$s" "$(csv_field "$f-lb-$s.csv" poll "$s" 7 1)"
 		rec floor_lat "$s" "$(csv_field "$f-lb-$s.csv" memcpy_pingpong "$s" 4 1e3)"
+		# the tool's ratio: each of ours against the floor taken right after it
+		[ "$s" -ge 65536 ] || rec floor_x "$s" "$(csv_field "$f-lb-$s.csv" poll "$s" 9 1)"
 		[ "$s" -le 65536 ] || continue
 		"$exe" --backend "udp://?local=$port&dead_ms=30000" --mode poll --min "$s" --max "$s" \
 			--no-floor --point-ms "$point_ms" --csv "$f-udp-$s.csv" >"$f-udp-$s.txt" 2>&1 ||
@@ -129,10 +134,13 @@ peers_sockperf() {
 	server_stop
 }
 
-# row LABEL OURS PEER SIZE: "ours peer ratio" medians for one size.
+# row LABEL OURS PEER SIZE [X]: "ours peer ratio" medians for one size; the
+# ratio is the median of each round's OURS / PEER, or of metric X when given.
 row() {
+	local x
+	x=$([ -n "${5:-}" ] && median_of "$5" "$4" || median_ratio "$2" "$3" "$4")
 	printf "%9s  %-28s %10s %10s %7s\n" "$4" "$1" "$(median_of "$2" "$4")" "$(median_of "$3" "$4")" \
-		"$(median_ratio "$2" "$3" "$4")"
+		"$x"
 }
 
 report() {
@@ -142,7 +150,11 @@ report() {
 	echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"
 	printf "%9s  %-28s %10s %10s %7s\n" size "one-way latency (us)" ours peer "x"
 	for s in $lat_sizes; do
-		row "loopback / raw floor" clcp_lb_lat floor_lat "$s"
+		if [ "$s" -lt 65536 ]; then
+			row "loopback / raw floor" clcp_lb_lat floor_lat "$s" floor_x
+		else
+			row "loopback / raw floor" clcp_lb_lat floor_lat "$s"
+		fi
 		row "loopback / UCX sm" clcp_lb_lat ucx_lat "$s"
 		row "loopback / libfabric shm" clcp_lb_lat fi_shm_lat "$s"
 		[ "$s" -le 65536 ] && row "udp / sockperf busy-poll" clcp_udp_lat sockperf_lat "$s"

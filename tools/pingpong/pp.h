@@ -223,6 +223,7 @@ struct floor_res {
 	size_t dgram;		  /* udp: largest datagram */
 	int rcvbuf;		  /* udp: socket buffer got */
 	const char *family;	  /* udp: the loopback address used */
+	struct lat *pp_runs;	  /* shm beside each point: per size, per repeat */
 };
 
 struct bench {
@@ -237,8 +238,10 @@ struct bench {
 	unsigned rtt_cap;
 	struct point pt[NMODES][MAX_SIZES];
 	bool have[NMODES];
+	struct lat *lat_runs; /* per mode, size and repeat (for the paired ratios) */
 	struct floor_res floor;
 	bool have_floor;
+	struct floor *live; /* the shm floor, measured beside each point */
 	struct counters counters;
 	int cpu[2];
 };
@@ -257,7 +260,15 @@ struct lat sample_point(struct bench *bn, batch_fn *run, void *arg, size_t size,
 			unsigned budget_ms);
 void client(struct bench *bn);
 
-/* pp_floor_shm.c, pp_floor_udp.c */
+/*
+ * pp_floor_shm.c, pp_floor_udp.c. The shm floor can also run beside the
+ * measurements: opened first, a point of it after each of ours (its peer
+ * asleep meanwhile), closed at the end.
+ */
+struct floor;
+struct floor *floor_shm_open(struct bench *bn);
+void floor_shm_point(struct bench *bn, struct floor *f, unsigned i, unsigned r);
+void floor_shm_close(struct bench *bn, struct floor *f);
 void floor_run_shm(struct bench *bn);
 void floor_run_udp(struct bench *bn);
 

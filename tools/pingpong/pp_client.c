@@ -214,9 +214,17 @@ static bool mode_on(const struct bench *bn, int m)
 	return bn->o->modes & (1u << m);
 }
 
+/* The server waits for the next command asleep: the floor has its CPU. */
+static void server_sleep(struct bench *bn)
+{
+	link_set_mode(&bn->link, MODE_INTR);
+	run_lat(bn, NULL, bn->sizes[0], 0, bn->rtt, 0);
+}
+
 /*
  * Every size in every mode asked for, the modes taken in turn at each
- * point: the machine's slow spells (seconds long) then hit them alike.
+ * point, and the live floor's point right after: the machine's slow
+ * spells (seconds long) then hit them alike.
  */
 static void measure_modes(struct bench *bn)
 {
@@ -226,12 +234,17 @@ static void measure_modes(struct bench *bn)
 	if (runs == NULL)
 		fail("out of memory");
 	for (unsigned r = 0; r < reps; r++)
-		for (unsigned i = 0; i < ns; i++)
+		for (unsigned i = 0; i < ns; i++) {
 			for (int m = 0; m < NMODES; m++)
 				if (mode_on(bn, m)) {
 					link_set_mode(&bn->link, (enum mode)m);
 					runs[((size_t)m * ns + i) * reps + r] = lat_point(bn, bn->sizes[i]);
 				}
+			if (bn->live) {
+				server_sleep(bn);
+				floor_shm_point(bn, bn->live, i, r);
+			}
+		}
 	for (unsigned i = 0; i < ns; i++)
 		for (int m = 0; m < NMODES; m++)
 			if (mode_on(bn, m)) {
@@ -240,7 +253,7 @@ static void measure_modes(struct bench *bn)
 				bn->pt[m][i].lat = lat_median(&runs[((size_t)m * ns + i) * reps], reps);
 				bn->pt[m][i].mbps = bw_point(bn, bn->sizes[i]);
 			}
-	free(runs);
+	bn->lat_runs = runs;
 	for (int m = 0; m < NMODES; m++)
 		if (mode_on(bn, m)) {
 			bn->have[m] = true;

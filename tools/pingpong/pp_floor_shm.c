@@ -28,6 +28,7 @@ struct floor_shm {
 	uint64_t count;
 	_Alignas(64) uint32_t wping; /* futex words of the wake-up floor */
 	_Alignas(64) uint32_t wpong;
+	_Alignas(64) uint32_t wcmd; /* commands given: the server sleeps between them */
 };
 
 struct floor {
@@ -35,6 +36,8 @@ struct floor {
 	unsigned char *slot_a, *slot_b; /* client -> server, server -> client */
 	size_t slot_len, map_len;
 	uint64_t seq;
+	pid_t pid;	  /* the server */
+	struct lat *runs; /* per size, per repeat */
 };
 
 static void spin_until(const uint64_t *flag, uint64_t v)
@@ -92,8 +95,10 @@ static _Noreturn void floor_child(struct floor *f)
 	struct floor_shm *s = f->shm;
 	unsigned char *priv = xalloc(f->slot_len);
 	uint64_t seq = 0;
+	uint32_t cmds = 0;
 
 	for (;;) {
+		futex_until(&s->wcmd, ++cmds);
 		spin_until(&s->ping, ++seq);
 		uint32_t kind = s->kind;
 		size_t size = (size_t)s->size;
@@ -127,6 +132,7 @@ static void floor_cmd(struct floor *f, uint32_t kind, size_t size, unsigned coun
 	f->shm->kind = kind;
 	f->shm->size = size;
 	f->shm->count = count;
+	futex_set(&f->shm->wcmd, f->shm->wcmd + 1);
 	floor_ping(f);
 }
 
@@ -181,26 +187,20 @@ static struct lat floor_lat(struct bench *bn, struct floor *f, size_t size, unsi
 	return sample_point(bn, floor_rounds, f, size, n, bn->o->point_ms / 2 + 1);
 }
 
-static void floor_sweeps(struct bench *bn, struct floor *f)
+/* The cache-line and wake-up floors, medians of --repeat runs. */
+static void floor_cl_wake(struct bench *bn, struct floor *f)
 {
-	unsigned reps = bn->o->repeat, ns = bn->nsizes;
-	struct lat *runs = calloc((size_t)(ns + 1) * reps, sizeof *runs);
+	unsigned reps = bn->o->repeat;
+	struct lat *runs = calloc(reps, sizeof *runs);
 
 	if (runs == NULL)
 		fail("out of memory");
-	for (unsigned r = 0; r < reps; r++) {
-		runs[ns * reps + r] = floor_lat(bn, f, 0, FLOOR_CL_ITERS);
-		for (unsigned i = 0; i < ns; i++)
-			runs[i * reps + r] =
-				floor_lat(bn, f, bn->sizes[i], lat_iters(bn->o, bn->sizes[i]));
-	}
-	bn->floor.cl = lat_median(&runs[ns * reps], reps);
 	for (unsigned r = 0; r < reps; r++)
-		runs[ns * reps + r] = sample_point(bn, wake_rounds, f, 0, FLOOR_WAKE_ITERS,
-						   bn->o->point_ms);
-	bn->floor.wake = lat_median(&runs[ns * reps], reps);
-	for (unsigned i = 0; i < ns; i++)
-		bn->floor.pp[i] = lat_median(&runs[i * reps], reps);
+		runs[r] = floor_lat(bn, f, 0, FLOOR_CL_ITERS);
+	bn->floor.cl = lat_median(runs, reps);
+	for (unsigned r = 0; r < reps; r++)
+		runs[r] = sample_point(bn, wake_rounds, f, 0, FLOOR_WAKE_ITERS, bn->o->point_ms);
+	bn->floor.wake = lat_median(runs, reps);
 	free(runs);
 }
 
@@ -223,28 +223,66 @@ static double memcpy_mbps(unsigned char *dst, const unsigned char *src, size_t s
 	return (double)bytes / ticks_ns(t - t0) * 1e3;
 }
 
-void floor_run_shm(struct bench *bn)
+/* Starts the floor's server (asleep until the first command) beside ours. */
+struct floor *floor_shm_open(struct bench *bn)
 {
-	struct floor f;
-	pid_t pid;
+	struct floor *f = xalloc(sizeof *f);
 
-	floor_map(&f, bn->sizes[bn->nsizes - 1]);
-	pin_to(bn->cpu[0]);
-	pid = fork_peer(bn->cpu[1]);
-	if (pid == 0)
-		floor_child(&f);
+	f->runs = calloc((size_t)bn->nsizes * bn->o->repeat, sizeof *f->runs);
+	if (f->runs == NULL)
+		fail("out of memory");
+	pid_t server = peer_pid; /* a failure reports the server's end: it has the news */
+
+	floor_map(f, bn->sizes[bn->nsizes - 1]);
+	f->pid = fork_peer(bn->cpu[1]);
+	if (f->pid == 0)
+		floor_child(f);
+	if (server > 0)
+		peer_pid = server;
 	in_call = "the floor's shared-memory ping-pong";
 	/* Untimed: the child starts up and faults its pages in. */
-	floor_rounds(bn, &f, bn->sizes[bn->nsizes - 1], 0, bn->rtt, WARM_MIN);
-	floor_sweeps(bn, &f);
+	floor_rounds(bn, f, bn->sizes[bn->nsizes - 1], 0, bn->rtt, WARM_MIN);
+	return f;
+}
+
+/* Size i of repeat r, as ours is measured. */
+void floor_shm_point(struct bench *bn, struct floor *f, unsigned i, unsigned r)
+{
+	in_call = "the floor's shared-memory ping-pong";
+	f->runs[(size_t)i * bn->o->repeat + r] =
+		floor_lat(bn, f, bn->sizes[i], lat_iters(bn->o, bn->sizes[i]));
+}
+
+/* The other floors, then the medians; the per-repeat points stay for the ratios. */
+void floor_shm_close(struct bench *bn, struct floor *f)
+{
+	in_call = "the floor's shared-memory ping-pong";
+	floor_cl_wake(bn, f);
 	alarm(bn->o->timeout_s);
-	floor_cmd(&f, SHM_QUIT, 0, 0);
+	floor_cmd(f, SHM_QUIT, 0, 0);
 	alarm(0);
-	wait_peer(pid, bn->o->timeout_s);
-	munmap(f.shm, f.map_len);
-	for (unsigned i = 0; i < bn->nsizes; i++)
+	wait_peer(f->pid, bn->o->timeout_s);
+	munmap(f->shm, f->map_len);
+	for (unsigned i = 0; i < bn->nsizes; i++) {
+		bn->floor.pp[i] = lat_median(&f->runs[(size_t)i * bn->o->repeat], bn->o->repeat);
 		bn->floor.mbps[i] = memcpy_mbps(bn->bufs.rx, bn->bufs.tx, bn->sizes[i],
 						bn->o->point_ms / 4 + 1);
+	}
+	bn->floor.pp_runs = f->runs;
 	bn->floor.kind = FLOOR_SHM;
 	bn->have_floor = true;
+	free(f);
+}
+
+/* The floor after ours (its ends on the client's CPUs). */
+void floor_run_shm(struct bench *bn)
+{
+	struct floor *f;
+
+	pin_to(bn->cpu[0]);
+	f = floor_shm_open(bn);
+	for (unsigned r = 0; r < bn->o->repeat; r++)
+		for (unsigned i = 0; i < bn->nsizes; i++)
+			floor_shm_point(bn, f, i, r);
+	floor_shm_close(bn, f);
 }

@@ -21,16 +21,24 @@ static void bench_init(struct bench *bn, const struct opts *o)
 	bn->cpu[0] = bn->cpu[1] = -1;
 }
 
-static void floor_run(struct bench *bn)
+static enum floor_kind floor_kind(const struct bench *bn)
 {
 	enum floor_kind k = bn->o->floor_kind;
 
 	if (k == FLOOR_AUTO)
 		k = strcmp(bn->backend, "udp") == 0 ? FLOOR_UDP : FLOOR_SHM;
-	if (k == FLOOR_UDP)
+	return k;
+}
+
+static void floor_run(struct bench *bn)
+{
+	if (bn->live)
+		floor_shm_close(bn, bn->live);
+	else if (floor_kind(bn) == FLOOR_UDP)
 		floor_run_udp(bn);
 	else
 		floor_run_shm(bn);
+	bn->live = NULL;
 }
 
 /* Counters, floor, ratios and CSV as asked; then frees the buffers. */
@@ -47,6 +55,8 @@ static void bench_finish(struct bench *bn)
 		write_csv(bn);
 	bufs_free(&bn->bufs);
 	free(bn->rtt);
+	free(bn->lat_runs);
+	free(bn->floor.pp_runs);
 }
 
 static void run_server(const struct opts *o, long node, long port, long peer_node, long peer_port)
@@ -76,6 +86,9 @@ static void run_client(struct bench *bn)
 	snprintf(bn->backend, sizeof bn->backend, "%s", clcp_dev_backend(bn->link.dev));
 	sizes_init(bn, opts_max_size(o, bn->mtu));
 	print_header(bn);
+	/* Both ends here: the shm floor beside each point, on the same CPUs. */
+	if (o->floor && o->role == ROLE_BOTH && floor_kind(bn) == FLOOR_SHM)
+		bn->live = floor_shm_open(bn);
 	client(bn);
 	if (o->stats)
 		link_counters(&bn->link, &bn->counters);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* clcp_pingpong: the header, tables, ratios, CSV and counters. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pp.h"
@@ -40,6 +41,32 @@ static bool ratio_is_bw(size_t size)
 	return size >= RATIO_BW_FROM;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median over the repeats of ours / the floor measured right after it. */
+static double paired_ratio(const struct bench *bn, enum mode m, unsigned i)
+{
+	unsigned reps = bn->o->repeat, ns = bn->nsizes;
+	const struct lat *ours = &bn->lat_runs[((size_t)m * ns + i) * reps];
+	const struct lat *fl = &bn->floor.pp_runs[(size_t)i * reps];
+	double r[MAX_REPEAT];
+
+	for (unsigned k = 0; k < reps; k++)
+		r[k] = ours[k].p50 / fl[k].p50;
+	qsort(r, reps, sizeof *r, cmp_double);
+	return reps % 2 ? r[reps / 2] : (r[reps / 2 - 1] + r[reps / 2]) / 2;
+}
+
+static bool paired(const struct bench *bn)
+{
+	return bn->lat_runs && bn->floor.pp_runs && bn->floor.kind == FLOOR_SHM;
+}
+
 /* ours/floor: latency for small sizes, bandwidth for large ones. */
 static double ratio(const struct bench *bn, enum mode m, unsigned i)
 {
@@ -47,6 +74,8 @@ static double ratio(const struct bench *bn, enum mode m, unsigned i)
 
 	if (ratio_is_bw(p->size))
 		return p->mbps / bn->floor.mbps[i];
+	if (paired(bn))
+		return paired_ratio(bn, m, i);
 	return p->lat.p50 / bn->floor.pp[i].p50;
 }
 
@@ -124,10 +153,11 @@ void print_ratios(const struct bench *bn)
 {
 	bool udp = bn->floor.kind == FLOOR_UDP;
 
-	printf("\n== ours / floor, same run (lat: p50 / %s p50; bw: streaming / %s, from %u KiB) "
-	       "==\n%9s %5s",
-	       udp ? "raw UDP ping-pong" : "memcpy-pp", udp ? "raw UDP stream" : "memcpy",
-	       RATIO_BW_FROM >> 10, "size", "kind");
+	printf("\n== ours / floor, same run (lat: p50 / %s p50%s; bw: streaming / %s, from %u "
+	       "KiB) ==\n%9s %5s",
+	       udp ? "raw UDP ping-pong" : "memcpy-pp",
+	       paired(bn) ? " taken right after, median over the repeats" : "",
+	       udp ? "raw UDP stream" : "memcpy", RATIO_BW_FROM >> 10, "size", "kind");
 	for (int m = 0; m < NMODES; m++)
 		if (bn->have[m])
 			printf(" %10s", mode_names[m]);
