@@ -201,6 +201,36 @@ void link_send(struct link *l, const void *buf, size_t len);
 const void *link_recv_len(struct link *l, void *buf, size_t cap, size_t want);
 void link_done(struct link *l);
 void send_ctrl(struct link *l, const struct ctrl *c);
+
+/*
+ * The polling message calls with nothing between them and the loop, as an
+ * application calls them (the floor's loop has nothing either): for
+ * latency round trips with --api msg --mode poll. The caller sets in_call.
+ */
+static inline bool link_lean(const struct link *l)
+{
+	return l->api == API_MSG && l->mode == MODE_POLL;
+}
+
+static inline void link_poll_send(struct link *l, const void *buf, size_t len)
+{
+	ssize_t n = clcp_poll_tx_msg(l->ep, l->chan, buf, len, 0);
+
+	if (n != (ssize_t)len)
+		n < 0 ? fail_clcp("clcp_poll_tx_msg", n) :
+			fail("clcp_poll_tx_msg: returned %zd for %zu bytes", n, len);
+}
+
+static inline void link_poll_recv(struct link *l, void *buf, size_t cap, size_t want)
+{
+	int chan = l->chan;
+	ssize_t n = clcp_poll_rx_msg(l->ep, &chan, buf, cap, 0);
+
+	if (n != (ssize_t)want || chan != l->chan)
+		n < 0 ? fail_clcp("clcp_poll_rx_msg", n) :
+			fail("clcp_poll_rx_msg: %zd bytes on channel %d, expected %zu on %d", n, chan,
+			     want, l->chan);
+}
 void bufs_init(struct bufs *b, uint64_t max_size);
 void bufs_free(struct bufs *b);
 void serve(struct link *l, struct bufs *b);
