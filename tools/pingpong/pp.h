@@ -203,33 +203,38 @@ void link_done(struct link *l);
 void send_ctrl(struct link *l, const struct ctrl *c);
 
 /*
- * The polling message calls with nothing between them and the loop, as an
- * application calls them (the floor's loop has nothing either): for
- * latency round trips with --api msg --mode poll. The caller sets in_call.
+ * The message calls with nothing between them and the loop, as an
+ * application calls them (the floor's loop has nothing either): for the
+ * latency round trips with --api msg, in every mode. The caller sets in_call.
  */
 static inline bool link_lean(const struct link *l)
 {
-	return l->api == API_MSG && l->mode == MODE_POLL;
+	return l->api == API_MSG;
 }
 
-static inline void link_poll_send(struct link *l, const void *buf, size_t len)
+static inline void link_msg_send(struct link *l, const void *buf, size_t len)
 {
-	ssize_t n = clcp_poll_tx_msg(l->ep, l->chan, buf, len, 0);
+	ssize_t n = l->mode == MODE_POLL ? clcp_poll_tx_msg(l->ep, l->chan, buf, len, 0) :
+					   clcp_snd_message(l->ep, l->chan, buf, len, 0);
+
+	const char *call = l->mode == MODE_POLL ? "clcp_poll_tx_msg" : "clcp_snd_message";
 
 	if (n != (ssize_t)len)
-		n < 0 ? fail_clcp("clcp_poll_tx_msg", n) :
-			fail("clcp_poll_tx_msg: returned %zd for %zu bytes", n, len);
+		n < 0 ? fail_clcp(call, n) : fail("%s: returned %zd for %zu bytes", call, n, len);
 }
 
-static inline void link_poll_recv(struct link *l, void *buf, size_t cap, size_t want)
+static inline void link_msg_recv(struct link *l, void *buf, size_t cap, size_t want)
 {
 	int chan = l->chan;
-	ssize_t n = clcp_poll_rx_msg(l->ep, &chan, buf, cap, 0);
+	ssize_t n = l->mode == MODE_POLL ? clcp_poll_rx_msg(l->ep, &chan, buf, cap, 0) :
+					   clcp_rcv_message(l->ep, &chan, buf, cap, 0);
+
+	const char *call = l->mode == MODE_POLL ? "clcp_poll_rx_msg" : "clcp_rcv_message";
 
 	if (n != (ssize_t)want || chan != l->chan)
-		n < 0 ? fail_clcp("clcp_poll_rx_msg", n) :
-			fail("clcp_poll_rx_msg: %zd bytes on channel %d, expected %zu on %d", n, chan,
-			     want, l->chan);
+		n < 0 ? fail_clcp(call, n) :
+			fail("%s: %zd bytes on channel %d, expected %zu on %d", call, n, chan, want,
+			     l->chan);
 }
 void bufs_init(struct bufs *b, uint64_t max_size);
 void bufs_free(struct bufs *b);

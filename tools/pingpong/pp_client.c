@@ -46,7 +46,7 @@ static unsigned cap_by_time(unsigned n, double per_ns, unsigned budget_ms)
 	return fit < lo ? lo : (unsigned)fit;
 }
 
-/* run_lat's round trips with the polling message calls: nothing else between them. */
+/* run_lat's round trips with the message calls: nothing else between them. */
 static unsigned lat_loop_lean(struct bench *bn, size_t size, unsigned first, uint64_t *out,
 			      unsigned n)
 {
@@ -54,7 +54,8 @@ static unsigned lat_loop_lean(struct bench *bn, size_t size, unsigned first, uin
 	struct bufs *b = &bn->bufs;
 	unsigned kept = 0;
 
-	in_call = "clcp_poll_tx_msg or clcp_poll_rx_msg";
+	in_call = l->mode == MODE_POLL ? "clcp_poll_tx_msg or clcp_poll_rx_msg" :
+					   "clcp_snd_message or clcp_rcv_message";
 	for (unsigned i = first; i < first + n; i++) {
 		bool chk = check_iter(bn->o->check, i);
 		uint64_t t0, t1;
@@ -62,8 +63,8 @@ static unsigned lat_loop_lean(struct bench *bn, size_t size, unsigned first, uin
 		if (chk)
 			fill_pattern(b->tx, size, i);
 		t0 = ticks();
-		link_poll_send(l, b->tx, size);
-		link_poll_recv(l, b->rx, b->cap, size);
+		link_msg_send(l, b->tx, size);
+		link_msg_recv(l, b->rx, b->cap, size);
 		t1 = ticks();
 		if (chk)
 			verify_pattern(b->rx, size, i, "client");

@@ -274,12 +274,13 @@ static void recv_ctrl(struct link *l, struct bufs *b, struct ctrl *c)
 
 static void serve_lat_lean(struct link *l, struct bufs *b, const struct ctrl *c)
 {
-	in_call = "clcp_poll_rx_msg or clcp_poll_tx_msg";
+	in_call = l->mode == MODE_POLL ? "clcp_poll_rx_msg or clcp_poll_tx_msg" :
+					   "clcp_rcv_message or clcp_snd_message";
 	for (unsigned i = c->first; i < c->first + c->count; i++) {
-		link_poll_recv(l, b->rx, b->cap, c->size);
+		link_msg_recv(l, b->rx, b->cap, c->size);
 		if (c->check && check_iter(true, i))
 			verify_pattern(b->rx, c->size, i, "server");
-		link_poll_send(l, b->rx, c->size);
+		link_msg_send(l, b->rx, c->size);
 	}
 }
 
