@@ -20,6 +20,14 @@ static size_t big_size(uint32_t mtu)
 	return 3 * (size_t)mtu + 5;
 }
 
+/* A child's last step: waits for the parent's word to quit, closes its end. */
+static int child_quit(struct conf_end *e)
+{
+	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
+	conf_close(e);
+	return 0;
+}
+
 /* Sends with CLCP_NONBLOCK until -EAGAIN; returns the count sent or < 0. */
 static int64_t fill_receiver(enum conf_mode m, struct conf_end *e)
 {
@@ -72,9 +80,7 @@ static int flow_sender(void *arg)
 	TU_CK(tu_put(tu_child_sock, 'D') == 0, "token");
 	rc = conf_send_pat(a->mode, e.ep, e.chan, SMALL, (uint32_t)n + 1);
 	TU_CK(rc == 0, "last send: %d %s", rc, clcp_errmsg());
-	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
-	conf_close(&e);
-	return 0;
+	return child_quit(&e);
 }
 
 CONF_TEST(flow, full_receiver_stops_sender, conf_params_modes)
@@ -140,9 +146,7 @@ static int stream_sender(void *arg)
 		rc = conf_send_pat(a->mode, e.ep, e.chan, a->len, i);
 		TU_CK(rc == 0, "send %u: %d %s", i, rc, clcp_errmsg());
 	}
-	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
-	conf_close(&e);
-	return 0;
+	return child_quit(&e);
 }
 
 CONF_TEST(flow, tiny_queues_stream, conf_params_modes)
@@ -220,9 +224,7 @@ static int both_send_child(void *arg)
 	TU_CK(tu_put(tu_child_sock, 'O') == 0, "token");
 	rc = both_send(a->p, &e, tu_child_sock, false);
 	TU_CK(rc == 0, "child: %d %s", rc, clcp_errmsg());
-	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
-	conf_close(&e);
-	return 0;
+	return child_quit(&e);
 }
 
 CONF_TEST(flow, both_ends_send_a_full_queue_before_reading, conf_params_modes)
