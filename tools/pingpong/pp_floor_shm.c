@@ -28,7 +28,8 @@ struct floor_shm {
 	uint64_t count;
 	_Alignas(64) uint32_t wping; /* futex words of the wake-up floor */
 	_Alignas(64) uint32_t wpong;
-	_Alignas(64) uint32_t wcmd; /* commands given: the server sleeps between them */
+	_Alignas(64) uint32_t wcmd; /* commands given */
+	uint32_t awake;		    /* 1: spin for the next command (a point is on), 0: sleep */
 };
 
 struct floor {
@@ -78,6 +79,23 @@ static void futex_set(uint32_t *word, uint32_t v)
 	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
+/*
+ * The server's wait for command n: spinning while a point is on (the
+ * client's batches come back to back, as ours do), asleep between points
+ * (our own ends then have the CPU).
+ */
+static void wait_command(struct floor_shm *s, uint32_t n)
+{
+	uint32_t cur;
+
+	while ((cur = __atomic_load_n(&s->wcmd, __ATOMIC_ACQUIRE)) != n) {
+		if (__atomic_load_n(&s->awake, __ATOMIC_RELAXED))
+			clcp_cpu_relax();
+		else
+			syscall(SYS_futex, &s->wcmd, FUTEX_WAIT, cur, NULL, NULL, 0);
+	}
+}
+
 /* The wake-up floor's server: each ping wakes it, it wakes the client back. */
 static void wake_serve(struct floor_shm *s, uint64_t count)
 {
@@ -98,7 +116,7 @@ static _Noreturn void floor_child(struct floor *f)
 	uint32_t cmds = 0;
 
 	for (;;) {
-		futex_until(&s->wcmd, ++cmds);
+		wait_command(s, ++cmds);
 		spin_until(&s->ping, ++seq);
 		uint32_t kind = s->kind;
 		size_t size = (size_t)s->size;
@@ -195,8 +213,10 @@ static void floor_cl_wake(struct bench *bn, struct floor *f)
 
 	if (runs == NULL)
 		fail("out of memory");
+	__atomic_store_n(&f->shm->awake, 1u, __ATOMIC_RELAXED);
 	for (unsigned r = 0; r < reps; r++)
 		runs[r] = floor_lat(bn, f, 0, FLOOR_CL_ITERS);
+	__atomic_store_n(&f->shm->awake, 0u, __ATOMIC_RELAXED);
 	bn->floor.cl = lat_median(runs, reps);
 	for (unsigned r = 0; r < reps; r++)
 		runs[r] = sample_point(bn, wake_rounds, f, 0, FLOOR_WAKE_ITERS, bn->o->point_ms);
@@ -227,12 +247,11 @@ static double memcpy_mbps(unsigned char *dst, const unsigned char *src, size_t s
 struct floor *floor_shm_open(struct bench *bn)
 {
 	struct floor *f = xalloc(sizeof *f);
+	pid_t server = peer_pid; /* a failure reports the server's end: it has the news */
 
 	f->runs = calloc((size_t)bn->nsizes * bn->o->repeat, sizeof *f->runs);
 	if (f->runs == NULL)
 		fail("out of memory");
-	pid_t server = peer_pid; /* a failure reports the server's end: it has the news */
-
 	floor_map(f, bn->sizes[bn->nsizes - 1]);
 	f->pid = fork_peer(bn->cpu[1]);
 	if (f->pid == 0)
@@ -249,8 +268,10 @@ struct floor *floor_shm_open(struct bench *bn)
 void floor_shm_point(struct bench *bn, struct floor *f, unsigned i, unsigned r)
 {
 	in_call = "the floor's shared-memory ping-pong";
+	__atomic_store_n(&f->shm->awake, 1u, __ATOMIC_RELAXED);
 	f->runs[(size_t)i * bn->o->repeat + r] =
 		floor_lat(bn, f, bn->sizes[i], lat_iters(bn->o, bn->sizes[i]));
+	__atomic_store_n(&f->shm->awake, 0u, __ATOMIC_RELAXED);
 }
 
 /* The other floors, then the medians; the per-repeat points stay for the ratios. */
