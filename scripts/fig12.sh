@@ -167,14 +167,16 @@ gp_head() {
 		"set output \"$1\"" 'set logscale x 2' 'set format x "%.0s%cB"' 'set grid' 'set key top left'
 }
 
-# plot BACKEND NHI: (a)-(f), (e) and (f) with NHI null processes.
+# plot BACKEND NHI: (a)-(f), (e) and (f) with NHI null processes; (a) and
+# (b) alone when no size is above short_max (CLCP_FIG12_MAX of 4K or less).
 plot() {
-	local csv=$out/fig12.csv b=$1 nhi=$2 short_max=4096 top
+	local csv=$out/fig12.csv b=$1 nhi=$2 short_max=4096 top panels="a b c d e f" rows=3 height=1500
 	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
-	{ gp_head "$out/fig12-$b.png" 1200,1500; cat; } <<-EOF | gnuplot
-		set multiplot layout 3,2 title "CLCP on $b: Figure 12 again (polling, interrupt, adaptive)"
+	[ "$top" -gt "$short_max" ] || panels="a b" rows=1 height=500
+	{ gp_head "$out/fig12-$b.png" 1200,$height; cat; } <<-EOF | gnuplot
+		set multiplot layout $rows,2 title "CLCP on $b: Figure 12 again (polling, interrupt, adaptive)"
 		sel(mode, n, lo, hi, col) = (strcol(1) eq "$b" && \$2 == n && strcol(3) eq mode && \$4 >= lo && \$4 <= hi) ? column(col) : NaN
-		do for [panel in "a b c d e f"] {
+		do for [panel in "$panels"] {
 			n = (panel eq "e" || panel eq "f") ? $nhi : 0
 			lo = (panel eq "a" || panel eq "b") ? 8 : $short_max
 			hi = (panel eq "a" || panel eq "b") ? $short_max : $top
@@ -193,10 +195,11 @@ plot() {
 	EOF
 }
 
-# plot_long BACKEND N: long messages with N null processes.
+# plot_long BACKEND N: long messages with N null processes (none: no plot).
 plot_long() {
 	local csv=$out/fig12.csv b=$1 n=$2 short_max=4096 top
 	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
+	[ "$top" -gt "$short_max" ] || return 0
 	{ gp_head "$out/fig12-$b-null$n.png" 1200,500; cat; } <<-EOF | gnuplot
 		set xrange [$short_max:$top]
 		set multiplot layout 1,2 title "CLCP on $b: long messages, $n null processes"
