@@ -252,14 +252,15 @@ CLCP_INLINE void clcp__rxq_release(struct clcp_endpt *ep, uint32_t off)
 {
 	uint32_t n = ep->rx_mask + 1;
 
-	if (ep->rx_tail + n == ep->rx_post + ep->rx_lazy && ep->rx_lazy + 1 < n / 8) {
-		ep->rx_tail++;
-		ep->rx_lazy++;
+	if (ep->rx_tail + n != ep->rx_post + ep->rx_lazy) { /* a slot before it waits for a buffer */
+		clcp__rx_flush(ep);
+		clcp_rxq_consume(ep);
+		clcp_rxq_post(ep, off);
 		return;
 	}
-	clcp__rx_flush(ep);
-	clcp_rxq_consume(ep);
-	clcp_rxq_post(ep, off);
+	ep->rx_tail++; /* off stays in the slot's buf_off */
+	if (++ep->rx_lazy >= n / 8)
+		clcp__rx_flush(ep); /* the whole batch, one fence */
 }
 
 /* --- polling message calls: the one-frame case inline --- */

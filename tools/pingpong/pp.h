@@ -203,13 +203,21 @@ void link_done(struct link *l);
 void send_ctrl(struct link *l, const struct ctrl *c);
 
 /*
- * The message calls with nothing between them and the loop, as an
- * application calls them (the floor's loop has nothing either): for the
- * latency round trips with --api msg, in every mode. The caller sets in_call.
+ * The message calls of the link's mode, inline: the latency loops call them
+ * with nothing between (as an application does, and as the floor's loop
+ * does). The caller sets in_call; a failure names the call.
  */
-static inline bool link_lean(const struct link *l)
+static inline const char *msg_call(const struct link *l, bool tx)
 {
-	return l->api == API_MSG;
+	if (l->mode == MODE_POLL)
+		return tx ? "clcp_poll_tx_msg" : "clcp_poll_rx_msg";
+	return tx ? "clcp_snd_message" : "clcp_rcv_message";
+}
+
+static inline ssize_t link_msg_rx(struct link *l, int *chan, void *buf, size_t cap)
+{
+	return l->mode == MODE_POLL ? clcp_poll_rx_msg(l->ep, chan, buf, cap, 0) :
+				      clcp_rcv_message(l->ep, chan, buf, cap, 0);
 }
 
 static inline void link_msg_send(struct link *l, const void *buf, size_t len)
@@ -217,25 +225,22 @@ static inline void link_msg_send(struct link *l, const void *buf, size_t len)
 	ssize_t n = l->mode == MODE_POLL ? clcp_poll_tx_msg(l->ep, l->chan, buf, len, 0) :
 					   clcp_snd_message(l->ep, l->chan, buf, len, 0);
 
-	const char *call = l->mode == MODE_POLL ? "clcp_poll_tx_msg" : "clcp_snd_message";
-
 	if (n != (ssize_t)len)
-		n < 0 ? fail_clcp(call, n) : fail("%s: returned %zd for %zu bytes", call, n, len);
+		n < 0 ? fail_clcp(msg_call(l, true), n) :
+			fail("%s: returned %zd for %zu bytes", msg_call(l, true), n, len);
 }
 
 static inline void link_msg_recv(struct link *l, void *buf, size_t cap, size_t want)
 {
 	int chan = l->chan;
-	ssize_t n = l->mode == MODE_POLL ? clcp_poll_rx_msg(l->ep, &chan, buf, cap, 0) :
-					   clcp_rcv_message(l->ep, &chan, buf, cap, 0);
-
-	const char *call = l->mode == MODE_POLL ? "clcp_poll_rx_msg" : "clcp_rcv_message";
+	ssize_t n = link_msg_rx(l, &chan, buf, cap);
 
 	if (n != (ssize_t)want || chan != l->chan)
-		n < 0 ? fail_clcp(call, n) :
-			fail("%s: %zd bytes on channel %d, expected %zu on %d", call, n, chan, want,
-			     l->chan);
+		n < 0 ? fail_clcp(msg_call(l, false), n) :
+			fail("%s: %zd bytes on channel %d, expected %zu on %d", msg_call(l, false), n,
+			     chan, want, l->chan);
 }
+
 void bufs_init(struct bufs *b, uint64_t max_size);
 void bufs_free(struct bufs *b);
 void serve(struct link *l, struct bufs *b);

@@ -64,13 +64,20 @@ static void floor_map(struct floor *f, size_t max_size)
 	f->seq = 0;
 }
 
-/* Sleeps until *word is v (shared futex: the two processes share the page). */
-static void futex_until(uint32_t *word, uint32_t v)
+/*
+ * Waits until *word is v (shared futex: the two processes share the page):
+ * spinning while *awake (if given) is set, else asleep.
+ */
+static void futex_until(uint32_t *word, uint32_t v, const uint32_t *awake)
 {
 	uint32_t cur;
 
-	while ((cur = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != v)
-		syscall(SYS_futex, word, FUTEX_WAIT, cur, NULL, NULL, 0);
+	while ((cur = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != v) {
+		if (awake && __atomic_load_n(awake, __ATOMIC_RELAXED))
+			clcp_cpu_relax();
+		else
+			syscall(SYS_futex, word, FUTEX_WAIT, cur, NULL, NULL, 0);
+	}
 }
 
 static void futex_set(uint32_t *word, uint32_t v)
@@ -79,30 +86,13 @@ static void futex_set(uint32_t *word, uint32_t v)
 	syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/*
- * The server's wait for command n: spinning while a point is on (the
- * client's batches come back to back, as ours do), asleep between points
- * (our own ends then have the CPU).
- */
-static void wait_command(struct floor_shm *s, uint32_t n)
-{
-	uint32_t cur;
-
-	while ((cur = __atomic_load_n(&s->wcmd, __ATOMIC_ACQUIRE)) != n) {
-		if (__atomic_load_n(&s->awake, __ATOMIC_RELAXED))
-			clcp_cpu_relax();
-		else
-			syscall(SYS_futex, &s->wcmd, FUTEX_WAIT, cur, NULL, NULL, 0);
-	}
-}
-
 /* The wake-up floor's server: each ping wakes it, it wakes the client back. */
 static void wake_serve(struct floor_shm *s, uint64_t count)
 {
 	for (uint64_t i = 0; i < count; i++) {
 		uint32_t want = __atomic_load_n(&s->wpong, __ATOMIC_RELAXED) + 1;
 
-		futex_until(&s->wping, want);
+		futex_until(&s->wping, want, NULL);
 		futex_set(&s->wpong, want);
 	}
 }
@@ -116,7 +106,9 @@ static _Noreturn void floor_child(struct floor *f)
 	uint32_t cmds = 0;
 
 	for (;;) {
-		wait_command(s, ++cmds);
+		/* spinning while a point is on (batches come back to back, as
+		 * ours do), asleep between points (our ends have the CPU then) */
+		futex_until(&s->wcmd, ++cmds, &s->awake);
 		spin_until(&s->ping, ++seq);
 		uint32_t kind = s->kind;
 		size_t size = (size_t)s->size;
@@ -192,7 +184,7 @@ static unsigned wake_rounds(struct bench *bn, void *arg, size_t size, unsigned f
 		uint64_t t0 = ticks();
 
 		futex_set(&s->wping, want);
-		futex_until(&s->wpong, want);
+		futex_until(&s->wpong, want, NULL);
 		out[i] = ticks() - t0;
 	}
 	alarm(0);
