@@ -100,6 +100,27 @@ void clcp__noop(struct clcp_endpt *ep)
 	(void)ep;
 }
 
+int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
+			struct clcp__pull *d)
+{
+	(void)ep, (void)chan, (void)buf, (void)len, (void)d;
+	return -ENOSYS;
+}
+
+int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
+		       bool spin)
+{
+	(void)ep, (void)chan, (void)d, (void)ms, (void)spin;
+	return clcp__err(EPROTO, "no offer to wait for");
+}
+
+int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+		       void *buf, size_t len, bool spin)
+{
+	(void)ep, (void)d, (void)buf, (void)len, (void)spin;
+	return clcp__err(EPROTO, "channel %d: a pull frame on a backend without pulls", chan);
+}
+
 void clcp__no_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a, struct clcp__buf_room *r)
 {
 	(void)dev, (void)a;

@@ -24,6 +24,14 @@ struct clcp__buf_room {
 	uint32_t nic_bufs; /* Rx buffers beyond 2 x rxq_len, the NIC's own from the start */
 };
 
+/* A long message offered for the receiver to copy: a CLCP_QF_PULL frame's payload. */
+struct clcp__pull {
+	uint64_t addr; /* the message, in the sender's address space */
+	uint64_t len;
+	uint32_t seq; /* the backend's: tells the answer to this offer apart */
+	uint32_t pad;
+};
+
 /*
  * A backend plays the NIC. Every slot is filled (no NULLs): unsupported
  * operations point at a stub returning -ENOSYS. The core owns the endpoint
@@ -77,6 +85,22 @@ struct clcp_backend_ops {
 	 * whoever takes it calls clcp__irq_futex. Else they poll the fd.
 	 */
 	bool futex_wake;
+	/*
+	 * Single copy of a long message (docs/api.md, "Long messages"):
+	 * pull_offer fills d for a message the peer of chan may copy straight
+	 * from buf: 0, or -ENOSYS (send frames). The core sends d as one frame
+	 * flagged CLCP_QF_PULL, then pull_wait waits up to ms for the peer: 0
+	 * copied, 1 declined (send frames), -EAGAIN, or an error. On the
+	 * receiving side pull_take copies the offered message into buf, or
+	 * declines it when buf is NULL: 0, 1 declined (its frames follow), or an
+	 * error. CLCP__NO_PULL: a backend without.
+	 */
+	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
+			  struct clcp__pull *d);
+	int (*pull_wait)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
+			 bool spin);
+	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+			 void *buf, size_t len, bool spin);
 	/* The device's counters: clcp__stat_put each, return the count. */
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
@@ -147,6 +171,7 @@ struct clcp__endpt_priv {
 	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
 	struct clcp__spin spin;
 	uint64_t tx_spins, tx_sleeps; /* interrupt group: waits for Rx space that spun, slept */
+	uint64_t tx_pulled, tx_declined, rx_pulled; /* long messages offered to be copied */
 };
 
 /* Error reporting: set the thread's detail text, return -err. */
@@ -252,6 +277,16 @@ void clcp__stats_print(struct clcp_dev *dev, const char *env);
 
 /* Stubs for ops a backend does not support. */
 void clcp__noop(struct clcp_endpt *ep);
+int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
+			struct clcp__pull *d);
+int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
+		       bool spin);
+int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+		       void *buf, size_t len, bool spin);
+/* The ops table's entries of a backend without the single-copy path. */
+#define CLCP__NO_PULL                                                                \
+	.pull_offer = clcp__no_pull_offer, .pull_wait = clcp__no_pull_wait,           \
+	.pull_take = clcp__no_pull_take
 void clcp__no_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a, struct clcp__buf_room *r);
 int clcp__no_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 

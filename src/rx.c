@@ -400,6 +400,29 @@ static int32_t next_frame(struct clcp_endpt *ep, int chan, struct rx_wait_ctx *w
 	}
 }
 
+/*
+ * A message offered to be copied from the sender's memory (CLCP_QF_PULL),
+ * parked at idx: copied into buf, or declined when buf is NULL (its frames
+ * follow). Returns its length, 1 when declined, or an error.
+ */
+static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *buf,
+			   bool spin)
+{
+	const struct clcp__held *h = &ep->priv->held[idx];
+	uint32_t msg_len = h->msg_len, len = h->len;
+	struct clcp__pull d;
+	int rc;
+
+	if (len == sizeof(d))
+		memcpy(&d, ep->base + buf_off(ep, (uint32_t)idx), sizeof(d));
+	buf_free(ep, (uint32_t)idx);
+	if (len != sizeof(d) || d.len != msg_len || msg_len < CLCP_MTU_MIN)
+		return clcp__err(EPROTO, "channel %d: a bad offer of a message to copy", chan);
+	rc = ep->priv->dev->ops->pull_take(ep, chan, &d, buf, msg_len, spin);
+	ep->priv->rx_pulled += rc == 0;
+	return rc == 0 ? (ssize_t)msg_len : rc;
+}
+
 static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 			    size_t cap, bool spin)
 {
@@ -417,6 +440,14 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 		if (idx < 0)
 			return idx;
 		h = &ep->priv->held[idx];
+		if ((h->flags & CLCP_QF_PULL) && off == 0) { /* cap holds msg_len */
+			ssize_t n = take_pulled(ep, chan, idx, buf, spin);
+
+			if (n != 1)
+				return n;
+			last = false; /* declined: its frames follow */
+			continue;
+		}
 		last = h->flags & CLCP_QF_LAST;
 		if (off + h->len > cap)
 			overflow = true;
@@ -596,10 +627,17 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 		return rc;
 	if (!f)
 		return clcp__err(EINVAL, "frame pointer is NULL");
-	rc = wait_parked(ep, &c, flags, false, false);
-	if (rc < 0)
-		return rc;
-	idx = unpark(ep, c);
+	for (;;) {
+		rc = wait_parked(ep, &c, flags, false, false);
+		if (rc < 0)
+			return rc;
+		idx = unpark(ep, c);
+		if (!(ep->priv->held[idx].flags & CLCP_QF_PULL))
+			break;
+		rc = (int)take_pulled(ep, c, idx, NULL, false); /* frames wanted: they follow */
+		if (rc < 0)
+			return rc;
+	}
 	h = &ep->priv->held[idx];
 	h->lent = 1;
 	f->data = ep->base + buf_off(ep, (uint32_t)idx);

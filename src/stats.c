@@ -55,6 +55,9 @@ int clcp_endpt_stats(clcp_endpt_t *ep, struct clcp_stat *stats, unsigned n)
 	i = clcp__stat_put(stats, n, i, "spin_budget_ns", ep->priv->spin.budget_ns);
 	i = clcp__stat_put(stats, n, i, "tx_spins", ep->priv->tx_spins);
 	i = clcp__stat_put(stats, n, i, "tx_sleeps", ep->priv->tx_sleeps);
+	i = clcp__stat_put(stats, n, i, "tx_pulled", ep->priv->tx_pulled);
+	i = clcp__stat_put(stats, n, i, "tx_declined", ep->priv->tx_declined);
+	i = clcp__stat_put(stats, n, i, "rx_pulled", ep->priv->rx_pulled);
 	return (int)i;
 }
 

@@ -167,6 +167,52 @@ static ssize_t send_frames(struct clcp_endpt *ep, int chan, const void *buf,
 	return clcp__tx_finish(ep, chan, len, ep->kick(ep), spin);
 }
 
+/*
+ * Offers the message for the peer to copy and waits as a send waits for Rx
+ * space: 0 copied, 1 declined (send frames), or an error.
+ */
+static int send_pulled(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+		       bool spin)
+{
+	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	int rc = tx_direct(ep, chan, d, sizeof(*d), (uint32_t)d->len,
+			   CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_PULL, spin);
+
+	if (rc == -ENOSYS) /* no direct path after all: nothing sent, frames go */
+		return 1;
+	while (rc == 0 &&
+	       (rc = ops->pull_wait(ep, chan, d, ep->priv->attr.peer_check_ms, spin)) == -EAGAIN)
+		if ((rc = ops->chan_check(ep, chan)) == -ECONNRESET)
+			return ep->chan_err[chan] =
+				       clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
+	return rc;
+}
+
+/*
+ * A message longer than the mtu: offered for the peer to copy from buf (one
+ * copy instead of two: docs/api.md, "Long messages") when the backend can,
+ * else, or when the peer declines, as frames.
+ */
+static ssize_t send_long(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
+			 bool spin)
+{
+	struct clcp__pull d;
+	int rc = ep->priv->dev->ops->pull_offer(ep, chan, buf, len, &d);
+
+	if (rc == 0) {
+		rc = send_pulled(ep, chan, &d, spin);
+		if (rc < 0)
+			return rc;
+		ep->priv->tx_pulled += rc == 0;
+		ep->priv->tx_declined += rc == 1;
+		if (rc == 0)
+			return (ssize_t)len;
+	} else if (rc != -ENOSYS) {
+		return rc;
+	}
+	return send_frames(ep, chan, buf, len, (uint32_t)len, 0, spin);
+}
+
 ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 		     size_t len, int flags, int spin)
 {
@@ -177,6 +223,8 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 	rc = tx_args_check(ep, chan, buf, len, flags);
 	if (rc < 0)
 		return rc;
+	if (len > ep->mtu && ep->hdr->tx_head == ep->tx_tail)
+		return send_long(ep, chan, buf, len, spin);
 	return send_frames(ep, chan, buf, len, (uint32_t)len, 0, spin);
 }
 

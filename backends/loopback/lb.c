@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ static uint32_t fnv1a(const char *s)
 
 struct lb_opts {
 	uint32_t max_endpts;
+	bool no_pull;
 };
 
 /* One "name=value" option of the URI, up to '&' or the end. */
@@ -53,10 +55,18 @@ static int parse_opt(const char *opt, struct lb_opts *o)
 		o->max_endpts = (uint32_t)v;
 		return 0;
 	}
+	if (strncmp(opt, "pull=", 5) == 0) {
+		size_t n = strcspn(opt + 5, "&");
+
+		o->no_pull = n == 3 && strncmp(opt + 5, "off", 3) == 0;
+		if (o->no_pull || (n == 2 && strncmp(opt + 5, "on", 2) == 0))
+			return 0;
+		return clcp__err(EINVAL, "loopback URI: pull must be on or off");
+	}
 	return clcp__err(EINVAL, "loopback URI: unknown option \"%s\"", opt);
 }
 
-/* "" | "NODE" | then "?opt=v&opt=v": max_endpts=N */
+/* "" | "NODE" | then "?opt=v&opt=v": max_endpts=N, pull=on|off */
 static int parse_args(struct clcp_dev *dev, const char *args, struct lb_opts *o)
 {
 	unsigned long v;
@@ -64,6 +74,7 @@ static int parse_args(struct clcp_dev *dev, const char *args, struct lb_opts *o)
 	int rc;
 
 	o->max_endpts = LB_DEFAULT_ENDPTS;
+	o->no_pull = false;
 	if (*args && *args != '?') {
 		errno = 0;
 		v = strtoul(args, &end, 10);
@@ -97,6 +108,7 @@ static int lb_open(struct clcp_dev *dev, const char *args)
 	snprintf(lb->dir, sizeof(lb->dir), "%s", dir && *dir ? dir : "/dev/shm");
 	lb->uid = (uint32_t)getuid();
 	lb->dir_hash = fnv1a(lb->dir);
+	lb->no_pull = o.no_pull;
 	lb->wake_sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lb->wake_sock < 0) {
 		free(lb);
@@ -217,15 +229,17 @@ static int lb_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 	rc = slot_take(dev, le);
 	if (rc == 0) {
 		lb_ep_path(LB(dev), path, sizeof(path), dev->node, le->idx, getpid(), le->gen);
-		rc = lb_file_create(path, size, &map);
+		le->map_size = LB_FILE_SIZE(size, ep->priv->attr.nchan);
+		rc = lb_file_create(path, le->map_size, &map);
 		if (rc < 0)
 			slot_give(dev, le);
 	}
 	if (rc == 0) {
 		ep->base = map;
+		le->pulls = (struct lb_pull_slot *)((unsigned char *)map + LB_PULLS_OFF(size));
 		rc = wake_sock_open(ep);
 		if (rc < 0) {
-			munmap(map, size);
+			munmap(map, le->map_size);
 			unlink(path);
 			slot_give(dev, le);
 		}
@@ -276,7 +290,7 @@ static void lb_endpt_release(struct clcp_endpt *ep)
 	slot_give(dev, le);
 	lb_ep_path(LB(dev), path, sizeof(path), dev->node, le->idx, getpid(), le->gen);
 	unlink(path);
-	munmap(ep->base, ep->priv->size);
+	munmap(ep->base, le->map_size);
 	close(ep->priv->fd);
 	free(le->chans);
 	free(le);
@@ -442,6 +456,10 @@ static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_nod
 	lc->peer_chan = (uint16_t)LB_PORT_CHAN(w);
 	lc->marked = false;
 	lc->seen = true;
+	lc->pull_refused = false;
+	lc->pull_slot = r->size >= LB_FILE_SIZE(h->size, h->nchan)
+				? (struct lb_pull_slot *)(r->base + LB_PULLS_OFF(h->size)) + lc->peer_chan
+				: NULL;
 }
 
 static int resolve_locked(struct clcp_endpt *ep, int chan)
@@ -745,6 +763,197 @@ static int lb_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	return 0;
 }
 
+/*
+ * Single copy of a long message (docs/loopback.md, "Long messages"). The
+ * sender offers its buffer in a frame; the receiver answers READY with its
+ * own, and both copy chunks across, each claiming the next (the receiver
+ * with process_vm_readv, the sender with process_vm_writev), until none is
+ * left; the receiver then answers DONE. Only messages longer than the
+ * peer's Rx queue holds are offered: the sender waits for the receiver no
+ * longer than frames would make it.
+ */
+static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
+			 struct clcp__pull *d)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	uint32_t w;
+
+	if (LB(ep->priv->dev)->no_pull || resolve(ep, chan) < 0 || !lc->pull_slot ||
+	    lc->pull_refused || len <= (size_t)(lc->rmask + 1) * lc->rmtu)
+		return -ENOSYS;
+	w = clcp_load_acquire(&lc->pull_slot->answer);
+	*d = (struct clcp__pull){ (uintptr_t)buf, len, (w >> 3) % LB_PULL_SEQ_MAX + 1, 0 };
+	lc->pull_port = lc->port_word;
+	return 0;
+}
+
+/* Until *word changes from w: a short spin, or a sleep up to end (ms). */
+static void pull_nap(uint32_t *word, uint32_t w, uint64_t end, bool spin)
+{
+	uint64_t now;
+	unsigned n;
+
+	if (spin) {
+		for (n = 0; n < 1024 && clcp_load_relaxed(word) == w; n++)
+			clcp_cpu_relax();
+		return;
+	}
+	now = clcp__now_ms();
+	if (now < end)
+		futex_wait(word, w, (int)(end - now));
+}
+
+/* Chunk k of d: copied from the sender (read) or to the receiver (write). */
+static int pull_chunk(pid_t pid, bool write, uint64_t here, uint64_t there,
+		      const struct clcp__pull *d, uint32_t k)
+{
+	uint64_t off = (uint64_t)k * LB_PULL_CHUNK, done = 0;
+	uint64_t len = d->len - off < LB_PULL_CHUNK ? d->len - off : LB_PULL_CHUNK;
+
+	while (done < len) {
+		struct iovec l = { (void *)(uintptr_t)(here + off + done), len - done };
+		struct iovec r = { (void *)(uintptr_t)(there + off + done), len - done };
+		ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0)
+				  : process_vm_readv(pid, &l, 1, &r, 1, 0);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+static uint32_t pull_nchunks(const struct clcp__pull *d)
+{
+	return (uint32_t)((d->len + LB_PULL_CHUNK - 1) / LB_PULL_CHUNK);
+}
+
+/* The sender's part: chunks into the receiver's buffer while any is left. */
+static void pull_help(struct lb_chan *lc, const struct clcp__pull *d)
+{
+	struct lb_pull_slot *s = lc->pull_slot;
+	uint64_t to = clcp_load_relaxed(&s->addr);
+	uint32_t k, n = pull_nchunks(d);
+
+	while ((k = clcp_fetch_add(&s->next, 1u)) < n) {
+		int rc = pull_chunk(lc->rem->pid, true, d->addr, to, d, k);
+
+		if (rc < 0)
+			clcp_store_relaxed(&s->redo, k + 1);
+		/* R9: the chunk is in place; pairs with the receiver's A9. */
+		clcp_fetch_add(&s->sdone, 1u);
+		if (rc < 0)
+			break; /* the receiver claims the rest */
+	}
+	futex_wake_all(&s->sdone);
+}
+
+static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
+			bool spin)
+{
+	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	uint64_t end = clcp__now_ms() + (uint64_t)ms;
+	bool helped = false;
+	uint32_t w;
+
+	for (;;) {
+		if (!still_resolved(lc) || lc->port_word != lc->pull_port ||
+		    clcp_load_relaxed(&lc->rh->closed))
+			return ep->chan_err[chan] =
+				       clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
+		/* A8: pairs with the receiver's R8. */
+		w = clcp_load_acquire(&lc->pull_slot->answer);
+		if (w >> 3 == d->seq && (w & 7) == LB_PULL_READY && !helped) {
+			pull_help(lc, d);
+			helped = true;
+			continue;
+		}
+		if (w >> 3 == d->seq && (w & 7) != LB_PULL_READY) {
+			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
+			return (w & 7) == LB_PULL_DONE ? 0 : 1;
+		}
+		if (clcp__now_ms() >= end)
+			return -EAGAIN;
+		pull_nap(&lc->pull_slot->answer, w, end, spin);
+	}
+}
+
+static void pull_answer(struct lb_pull_slot *s, uint32_t seq, enum lb_pull_status st)
+{
+	/* R8: what the answer tells is done; pairs with the sender's A8. */
+	clcp_store_release(&s->answer, seq << 3 | (uint32_t)st);
+	futex_wake_all(&s->answer);
+}
+
+/* Waits until the sender has finished the chunks it claimed. */
+static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot *s,
+			    uint32_t claimed, bool spin)
+{
+	uint64_t check = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
+	uint32_t w;
+
+	/* A9: pairs with the sender's R9. */
+	while ((w = clcp_load_acquire(&s->sdone)) != claimed) {
+		if (clcp__now_ms() >= check) {
+			if (lb_chan_check(ep, chan) == -ECONNRESET)
+				return -ECONNRESET;
+			check = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
+		}
+		pull_nap(&s->sdone, w, check, spin);
+	}
+	return 0;
+}
+
+/* The receiver's part: publishes buf, copies chunks, waits for the sender's. */
+static int pull_read(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
+		     bool spin)
+{
+	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
+	pid_t pid = LBE(ep)->chans[chan].rem->pid;
+	uint32_t k, mine = 0, n = pull_nchunks(d);
+	int rc = 0, wrc;
+
+	clcp_store_relaxed(&s->addr, (uint64_t)(uintptr_t)buf);
+	clcp_store_relaxed(&s->next, 0u);
+	clcp_store_relaxed(&s->sdone, 0u);
+	clcp_store_relaxed(&s->redo, 0u);
+	pull_answer(s, d->seq, LB_PULL_READY);
+	while ((k = clcp_fetch_add(&s->next, 1u)) < n) {
+		mine++;
+		if (rc == 0) /* after a failure: only claims, so the sender stops */
+			rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, k);
+	}
+	wrc = pull_wait_sender(ep, chan, s, n - mine, spin);
+	if (wrc < 0)
+		return wrc;
+	k = clcp_load_relaxed(&s->redo);
+	if (rc == 0 && k)
+		rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, k - 1);
+	return rc;
+}
+
+static int lb_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+			void *buf, size_t len, bool spin)
+{
+	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
+	enum lb_pull_status st = LB_PULL_DECLINED;
+	int rc = resolve(ep, chan);
+
+	if (rc < 0 || d->len != len)
+		return clcp__err(rc < 0 ? ECONNRESET : EPROTO,
+				 "channel %d: the sender of a %zu-byte message is gone", chan, len);
+	rc = buf ? pull_read(ep, chan, d, buf, spin) : 1;
+	if (rc == 0)
+		st = LB_PULL_DONE;
+	else if (rc == -EPERM || rc == -ENOSYS || rc == -EACCES)
+		st = LB_PULL_REFUSED; /* frames from now on */
+	pull_answer(s, d->seq, st);
+	if (rc == -ESRCH || rc == -ECONNRESET)
+		return clcp__err(ECONNRESET, "channel %d: the sender of a %zu-byte message is gone",
+				 chan, len);
+	return rc == 0 ? 0 : 1;
+}
+
 static void lb_fd_signal(struct clcp_endpt *ep)
 {
 	struct lb_remote self = { .node = ep->hdr->node, .idx = LBE(ep)->idx,
@@ -794,5 +1003,8 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.progress = clcp__noop,
 	.rx_sleep = clcp__noop,
 	.futex_wake = true,
+	.pull_offer = lb_pull_offer,
+	.pull_wait = lb_pull_wait,
+	.pull_take = lb_pull_take,
 	.stats = clcp__no_stats,
 };

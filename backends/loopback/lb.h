@@ -64,8 +64,34 @@ struct lb_remote {
 	size_t size;
 };
 
+
+/* The receiver's answer to a pull: seq << 3 | this. */
+enum lb_pull_status {
+	LB_PULL_READY = 1,    /* copying into addr: the sender may help */
+	LB_PULL_DONE = 2,     /* copied: the sender's buffer is its own again */
+	LB_PULL_DECLINED = 3, /* send frames */
+	LB_PULL_REFUSED = 4,  /* send frames, and no more pulls (permissions) */
+};
+#define LB_PULL_SEQ_MAX 0x1fffffffu
+#define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time */
+
+/*
+ * A channel's pull, in the receiver's file: the receiver copies chunks from
+ * the sender's buffer (process_vm_readv) while the sender copies others into
+ * the receiver's (process_vm_writev); each claims the next chunk from next.
+ */
+struct lb_pull_slot {
+	uint32_t answer; /* the receiver's: seq << 3 | enum lb_pull_status */
+	uint32_t next;	 /* the next chunk to claim, by either side */
+	uint32_t sdone;	 /* chunks the sender has finished */
+	uint32_t redo;	 /* 1 + a chunk the sender could not copy; 0: none */
+	uint64_t addr;	 /* the receiver's buffer */
+	uint8_t pad[40];
+};
+
 struct lb_dev {
 	pthread_mutex_t lock; /* remote and node maps: endpoints may run in threads */
+	bool no_pull; /* URI pull=off: long messages as frames */
 	char dir[PATH_MAX - 64];
 	uint32_t uid;
 	uint32_t dir_hash; /* tells wake socket names of two directories apart */
@@ -92,15 +118,28 @@ struct lb_chan {
 	uint16_t peer_chan;	     /* the peer's channel index */
 	bool marked; /* the peer's descriptor knows we were there (mark_seen) */
 	bool seen; /* the peer was bound once: its loss is a reset */
+	bool pull_refused; /* the peer cannot copy from us (permissions) */
+	struct lb_pull_slot *pull_slot; /* in the peer's file; NULL: it has none */
+	uint64_t pull_port; /* port_word when the pull was offered */
 	struct lb_remote *rem;	     /* NULL until resolved */
 	struct lb_node *seg;	     /* the peer's node segment */
 	uint64_t unbound_since;
 };
 
+/*
+ * The endpoint's file: the core's layout (size bytes), then at
+ * LB_PULLS_OFF(size) a pull slot per channel.
+ */
+#define LB_PULLS_OFF(size) (((size_t)(size) + 63u) & ~(size_t)63u)
+#define LB_FILE_SIZE(size, nchan) \
+	(LB_PULLS_OFF(size) + (size_t)(nchan) * sizeof(struct lb_pull_slot))
+
 struct lb_ep {
 	uint32_t idx, gen;
 	uint64_t last_check;
 	struct lb_chan *chans;
+	struct lb_pull_slot *pulls; /* per channel, for our peers' pulls */
+	size_t map_size;
 };
 
 /* lb_node.c */

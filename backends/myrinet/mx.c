@@ -670,5 +670,6 @@ const struct clcp_backend_ops clcp_myrinet_ops = {
 	.wake_senders = mx_wake_senders,
 	.progress = mx_progress,
 	.rx_sleep = clcp__noop,
+	CLCP__NO_PULL,
 	.stats = mx_stats,
 };

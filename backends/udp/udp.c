@@ -765,5 +765,6 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.progress = udp_progress,
 	.rx_sleep = udp_rx_sleep,
 	.futex_wake = true,
+	CLCP__NO_PULL,
 	.stats = udp_stats,
 };

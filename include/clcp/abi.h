@@ -43,6 +43,12 @@ enum clcp_owner {
 #define CLCP_QF_FIRST 0x02u /* first frame of a message: msg_len is valid */
 
 #define CLCP_QF_INLINE 0x04u /* payload (<= CLCP_QE_INLINE_MAX) is in data[] */
+/*
+ * The frame offers a message for the receiver to copy from the sender's
+ * memory (single copy; loopback): the payload is the backend's descriptor,
+ * msg_len the message's length. Never handed to the user as a frame.
+ */
+#define CLCP_QF_PULL 0x08u
 #define CLCP_QE_INLINE_MAX 32u
 #define CLCP_MSG_LEN_UNKNOWN 0xffffffffu /* msg_len of frames from clcp_send_frame */
 

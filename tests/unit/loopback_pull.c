@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loopback's single copy of long messages (docs/loopback.md, "Long
+ * messages"): a message longer than the receiver's Rx queue holds is
+ * copied between the two processes' buffers (process_vm_readv/_writev),
+ * declined into frames for clcp_rcv_frame, and sent as frames when the
+ * copy is refused. A child process sends; the test process receives.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <clcp/clcp.h>
+
+#include "testutil.h"
+
+#define LONG_LEN (1048576u + 3u) /* past the 256 KiB Rx queue, not whole chunks */
+#define RX_PORT 10
+#define TX_PORT 20
+
+static void pull_setup(void)
+{
+	cr_assert_not_null(tu_shm_setup());
+}
+
+TestSuite(lbpull, .init = pull_setup, .fini = tu_shm_teardown, .timeout = 60);
+
+/* Makes the process's process_vm_readv and _writev fail with EPERM. */
+static int deny_cross_copy(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_readv, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_writev, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0 ? -errno : 0;
+}
+
+struct end {
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	int chan;
+};
+
+static int end_open(struct end *e, uint32_t node, const char *opts, uint16_t port,
+		    uint16_t peer_port)
+{
+	struct clcp_endpt_attr a;
+	char uri[96];
+	int rc;
+
+	snprintf(uri, sizeof(uri), "loopback://%u%s", node, opts);
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 10000;
+	rc = clcp_open(uri, &e->dev);
+	if (rc == 0)
+		rc = clcp_alloc_endpt(e->dev, &a, &e->ep);
+	if (rc == 0)
+		rc = e->chan = clcp_alloc_chan(e->ep, port, node, peer_port);
+	return rc < 0 ? rc : 0;
+}
+
+static uint64_t stat_of(clcp_endpt_t *ep, const char *name)
+{
+	struct clcp_stat st[32];
+	int n = clcp_endpt_stats(ep, st, 32);
+	uint64_t v = UINT64_MAX;
+
+	tu_stat_get(st, n, 32, name, &v);
+	return v;
+}
+
+struct sender_args {
+	uint32_t node;
+	const char *opts; /* URI options */
+	int count;	  /* messages of LONG_LEN, seeds 1.. */
+	bool deny;	  /* no cross-process copy in the sender */
+};
+
+/*
+ * Child: sends the messages, then reports tx_pulled and tx_declined and
+ * waits for 'Q' before it closes.
+ */
+static int sender(void *arg)
+{
+	const struct sender_args *s = arg;
+	char *buf = malloc(LONG_LEN);
+	struct end e;
+	int i;
+
+	TU_CK(buf && end_open(&e, s->node, s->opts, TX_PORT, RX_PORT) == 0, "open: %s",
+	      clcp_errmsg());
+	TU_CK(!s->deny || deny_cross_copy() == 0, "seccomp: %s", strerror(errno));
+	for (i = 1; i <= s->count; i++) {
+		ssize_t n;
+
+		tu_fill(buf, LONG_LEN, (uint32_t)i);
+		n = clcp_snd_message(e.ep, e.chan, buf, LONG_LEN, 0);
+		TU_CK(n == (ssize_t)LONG_LEN, "send %d: %zd %s", i, n, clcp_errmsg());
+	}
+	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_pulled")) == 0, "report");
+	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_declined")) == 0, "report");
+	TU_CK(tu_expect(tu_child_sock, 'Q', 20000) == 0, "no Q");
+	clcp_close(e.dev);
+	free(buf);
+	return 0;
+}
+
+struct run {
+	struct end rx;
+	struct sender_args args;
+	pid_t pid;
+	int sock;
+	uint64_t tx_pulled, tx_declined;
+};
+
+static void run_start(struct run *r, const char *opts, int count, bool deny_sender)
+{
+	r->args = (struct sender_args){ tu_private_node(), opts, count, deny_sender };
+	cr_assert_eq(end_open(&r->rx, r->args.node, opts, RX_PORT, TX_PORT), 0, "%s",
+		     clcp_errmsg());
+	r->pid = tu_fork(sender, &r->args, &r->sock);
+	cr_assert_gt(r->pid, 0);
+}
+
+/* Collects the sender's counters and its exit. */
+static void run_end(struct run *r)
+{
+	int status;
+
+	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_pulled), 0, "no report");
+	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_declined), 0, "no report");
+	cr_assert_eq(tu_put(r->sock, 'Q'), 0);
+	cr_assert_eq(tu_wait(r->pid, 20000, &status), 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sender: %s",
+		  tu_status_str(status));
+	close(r->sock);
+	cr_assert_eq(clcp_close(r->rx.dev), 0);
+}
+
+static void recv_intact(struct run *r, int seed, bool poll)
+{
+	char *buf = malloc(LONG_LEN);
+	int c = r->rx.chan;
+	ssize_t n, bad;
+
+	cr_assert_not_null(buf);
+	n = poll ? clcp_poll_rx_msg(r->rx.ep, &c, buf, LONG_LEN, 0)
+		 : clcp_rcv_message(r->rx.ep, &c, buf, LONG_LEN, 0);
+	cr_assert_eq(n, (ssize_t)LONG_LEN, "message %d: %zd %s", seed, n, clcp_errmsg());
+	bad = tu_check(buf, LONG_LEN, (uint32_t)seed);
+	cr_assert_eq(bad, -1, "message %d differs at byte %zd", seed, bad);
+	free(buf);
+}
+
+Test(lbpull, long_messages_are_copied_once)
+{
+	struct run r;
+
+	run_start(&r, "", 4, false);
+	recv_intact(&r, 1, false);
+	recv_intact(&r, 2, true);
+	recv_intact(&r, 3, false);
+	recv_intact(&r, 4, true);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 4u);
+	run_end(&r);
+	cr_assert_eq(r.tx_pulled, 4u);
+	cr_assert_eq(r.tx_declined, 0u);
+}
+
+Test(lbpull, pull_off_sends_frames)
+{
+	struct run r;
+
+	run_start(&r, "?pull=off", 2, false);
+	recv_intact(&r, 1, false);
+	recv_intact(&r, 2, true);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0u);
+	run_end(&r);
+	cr_assert_eq(r.tx_pulled, 0u);
+}
+
+Test(lbpull, bad_pull_option_is_refused)
+{
+	clcp_dev_t *dev;
+
+	cr_assert_eq(clcp_open("loopback://1?pull=maybe", &dev), -EINVAL);
+	cr_assert(strstr(clcp_errmsg(), "pull") != NULL, "%s", clcp_errmsg());
+}
+
+/* clcp_rcv_frame declines the copy: the message comes as its frames. */
+Test(lbpull, frame_receiver_gets_frames)
+{
+	char *buf = malloc(LONG_LEN);
+	struct clcp_frame f;
+	struct run r;
+	size_t off = 0;
+	int frames = 0;
+
+	cr_assert_not_null(buf);
+	run_start(&r, "", 1, false);
+	do {
+		cr_assert_eq(clcp_rcv_frame(r.rx.ep, r.rx.chan, &f, 0), 0, "%s", clcp_errmsg());
+		cr_assert_eq(f.msg_len, LONG_LEN);
+		cr_assert_eq(!!(f.flags & CLCP_QF_FIRST), off == 0, "FIRST on frame %d", frames);
+		cr_assert_leq(off + f.len, LONG_LEN);
+		memcpy(buf + off, f.data, f.len);
+		off += f.len;
+		frames++;
+		cr_assert_eq(clcp_release_frames(r.rx.ep, &f, 1), 0);
+	} while (!(f.flags & CLCP_QF_LAST));
+	cr_assert_eq(off, LONG_LEN);
+	cr_assert_eq(tu_check(buf, LONG_LEN, 1), -1);
+	cr_assert_eq(frames, (int)((LONG_LEN + 4095) / 4096));
+	run_end(&r);
+	cr_assert_eq(r.tx_pulled, 0u);
+	cr_assert_eq(r.tx_declined, 1u);
+	free(buf);
+}
+
+/* Too small a buffer: -EMSGSIZE, the message stays; a large enough one takes it. */
+Test(lbpull, short_buffer_leaves_the_message)
+{
+	char small[64];
+	struct run r;
+	int c;
+
+	run_start(&r, "", 1, false);
+	c = r.rx.chan;
+	cr_assert_eq(clcp_rcv_message(r.rx.ep, &c, small, sizeof(small), 0), -EMSGSIZE);
+	c = r.rx.chan;
+	cr_assert_eq(clcp_peek_message(r.rx.ep, &c, 0), (ssize_t)LONG_LEN);
+	recv_intact(&r, 1, false);
+	run_end(&r);
+	cr_assert_eq(r.tx_pulled, 1u);
+}
+
+/* A receiver that may not copy across answers so: frames, and no more offers. */
+Test(lbpull, refused_copy_falls_back_to_frames)
+{
+	struct run r;
+
+	run_start(&r, "", 3, false);
+	cr_assert_eq(deny_cross_copy(), 0, "seccomp: %s", strerror(errno));
+	recv_intact(&r, 1, false);
+	recv_intact(&r, 2, true);
+	recv_intact(&r, 3, false);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0u);
+	run_end(&r);
+	cr_assert_eq(r.tx_pulled, 0u);
+	cr_assert_eq(r.tx_declined, 1u, "offered again after a refusal");
+}
+
+/* A sender that cannot write its chunks leaves them to the receiver. */
+Test(lbpull, receiver_copies_what_the_sender_cannot)
+{
+	struct run r;
+
+	run_start(&r, "", 3, true);
+	recv_intact(&r, 1, false);
+	recv_intact(&r, 2, true);
+	recv_intact(&r, 3, false);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 3u);
+	run_end(&r);
+	cr_assert_eq(r.tx_pulled, 3u);
+}
+
+/* The sender dies with its offer queued: the receive fails, it does not hang. */
+Test(lbpull, dead_sender_fails_the_receive)
+{
+	char *buf = malloc(LONG_LEN);
+	struct run r;
+	int c, status;
+
+	cr_assert_not_null(buf);
+	run_start(&r, "", 1, false);
+	c = r.rx.chan;
+	cr_assert_eq(clcp_peek_message(r.rx.ep, &c, 0), (ssize_t)LONG_LEN, "%s", clcp_errmsg());
+	kill(r.pid, SIGKILL);
+	cr_assert_eq(tu_wait(r.pid, 20000, &status), 0);
+	c = r.rx.chan;
+	cr_assert_eq(clcp_rcv_message(r.rx.ep, &c, buf, LONG_LEN, 0), -ECONNRESET, "%s",
+		     clcp_errmsg());
+	close(r.sock);
+	clcp_close(r.rx.dev);
+	free(buf);
+}
+
+/* The receiver goes away while the sender waits for its copy: the send fails. */
+Test(lbpull, receiver_gone_fails_the_send)
+{
+	char *buf = calloc(1, LONG_LEN);
+	struct end tx, rx;
+	uint32_t node = tu_private_node();
+	uint64_t t0;
+	pid_t pid;
+	int status;
+
+	cr_assert_not_null(buf);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) { /* binds, waits for the offer, leaves without taking it */
+		int c;
+
+		if (end_open(&rx, node, "", RX_PORT, TX_PORT) < 0)
+			_exit(1);
+		c = rx.chan;
+		_exit(clcp_peek_message(rx.ep, &c, 0) == (ssize_t)LONG_LEN ? 0 : 2);
+	}
+	cr_assert_eq(end_open(&tx, node, "", TX_PORT, RX_PORT), 0, "%s", clcp_errmsg());
+	t0 = tu_now_ms();
+	cr_assert_eq(clcp_snd_message(tx.ep, tx.chan, buf, LONG_LEN, 0), -ECONNRESET, "%s",
+		     clcp_errmsg());
+	cr_assert_lt(tu_now_ms() - t0, 5000u);
+	cr_assert_eq(tu_wait(pid, 20000, &status), 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "receiver: %s",
+		  tu_status_str(status));
+	clcp_close(tx.dev);
+	free(buf);
+}
