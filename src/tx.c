@@ -169,23 +169,35 @@ static ssize_t send_frames(struct clcp_endpt *ep, int chan, const void *buf,
 
 /*
  * Offers the message for the peer to copy and waits as a send waits for Rx
- * space: 0 copied, 1 declined (send frames), or an error.
+ * space (the interrupt group spins its budget first, then sleeps): 0
+ * copied, 1 declined (send frames), or an error.
  */
 static int send_pulled(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       bool spin)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
+	int32_t check_ms = ep->priv->attr.peer_check_ms;
+	uint64_t t0 = clcp__now_ns(), check = t0 + (uint64_t)check_ms * 1000000u;
 	int rc = tx_direct(ep, chan, d, sizeof(*d), (uint32_t)d->len,
 			   CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_PULL, spin);
 
 	if (rc == -ENOSYS) /* no direct path after all: nothing sent, frames go */
 		return 1;
-	while (rc == 0 &&
-	       (rc = ops->pull_wait(ep, chan, d, ep->priv->attr.peer_check_ms, spin)) == -EAGAIN)
-		if ((rc = ops->chan_check(ep, chan)) == -ECONNRESET)
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		bool spinning = spin || clcp__now_ns() - t0 < ep->priv->spin.budget_ns;
+
+		rc = ops->pull_wait(ep, chan, d, spinning && !spin ? 0 : check_ms, spinning);
+		if (rc != -EAGAIN)
+			return rc;
+		if (clcp__now_ns() < check)
+			continue;
+		if (ops->chan_check(ep, chan) == -ECONNRESET)
 			return ep->chan_err[chan] =
 				       clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
-	return rc;
+		check = clcp__now_ns() + (uint64_t)check_ms * 1000000u;
+	}
 }
 
 /*

@@ -853,7 +853,7 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	uint64_t end = clcp__now_ms() + (uint64_t)ms;
-	bool helped = false;
+	bool helped = false, napped = false;
 	uint32_t w;
 
 	for (;;) {
@@ -872,9 +872,10 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
 			return (w & 7) == LB_PULL_DONE ? 0 : 1;
 		}
-		if (clcp__now_ms() >= end)
+		if (napped && clcp__now_ms() >= end)
 			return -EAGAIN;
 		pull_nap(&lc->pull_slot->answer, w, end, spin);
+		napped = true;
 	}
 }
 
@@ -885,11 +886,15 @@ static void pull_answer(struct lb_pull_slot *s, uint32_t seq, enum lb_pull_statu
 	futex_wake_all(&s->answer);
 }
 
-/* Waits until the sender has finished the chunks it claimed. */
+/*
+ * Waits until the sender has finished the chunks it claimed: a chunk's copy
+ * at most while it runs, so spun for LB_PULL_SPIN_NS before a sleep.
+ */
 static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot *s,
 			    uint32_t claimed, bool spin)
 {
 	uint64_t check = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
+	uint64_t spin_end = clcp__now_ns() + LB_PULL_SPIN_NS;
 	uint32_t w;
 
 	/* A9: pairs with the sender's R9. */
@@ -899,7 +904,7 @@ static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot
 				return -ECONNRESET;
 			check = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
 		}
-		pull_nap(&s->sdone, w, check, spin);
+		pull_nap(&s->sdone, w, check, spin || clcp__now_ns() < spin_end);
 	}
 	return 0;
 }

@@ -74,6 +74,7 @@ enum lb_pull_status {
 };
 #define LB_PULL_SEQ_MAX 0x1fffffffu
 #define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time */
+#define LB_PULL_SPIN_NS 100000u /* a receiver spins this long for the sender's last chunk */
 
 /*
  * A channel's pull, in the receiver's file: the receiver copies chunks from
