@@ -804,7 +804,7 @@ static void pull_nap(uint32_t *word, uint32_t w, uint64_t end, bool spin)
 }
 
 /* Chunk k of d: copied from the sender (read) or to the receiver (write). */
-static int pull_chunk(pid_t pid, bool write, uint64_t here, uint64_t there,
+static int pull_chunk(pid_t pid, bool to_peer, uint64_t here, uint64_t there,
 		      const struct clcp__pull *d, uint32_t k)
 {
 	uint64_t off = (uint64_t)k * LB_PULL_CHUNK, done = 0;
@@ -813,7 +813,7 @@ static int pull_chunk(pid_t pid, bool write, uint64_t here, uint64_t there,
 	while (done < len) {
 		struct iovec l = { (void *)(uintptr_t)(here + off + done), len - done };
 		struct iovec r = { (void *)(uintptr_t)(there + off + done), len - done };
-		ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0)
+		ssize_t n = to_peer ? process_vm_writev(pid, &l, 1, &r, 1, 0)
 				  : process_vm_readv(pid, &l, 1, &r, 1, 0);
 
 		if (n <= 0)
@@ -944,9 +944,12 @@ static int lb_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull
 	enum lb_pull_status st = LB_PULL_DECLINED;
 	int rc = resolve(ep, chan);
 
-	if (rc < 0 || d->len != len)
-		return clcp__err(rc < 0 ? ECONNRESET : EPROTO,
-				 "channel %d: the sender of a %zu-byte message is gone", chan, len);
+	if (d->len != len)
+		return clcp__err(EPROTO, "channel %d: an offer of %llu bytes for a %zu-byte message",
+				 chan, (unsigned long long)d->len, len);
+	if (rc < 0)
+		return clcp__err(ECONNRESET, "channel %d: the sender of a %zu-byte message is gone",
+				 chan, len);
 	rc = buf ? pull_read(ep, chan, d, buf, spin) : 1;
 	if (rc == 0)
 		st = LB_PULL_DONE;
