@@ -596,10 +596,12 @@ static int deliver(struct clcp_endpt *ep, int chan, const void *data, uint32_t l
 	uint32_t how;
 	int rc = still_resolved(lc) ? 0 : resolve(ep, chan);
 
+	if (rc == -ENOTCONN)
+		return -EAGAIN;
+	if (rc == -ECONNRESET || (rc == 0 && clcp_load_relaxed(&lc->rh->closed)))
+		return clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
 	if (rc < 0)
-		return rc == -ENOTCONN ? -EAGAIN : rc;
-	if (clcp_load_relaxed(&lc->rh->closed))
-		return -ECONNRESET;
+		return rc;
 	if (len > lc->rmtu)
 		return clcp__err(EMSGSIZE, "frame of %u bytes > peer mtu %u", len, lc->rmtu);
 	s = rx_claim(lc);

@@ -290,8 +290,10 @@ CLCP_INLINE ssize_t clcp__tx_one(struct clcp_endpt *ep, int chan,
 				   CLCP_QF_FIRST | CLCP_QF_LAST);
 		if (rc == 0)
 			return (ssize_t)len;
-		if (rc != -ENOSYS)
+		if (rc == -EAGAIN) /* wait out of line */
 			return clcp__tx_msg(ep, chan, buf, len, flags, spin);
+		if (rc != -ENOSYS) /* failed: the backend's detail is clcp_errmsg() */
+			return rc;
 	}
 	e = clcp_txq_reserve(ep);
 	if (e == NULL)
