@@ -249,12 +249,16 @@ Test(lbpull, short_buffer_leaves_the_message)
 	cr_assert_eq(r.tx_pulled, 1u);
 }
 
-/* A receiver that may not copy across answers so: frames, and no more offers. */
+/*
+ * Processes that may not copy across: the receiver answers so; frames, and
+ * no more offers. (The sender denied too: else it may copy every chunk
+ * itself before the receiver claims one.)
+ */
 Test(lbpull, refused_copy_falls_back_to_frames)
 {
 	struct run r;
 
-	run_start(&r, "", 3, false);
+	run_start(&r, "", 3, true);
 	cr_assert_eq(deny_cross_copy(), 0, "seccomp: %s", strerror(errno));
 	recv_intact(&r, 1, false);
 	recv_intact(&r, 2, true);
