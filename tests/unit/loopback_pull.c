@@ -167,31 +167,43 @@ static void recv_intact(struct run *r, int seed, bool poll)
 	free(buf);
 }
 
-Test(lbpull, long_messages_are_copied_once)
+/* Messages 1..count, intact, by the interrupt and polling calls in turn. */
+static void recv_all(struct run *r, int count)
+{
+	for (int i = 1; i <= count; i++)
+		recv_intact(r, i, i % 2 == 0);
+}
+
+/* A run of count messages, then what the counters of each end should say. */
+struct expect {
+	const char *opts;
+	int count;
+	bool deny_sender, deny_receiver; /* no cross-process copy there */
+	uint64_t rx_pulled, tx_pulled, tx_declined;
+};
+
+static void run_expect(const struct expect *x)
 {
 	struct run r;
 
-	run_start(&r, "", 4, false);
-	recv_intact(&r, 1, false);
-	recv_intact(&r, 2, true);
-	recv_intact(&r, 3, false);
-	recv_intact(&r, 4, true);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 4u);
+	run_start(&r, x->opts, x->count, x->deny_sender);
+	if (x->deny_receiver)
+		cr_assert_eq(deny_cross_copy(), 0, "seccomp: %s", strerror(errno));
+	recv_all(&r, x->count);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), x->rx_pulled);
 	run_end(&r);
-	cr_assert_eq(r.tx_pulled, 4u);
-	cr_assert_eq(r.tx_declined, 0u);
+	cr_assert_eq(r.tx_pulled, x->tx_pulled);
+	cr_assert_eq(r.tx_declined, x->tx_declined, "declined offers");
+}
+
+Test(lbpull, long_messages_are_copied_once)
+{
+	run_expect(&(struct expect){ "", 4, false, false, 4, 4, 0 });
 }
 
 Test(lbpull, pull_off_sends_frames)
 {
-	struct run r;
-
-	run_start(&r, "?pull=off", 2, false);
-	recv_intact(&r, 1, false);
-	recv_intact(&r, 2, true);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0u);
-	run_end(&r);
-	cr_assert_eq(r.tx_pulled, 0u);
+	run_expect(&(struct expect){ "?pull=off", 2, false, false, 0, 0, 0 });
 }
 
 Test(lbpull, bad_pull_option_is_refused)
@@ -256,31 +268,13 @@ Test(lbpull, short_buffer_leaves_the_message)
  */
 Test(lbpull, refused_copy_falls_back_to_frames)
 {
-	struct run r;
-
-	run_start(&r, "", 3, true);
-	cr_assert_eq(deny_cross_copy(), 0, "seccomp: %s", strerror(errno));
-	recv_intact(&r, 1, false);
-	recv_intact(&r, 2, true);
-	recv_intact(&r, 3, false);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0u);
-	run_end(&r);
-	cr_assert_eq(r.tx_pulled, 0u);
-	cr_assert_eq(r.tx_declined, 1u, "offered again after a refusal");
+	run_expect(&(struct expect){ "", 3, true, true, 0, 0, 1 });
 }
 
 /* A sender that cannot write its chunks leaves them to the receiver. */
 Test(lbpull, receiver_copies_what_the_sender_cannot)
 {
-	struct run r;
-
-	run_start(&r, "", 3, true);
-	recv_intact(&r, 1, false);
-	recv_intact(&r, 2, true);
-	recv_intact(&r, 3, false);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 3u);
-	run_end(&r);
-	cr_assert_eq(r.tx_pulled, 3u);
+	run_expect(&(struct expect){ "", 3, true, false, 3, 3, 0 });
 }
 
 /* The sender dies with its offer queued: the receive fails, it does not hang. */
