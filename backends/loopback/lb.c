@@ -805,12 +805,12 @@ static void pull_nap(uint32_t *word, uint32_t w, uint64_t end, bool spin)
 		futex_wait(word, w, (int)(end - now));
 }
 
-/* Chunk k of d: copied from the sender (read) or to the receiver (write). */
+/* Chunk k of d, `chunk` bytes each: copied from the sender (read) or to the receiver. */
 static int pull_chunk(pid_t pid, bool to_peer, uint64_t here, uint64_t there,
-		      const struct clcp__pull *d, uint32_t k)
+		      const struct clcp__pull *d, uint32_t chunk, uint32_t k)
 {
-	uint64_t off = (uint64_t)k * LB_PULL_CHUNK, done = 0;
-	uint64_t len = d->len - off < LB_PULL_CHUNK ? d->len - off : LB_PULL_CHUNK;
+	uint64_t off = (uint64_t)k * chunk, done = 0;
+	uint64_t len = d->len - off < chunk ? d->len - off : chunk;
 
 	while (done < len) {
 		struct iovec l = { (void *)(uintptr_t)(here + off + done), len - done };
@@ -825,20 +825,26 @@ static int pull_chunk(pid_t pid, bool to_peer, uint64_t here, uint64_t there,
 	return 0;
 }
 
-static uint32_t pull_nchunks(const struct clcp__pull *d)
+static uint32_t pull_nchunks(const struct clcp__pull *d, uint32_t chunk)
 {
-	return (uint32_t)((d->len + LB_PULL_CHUNK - 1) / LB_PULL_CHUNK);
+	return (uint32_t)((d->len + chunk - 1) / chunk);
 }
 
-/* The sender's part: chunks into the receiver's buffer while any is left. */
+/*
+ * The sender's part: chunks into the receiver's buffer while any is left,
+ * cut as the receiver cuts them (none when its size is not one we take).
+ */
 static void pull_help(struct lb_chan *lc, const struct clcp__pull *d)
 {
 	struct lb_pull_slot *s = lc->pull_slot;
 	uint64_t to = clcp_load_relaxed(&s->addr);
-	uint32_t k, n = pull_nchunks(d);
+	uint32_t k, n, chunk = clcp_load_relaxed(&s->chunk);
 
+	if (chunk < LB_PULL_CHUNK_MIN || chunk > CLCP_MSG_MAX)
+		return;
+	n = pull_nchunks(d, chunk);
 	while ((k = clcp_fetch_add(&s->next, 1u)) < n) {
-		int rc = pull_chunk(lc->rem->pid, true, d->addr, to, d, k);
+		int rc = pull_chunk(lc->rem->pid, true, d->addr, to, d, chunk, k);
 
 		if (rc < 0)
 			clcp_store_relaxed(&s->redo, k + 1);
@@ -917,10 +923,11 @@ static int pull_read(struct clcp_endpt *ep, int chan, const struct clcp__pull *d
 {
 	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
 	pid_t pid = LBE(ep)->chans[chan].rem->pid;
-	uint32_t k, mine = 0, n = pull_nchunks(d);
+	uint32_t k, mine = 0, n = pull_nchunks(d, LB_PULL_CHUNK);
 	int rc = 0, wrc;
 
 	clcp_store_relaxed(&s->addr, (uint64_t)(uintptr_t)buf);
+	clcp_store_relaxed(&s->chunk, LB_PULL_CHUNK);
 	clcp_store_relaxed(&s->next, 0u);
 	clcp_store_relaxed(&s->sdone, 0u);
 	clcp_store_relaxed(&s->redo, 0u);
@@ -928,14 +935,14 @@ static int pull_read(struct clcp_endpt *ep, int chan, const struct clcp__pull *d
 	while ((k = clcp_fetch_add(&s->next, 1u)) < n) {
 		mine++;
 		if (rc == 0) /* after a failure: only claims, so the sender stops */
-			rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, k);
+			rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, LB_PULL_CHUNK, k);
 	}
 	wrc = pull_wait_sender(ep, chan, s, n - mine, spin);
 	if (wrc < 0)
 		return wrc;
 	k = clcp_load_relaxed(&s->redo);
 	if (rc == 0 && k)
-		rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, k - 1);
+		rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, LB_PULL_CHUNK, k - 1);
 	return rc;
 }
 

@@ -73,7 +73,8 @@ enum lb_pull_status {
 	LB_PULL_REFUSED = 4,  /* send frames, and no more pulls (permissions) */
 };
 #define LB_PULL_SEQ_MAX 0x1fffffffu
-#define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time */
+#define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time (the receiver's) */
+#define LB_PULL_CHUNK_MIN 4096u /* a sender helps only with chunks this large */
 #define LB_PULL_SPIN_NS 100000u /* a receiver spins this long for the sender's last chunk */
 
 /*
@@ -87,7 +88,8 @@ struct lb_pull_slot {
 	uint32_t sdone;	 /* chunks the sender has finished */
 	uint32_t redo;	 /* 1 + a chunk the sender could not copy; 0: none */
 	uint64_t addr;	 /* the receiver's buffer */
-	uint8_t pad[40];
+	uint32_t chunk;	 /* the receiver's chunk size: both sides cut by it */
+	uint8_t pad[36];
 };
 
 struct lb_dev {
