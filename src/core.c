@@ -107,10 +107,10 @@ int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t
 	return -ENOSYS;
 }
 
-int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
-		       bool spin)
+int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+		       uint64_t spin_ns)
 {
-	(void)ep, (void)chan, (void)d, (void)ms, (void)spin;
+	(void)ep, (void)chan, (void)d, (void)spin_ns;
 	return clcp__err(EPROTO, "no offer to wait for");
 }
 

@@ -89,16 +89,18 @@ struct clcp_backend_ops {
 	 * Single copy of a long message (docs/api.md, "Long messages"):
 	 * pull_offer fills d for a message the peer of chan may copy straight
 	 * from buf: 0, or -ENOSYS (send frames). The core sends d as one frame
-	 * flagged CLCP_QF_PULL, then pull_wait waits up to ms for the peer: 0
-	 * copied, 1 declined (send frames), -EAGAIN, or an error. On the
+	 * flagged CLCP_QF_PULL, then pull_wait waits for the peer's answer
+	 * (spinning spin_ns first, then sleeping; it checks that the peer lives
+	 * every peer_check_ms): 0 copied, 1 declined (send frames), or an error
+	 * (-ECONNRESET, the channel failed). On the
 	 * receiving side pull_take copies the offered message into buf, or
 	 * declines it when buf is NULL: 0, 1 declined (its frames follow), or an
 	 * error. CLCP__NO_PULL: a backend without.
 	 */
 	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 			  struct clcp__pull *d);
-	int (*pull_wait)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
-			 bool spin);
+	int (*pull_wait)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+			 uint64_t spin_ns);
 	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 			 void *buf, size_t len, bool spin);
 	/* The device's counters: clcp__stat_put each, return the count. */
@@ -279,8 +281,8 @@ void clcp__stats_print(struct clcp_dev *dev, const char *env);
 void clcp__noop(struct clcp_endpt *ep);
 int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 			struct clcp__pull *d);
-int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
-		       bool spin);
+int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+		       uint64_t spin_ns);
 int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       void *buf, size_t len, bool spin);
 /* The ops table's entries of a backend without the single-copy path. */

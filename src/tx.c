@@ -175,29 +175,13 @@ static ssize_t send_frames(struct clcp_endpt *ep, int chan, const void *buf,
 static int send_pulled(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       bool spin)
 {
-	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	int32_t check_ms = ep->priv->attr.peer_check_ms;
-	uint64_t t0 = clcp__now_ns(), check = t0 + (uint64_t)check_ms * 1000000u;
 	int rc = tx_direct(ep, chan, d, sizeof(*d), (uint32_t)d->len,
 			   CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_PULL, spin);
 
-	if (rc == -ENOSYS) /* no direct path after all: nothing sent, frames go */
-		return 1;
-	if (rc < 0)
+	if (rc < 0) /* the queue is empty (send_long's caller): never -ENOSYS */
 		return rc;
-	for (;;) {
-		bool spinning = spin || clcp__now_ns() - t0 < ep->priv->spin.budget_ns;
-
-		rc = ops->pull_wait(ep, chan, d, spinning && !spin ? 0 : check_ms, spinning);
-		if (rc != -EAGAIN)
-			return rc;
-		if (clcp__now_ns() < check)
-			continue;
-		if (ops->chan_check(ep, chan) == -ECONNRESET)
-			return ep->chan_err[chan] =
-				       clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
-		check = clcp__now_ns() + (uint64_t)check_ms * 1000000u;
-	}
+	return ep->priv->dev->ops->pull_wait(ep, chan, d,
+					     spin ? UINT64_MAX : ep->priv->spin.budget_ns);
 }
 
 /*

@@ -789,20 +789,43 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 	return 0;
 }
 
-/* Until *word changes from w: a short spin, or a sleep up to end (ms). */
-static void pull_nap(uint32_t *word, uint32_t w, uint64_t end, bool spin)
+/* A pull's wait on a slot word: when the peer is next checked, until when to spin. */
+struct pull_waiter {
+	uint64_t check_ms;
+	uint64_t spin_end_ns;
+};
+
+static void pull_waiter_init(struct clcp_endpt *ep, struct pull_waiter *pw, uint64_t spin_ns)
 {
-	uint64_t now;
+	uint64_t now = clcp__now_ns();
+
+	pw->check_ms = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
+	pw->spin_end_ns = spin_ns > UINT64_MAX - now ? UINT64_MAX : now + spin_ns;
+}
+
+/*
+ * One round of waiting for *word to change from w: the peer of chan
+ * checked when due (-ECONNRESET when gone), then a short spin, or after
+ * the spin a sleep until the next check.
+ */
+static int pull_nap(struct clcp_endpt *ep, int chan, struct pull_waiter *pw, uint32_t *word,
+		    uint32_t w)
+{
+	uint64_t now = clcp__now_ms();
 	unsigned n;
 
-	if (spin) {
+	if (now >= pw->check_ms) {
+		if (lb_chan_check(ep, chan) == -ECONNRESET)
+			return -ECONNRESET;
+		pw->check_ms = now + (uint64_t)ep->priv->attr.peer_check_ms;
+	}
+	if (clcp__now_ns() < pw->spin_end_ns) {
 		for (n = 0; n < 1024 && clcp_load_relaxed(word) == w; n++)
 			clcp_cpu_relax();
-		return;
+		return 0;
 	}
-	now = clcp__now_ms();
-	if (now < end)
-		futex_wait(word, w, (int)(end - now));
+	futex_wait(word, w, (int)(pw->check_ms - now));
+	return 0;
 }
 
 /* Chunk k of d, `chunk` bytes each: copied from the sender (read) or to the receiver. */
@@ -856,19 +879,19 @@ static void pull_help(struct lb_chan *lc, const struct clcp__pull *d)
 	futex_wake_all(&s->sdone);
 }
 
-static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, int ms,
-			bool spin)
+static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
+			uint64_t spin_ns)
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
-	uint64_t end = clcp__now_ms() + (uint64_t)ms;
-	bool helped = false, napped = false;
+	struct pull_waiter pw;
+	bool helped = false;
 	uint32_t w;
 
+	pull_waiter_init(ep, &pw, spin_ns);
 	for (;;) {
 		if (!still_resolved(lc) || lc->port_word != lc->pull_port ||
 		    clcp_load_relaxed(&lc->rh->closed))
-			return ep->chan_err[chan] =
-				       clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
+			break;
 		/* A8: pairs with the receiver's R8. */
 		w = clcp_load_acquire(&lc->pull_slot->answer);
 		if (w >> 3 == d->seq && (w & 7) == LB_PULL_READY && !helped) {
@@ -880,11 +903,10 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
 			return (w & 7) == LB_PULL_DONE ? 0 : 1;
 		}
-		if (napped && clcp__now_ms() >= end)
-			return -EAGAIN;
-		pull_nap(&lc->pull_slot->answer, w, end, spin);
-		napped = true;
+		if (pull_nap(ep, chan, &pw, &lc->pull_slot->answer, w) < 0)
+			break;
 	}
+	return ep->chan_err[chan] = clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
 }
 
 static void pull_answer(struct lb_pull_slot *s, uint32_t seq, enum lb_pull_status st)
@@ -901,19 +923,14 @@ static void pull_answer(struct lb_pull_slot *s, uint32_t seq, enum lb_pull_statu
 static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot *s,
 			    uint32_t claimed, bool spin)
 {
-	uint64_t check = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
-	uint64_t spin_end = clcp__now_ns() + LB_PULL_SPIN_NS;
+	struct pull_waiter pw;
 	uint32_t w;
 
+	pull_waiter_init(ep, &pw, spin ? UINT64_MAX : LB_PULL_SPIN_NS);
 	/* A9: pairs with the sender's R9. */
-	while ((w = clcp_load_acquire(&s->sdone)) != claimed) {
-		if (clcp__now_ms() >= check) {
-			if (lb_chan_check(ep, chan) == -ECONNRESET)
-				return -ECONNRESET;
-			check = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
-		}
-		pull_nap(&s->sdone, w, check, spin || clcp__now_ns() < spin_end);
-	}
+	while ((w = clcp_load_acquire(&s->sdone)) != claimed)
+		if (pull_nap(ep, chan, &pw, &s->sdone, w) < 0)
+			return -ECONNRESET;
 	return 0;
 }
 
@@ -951,15 +968,10 @@ static int lb_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull
 {
 	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
 	enum lb_pull_status st = LB_PULL_DECLINED;
-	int rc = resolve(ep, chan);
+	int rc = resolve(ep, chan) < 0 ? -ECONNRESET : 0; /* the sender's pid, from its slot */
 
-	if (d->len != len)
-		return clcp__err(EPROTO, "channel %d: an offer of %llu bytes for a %zu-byte message",
-				 chan, (unsigned long long)d->len, len);
-	if (rc < 0)
-		return clcp__err(ECONNRESET, "channel %d: the sender of a %zu-byte message is gone",
-				 chan, len);
-	rc = buf ? pull_read(ep, chan, d, buf, spin) : 1;
+	if (rc == 0) /* d->len == len: take_pulled checked it */
+		rc = buf ? pull_read(ep, chan, d, buf, spin) : 1;
 	if (rc == 0)
 		st = LB_PULL_DONE;
 	else if (rc == -EPERM || rc == -ENOSYS || rc == -EACCES)
