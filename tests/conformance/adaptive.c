@@ -224,9 +224,18 @@ CONF_TEST(adaptive, far_arrivals_stop_the_spinning, conf_params_backends)
 {
 	struct spin_counts n = run(p, CLCP_SPIN_ADAPTIVE, GAP_MS, GAP_MSGS);
 
-	/* Each wait far beyond spin_max_us at least halves the budget. */
-	cr_assert_eq(n.budget_ns, 0, "[%s] budget still %llu ns", p->backend,
-		     (unsigned long long)n.budget_ns);
+	/*
+	 * Each wait far beyond spin_max_us at least halves the budget. On a
+	 * lossy path a late (resent) frame and the next one make a short wait
+	 * now and then, which rightly grows the budget a step or two (2, 4 us)
+	 * that the waits after it take back.
+	 */
+	if (conf_lossy(p))
+		cr_assert_leq(n.budget_ns, 4000u, "[%s] budget still %llu ns", p->backend,
+			      (unsigned long long)n.budget_ns);
+	else
+		cr_assert_eq(n.budget_ns, 0, "[%s] budget still %llu ns", p->backend,
+			     (unsigned long long)n.budget_ns);
 	cr_assert_geq(n.misses, GAP_MSGS / 2);
 	cr_assert_lt(n.cpu_ms, GAP_MSGS * GAP_MS / 4.0, "[%s] %.1f ms of CPU in %u ms", p->backend,
 		     n.cpu_ms, GAP_MSGS * GAP_MS);

@@ -90,6 +90,11 @@ static bool netns_instance(const char *name)
 	       strcmp(name, "udpmix") == 0;
 }
 
+bool conf_lossy(const struct conf_param *p)
+{
+	return netns_instance(p->backend);
+}
+
 /*
  * Instances that run a compiled backend another way: "udp6" is udp over
  * ::1; "udpns" is udp between two network namespaces (see netns_setup),

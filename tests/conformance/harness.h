@@ -52,6 +52,13 @@ struct conf_param {
 	enum conf_size size;
 };
 
+/*
+ * The instance's path loses, duplicates and corrupts frames (the fault
+ * namespaces, tests/fault/netns.sh): a frame resent comes late, the next
+ * one right after it, whatever the sender's pace.
+ */
+bool conf_lossy(const struct conf_param *p);
+
 /* Parameter tables: backends, backends x modes, backends x modes x sizes. */
 struct criterion_test_params conf_params_backends(void);
 struct criterion_test_params conf_params_modes(void);
