@@ -237,6 +237,8 @@ static int lb_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 	if (rc == 0) {
 		ep->base = map;
 		le->pulls = (struct lb_pull_slot *)((unsigned char *)map + LB_PULLS_OFF(size));
+		for (uint32_t c = 0; c < ep->priv->attr.nchan; c++)
+			le->pulls[c].layout = LB_PULL_LAYOUT; /* before any port is bound */
 		rc = wake_sock_open(ep);
 		if (rc < 0) {
 			munmap(map, le->map_size);
@@ -436,6 +438,21 @@ static bool peer_layout_ok(const struct lb_remote *r)
 	       h->mtu != 0 && h->rxbuf_off + (uint64_t)h->mtu <= size;
 }
 
+/*
+ * The peer's pull slot for its channel chan, if its file has slots of our
+ * layout: an older library's file has none, a newer one's may differ.
+ */
+static struct lb_pull_slot *pull_slot_of(const struct lb_remote *r,
+					 const struct clcp_endpt_hdr *h, uint16_t chan)
+{
+	struct lb_pull_slot *s;
+
+	if (r->size < LB_FILE_SIZE(h->size, h->nchan))
+		return NULL;
+	s = (struct lb_pull_slot *)(r->base + LB_PULLS_OFF(h->size)) + chan;
+	return clcp_load_relaxed(&s->layout) == LB_PULL_LAYOUT ? s : NULL;
+}
+
 /* Takes r as the channel's peer and keeps what every frame needs of it. */
 static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_node *n,
 			  uint16_t peer_port, uint64_t w)
@@ -457,9 +474,7 @@ static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_nod
 	lc->marked = false;
 	lc->seen = true;
 	lc->pull_refused = false;
-	lc->pull_slot = r->size >= LB_FILE_SIZE(h->size, h->nchan)
-				? (struct lb_pull_slot *)(r->base + LB_PULLS_OFF(h->size)) + lc->peer_chan
-				: NULL;
+	lc->pull_slot = pull_slot_of(r, h, lc->peer_chan);
 }
 
 static int resolve_locked(struct clcp_endpt *ep, int chan)

@@ -76,6 +76,8 @@ enum lb_pull_status {
 #define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time (the receiver's) */
 #define LB_PULL_CHUNK_MIN 4096u /* a sender helps only with chunks this large */
 #define LB_PULL_SPIN_NS 100000u /* a receiver spins this long for the sender's last chunk */
+/* struct lb_pull_slot's version: bump on any change to it or to the pull protocol. */
+#define LB_PULL_LAYOUT 1u
 
 /*
  * A channel's pull, in the receiver's file: the receiver copies chunks from
@@ -89,7 +91,8 @@ struct lb_pull_slot {
 	uint32_t redo;	 /* 1 + a chunk the sender could not copy; 0: none */
 	uint64_t addr;	 /* the receiver's buffer */
 	uint32_t chunk;	 /* the receiver's chunk size: both sides cut by it */
-	uint8_t pad[36];
+	uint32_t layout; /* LB_PULL_LAYOUT, set when the file is made: a sender uses no other */
+	uint8_t pad[32];
 };
 
 struct lb_dev {

@@ -20,6 +20,7 @@
 
 #include <clcp/clcp.h>
 
+#include "lb.h"
 #include "testutil.h"
 
 #define LONG_LEN (1048576u + 3u) /* past the 256 KiB Rx queue, not whole chunks */
@@ -128,11 +129,27 @@ struct run {
 	uint64_t tx_pulled, tx_declined;
 };
 
-static void run_start(struct run *r, const char *opts, int count, bool deny_sender)
+/*
+ * Our pull slot for the channel marked as of layout (0: as made), as a
+ * library of another version would have made it.
+ */
+static void slot_layout(struct end *e, uint32_t layout)
+{
+	struct lb_pull_slot *s =
+		(struct lb_pull_slot *)(e->ep->base + LB_PULLS_OFF(e->ep->hdr->size)) + e->chan;
+
+	cr_assert_eq(s->layout, LB_PULL_LAYOUT, "the slot as made");
+	if (layout)
+		s->layout = layout;
+}
+
+static void run_start(struct run *r, const char *opts, int count, bool deny_sender,
+		      uint32_t layout)
 {
 	r->args = (struct sender_args){ tu_private_node(), opts, count, deny_sender };
 	cr_assert_eq(end_open(&r->rx, r->args.node, opts, RX_PORT, TX_PORT), 0, "%s",
 		     clcp_errmsg());
+	slot_layout(&r->rx, layout); /* before the sender looks */
 	r->pid = tu_fork(sender, &r->args, &r->sock);
 	cr_assert_gt(r->pid, 0);
 }
@@ -180,13 +197,14 @@ struct expect {
 	int count;
 	bool deny_sender, deny_receiver; /* no cross-process copy there */
 	uint64_t rx_pulled, tx_pulled, tx_declined;
+	uint32_t layout; /* of the receiver's pull slot (0: ours) */
 };
 
 static void run_expect(const struct expect *x)
 {
 	struct run r;
 
-	run_start(&r, x->opts, x->count, x->deny_sender);
+	run_start(&r, x->opts, x->count, x->deny_sender, x->layout);
 	if (x->deny_receiver)
 		cr_assert_eq(deny_cross_copy(), 0, "seccomp: %s", strerror(errno));
 	recv_all(&r, x->count);
@@ -198,12 +216,12 @@ static void run_expect(const struct expect *x)
 
 Test(lbpull, long_messages_are_copied_once)
 {
-	run_expect(&(struct expect){ "", 4, false, false, 4, 4, 0 });
+	run_expect(&(struct expect){ "", 4, false, false, 4, 4, 0, 0 });
 }
 
 Test(lbpull, pull_off_sends_frames)
 {
-	run_expect(&(struct expect){ "?pull=off", 2, false, false, 0, 0, 0 });
+	run_expect(&(struct expect){ "?pull=off", 2, false, false, 0, 0, 0, 0 });
 }
 
 Test(lbpull, bad_pull_option_is_refused)
@@ -212,6 +230,12 @@ Test(lbpull, bad_pull_option_is_refused)
 
 	cr_assert_eq(clcp_open("loopback://1?pull=maybe", &dev), -EINVAL);
 	cr_assert(strstr(clcp_errmsg(), "pull") != NULL, "%s", clcp_errmsg());
+}
+
+/* A pull slot of another layout (another library version): offered nothing, frames. */
+Test(lbpull, slot_of_another_layout_gets_frames)
+{
+	run_expect(&(struct expect){ "", 2, false, false, 0, 0, 0, LB_PULL_LAYOUT + 1 });
 }
 
 /* clcp_rcv_frame declines the copy: the message comes as its frames. */
@@ -224,7 +248,7 @@ Test(lbpull, frame_receiver_gets_frames)
 	int frames = 0;
 
 	cr_assert_not_null(buf);
-	run_start(&r, "", 1, false);
+	run_start(&r, "", 1, false, 0);
 	do {
 		cr_assert_eq(clcp_rcv_frame(r.rx.ep, r.rx.chan, &f, 0), 0, "%s", clcp_errmsg());
 		cr_assert_eq(f.msg_len, LONG_LEN);
@@ -251,7 +275,7 @@ Test(lbpull, short_buffer_leaves_the_message)
 	struct run r;
 	int c;
 
-	run_start(&r, "", 1, false);
+	run_start(&r, "", 1, false, 0);
 	c = r.rx.chan;
 	cr_assert_eq(clcp_rcv_message(r.rx.ep, &c, small, sizeof(small), 0), -EMSGSIZE);
 	c = r.rx.chan;
@@ -268,13 +292,13 @@ Test(lbpull, short_buffer_leaves_the_message)
  */
 Test(lbpull, refused_copy_falls_back_to_frames)
 {
-	run_expect(&(struct expect){ "", 3, true, true, 0, 0, 1 });
+	run_expect(&(struct expect){ "", 3, true, true, 0, 0, 1, 0 });
 }
 
 /* A sender that cannot write its chunks leaves them to the receiver. */
 Test(lbpull, receiver_copies_what_the_sender_cannot)
 {
-	run_expect(&(struct expect){ "", 3, true, false, 3, 3, 0 });
+	run_expect(&(struct expect){ "", 3, true, false, 3, 3, 0, 0 });
 }
 
 /* The sender dies with its offer queued: the receive fails, it does not hang. */
@@ -285,7 +309,7 @@ Test(lbpull, dead_sender_fails_the_receive)
 	int c, status;
 
 	cr_assert_not_null(buf);
-	run_start(&r, "", 1, false);
+	run_start(&r, "", 1, false, 0);
 	c = r.rx.chan;
 	cr_assert_eq(clcp_peek_message(r.rx.ep, &c, 0), (ssize_t)LONG_LEN, "%s", clcp_errmsg());
 	kill(r.pid, SIGKILL);
