@@ -95,7 +95,10 @@ struct clcp_backend_ops {
 	 * (-ECONNRESET, the channel failed). On the
 	 * receiving side pull_take copies the offered message into buf, or
 	 * declines it when buf is NULL: 0, 1 declined (its frames follow), or an
-	 * error. CLCP__NO_PULL: a backend without.
+	 * error. pull_ready tells the backend that a polling receive waits
+	 * for a message on chan with a buffer of cap bytes (0: no longer):
+	 * a sender may then offer shorter messages too (the backend bounds its
+	 * wait). CLCP__NO_PULL: a backend without.
 	 */
 	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 			  struct clcp__pull *d);
@@ -103,6 +106,8 @@ struct clcp_backend_ops {
 			 uint64_t spin_ns);
 	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 			 void *buf, size_t len, bool spin);
+	void (*pull_ready)(struct clcp_endpt *ep, int chan, size_t cap);
+#define CLCP__PULL_READY_MIN 32768u /* buffers this large only: pull_ready */
 	/* The device's counters: clcp__stat_put each, return the count. */
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
@@ -285,10 +290,11 @@ int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull 
 		       uint64_t spin_ns);
 int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       void *buf, size_t len, bool spin);
+void clcp__no_pull_ready(struct clcp_endpt *ep, int chan, size_t cap);
 /* The ops table's entries of a backend without the single-copy path. */
 #define CLCP__NO_PULL                                                                \
 	.pull_offer = clcp__no_pull_offer, .pull_wait = clcp__no_pull_wait,           \
-	.pull_take = clcp__no_pull_take
+	.pull_take = clcp__no_pull_take, .pull_ready = clcp__no_pull_ready
 void clcp__no_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a, struct clcp__buf_room *r);
 int clcp__no_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 

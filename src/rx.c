@@ -565,15 +565,13 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 	return len;
 }
 
-ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
-		     int flags, int spin)
+static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
+		      int spin)
 {
 	uint32_t msg_len = 0;
 	ssize_t n;
 	int c, rc;
 
-	if (!chan)
-		return clcp__err(EINVAL, "chan pointer is NULL");
 	if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
 	    (spin || ep->priv->spin.budget_ns)) {
 		n = spin_fast(ep, chan, buf, cap, spin ? NULL : &ep->priv->spin);
@@ -591,6 +589,31 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 	if (cap && !buf)
 		return clcp__err(EFAULT, "buffer is NULL");
 	return copy_message(ep, c, buf, cap, spin);
+}
+
+/*
+ * A polling receive for one channel, into a buffer of 32 KiB or more, says
+ * it waits (pull_ready) while it does: the sender may then offer a message
+ * its Rx queue would hold (docs/api.md, "Long messages").
+ */
+ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
+		     int flags, int spin)
+{
+	bool ready;
+	ssize_t n;
+	int c;
+
+	if (!chan)
+		return clcp__err(EINVAL, "chan pointer is NULL");
+	c = *chan;
+	ready = spin && !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN && c >= 0 &&
+		clcp__endpt_check(ep) == 0 && clcp__chan_check(ep, c) == 0;
+	if (ready)
+		ep->priv->dev->ops->pull_ready(ep, c, cap);
+	n = rx_msg(ep, chan, buf, cap, flags, spin);
+	if (ready)
+		ep->priv->dev->ops->pull_ready(ep, c, 0);
+	return n;
 }
 
 ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf, size_t cap,

@@ -793,27 +793,71 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 			 struct clcp__pull *d)
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
+	bool fits;
 	uint32_t w;
 
 	if (LB(ep->priv->dev)->no_pull || resolve(ep, chan) < 0 || !lc->pull_slot ||
-	    lc->pull_refused || len <= (size_t)(lc->rmask + 1) * lc->rmtu)
+	    lc->pull_refused)
 		return -ENOSYS;
+	fits = len <= (size_t)(lc->rmask + 1) * lc->rmtu;
+	if (fits && (len < LB_PULL_READY_MIN || clcp_load_relaxed(&lc->pull_slot->ready) < len))
+		return -ENOSYS; /* frames would not make us wait for the receiver: no offer */
+	if (fits && lc->ready_skip) { /* offers were withdrawn lately: a busy machine */
+		lc->ready_skip--;
+		return -ENOSYS;
+	}
 	w = clcp_load_acquire(&lc->pull_slot->answer);
 	*d = (struct clcp__pull){ (uintptr_t)buf, len, (w >> 3) % LB_PULL_SEQ_MAX + 1, 0 };
 	lc->pull_port = lc->port_word;
+	lc->pull_withdraw_ns = fits ? clcp__now_ns() + LB_PULL_WITHDRAW_NS : 0;
 	return 0;
 }
 
-/* A pull's wait on a slot word: when the peer is next checked, until when to spin. */
+/*
+ * The receiver of chan polls for a message of up to cap bytes (0: no
+ * longer). Its peer is resolved now, off the way of an offer's answer.
+ */
+static void lb_pull_ready(struct clcp_endpt *ep, int chan, size_t cap)
+{
+	if (cap)
+		(void)resolve(ep, chan);
+	clcp_store_relaxed(&LBE(ep)->pulls[chan].ready,
+			   cap > CLCP_MSG_MAX ? (uint32_t)CLCP_MSG_MAX : (uint32_t)cap);
+}
+
+/*
+ * An offer that frames would not have waited for, not taken in time: the
+ * answer word goes from w (no answer yet) to WITHDRAWN, unless the
+ * receiver took it meanwhile (its READY wins the same exchange). True if
+ * withdrawn: frames follow, and the next 2^n such offers are not made
+ * (the receiver was kept off its CPU: more would only cost waits).
+ */
+static bool pull_withdraw(struct lb_chan *lc, const struct clcp__pull *d, uint32_t w)
+{
+	if (!lc->pull_withdraw_ns || clcp__now_ns() < lc->pull_withdraw_ns ||
+	    !clcp_cas(&lc->pull_slot->answer, &w, d->seq << 3 | LB_PULL_WITHDRAWN))
+		return false;
+	lc->ready_strikes += lc->ready_strikes < 6;
+	lc->ready_skip = 1u << lc->ready_strikes;
+	return true;
+}
+
+/*
+ * A pull's wait on a word of slot s: when the peer is next checked, until
+ * when to spin.
+ */
 struct pull_waiter {
 	uint64_t check_ms;
 	uint64_t spin_end_ns;
+	struct lb_pull_slot *s;
 };
 
-static void pull_waiter_init(struct clcp_endpt *ep, struct pull_waiter *pw, uint64_t spin_ns)
+static void pull_waiter_init(struct clcp_endpt *ep, struct pull_waiter *pw, uint64_t spin_ns,
+			     struct lb_pull_slot *s)
 {
 	uint64_t now = clcp__now_ns();
 
+	pw->s = s;
 	pw->check_ms = clcp__now_ms() + (uint64_t)ep->priv->attr.peer_check_ms;
 	pw->spin_end_ns = spin_ns > UINT64_MAX - now ? UINT64_MAX : now + spin_ns;
 }
@@ -839,8 +883,20 @@ static int pull_nap(struct clcp_endpt *ep, int chan, struct pull_waiter *pw, uin
 			clcp_cpu_relax();
 		return 0;
 	}
+	/* F5: counted before the kernel's last look at the word; pairs with F6. */
+	clcp_fetch_add(&pw->s->sleepers, 1u);
 	futex_wait(word, w, (int)(pw->check_ms - now));
+	clcp_fetch_add(&pw->s->sleepers, UINT32_MAX);
 	return 0;
+}
+
+/* After a store to word of slot s: wakes whoever sleeps on it (a system call only then). */
+static void pull_wake(struct lb_pull_slot *s, uint32_t *word)
+{
+	/* F6: orders the store before reading the count; pairs with F5. */
+	clcp_fence_full();
+	if (clcp_load_relaxed(&s->sleepers))
+		futex_wake_all(word);
 }
 
 /* Chunk k of d, `chunk` bytes each: copied from the sender (read) or to the receiver. */
@@ -891,7 +947,7 @@ static void pull_help(struct lb_chan *lc, const struct clcp__pull *d)
 		if (rc < 0)
 			break; /* the receiver claims the rest */
 	}
-	futex_wake_all(&s->sdone);
+	pull_wake(s, &s->sdone);
 }
 
 static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
@@ -902,7 +958,11 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 	bool helped = false;
 	uint32_t w;
 
-	pull_waiter_init(ep, &pw, spin_ns);
+	/* A withdrawable offer spins until it may be withdrawn: a sleep could outlast that. */
+	pull_waiter_init(ep, &pw,
+			 lc->pull_withdraw_ns && spin_ns < LB_PULL_WITHDRAW_NS ? LB_PULL_WITHDRAW_NS
+									       : spin_ns,
+			 lc->pull_slot);
 	for (;;) {
 		if (!still_resolved(lc) || lc->port_word != lc->pull_port ||
 		    clcp_load_relaxed(&lc->rh->closed))
@@ -916,8 +976,12 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 		}
 		if (w >> 3 == d->seq && (w & 7) != LB_PULL_READY) {
 			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
+			if ((w & 7) == LB_PULL_DONE)
+				lc->ready_strikes = 0;
 			return (w & 7) == LB_PULL_DONE ? 0 : 1;
 		}
+		if (w >> 3 != d->seq && pull_withdraw(lc, d, w))
+			return 1;
 		if (pull_nap(ep, chan, &pw, &lc->pull_slot->answer, w) < 0)
 			break;
 	}
@@ -928,7 +992,7 @@ static void pull_answer(struct lb_pull_slot *s, uint32_t seq, enum lb_pull_statu
 {
 	/* R8: what the answer tells is done; pairs with the sender's A8. */
 	clcp_store_release(&s->answer, seq << 3 | (uint32_t)st);
-	futex_wake_all(&s->answer);
+	pull_wake(s, &s->answer);
 }
 
 /*
@@ -941,7 +1005,7 @@ static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot
 	struct pull_waiter pw;
 	uint32_t w;
 
-	pull_waiter_init(ep, &pw, spin ? UINT64_MAX : LB_PULL_SPIN_NS);
+	pull_waiter_init(ep, &pw, spin ? UINT64_MAX : LB_PULL_SPIN_NS, s);
 	/* A9: pairs with the sender's R9. */
 	while ((w = clcp_load_acquire(&s->sdone)) != claimed)
 		if (pull_nap(ep, chan, &pw, &s->sdone, w) < 0)
@@ -949,32 +1013,67 @@ static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot
 	return 0;
 }
 
-/* The receiver's part: publishes buf, copies chunks, waits for the sender's. */
+/* Chunks of about half the message, so both sides copy, and at most LB_PULL_CHUNK. */
+static uint32_t pull_chunk_size(const struct clcp__pull *d)
+{
+	uint64_t half = (d->len / 2 + LB_PULL_CHUNK_MIN - 1) / LB_PULL_CHUNK_MIN * LB_PULL_CHUNK_MIN;
+
+	return half < LB_PULL_CHUNK ? (uint32_t)(half > LB_PULL_CHUNK_MIN ? half : LB_PULL_CHUNK_MIN)
+				    : LB_PULL_CHUNK;
+}
+
+/*
+ * Answers st to offer d if it is still the sender's: the answer word is
+ * then the one the sender read when it made the offer (the one before
+ * seq). A sender may withdraw an offer it made to a waiting receiver, and
+ * make others after it, so an offer found in the queue may be stale: one
+ * exchange on the word decides, the sender's or ours. False when stale
+ * (its frames follow).
+ */
+static bool pull_claim(struct lb_pull_slot *s, const struct clcp__pull *d, enum lb_pull_status st)
+{
+	/* A8: a withdrawal; pairs with the sender's exchange. */
+	uint32_t w = clcp_load_acquire(&s->answer);
+
+	if ((w >> 3) % LB_PULL_SEQ_MAX + 1 != d->seq)
+		return false;
+	/* R8: what the answer tells is done; pairs with the sender's A8. */
+	if (!clcp_cas(&s->answer, &w, d->seq << 3 | (uint32_t)st))
+		return false;
+	pull_wake(s, &s->answer);
+	return true;
+}
+
+/*
+ * The receiver's part: publishes buf, copies chunks, waits for the
+ * sender's. LB_PULL_WITHDRAWN when the offer is stale (nothing copied).
+ */
 static int pull_read(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
 		     bool spin)
 {
 	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
 	pid_t pid = LBE(ep)->chans[chan].rem->pid;
-	uint32_t k, mine = 0, n = pull_nchunks(d, LB_PULL_CHUNK);
+	uint32_t chunk = pull_chunk_size(d), k, mine = 0, n = pull_nchunks(d, chunk);
 	int rc = 0, wrc;
 
 	clcp_store_relaxed(&s->addr, (uint64_t)(uintptr_t)buf);
-	clcp_store_relaxed(&s->chunk, LB_PULL_CHUNK);
+	clcp_store_relaxed(&s->chunk, chunk);
 	clcp_store_relaxed(&s->next, 0u);
 	clcp_store_relaxed(&s->sdone, 0u);
 	clcp_store_relaxed(&s->redo, 0u);
-	pull_answer(s, d->seq, LB_PULL_READY);
+	if (!pull_claim(s, d, LB_PULL_READY))
+		return LB_PULL_WITHDRAWN;
 	while ((k = clcp_fetch_add(&s->next, 1u)) < n) {
 		mine++;
 		if (rc == 0) /* after a failure: only claims, so the sender stops */
-			rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, LB_PULL_CHUNK, k);
+			rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, chunk, k);
 	}
 	wrc = pull_wait_sender(ep, chan, s, n - mine, spin);
 	if (wrc < 0)
 		return wrc;
 	k = clcp_load_relaxed(&s->redo);
 	if (rc == 0 && k)
-		rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, LB_PULL_CHUNK, k - 1);
+		rc = pull_chunk(pid, false, (uintptr_t)buf, d->addr, d, chunk, k - 1);
 	return rc;
 }
 
@@ -984,18 +1083,26 @@ static int lb_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull
 	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
 	enum lb_pull_status st = LB_PULL_DECLINED;
 	int rc = resolve(ep, chan) < 0 ? -ECONNRESET : 0; /* the sender's pid, from its slot */
+	bool taken = false;
 
-	if (rc == 0) /* d->len == len: take_pulled checked it */
-		rc = buf ? pull_read(ep, chan, d, buf, spin) : 1;
-	if (rc == 0)
+	if (rc == 0 && buf) { /* d->len == len: take_pulled checked it */
+		rc = pull_read(ep, chan, d, buf, spin);
+		if (rc == LB_PULL_WITHDRAWN)
+			return 1; /* stale: its frames follow, nothing to answer */
+		taken = true;
+	}
+	if (taken && rc == 0)
 		st = LB_PULL_DONE;
 	else if (rc == -EPERM || rc == -ENOSYS || rc == -EACCES)
 		st = LB_PULL_REFUSED; /* frames from now on */
-	pull_answer(s, d->seq, st);
+	if (taken)
+		pull_answer(s, d->seq, st);
+	else
+		pull_claim(s, d, st); /* unless stale */
 	if (rc == -ESRCH || rc == -ECONNRESET)
 		return clcp__err(ECONNRESET, "channel %d: the sender of a %zu-byte message is gone",
 				 chan, len);
-	return rc == 0 ? 0 : 1;
+	return taken && rc == 0 ? 0 : 1;
 }
 
 static void lb_fd_signal(struct clcp_endpt *ep)
@@ -1050,5 +1157,6 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.pull_offer = lb_pull_offer,
 	.pull_wait = lb_pull_wait,
 	.pull_take = lb_pull_take,
+	.pull_ready = lb_pull_ready,
 	.stats = clcp__no_stats,
 };

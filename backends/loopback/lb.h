@@ -71,13 +71,16 @@ enum lb_pull_status {
 	LB_PULL_DONE = 2,     /* copied: the sender's buffer is its own again */
 	LB_PULL_DECLINED = 3, /* send frames */
 	LB_PULL_REFUSED = 4,  /* send frames, and no more pulls (permissions) */
+	LB_PULL_WITHDRAWN = 5, /* the sender's: not taken in time, frames follow */
 };
 #define LB_PULL_SEQ_MAX 0x1fffffffu
 #define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time (the receiver's) */
 #define LB_PULL_CHUNK_MIN 4096u /* a sender helps only with chunks this large */
 #define LB_PULL_SPIN_NS 100000u /* a receiver spins this long for the sender's last chunk */
+#define LB_PULL_READY_MIN 32768u /* shorter messages go as frames, even to a waiting receiver */
+#define LB_PULL_WITHDRAW_NS 50000u /* an offer to a waiting receiver waits this long at most */
 /* struct lb_pull_slot's version: bump on any change to it or to the pull protocol. */
-#define LB_PULL_LAYOUT 1u
+#define LB_PULL_LAYOUT 2u
 
 /*
  * A channel's pull, in the receiver's file: the receiver copies chunks from
@@ -92,7 +95,9 @@ struct lb_pull_slot {
 	uint64_t addr;	 /* the receiver's buffer */
 	uint32_t chunk;	 /* the receiver's chunk size: both sides cut by it */
 	uint32_t layout; /* LB_PULL_LAYOUT, set when the file is made: a sender uses no other */
-	uint8_t pad[32];
+	uint32_t ready;	 /* the receiver's: it polls for a message this large or less; 0: not */
+	uint32_t sleepers; /* either side asleep on answer or sdone: a store there must wake it */
+	uint8_t pad[24];
 };
 
 struct lb_dev {
@@ -127,6 +132,9 @@ struct lb_chan {
 	bool pull_refused; /* the peer cannot copy from us (permissions) */
 	struct lb_pull_slot *pull_slot; /* in the peer's file; NULL: it has none */
 	uint64_t pull_port; /* port_word when the pull was offered */
+	uint64_t pull_withdraw_ns; /* the offer is withdrawn if not taken by then; 0: never */
+	uint32_t ready_skip;	   /* sends that offer nothing to a waiting receiver, after a withdrawal */
+	uint8_t ready_strikes;	   /* withdrawals since one was taken: skip 2^n (at most 64) */
 	struct lb_remote *rem;	     /* NULL until resolved */
 	struct lb_node *seg;	     /* the peer's node segment */
 	uint64_t unbound_since;

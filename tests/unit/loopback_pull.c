@@ -88,9 +88,16 @@ static uint64_t stat_of(clcp_endpt_t *ep, const char *name)
 struct sender_args {
 	uint32_t node;
 	const char *opts; /* URI options */
-	int count;	  /* messages of LONG_LEN, seeds 1.. */
+	int count;	  /* messages of len bytes, seeds 1.. */
 	bool deny;	  /* no cross-process copy in the sender */
+	size_t len;	  /* 0: LONG_LEN */
+	bool paced;	  /* each message once the receiver says 'W', 20 ms later */
 };
+
+static size_t msg_len_of(const struct sender_args *s)
+{
+	return s->len ? s->len : LONG_LEN;
+}
 
 /*
  * Child: sends the messages, then reports tx_pulled and tx_declined and
@@ -99,7 +106,8 @@ struct sender_args {
 static int sender(void *arg)
 {
 	const struct sender_args *s = arg;
-	char *buf = malloc(LONG_LEN);
+	size_t len = msg_len_of(s);
+	char *buf = malloc(len);
 	struct end e;
 	int i;
 
@@ -109,9 +117,13 @@ static int sender(void *arg)
 	for (i = 1; i <= s->count; i++) {
 		ssize_t n;
 
-		tu_fill(buf, LONG_LEN, (uint32_t)i);
-		n = clcp_snd_message(e.ep, e.chan, buf, LONG_LEN, 0);
-		TU_CK(n == (ssize_t)LONG_LEN, "send %d: %zd %s", i, n, clcp_errmsg());
+		if (s->paced) {
+			TU_CK(tu_expect(tu_child_sock, 'W', 20000) == 0, "no W");
+			tu_msleep(20); /* the receiver polls by now */
+		}
+		tu_fill(buf, len, (uint32_t)i);
+		n = clcp_snd_message(e.ep, e.chan, buf, len, 0);
+		TU_CK(n == (ssize_t)len, "send %d: %zd %s", i, n, clcp_errmsg());
 	}
 	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_pulled")) == 0, "report");
 	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_declined")) == 0, "report");
@@ -126,32 +138,54 @@ struct run {
 	struct sender_args args;
 	pid_t pid;
 	int sock;
+	bool reported;
 	uint64_t tx_pulled, tx_declined;
 };
 
-/*
- * Our pull slot for the channel marked as of layout (0: as made), as a
- * library of another version would have made it.
- */
-static void slot_layout(struct end *e, uint32_t layout)
+/* What the receiver's pull slot for the channel says before the sender looks (0: as made). */
+struct slot_poke {
+	uint32_t layout; /* as a library of another version would have made it */
+	uint32_t ready;	 /* as a receiver polling for a message this large would */
+};
+
+static void slot_set(struct end *e, const struct slot_poke *k)
 {
 	struct lb_pull_slot *s =
 		(struct lb_pull_slot *)(e->ep->base + LB_PULLS_OFF(e->ep->hdr->size)) + e->chan;
 
 	cr_assert_eq(s->layout, LB_PULL_LAYOUT, "the slot as made");
-	if (layout)
-		s->layout = layout;
+	cr_assert_eq(s->ready, 0u, "no receive waits yet");
+	if (k->layout)
+		s->layout = k->layout;
+	s->ready = k->ready;
+}
+
+/* The receiving end, and the sender forked with r->args (node and options filled in here). */
+static void run_launch(struct run *r, const char *opts, const struct slot_poke *k)
+{
+	r->args.node = tu_private_node();
+	r->args.opts = opts;
+	r->reported = false;
+	cr_assert_eq(end_open(&r->rx, r->args.node, opts, RX_PORT, TX_PORT), 0, "%s",
+		     clcp_errmsg());
+	slot_set(&r->rx, k);
+	r->pid = tu_fork(sender, &r->args, &r->sock);
+	cr_assert_gt(r->pid, 0);
 }
 
 static void run_start(struct run *r, const char *opts, int count, bool deny_sender,
 		      uint32_t layout)
 {
-	r->args = (struct sender_args){ tu_private_node(), opts, count, deny_sender };
-	cr_assert_eq(end_open(&r->rx, r->args.node, opts, RX_PORT, TX_PORT), 0, "%s",
-		     clcp_errmsg());
-	slot_layout(&r->rx, layout); /* before the sender looks */
-	r->pid = tu_fork(sender, &r->args, &r->sock);
-	cr_assert_gt(r->pid, 0);
+	r->args = (struct sender_args){ .count = count, .deny = deny_sender };
+	run_launch(r, opts, &(struct slot_poke){ .layout = layout });
+}
+
+/* The sender's counters, sent once all its messages are sent. */
+static void run_report(struct run *r)
+{
+	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_pulled), 0, "no report");
+	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_declined), 0, "no report");
+	r->reported = true;
 }
 
 /* Collects the sender's counters and its exit. */
@@ -159,8 +193,8 @@ static void run_end(struct run *r)
 {
 	int status;
 
-	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_pulled), 0, "no report");
-	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_declined), 0, "no report");
+	if (!r->reported)
+		run_report(r);
 	cr_assert_eq(tu_put(r->sock, 'Q'), 0);
 	cr_assert_eq(tu_wait(r->pid, 20000, &status), 0);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sender: %s",
@@ -171,15 +205,18 @@ static void run_end(struct run *r)
 
 static void recv_intact(struct run *r, int seed, bool poll)
 {
-	char *buf = malloc(LONG_LEN);
+	size_t len = msg_len_of(&r->args);
+	char *buf = malloc(len);
 	int c = r->rx.chan;
 	ssize_t n, bad;
 
 	cr_assert_not_null(buf);
-	n = poll ? clcp_poll_rx_msg(r->rx.ep, &c, buf, LONG_LEN, 0)
-		 : clcp_rcv_message(r->rx.ep, &c, buf, LONG_LEN, 0);
-	cr_assert_eq(n, (ssize_t)LONG_LEN, "message %d: %zd %s", seed, n, clcp_errmsg());
-	bad = tu_check(buf, LONG_LEN, (uint32_t)seed);
+	if (r->args.paced)
+		cr_assert_eq(tu_put(r->sock, 'W'), 0);
+	n = poll ? clcp_poll_rx_msg(r->rx.ep, &c, buf, len, 0)
+		 : clcp_rcv_message(r->rx.ep, &c, buf, len, 0);
+	cr_assert_eq(n, (ssize_t)len, "message %d: %zd %s", seed, n, clcp_errmsg());
+	bad = tu_check(buf, len, (uint32_t)seed);
 	cr_assert_eq(bad, -1, "message %d differs at byte %zd", seed, bad);
 	free(buf);
 }
@@ -236,6 +273,60 @@ Test(lbpull, bad_pull_option_is_refused)
 Test(lbpull, slot_of_another_layout_gets_frames)
 {
 	run_expect(&(struct expect){ "", 2, false, false, 0, 0, 0, LB_PULL_LAYOUT + 1 });
+}
+
+#define MID_LEN (64u * 1024u) /* the Rx queue holds it: as frames, unless the receiver waits */
+
+/*
+ * A polling receive that waits when the message comes is offered it (the
+ * odd messages go to the interrupt call: frames). Taken and copied once,
+ * or withdrawn when the receiver was off its CPU for 50 us (a loaded
+ * machine; the next two are then not offered): either way intact.
+ */
+Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
+{
+	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true } };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	recv_all(&r, 4);
+	run_report(&r);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), r.tx_pulled);
+	run_end(&r);
+	/* Each message is sent 20 ms after the receiver said it receives. */
+	cr_assert(r.tx_pulled == 2 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 2),
+		  "2 polled receives: %llu pulled, %llu withdrawn", (unsigned long long)r.tx_pulled,
+		  (unsigned long long)r.tx_declined);
+	cr_log_info("waiting receiver: %llu of 2 offers taken", (unsigned long long)r.tx_pulled);
+}
+
+/* Nobody receives: every send returns as with frames (the Rx queue holds them), no offer. */
+Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
+{
+	struct run r = { .args = { .count = 3, .len = MID_LEN } };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	run_report(&r); /* all sent before we receive */
+	cr_assert_eq(r.tx_pulled, 0);
+	cr_assert_eq(r.tx_declined, 0, "no offer made");
+	recv_all(&r, 3);
+	run_end(&r);
+}
+
+/*
+ * A receiver said to wait that takes no offer: it is withdrawn in 50 us,
+ * its frames follow, and the next two messages are not offered at all.
+ */
+Test(lbpull, offer_not_taken_in_time_is_withdrawn)
+{
+	struct run r = { .args = { .count = 3, .len = MID_LEN } };
+
+	run_launch(&r, "", &(struct slot_poke){ .ready = MID_LEN });
+	run_report(&r); /* all sent before we receive */
+	cr_assert_eq(r.tx_pulled, 0);
+	cr_assert_eq(r.tx_declined, 1, "the first offer withdrawn, no more made");
+	recv_all(&r, 3);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0);
+	run_end(&r);
 }
 
 /* clcp_rcv_frame declines the copy: the message comes as its frames. */
