@@ -68,11 +68,14 @@ static int flow_sender(void *arg)
 	TU_CK(n > 0, "filling the receiver: %lld", (long long)n);
 	tu_fill(buf, sizeof(buf), (uint32_t)n);
 	rc = (int)clcp_snd_message(e.ep, e.chan, buf, sizeof(buf), CLCP_NONBLOCK);
-	TU_CK(rc == -EAGAIN, "snd_message on a full receiver: %d", rc);
+	TU_CK(rc == -EAGAIN, "[%s, mode %d] snd_message on a receiver full after %lld: %d",
+	      a->p->backend, (int)a->mode, (long long)n, rc);
 	rc = (int)clcp_poll_tx_msg(e.ep, e.chan, buf, sizeof(buf), CLCP_NONBLOCK);
-	TU_CK(rc == -EAGAIN, "poll_tx_msg on a full receiver: %d", rc);
+	TU_CK(rc == -EAGAIN, "[%s, mode %d] poll_tx_msg on a receiver full after %lld: %d",
+	      a->p->backend, (int)a->mode, (long long)n, rc);
 	rc = (int)clcp_send_frame(e.ep, e.chan, buf, sizeof(buf), CLCP_NONBLOCK);
-	TU_CK(rc == -EAGAIN, "send_frame on a full receiver: %d", rc);
+	TU_CK(rc == -EAGAIN, "[%s, mode %d] send_frame on a receiver full after %lld: %d",
+	      a->p->backend, (int)a->mode, (long long)n, rc);
 	TU_CK(tu_put_u64(tu_child_sock, (uint64_t)n) == 0, "count");
 	TU_CK(tu_put(tu_child_sock, 'B') == 0, "token");
 	rc = conf_send_pat(a->mode, e.ep, e.chan, big_size(e.mtu), (uint32_t)n);
