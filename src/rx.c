@@ -592,7 +592,7 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 }
 
 /*
- * A polling receive for one channel, into a buffer of 32 KiB or more, says
+ * A polling receive for one channel, into a buffer of 64 KiB or more, says
  * it waits (pull_ready) while it does: the sender may then offer a message
  * its Rx queue would hold (docs/api.md, "Long messages").
  */

@@ -77,7 +77,7 @@ enum lb_pull_status {
 #define LB_PULL_CHUNK (128u * 1024u) /* what each side claims at a time (the receiver's) */
 #define LB_PULL_CHUNK_MIN 4096u /* a sender helps only with chunks this large */
 #define LB_PULL_SPIN_NS 100000u /* a receiver spins this long for the sender's last chunk */
-#define LB_PULL_READY_MIN 32768u /* shorter messages go as frames, even to a waiting receiver */
+#define LB_PULL_READY_MIN 65536u /* shorter messages go as frames, even to a waiting receiver */
 #define LB_PULL_WITHDRAW_NS 50000u /* an offer to a waiting receiver waits this long at most */
 /* struct lb_pull_slot's version: bump on any change to it or to the pull protocol. */
 #define LB_PULL_LAYOUT 2u
