@@ -107,10 +107,12 @@ struct clcp_backend_ops {
 	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 			 void *buf, size_t len, bool spin);
 	void (*pull_ready)(struct clcp_endpt *ep, int chan, size_t cap);
-#define CLCP__PULL_READY_MIN 65536u /* buffers this large only: pull_ready */
 	/* The device's counters: clcp__stat_put each, return the count. */
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
+
+/* A polling receive tells pull_ready only with a buffer this large. */
+#define CLCP__PULL_READY_MIN 65536u
 
 extern const struct clcp_backend_ops *const clcp__backends[];
 
