@@ -800,11 +800,13 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 	    lc->pull_refused)
 		return -ENOSYS;
 	fits = len <= (size_t)(lc->rmask + 1) * lc->rmtu;
-	if (fits && (len < LB_PULL_READY_MIN || clcp_load_relaxed(&lc->pull_slot->ready) < len))
-		return -ENOSYS; /* frames would not make us wait for the receiver: no offer */
-	if (fits && lc->ready_skip) { /* offers were withdrawn lately: a busy machine */
-		lc->ready_skip--;
-		return -ENOSYS;
+	if (fits) { /* frames would not make us wait: offered only to a receiver that waits */
+		if (len < LB_PULL_READY_MIN || clcp_load_relaxed(&lc->pull_slot->ready) < len)
+			return -ENOSYS;
+		if (lc->ready_skip) { /* offers were withdrawn lately: a busy machine */
+			lc->ready_skip--;
+			return -ENOSYS;
+		}
 	}
 	w = clcp_load_acquire(&lc->pull_slot->answer);
 	*d = (struct clcp__pull){ (uintptr_t)buf, len, (w >> 3) % LB_PULL_SEQ_MAX + 1, 0 };
@@ -1013,13 +1015,16 @@ static int pull_wait_sender(struct clcp_endpt *ep, int chan, struct lb_pull_slot
 	return 0;
 }
 
-/* Chunks of about half the message, so both sides copy, and at most LB_PULL_CHUNK. */
+/*
+ * Half the message rounded up to LB_PULL_CHUNK_MIN, so both sides copy,
+ * and at most LB_PULL_CHUNK (an offer carries CLCP_MTU_MIN bytes or more:
+ * take_pulled checks it, so this is never 0).
+ */
 static uint32_t pull_chunk_size(const struct clcp__pull *d)
 {
 	uint64_t half = (d->len / 2 + LB_PULL_CHUNK_MIN - 1) / LB_PULL_CHUNK_MIN * LB_PULL_CHUNK_MIN;
 
-	return half < LB_PULL_CHUNK ? (uint32_t)(half > LB_PULL_CHUNK_MIN ? half : LB_PULL_CHUNK_MIN)
-				    : LB_PULL_CHUNK;
+	return half < LB_PULL_CHUNK ? (uint32_t)half : LB_PULL_CHUNK;
 }
 
 /*
