@@ -181,6 +181,7 @@ struct clcp__endpt_priv {
 	struct clcp__spin spin;
 	uint64_t tx_spins, tx_sleeps; /* interrupt group: waits for Rx space that spun, slept */
 	uint64_t tx_pulled, tx_declined, rx_pulled; /* long messages offered to be copied */
+	int ready_chan1; /* the channel a receive told pull_ready it waits on, + 1; 0: none */
 };
 
 /* Error reporting: set the thread's detail text, return -err. */

@@ -207,6 +207,17 @@ static void block_wait(struct clcp_endpt *ep, int ms)
 	clcp_store_relaxed(&ep->hdr->armed, 0u);
 }
 
+/* The receive no longer waits on the channel it told pull_ready. */
+static void pull_unready(struct clcp_endpt *ep)
+{
+	int c1 = ep->priv->ready_chan1;
+
+	if (c1) {
+		ep->priv->ready_chan1 = 0;
+		ep->priv->dev->ops->pull_ready(ep, c1 - 1, 0);
+	}
+}
+
 /*
  * Interrupt group with a spin budget: spins while the wait (from its first
  * idle round) is within the budget, then blocks; a wait that ends is told
@@ -231,6 +242,7 @@ static void spin_then_block(struct clcp_endpt *ep, int ms)
 		now = seen;
 	}
 	s->blocked = true;
+	pull_unready(ep); /* an offer now would wait for the wake-up */
 	block_wait(ep, ms);
 	if (clcp_rxq_peek(ep))
 		clcp__spin_done(s, clcp__now_ns() - s->wait_t0, false);
@@ -592,9 +604,10 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 }
 
 /*
- * A polling receive for one channel, into a buffer of 64 KiB or more, says
- * it waits (pull_ready) while it does: the sender may then offer a message
- * its Rx queue would hold (docs/api.md, "Long messages").
+ * A receive for one channel into a buffer of 64 KiB or more says it waits
+ * (pull_ready) while it spins, polling or within an adaptive budget: the
+ * sender may then offer a message its Rx queue would hold (docs/api.md,
+ * "Long messages"). A receive that blocks takes it back first.
  */
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
@@ -606,13 +619,16 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	c = *chan;
-	ready = spin && !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN && c >= 0 &&
-		clcp__endpt_check(ep) == 0 && clcp__chan_check(ep, c) == 0;
-	if (ready)
+	ready = !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN && c >= 0 &&
+		clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns) &&
+		clcp__chan_check(ep, c) == 0;
+	if (ready) {
 		ep->priv->dev->ops->pull_ready(ep, c, cap);
+		ep->priv->ready_chan1 = c + 1;
+	}
 	n = rx_msg(ep, chan, buf, cap, flags, spin);
 	if (ready)
-		ep->priv->dev->ops->pull_ready(ep, c, 0);
+		pull_unready(ep);
 	return n;
 }
 

@@ -299,6 +299,43 @@ Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
 	cr_log_info("waiting receiver: %llu of 2 offers taken", (unsigned long long)r.tx_pulled);
 }
 
+/* Messages 1..count, intact, all by the interrupt call with a spin budget of spin_us. */
+static void recv_spinning(struct run *r, int count, int32_t spin_us)
+{
+	cr_assert_eq(clcp_endpt_set_spin(r->rx.ep, spin_us, CLCP_SPIN_MAX_US), 0, "%s", clcp_errmsg());
+	for (int i = 1; i <= count; i++)
+		recv_intact(r, i, false);
+}
+
+/* An interrupt receive that spins (1 s budget) when the message comes waits as polling does. */
+Test(lbpull, spinning_interrupt_receive_is_offered_mid_size_messages)
+{
+	struct run r = { .args = { .count = 3, .len = MID_LEN, .paced = true } };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	recv_spinning(&r, 3, 1000000);
+	run_report(&r);
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), r.tx_pulled);
+	run_end(&r);
+	cr_assert(r.tx_pulled == 3 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 3),
+		  "3 spinning receives: %llu pulled, %llu withdrawn",
+		  (unsigned long long)r.tx_pulled, (unsigned long long)r.tx_declined);
+}
+
+/* One whose 1 ms budget ran out blocks, and no longer waits: frames, no offer to wake it with. */
+Test(lbpull, blocked_interrupt_receive_gets_frames)
+{
+	struct run r = { .args = { .count = 3, .len = MID_LEN, .paced = true } };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	recv_spinning(&r, 3, 1000);
+	run_report(&r);
+	cr_assert_eq(r.tx_pulled, 0);
+	cr_assert_eq(r.tx_declined, 0, "no offer made");
+	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0);
+	run_end(&r);
+}
+
 /* Nobody receives: every send returns as with frames (the Rx queue holds them), no offer. */
 Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
 {
