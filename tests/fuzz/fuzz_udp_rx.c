@@ -513,12 +513,43 @@ static bool has_last(int c)
 	return false;
 }
 
-/* A nonblocking message receive on c cannot wait for frames still to come. */
+/*
+ * The frames the device keeps for c from the next one it delivers on, in
+ * order: the receive's own reposts may deliver them (udp_wake_senders).
+ * The first's flags, or 0 if none; *last: one of them ends a message.
+ */
+static uint8_t kept_run(int c, bool *last)
+{
+	const struct mchan *m = &F.m[c];
+	uint8_t first = 0;
+
+	*last = false;
+	for (uint32_t i = 0; i < UDP_WIN; i++) {
+		const struct mframe *w = &m->win[(m->nxt + i) % UDP_WIN];
+
+		if (!w->have || w->seq != m->nxt + i)
+			break;
+		first = i ? first : w->flags;
+		*last |= w->flags & CLCP_QF_LAST;
+	}
+	return first;
+}
+
+/*
+ * A nonblocking message receive on c cannot wait for frames still to come:
+ * the message at the head is whole, or none begins there, counting what
+ * the device keeps when nothing is delivered yet.
+ */
 static bool msg_safe(int c)
 {
 	const struct mframe *h = qfront(c, 0);
+	bool last;
+	uint8_t kept;
 
-	return !h || !(h->flags & CLCP_QF_FIRST) || has_last(c);
+	if (h)
+		return !(h->flags & CLCP_QF_FIRST) || has_last(c);
+	kept = kept_run(c, &last);
+	return !(kept & CLCP_QF_FIRST) || last;
 }
 
 static bool msg_safe_any(void)
