@@ -780,6 +780,50 @@ static int lb_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	return 0;
 }
 
+/* True if this send should not try (a try was in vain lately); counts it. */
+static bool backoff_skips(struct lb_backoff *b)
+{
+	if (!b->skip)
+		return false;
+	b->skip--;
+	return true;
+}
+
+static void backoff_vain(struct lb_backoff *b)
+{
+	b->strikes += b->strikes < 6;
+	b->skip = 1u << b->strikes;
+}
+
+/*
+ * The receiver waits for a message of len bytes, or starts to within
+ * LB_PULL_GRACE_NS: in a ping-pong the answer is sent while its receiver
+ * returns from the send it made. Waits in vain back off (b).
+ */
+static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct lb_backoff *b,
+		       size_t len)
+{
+	uint64_t until;
+	bool ready;
+
+	if (clcp_load_relaxed(&s->ready) < len) {
+		if (backoff_skips(b))
+			return false;
+		until = clcp__now_ns() + LB_PULL_GRACE_NS;
+		do
+			clcp_cpu_relax();
+		while (clcp_load_relaxed(&s->ready) < len && clcp__now_ns() < until);
+		ready = clcp_load_relaxed(&s->ready) >= len;
+		clcp_fetch_add(ready ? &dev->pull_graced : &dev->pull_grace_vain, 1u);
+		if (!ready) {
+			backoff_vain(b);
+			return false;
+		}
+	}
+	b->strikes = 0;
+	return true;
+}
+
 /*
  * Single copy of a long message (docs/loopback.md, "Long messages"). The
  * sender offers its buffer in a frame; the receiver answers READY with its
@@ -800,14 +844,10 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 	    lc->pull_refused)
 		return -ENOSYS;
 	fits = len <= (size_t)(lc->rmask + 1) * lc->rmtu;
-	if (fits) { /* frames would not make us wait: offered only to a receiver that waits */
-		if (len < LB_PULL_READY_MIN || clcp_load_relaxed(&lc->pull_slot->ready) < len)
-			return -ENOSYS;
-		if (lc->ready_skip) { /* offers were withdrawn lately: a busy machine */
-			lc->ready_skip--;
-			return -ENOSYS;
-		}
-	}
+	/* Frames would not make us wait: offered only to a receiver that waits. */
+	if (fits && (len < LB_PULL_READY_MIN || backoff_skips(&lc->withdrawn) ||
+		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len)))
+		return -ENOSYS;
 	w = clcp_load_acquire(&lc->pull_slot->answer);
 	*d = (struct clcp__pull){ (uintptr_t)buf, len, (w >> 3) % LB_PULL_SEQ_MAX + 1, 0 };
 	lc->pull_port = lc->port_word;
@@ -839,8 +879,7 @@ static bool pull_withdraw(struct lb_chan *lc, const struct clcp__pull *d, uint32
 	if (!lc->pull_withdraw_ns || clcp__now_ns() < lc->pull_withdraw_ns ||
 	    !clcp_cas(&lc->pull_slot->answer, &w, d->seq << 3 | LB_PULL_WITHDRAWN))
 		return false;
-	lc->ready_strikes += lc->ready_strikes < 6;
-	lc->ready_skip = 1u << lc->ready_strikes;
+	backoff_vain(&lc->withdrawn);
 	return true;
 }
 
@@ -979,7 +1018,7 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 		if (w >> 3 == d->seq && (w & 7) != LB_PULL_READY) {
 			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
 			if ((w & 7) == LB_PULL_DONE)
-				lc->ready_strikes = 0;
+				lc->withdrawn.strikes = 0;
 			return (w & 7) == LB_PULL_DONE ? 0 : 1;
 		}
 		if (w >> 3 != d->seq && pull_withdraw(lc, d, w))
@@ -1132,6 +1171,15 @@ static void lb_wake_senders(struct clcp_endpt *ep)
 	futex_wake_all(&ep->hdr->rx_posted);
 }
 
+static int lb_stats(struct clcp_dev *dev, struct clcp_stat *st, unsigned n)
+{
+	const struct lb_dev *d = LB(dev);
+	unsigned i = clcp__stat_put(st, n, 0, "pull_graced", clcp_load_relaxed(&d->pull_graced));
+
+	i = clcp__stat_put(st, n, i, "pull_grace_vain", clcp_load_relaxed(&d->pull_grace_vain));
+	return (int)i;
+}
+
 const struct clcp_backend_ops clcp_loopback_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "loopback",
@@ -1163,5 +1211,5 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.pull_wait = lb_pull_wait,
 	.pull_take = lb_pull_take,
 	.pull_ready = lb_pull_ready,
-	.stats = clcp__no_stats,
+	.stats = lb_stats,
 };

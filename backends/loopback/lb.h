@@ -79,6 +79,7 @@ enum lb_pull_status {
 #define LB_PULL_SPIN_NS 100000u /* a receiver spins this long for the sender's last chunk */
 #define LB_PULL_READY_MIN 65536u /* shorter messages go as frames, even to a waiting receiver */
 #define LB_PULL_WITHDRAW_NS 50000u /* an offer to a waiting receiver waits this long at most */
+#define LB_PULL_GRACE_NS 2000u /* a sender waits this long for its receiver to start waiting */
 /* struct lb_pull_slot's version: bump on any change to it or to the pull protocol. */
 #define LB_PULL_LAYOUT 2u
 
@@ -111,12 +112,20 @@ struct lb_dev {
 	struct lb_nodemap others[LB_MAX_NODES];
 	struct lb_remote rem[LB_MAX_REMOTES];
 	int wake_sock;
+	/* Sends that waited for their receiver to start waiting: it did, it did not. */
+	uint64_t pull_graced, pull_grace_vain;
 };
 
 /*
  * A channel's peer. The first block is what every frame reads, taken from
  * the peer's header once when it is resolved: one hop from here each.
  */
+/* After a try in vain, the next 2^n sends do not try (n: tries in vain since one paid, at most 6). */
+struct lb_backoff {
+	uint32_t skip;
+	uint8_t strikes;
+};
+
 struct lb_chan {
 	struct clcp_qentry *rq;	     /* the peer's Rx queue; NULL until resolved */
 	struct clcp_endpt_hdr *rh;   /* the peer's endpoint header */
@@ -133,8 +142,8 @@ struct lb_chan {
 	struct lb_pull_slot *pull_slot; /* in the peer's file; NULL: it has none */
 	uint64_t pull_port; /* port_word when the pull was offered */
 	uint64_t pull_withdraw_ns; /* the offer is withdrawn if not taken by then; 0: never */
-	uint32_t ready_skip;	   /* sends that offer nothing to a waiting receiver, after a withdrawal */
-	uint8_t ready_strikes;	   /* withdrawals since one was taken: skip 2^n (at most 64) */
+	struct lb_backoff withdrawn; /* offers to a waiting receiver not taken in time */
+	struct lb_backoff graced;    /* waits for a receiver to start waiting, in vain */
 	struct lb_remote *rem;	     /* NULL until resolved */
 	struct lb_node *seg;	     /* the peer's node segment */
 	uint64_t unbound_since;

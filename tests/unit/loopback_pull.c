@@ -85,6 +85,16 @@ static uint64_t stat_of(clcp_endpt_t *ep, const char *name)
 	return v;
 }
 
+static uint64_t dev_stat_of(clcp_dev_t *dev, const char *name)
+{
+	struct clcp_stat st[8];
+	int n = clcp_dev_stats(dev, st, 8);
+	uint64_t v = UINT64_MAX;
+
+	tu_stat_get(st, n, 8, name, &v);
+	return v;
+}
+
 struct sender_args {
 	uint32_t node;
 	const char *opts; /* URI options */
@@ -100,8 +110,8 @@ static size_t msg_len_of(const struct sender_args *s)
 }
 
 /*
- * Child: sends the messages, then reports tx_pulled and tx_declined and
- * waits for 'Q' before it closes.
+ * Child: sends the messages, then reports tx_pulled, tx_declined and
+ * pull_grace_vain and waits for 'Q' before it closes.
  */
 static int sender(void *arg)
 {
@@ -127,6 +137,7 @@ static int sender(void *arg)
 	}
 	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_pulled")) == 0, "report");
 	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_declined")) == 0, "report");
+	TU_CK(tu_put_u64(tu_child_sock, dev_stat_of(e.dev, "pull_grace_vain")) == 0, "report");
 	TU_CK(tu_expect(tu_child_sock, 'Q', 20000) == 0, "no Q");
 	clcp_close(e.dev);
 	free(buf);
@@ -139,7 +150,7 @@ struct run {
 	pid_t pid;
 	int sock;
 	bool reported;
-	uint64_t tx_pulled, tx_declined;
+	uint64_t tx_pulled, tx_declined, grace_vain;
 };
 
 /* What the receiver's pull slot for the channel says before the sender looks (0: as made). */
@@ -185,6 +196,7 @@ static void run_report(struct run *r)
 {
 	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_pulled), 0, "no report");
 	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->tx_declined), 0, "no report");
+	cr_assert_eq(tu_get_u64(r->sock, 20000, &r->grace_vain), 0, "no report");
 	r->reported = true;
 }
 
@@ -336,7 +348,11 @@ Test(lbpull, blocked_interrupt_receive_gets_frames)
 	run_end(&r);
 }
 
-/* Nobody receives: every send returns as with frames (the Rx queue holds them), no offer. */
+/*
+ * Nobody receives: every send returns as with frames (the Rx queue holds
+ * them), no offer. The first waits 2 us in vain for the receiver to start
+ * waiting; the next two do not wait.
+ */
 Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
 {
 	struct run r = { .args = { .count = 3, .len = MID_LEN } };
@@ -345,6 +361,7 @@ Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
 	run_report(&r); /* all sent before we receive */
 	cr_assert_eq(r.tx_pulled, 0);
 	cr_assert_eq(r.tx_declined, 0, "no offer made");
+	cr_assert_eq(r.grace_vain, 1, "waits for the receiver: one, then backed off");
 	recv_all(&r, 3);
 	run_end(&r);
 }
