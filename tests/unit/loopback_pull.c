@@ -75,23 +75,14 @@ static int end_open(struct end *e, uint32_t node, const char *opts, uint16_t por
 	return rc < 0 ? rc : 0;
 }
 
-static uint64_t stat_of(clcp_endpt_t *ep, const char *name)
+/* A counter of the device, or with dev NULL of the endpoint; UINT64_MAX if none. */
+static uint64_t counter_of(clcp_dev_t *dev, clcp_endpt_t *ep, const char *name)
 {
 	struct clcp_stat st[32];
-	int n = clcp_endpt_stats(ep, st, 32);
+	int n = dev ? clcp_dev_stats(dev, st, 32) : clcp_endpt_stats(ep, st, 32);
 	uint64_t v = UINT64_MAX;
 
 	tu_stat_get(st, n, 32, name, &v);
-	return v;
-}
-
-static uint64_t dev_stat_of(clcp_dev_t *dev, const char *name)
-{
-	struct clcp_stat st[8];
-	int n = clcp_dev_stats(dev, st, 8);
-	uint64_t v = UINT64_MAX;
-
-	tu_stat_get(st, n, 8, name, &v);
 	return v;
 }
 
@@ -135,9 +126,9 @@ static int sender(void *arg)
 		n = clcp_snd_message(e.ep, e.chan, buf, len, 0);
 		TU_CK(n == (ssize_t)len, "send %d: %zd %s", i, n, clcp_errmsg());
 	}
-	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_pulled")) == 0, "report");
-	TU_CK(tu_put_u64(tu_child_sock, stat_of(e.ep, "tx_declined")) == 0, "report");
-	TU_CK(tu_put_u64(tu_child_sock, dev_stat_of(e.dev, "pull_grace_vain")) == 0, "report");
+	TU_CK(tu_put_u64(tu_child_sock, counter_of(NULL, e.ep, "tx_pulled")) == 0, "report");
+	TU_CK(tu_put_u64(tu_child_sock, counter_of(NULL, e.ep, "tx_declined")) == 0, "report");
+	TU_CK(tu_put_u64(tu_child_sock, counter_of(e.dev, NULL, "pull_grace_vain")) == 0, "report");
 	TU_CK(tu_expect(tu_child_sock, 'Q', 20000) == 0, "no Q");
 	clcp_close(e.dev);
 	free(buf);
@@ -257,7 +248,7 @@ static void run_expect(const struct expect *x)
 	if (x->deny_receiver)
 		cr_assert_eq(deny_cross_copy(), 0, "seccomp: %s", strerror(errno));
 	recv_all(&r, x->count);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), x->rx_pulled);
+	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), x->rx_pulled);
 	run_end(&r);
 	cr_assert_eq(r.tx_pulled, x->tx_pulled);
 	cr_assert_eq(r.tx_declined, x->tx_declined, "declined offers");
@@ -302,7 +293,7 @@ Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
 	run_launch(&r, "", &(struct slot_poke){ 0 });
 	recv_all(&r, 4);
 	run_report(&r);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), r.tx_pulled);
+	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), r.tx_pulled);
 	run_end(&r);
 	/* Each message is sent 20 ms after the receiver said it receives. */
 	cr_assert(r.tx_pulled == 2 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 2),
@@ -327,7 +318,7 @@ Test(lbpull, spinning_interrupt_receive_is_offered_mid_size_messages)
 	run_launch(&r, "", &(struct slot_poke){ 0 });
 	recv_spinning(&r, 3, 1000000);
 	run_report(&r);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), r.tx_pulled);
+	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), r.tx_pulled);
 	run_end(&r);
 	cr_assert(r.tx_pulled == 3 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 3),
 		  "3 spinning receives: %llu pulled, %llu withdrawn",
@@ -344,7 +335,7 @@ Test(lbpull, blocked_interrupt_receive_gets_frames)
 	run_report(&r);
 	cr_assert_eq(r.tx_pulled, 0);
 	cr_assert_eq(r.tx_declined, 0, "no offer made");
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0);
+	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), 0);
 	run_end(&r);
 }
 
@@ -379,7 +370,7 @@ Test(lbpull, offer_not_taken_in_time_is_withdrawn)
 	cr_assert_eq(r.tx_pulled, 0);
 	cr_assert_eq(r.tx_declined, 1, "the first offer withdrawn, no more made");
 	recv_all(&r, 3);
-	cr_assert_eq(stat_of(r.rx.ep, "rx_pulled"), 0);
+	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), 0);
 	run_end(&r);
 }
 
