@@ -845,8 +845,9 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 		return -ENOSYS;
 	fits = len <= (size_t)(lc->rmask + 1) * lc->rmtu;
 	/* Frames would not make us wait: offered only to a receiver that waits. */
-	if (fits && (len < LB_PULL_READY_MIN || backoff_skips(&lc->withdrawn) ||
-		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len)))
+	if (fits && (len < LB_PULL_READY_MIN ||
+		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len) ||
+		     backoff_skips(&lc->withdrawn)))
 		return -ENOSYS;
 	w = clcp_load_acquire(&lc->pull_slot->answer);
 	*d = (struct clcp__pull){ (uintptr_t)buf, len, (w >> 3) % LB_PULL_SEQ_MAX + 1, 0 };

@@ -116,16 +116,16 @@ struct lb_dev {
 	uint64_t pull_graced, pull_grace_vain;
 };
 
-/*
- * A channel's peer. The first block is what every frame reads, taken from
- * the peer's header once when it is resolved: one hop from here each.
- */
 /* After a try in vain, the next 2^n sends do not try (n: tries in vain since one paid, at most 6). */
 struct lb_backoff {
 	uint32_t skip;
 	uint8_t strikes;
 };
 
+/*
+ * A channel's peer. The first block is what every frame reads, taken from
+ * the peer's header once when it is resolved: one hop from here each.
+ */
 struct lb_chan {
 	struct clcp_qentry *rq;	     /* the peer's Rx queue; NULL until resolved */
 	struct clcp_endpt_hdr *rh;   /* the peer's endpoint header */
