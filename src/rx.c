@@ -603,25 +603,42 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 	return copy_message(ep, c, buf, cap, spin);
 }
 
+/* The channel a receive on chan waits on: chan, or for CLCP_ANY the only one open; else -1. */
+static int waited_chan(const struct clcp_endpt *ep, int chan)
+{
+	int one = -1;
+
+	if (chan != CLCP_ANY)
+		return chan;
+	for (uint32_t c = 0; c < ep->nchan; c++) {
+		if (ep->chans[c].state != CLCP_CHAN_ACTIVE)
+			continue;
+		if (one >= 0)
+			return -1;
+		one = (int)c;
+	}
+	return one;
+}
+
 /*
- * A receive for one channel into a buffer of 64 KiB or more says it waits
- * (pull_ready) while it spins, polling or within an adaptive budget: the
- * sender may then offer a message its Rx queue would hold (docs/api.md,
- * "Long messages"). A receive that blocks takes it back first.
+ * A receive for one channel (or CLCP_ANY with one channel open) into a
+ * buffer of 64 KiB or more says it waits (pull_ready) while it spins,
+ * polling or within an adaptive budget: the sender may then offer a
+ * message its Rx queue would hold (docs/api.md, "Long messages"). A
+ * receive that blocks takes it back first.
  */
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
 {
 	bool ready;
 	ssize_t n;
-	int c;
+	int c = -1;
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
-	c = *chan;
-	ready = !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN && c >= 0 &&
+	ready = !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN &&
 		clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns) &&
-		clcp__chan_check(ep, c) == 0;
+		(c = waited_chan(ep, *chan)) >= 0 && clcp__chan_check(ep, c) == 0;
 	if (ready) {
 		ep->priv->dev->ops->pull_ready(ep, c, cap);
 		ep->priv->ready_chan1 = c + 1;

@@ -141,6 +141,7 @@ struct run {
 	pid_t pid;
 	int sock;
 	bool reported;
+	bool from_any; /* receive from CLCP_ANY, not the channel */
 	uint64_t tx_pulled, tx_declined, grace_vain;
 };
 
@@ -178,7 +179,7 @@ static void run_launch(struct run *r, const char *opts, const struct slot_poke *
 static void run_start(struct run *r, const char *opts, int count, bool deny_sender,
 		      uint32_t layout)
 {
-	r->args = (struct sender_args){ .count = count, .deny = deny_sender };
+	*r = (struct run){ .args = { .count = count, .deny = deny_sender } };
 	run_launch(r, opts, &(struct slot_poke){ .layout = layout });
 }
 
@@ -210,7 +211,7 @@ static void recv_intact(struct run *r, int seed, bool poll)
 {
 	size_t len = msg_len_of(&r->args);
 	char *buf = malloc(len);
-	int c = r->rx.chan;
+	int c = r->from_any ? CLCP_ANY : r->rx.chan;
 	ssize_t n, bad;
 
 	cr_assert_not_null(buf);
@@ -219,6 +220,7 @@ static void recv_intact(struct run *r, int seed, bool poll)
 	n = poll ? clcp_poll_rx_msg(r->rx.ep, &c, buf, len, 0)
 		 : clcp_rcv_message(r->rx.ep, &c, buf, len, 0);
 	cr_assert_eq(n, (ssize_t)len, "message %d: %zd %s", seed, n, clcp_errmsg());
+	cr_assert_eq(c, r->rx.chan);
 	bad = tu_check(buf, len, (uint32_t)seed);
 	cr_assert_eq(bad, -1, "message %d differs at byte %zd", seed, bad);
 	free(buf);
@@ -300,6 +302,22 @@ Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
 		  "2 polled receives: %llu pulled, %llu withdrawn", (unsigned long long)r.tx_pulled,
 		  (unsigned long long)r.tx_declined);
 	cr_log_info("waiting receiver: %llu of 2 offers taken", (unsigned long long)r.tx_pulled);
+}
+
+/* A polling receive from CLCP_ANY, with one channel open, waits on that one. */
+Test(lbpull, polling_receive_from_any_channel_is_offered_mid_size_messages)
+{
+	struct run r = { .args = { .count = 2, .len = MID_LEN, .paced = true }, .from_any = true };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	for (int i = 1; i <= 2; i++)
+		recv_intact(&r, i, true);
+	run_report(&r);
+	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), r.tx_pulled);
+	run_end(&r);
+	cr_assert(r.tx_pulled == 2 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 2),
+		  "2 receives: %llu pulled, %llu withdrawn", (unsigned long long)r.tx_pulled,
+		  (unsigned long long)r.tx_declined);
 }
 
 /* Messages 1..count, intact, all by the interrupt call with a spin budget of spin_us. */
