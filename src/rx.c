@@ -637,8 +637,11 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	ready = !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN &&
-		clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns) &&
-		(c = waited_chan(ep, *chan)) >= 0 && clcp__chan_check(ep, c) == 0;
+		clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns);
+	if (ready) {
+		c = waited_chan(ep, *chan);
+		ready = c >= 0 && clcp__chan_check(ep, c) == 0;
+	}
 	if (ready) {
 		ep->priv->dev->ops->pull_ready(ep, c, cap);
 		ep->priv->ready_chan1 = c + 1;
