@@ -283,25 +283,33 @@ Test(lbpull, slot_of_another_layout_gets_frames)
 #define MID_LEN (64u * 1024u) /* the Rx queue holds it: as frames, unless the receiver waits */
 
 /*
+ * After n receives that waited when their message came: each was offered
+ * it, taken, or withdrawn when the receiver was off its CPU for 50 us (a
+ * loaded machine; the next ones are then not offered). Ends the run.
+ */
+static void run_end_offered(struct run *r, uint64_t n)
+{
+	run_report(r);
+	cr_assert_eq(counter_of(NULL, r->rx.ep, "rx_pulled"), r->tx_pulled);
+	run_end(r);
+	cr_assert(r->tx_pulled == n || (r->tx_declined >= 1 && r->tx_pulled + r->tx_declined <= n),
+		  "%llu waiting receives: %llu offers taken, %llu withdrawn", (unsigned long long)n,
+		  (unsigned long long)r->tx_pulled, (unsigned long long)r->tx_declined);
+	cr_log_info("waiting receiver: %llu of %llu offers taken", (unsigned long long)r->tx_pulled,
+		    (unsigned long long)n);
+}
+
+/*
  * A polling receive that waits when the message comes is offered it (the
- * odd messages go to the interrupt call: frames). Taken and copied once,
- * or withdrawn when the receiver was off its CPU for 50 us (a loaded
- * machine; the next two are then not offered): either way intact.
+ * odd messages go to the interrupt call: frames); each arrives intact.
  */
 Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
 {
 	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true } };
 
 	run_launch(&r, "", &(struct slot_poke){ 0 });
-	recv_all(&r, 4);
-	run_report(&r);
-	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), r.tx_pulled);
-	run_end(&r);
-	/* Each message is sent 20 ms after the receiver said it receives. */
-	cr_assert(r.tx_pulled == 2 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 2),
-		  "2 polled receives: %llu pulled, %llu withdrawn", (unsigned long long)r.tx_pulled,
-		  (unsigned long long)r.tx_declined);
-	cr_log_info("waiting receiver: %llu of 2 offers taken", (unsigned long long)r.tx_pulled);
+	recv_all(&r, 4); /* each message sent 20 ms after the receiver said it receives */
+	run_end_offered(&r, 2);
 }
 
 /* A polling receive from CLCP_ANY, with one channel open, waits on that one. */
@@ -312,12 +320,7 @@ Test(lbpull, polling_receive_from_any_channel_is_offered_mid_size_messages)
 	run_launch(&r, "", &(struct slot_poke){ 0 });
 	for (int i = 1; i <= 2; i++)
 		recv_intact(&r, i, true);
-	run_report(&r);
-	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), r.tx_pulled);
-	run_end(&r);
-	cr_assert(r.tx_pulled == 2 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 2),
-		  "2 receives: %llu pulled, %llu withdrawn", (unsigned long long)r.tx_pulled,
-		  (unsigned long long)r.tx_declined);
+	run_end_offered(&r, 2);
 }
 
 /* Messages 1..count, intact, all by the interrupt call with a spin budget of spin_us. */
@@ -335,12 +338,7 @@ Test(lbpull, spinning_interrupt_receive_is_offered_mid_size_messages)
 
 	run_launch(&r, "", &(struct slot_poke){ 0 });
 	recv_spinning(&r, 3, 1000000);
-	run_report(&r);
-	cr_assert_eq(counter_of(NULL, r.rx.ep, "rx_pulled"), r.tx_pulled);
-	run_end(&r);
-	cr_assert(r.tx_pulled == 3 || (r.tx_declined >= 1 && r.tx_pulled + r.tx_declined <= 3),
-		  "3 spinning receives: %llu pulled, %llu withdrawn",
-		  (unsigned long long)r.tx_pulled, (unsigned long long)r.tx_declined);
+	run_end_offered(&r, 3);
 }
 
 /* One whose 1 ms budget ran out blocks, and no longer waits: frames, no offer to wake it with. */
