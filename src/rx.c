@@ -604,12 +604,12 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 }
 
 /* The channel a receive on chan waits on: chan, or for CLCP_ANY the only one open; else -1. */
-static int waited_chan(const struct clcp_endpt *ep, int chan)
+static int waited_chan(struct clcp_endpt *ep, int chan)
 {
 	int one = -1;
 
 	if (chan != CLCP_ANY)
-		return chan;
+		return clcp__chan_check(ep, chan) == 0 ? chan : -1;
 	for (uint32_t c = 0; c < ep->nchan; c++) {
 		if (ep->chans[c].state != CLCP_CHAN_ACTIVE)
 			continue;
@@ -625,29 +625,25 @@ static int waited_chan(const struct clcp_endpt *ep, int chan)
  * buffer of 64 KiB or more says it waits (pull_ready) while it spins,
  * polling or within an adaptive budget: the sender may then offer a
  * message its Rx queue would hold (docs/api.md, "Long messages"). A
- * receive that blocks takes it back first.
+ * receive that blocks takes it back first (pull_unready).
  */
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
 {
-	bool ready;
 	ssize_t n;
 	int c = -1;
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
-	ready = !(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN &&
-		clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns);
-	if (ready) {
+	if (!(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN &&
+	    clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns))
 		c = waited_chan(ep, *chan);
-		ready = c >= 0 && clcp__chan_check(ep, c) == 0;
-	}
-	if (ready) {
+	if (c >= 0) {
 		ep->priv->dev->ops->pull_ready(ep, c, cap);
 		ep->priv->ready_chan1 = c + 1;
 	}
 	n = rx_msg(ep, chan, buf, cap, flags, spin);
-	if (ready)
+	if (c >= 0)
 		pull_unready(ep);
 	return n;
 }

@@ -795,6 +795,11 @@ static void backoff_vain(struct lb_backoff *b)
 	b->skip = 1u << b->strikes;
 }
 
+static void backoff_paid(struct lb_backoff *b)
+{
+	b->strikes = 0;
+}
+
 /*
  * The receiver waits for a message of len bytes, or starts to within
  * LB_PULL_GRACE_NS: in a ping-pong the answer is sent while its receiver
@@ -820,7 +825,7 @@ static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct lb_bac
 			return false;
 		}
 	}
-	b->strikes = 0;
+	backoff_paid(b);
 	return true;
 }
 
@@ -1019,7 +1024,7 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 		if (w >> 3 == d->seq && (w & 7) != LB_PULL_READY) {
 			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
 			if ((w & 7) == LB_PULL_DONE)
-				lc->withdrawn.strikes = 0;
+				backoff_paid(&lc->withdrawn);
 			return (w & 7) == LB_PULL_DONE ? 0 : 1;
 		}
 		if (w >> 3 != d->seq && pull_withdraw(lc, d, w))
