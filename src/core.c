@@ -101,9 +101,9 @@ void clcp__noop(struct clcp_endpt *ep)
 }
 
 int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
-			struct clcp__pull *d)
+			bool nonblock, struct clcp__pull *d)
 {
-	(void)ep, (void)chan, (void)buf, (void)len, (void)d;
+	(void)ep, (void)chan, (void)buf, (void)len, (void)nonblock, (void)d;
 	return -ENOSYS;
 }
 

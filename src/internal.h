@@ -88,7 +88,8 @@ struct clcp_backend_ops {
 	/*
 	 * Single copy of a long message (docs/api.md, "Long messages"):
 	 * pull_offer fills d for a message the peer of chan may copy straight
-	 * from buf: 0, or -ENOSYS (send frames). The core sends d as one frame
+	 * from buf: 0, or -ENOSYS (send frames); nonblock: a CLCP_NONBLOCK
+	 * send, not to wait for the receiver to start waiting. The core sends d as one frame
 	 * flagged CLCP_QF_PULL, then pull_wait waits for the peer's answer
 	 * (spinning spin_ns first, then sleeping; it checks that the peer lives
 	 * every peer_check_ms): 0 copied, 1 declined (send frames), or an error
@@ -101,7 +102,7 @@ struct clcp_backend_ops {
 	 * wait). CLCP__NO_PULL: a backend without.
 	 */
 	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
-			  struct clcp__pull *d);
+			  bool nonblock, struct clcp__pull *d);
 	int (*pull_wait)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 			 uint64_t spin_ns);
 	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
@@ -288,7 +289,7 @@ void clcp__stats_print(struct clcp_dev *dev, const char *env);
 /* Stubs for ops a backend does not support. */
 void clcp__noop(struct clcp_endpt *ep);
 int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
-			struct clcp__pull *d);
+			bool nonblock, struct clcp__pull *d);
 int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       uint64_t spin_ns);
 int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,

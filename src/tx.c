@@ -190,10 +190,10 @@ static int send_pulled(struct clcp_endpt *ep, int chan, const struct clcp__pull 
  * else, or when the peer declines, as frames.
  */
 static ssize_t send_long(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
-			 bool spin)
+			 int flags, bool spin)
 {
 	struct clcp__pull d;
-	int rc = ep->priv->dev->ops->pull_offer(ep, chan, buf, len, &d);
+	int rc = ep->priv->dev->ops->pull_offer(ep, chan, buf, len, flags & CLCP_NONBLOCK, &d);
 
 	if (rc == 0) {
 		rc = send_pulled(ep, chan, &d, spin);
@@ -220,7 +220,7 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 	if (rc < 0)
 		return rc;
 	if (len > ep->mtu && ep->hdr->tx_head == ep->tx_tail)
-		return send_long(ep, chan, buf, len, spin);
+		return send_long(ep, chan, buf, len, flags, spin);
 	return send_frames(ep, chan, buf, len, (uint32_t)len, 0, spin);
 }
 

@@ -803,16 +803,17 @@ static void backoff_paid(struct lb_backoff *b)
 /*
  * The receiver waits for a message of len bytes, or starts to within
  * LB_PULL_GRACE_NS: in a ping-pong the answer is sent while its receiver
- * returns from the send it made. Waits in vain back off (b).
+ * returns from the send it made. Waits in vain back off (b). A nonblocking
+ * send does not wait.
  */
 static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct lb_backoff *b,
-		       size_t len)
+		       size_t len, bool nonblock)
 {
 	uint64_t until;
 	bool ready;
 
 	if (clcp_load_relaxed(&s->ready) < len) {
-		if (backoff_skips(b))
+		if (nonblock || backoff_skips(b))
 			return false;
 		until = clcp__now_ns() + LB_PULL_GRACE_NS;
 		do
@@ -839,7 +840,7 @@ static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct lb_bac
  * longer than frames would make it.
  */
 static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
-			 struct clcp__pull *d)
+			 bool nonblock, struct clcp__pull *d)
 {
 	struct lb_chan *lc = &LBE(ep)->chans[chan];
 	bool fits;
@@ -851,7 +852,7 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 	fits = len <= (size_t)(lc->rmask + 1) * lc->rmtu;
 	/* Frames would not make us wait: offered only to a receiver that waits. */
 	if (fits && (len < LB_PULL_READY_MIN ||
-		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len) ||
+		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len, nonblock) ||
 		     backoff_skips(&lc->withdrawn)))
 		return -ENOSYS;
 	w = clcp_load_acquire(&lc->pull_slot->answer);

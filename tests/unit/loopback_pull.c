@@ -93,6 +93,7 @@ struct sender_args {
 	bool deny;	  /* no cross-process copy in the sender */
 	size_t len;	  /* 0: LONG_LEN */
 	bool paced;	  /* each message once the receiver says 'W', 20 ms later */
+	int flags;	  /* of each send */
 };
 
 static size_t msg_len_of(const struct sender_args *s)
@@ -123,7 +124,7 @@ static int sender(void *arg)
 			tu_msleep(20); /* the receiver polls by now */
 		}
 		tu_fill(buf, len, (uint32_t)i);
-		n = clcp_snd_message(e.ep, e.chan, buf, len, 0);
+		n = clcp_snd_message(e.ep, e.chan, buf, len, s->flags);
 		TU_CK(n == (ssize_t)len, "send %d: %zd %s", i, n, clcp_errmsg());
 	}
 	TU_CK(tu_put_u64(tu_child_sock, counter_of(NULL, e.ep, "tx_pulled")) == 0, "report");
@@ -371,6 +372,30 @@ Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
 	cr_assert_eq(r.grace_vain, 1, "waits for the receiver: one, then backed off");
 	recv_all(&r, 3);
 	run_end(&r);
+}
+
+/* Nobody receives, and the sends are nonblocking: none waits for the receiver. */
+Test(lbpull, nonblocking_mid_size_sends_do_not_wait_for_the_receiver)
+{
+	struct run r = { .args = { .count = 3, .len = MID_LEN, .flags = CLCP_NONBLOCK } };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	run_report(&r);
+	cr_assert_eq(r.tx_declined, 0, "no offer made");
+	cr_assert_eq(r.grace_vain, 0, "a nonblocking send waited for the receiver");
+	recv_all(&r, 3);
+	run_end(&r);
+}
+
+/* ... but one to a receiver that waits is offered. */
+Test(lbpull, nonblocking_send_to_a_waiting_receiver_is_offered)
+{
+	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true,
+				   .flags = CLCP_NONBLOCK } };
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	recv_all(&r, 4);
+	run_end_offered(&r, 2);
 }
 
 /*
