@@ -4,9 +4,10 @@
 # and 90 null processes (each runs 3 ms of CPU, then blocks 50 ms), on
 # loopback (two processes, CPUs 0 and 1) and on udp between two network
 # namespaces joined by a veth pair (needs root). Each point is the median
-# of ROUNDS runs of clcp_pingpong. Each point runs for about POINT_MS (and
-# at least 20 round trips), so that it spans many scheduling periods when
-# null processes share the CPUs. Writes, in OUT:
+# of ROUNDS runs of clcp_pingpong. Each point runs for POINT_MS, with null
+# processes LOADED_POINT_MS (the mean is then made by rare waits of
+# milliseconds: it needs many scheduling periods), the three modes taking
+# turns in slices of a twentieth of it (clcp_pingpong --fill). Writes, in OUT:
 #   fig12.csv                  backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps
 #   fig12-ratios.csv           backend,nulls,size,adapt_over_poll,adapt_over_best,
 #                              poll_lo,poll_hi,best_lo,best_hi: medians over the
@@ -20,7 +21,8 @@
 #
 # Environment: CLCP_BUILD_DIR (build-bench), CLCP_FIG12_ROUNDS (3),
 # CLCP_FIG12_NULLS ("0 30 90"), CLCP_FIG12_BACKENDS ("loopback udp"),
-# CLCP_FIG12_MAX (1M), CLCP_FIG12_POINT_MS (100), CLCP_FIG12_NULL_RUN_MS (3),
+# CLCP_FIG12_MAX (1M), CLCP_FIG12_POINT_MS (100), CLCP_FIG12_LOADED_POINT_MS
+# (500), CLCP_FIG12_NULL_RUN_MS (3),
 # CLCP_FIG12_NULL_BLOCK_MS (50), CLCP_FIG12_OUT ($CLCP_BUILD_DIR/fig12),
 # CLCP_BENCH_PORT (7600: the udp nodes' port).
 set -euo pipefail
@@ -34,6 +36,7 @@ nulls=${CLCP_FIG12_NULLS:-0 30 90}
 backends=${CLCP_FIG12_BACKENDS:-loopback udp}
 max=${CLCP_FIG12_MAX:-1M}
 point_ms=${CLCP_FIG12_POINT_MS:-100}
+loaded_point_ms=${CLCP_FIG12_LOADED_POINT_MS:-500}
 run_ms=${CLCP_FIG12_NULL_RUN_MS:-3}
 block_ms=${CLCP_FIG12_NULL_BLOCK_MS:-50}
 out=${CLCP_FIG12_OUT:-$build/fig12}
@@ -62,8 +65,9 @@ netns_up() {
 
 # run BACKEND NULLS ROUND: one clcp_pingpong run, every mode, into runs/.
 run() {
-	local f=$out/runs/$1-n$2-r$3 spid common
-	common=(--mode all --min 8 --max "$max" --no-floor --point-ms "$point_ms" --null "$2"
+	local f=$out/runs/$1-n$2-r$3 spid common ms=$point_ms
+	[ "$2" -eq 0 ] || ms=$loaded_point_ms
+	common=(--mode all --min 8 --max "$max" --no-floor --point-ms "$ms" --fill --null "$2"
 		--null-run-ms "$run_ms" --null-block-ms "$block_ms" --timeout 600)
 	echo "fig12: $1, $2 null processes, round $3 ..." >&2
 	if [ "$1" = loopback ]; then
@@ -167,17 +171,18 @@ gp_head() {
 		"set output \"$1\"" 'set logscale x 2' 'set format x "%.0s%cB"' 'set grid' 'set key top left'
 }
 
-# plot BACKEND NHI: (a)-(f), (e) and (f) with NHI null processes; (a) and
-# (b) alone when no size is above short_max (CLCP_FIG12_MAX of 4K or less).
+# plot BACKEND NLO NHI: (a)-(f), (a)-(d) with NLO null processes (the
+# paper's 0), (e) and (f) with NHI; (a) and (b) alone when no size is above
+# short_max (CLCP_FIG12_MAX of 4K or less).
 plot() {
-	local csv=$out/fig12.csv b=$1 nhi=$2 short_max=4096 top panels="a b c d e f" rows=3 height=1500
+	local csv=$out/fig12.csv b=$1 nlo=$2 nhi=$3 short_max=4096 top panels="a b c d e f" rows=3 height=1500
 	top=$(awk -F, 'NR > 1 && $4 > m { m = $4 } END { print m }' "$csv")
 	[ "$top" -gt "$short_max" ] || panels="a b" rows=1 height=500
 	{ gp_head "$out/fig12-$b.png" 1200,$height; cat; } <<-EOF | gnuplot
 		set multiplot layout $rows,2 title "CLCP on $b: Figure 12 again (polling, interrupt, adaptive)"
 		sel(mode, n, lo, hi, col) = (strcol(1) eq "$b" && \$2 == n && strcol(3) eq mode && \$4 >= lo && \$4 <= hi) ? column(col) : NaN
 		do for [panel in "$panels"] {
-			n = (panel eq "e" || panel eq "f") ? $nhi : 0
+			n = (panel eq "e" || panel eq "f") ? $nhi : $nlo
 			lo = (panel eq "a" || panel eq "b") ? 8 : $short_max
 			hi = (panel eq "a" || panel eq "b") ? $short_max : $top
 			set xrange [lo:hi]
@@ -229,11 +234,12 @@ done
 load_after=$(cut -d' ' -f1-4 /proc/loadavg)
 merge >"$out/fig12.csv"
 ratios >"$out/fig12-ratios.csv"
+nlo=$(printf '%s\n' $nulls | sort -n | head -1)
 nhi=$(printf '%s\n' $nulls | sort -n | tail -1)
 for b in $backends; do
-	plot "$b" "$nhi"
+	plot "$b" "$nlo" "$nhi"
 	for n in $nulls; do
-		[ "$n" -eq 0 ] || [ "$n" -eq "$nhi" ] || plot_long "$b" "$n"
+		[ "$n" -eq "$nlo" ] || [ "$n" -eq "$nhi" ] || plot_long "$b" "$n"
 	done
 done
 echo "load (1, 5, 15 min, running/total): before $load_before, after $load_after; $(nproc) CPUs"

@@ -14,10 +14,13 @@ static void bench_init(struct bench *bn, const struct opts *o)
 	memset(bn, 0, sizeof *bn);
 	bn->o = o;
 	bufs_init(&bn->bufs, o->max_size);
-	bn->rtt_cap = o->iters > FLOOR_CL_ITERS ? o->iters : FLOOR_CL_ITERS;
+	bn->rtt_cap = o->fill ? FILL_ITERS : o->iters > FLOOR_CL_ITERS ? o->iters : FLOOR_CL_ITERS;
 	bn->rtt = calloc(bn->rtt_cap, sizeof *bn->rtt);
 	if (bn->rtt == NULL)
 		fail("out of memory");
+	for (int m = 0; o->fill && m < NMODES; m++)
+		if ((bn->fill_rtt[m] = calloc(bn->rtt_cap, sizeof *bn->rtt)) == NULL)
+			fail("out of memory");
 	bn->cpu[0] = bn->cpu[1] = -1;
 }
 
@@ -55,6 +58,8 @@ static void bench_finish(struct bench *bn)
 		write_csv(bn);
 	bufs_free(&bn->bufs);
 	free(bn->rtt);
+	for (int m = 0; m < NMODES; m++)
+		free(bn->fill_rtt[m]);
 	free(bn->lat_runs);
 	free(bn->floor.pp_runs);
 }

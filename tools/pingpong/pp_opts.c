@@ -35,6 +35,12 @@ static void usage(FILE *f)
 		   "                         at most --point-ms\n"
 		   "  --warmup N             untimed round trips first (100)\n"
 		   "  --point-ms MS          time budget per size (100)\n"
+		   "  --fill                 each size runs its whole --point-ms,\n"
+		   "                         however many round trips (up to 4M)\n"
+		   "                         that takes, the modes taking turns in\n"
+		   "                         slices of a twentieth: means that span\n"
+		   "                         many scheduling periods on a shared\n"
+		   "                         CPU, the modes' over the same moments\n"
 		   "  --repeat N             run the latency sweep N times, report\n"
 		   "                         medians (1)\n"
 		   "  --floor [shm|udp]      measure the floor in the same run and\n"
@@ -87,7 +93,7 @@ static _Noreturn void bad_option(const char *opt, const char *val, const char *w
 	exit(2);
 }
 
-static _Noreturn void size_error(const char *why)
+static _Noreturn void opt_error(const char *why)
 {
 	fprintf(stderr, PROG ": %s\n", why);
 	exit(2);
@@ -134,6 +140,7 @@ enum opt_id {
 	OPT_ITERS,
 	OPT_WARMUP,
 	OPT_POINT_MS,
+	OPT_FILL,
 	OPT_REPEAT,
 	OPT_FLOOR,
 	OPT_NO_FLOOR,
@@ -166,6 +173,7 @@ static const struct option long_opts[] = {
 	{ "iters", required_argument, NULL, OPT_ITERS },
 	{ "warmup", required_argument, NULL, OPT_WARMUP },
 	{ "point-ms", required_argument, NULL, OPT_POINT_MS },
+	{ "fill", no_argument, NULL, OPT_FILL },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "floor", optional_argument, NULL, OPT_FLOOR },
 	{ "no-floor", no_argument, NULL, OPT_NO_FLOOR },
@@ -316,6 +324,9 @@ static void parse_one(struct opts *o, int id, const char *a)
 	case OPT_POINT_MS:
 		o->point_ms = (unsigned)parse_num(name, a, 1, 600000);
 		break;
+	case OPT_FILL:
+		o->fill = true;
+		break;
 	case OPT_REPEAT:
 		o->repeat = (unsigned)parse_num(name, a, 1, MAX_REPEAT);
 		break;
@@ -427,7 +438,9 @@ static void opts_resolve(struct opts *o)
 	if (o->floor < 0)
 		o->floor = !o->mode_set && o->role == ROLE_BOTH;
 	if (o->min_size > o->max_size)
-		size_error("--min is larger than --max");
+		opt_error("--min is larger than --max");
+	if (o->fill && o->iters_set)
+		opt_error("--fill and --iters: choose one");
 }
 
 /* The largest size to run: --max, or the endpoint's real mtu for --api frame. */
@@ -438,7 +451,7 @@ uint64_t opts_max_size(const struct opts *o, uint32_t mtu)
 	if (o->max_size != DEFAULT_MAX)
 		fprintf(stderr, PROG ": --api frame: sizes above the MTU (%u) left out\n", mtu);
 	if (o->min_size > mtu)
-		size_error("--min is larger than the MTU (--api frame)");
+		opt_error("--min is larger than the MTU (--api frame)");
 	return mtu;
 }
 
