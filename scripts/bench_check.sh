@@ -54,7 +54,8 @@ fig12() {
 	local backends=loopback rows
 	[ "$(id -u)" -eq 0 ] && backends="loopback udp"
 	CLCP_BUILD_DIR=$dir CLCP_FIG12_OUT=$out/fig12 CLCP_FIG12_ROUNDS=1 CLCP_FIG12_NULLS="0 4" \
-		CLCP_FIG12_MAX=16K CLCP_FIG12_POINT_MS=10 CLCP_FIG12_BACKENDS=$backends \
+		CLCP_FIG12_MAX=16K CLCP_FIG12_POINT_MS=10 CLCP_FIG12_LOADED_POINT_MS=10 \
+		CLCP_FIG12_BACKENDS=$backends \
 		CLCP_BENCH_PORT=$((21000 + $$ % 5000)) timeout 600 scripts/fig12.sh >"$out/fig12.txt" 2>&1 ||
 		{ cat "$out/fig12.txt"; return 1; }
 	rows=$(awk -F, 'NR > 1 && $5 > 0 && $6 > 0 && $7 > 0' "$out/fig12/fig12.csv" | wc -l)
