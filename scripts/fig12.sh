@@ -6,8 +6,8 @@
 # namespaces joined by a veth pair (needs root). Each point is the median
 # of ROUNDS runs of clcp_pingpong. Each point runs for POINT_MS, with null
 # processes LOADED_POINT_MS (the mean is then made by rare waits of
-# milliseconds: it needs many scheduling periods), the three modes taking
-# turns in slices of a twentieth of it (clcp_pingpong --fill). Writes, in OUT:
+# milliseconds: it needs many scheduling periods; clcp_pingpong --fill),
+# the three modes in turn at each size. Writes, in OUT:
 #   fig12.csv                  backend,nulls,mode,size,rt_mean_us,rt_p50_us,bw_MBps
 #   fig12-ratios.csv           backend,nulls,size,adapt_over_poll,adapt_over_best,
 #                              poll_lo,poll_hi,best_lo,best_hi: medians over the

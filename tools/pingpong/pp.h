@@ -40,7 +40,6 @@
 #define DEFAULT_MAX (4u << 20)
 #define DEFAULT_ITERS 10000
 #define FILL_ITERS (4u << 20)
-#define FILL_SLICES 20 /* --fill: the modes take turns in slices of point_ms / 20 */
 #define DEFAULT_WARMUP 100
 #define DEFAULT_POINT_MS 100
 #define DEFAULT_TIMEOUT_S 60
@@ -279,7 +278,6 @@ struct bench {
 	unsigned nsizes;
 	uint64_t *rtt; /* samples, o->iters (or more for floors) */
 	unsigned rtt_cap;
-	uint64_t *fill_rtt[NMODES]; /* --fill: each mode's samples, rtt_cap */
 	struct point pt[NMODES][MAX_SIZES];
 	bool have[NMODES];
 	struct lat *lat_runs; /* per mode, size and repeat (for the paired ratios) */

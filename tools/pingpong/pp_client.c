@@ -152,87 +152,9 @@ struct lat sample_point(struct bench *bn, batch_fn *run, void *arg, size_t size,
 	return lat_from_rtt(bn->rtt, kept);
 }
 
-static bool mode_on(const struct bench *bn, int m)
-{
-	return bn->o->modes & (1u << m);
-}
-
 static struct lat lat_point(struct bench *bn, size_t size)
 {
 	return sample_point(bn, run_lat, NULL, size, lat_iters(bn->o, size), bn->o->point_ms);
-}
-
-/* Each mode's figures under --fill: samples kept, round trips done, time spent, cost of one. */
-struct fill_mode {
-	unsigned kept, done;
-	double spent_ns, per_ns;
-};
-
-/* One slice of mode m: as many round trips as fit slice_ns, at least one. */
-static void fill_slice(struct bench *bn, int m, struct fill_mode *f, size_t size,
-		       double slice_ns)
-{
-	double fit = slice_ns / (f->per_ns > 1 ? f->per_ns : 1);
-	unsigned room = bn->rtt_cap - f->kept, c = fit < 1 ? 1 : fit < room ? (unsigned)fit : room;
-	uint64_t t;
-	double took;
-
-	link_set_mode(&bn->link, (enum mode)m);
-	t = ticks();
-	f->kept += run_lat(bn, NULL, size, f->done, bn->fill_rtt[m] + f->kept, c);
-	took = ticks_ns(ticks() - t);
-	f->done += c;
-	f->spent_ns += took;
-	f->per_ns = took / c;
-}
-
-static bool fill_more(const struct bench *bn, const struct fill_mode *f)
-{
-	return f->spent_ns < bn->o->point_ms * 1e6 && f->kept < bn->rtt_cap;
-}
-
-/*
- * --fill: the modes take turns at one size in slices of point_ms /
- * FILL_SLICES until each has run point_ms, so that their figures cover
- * the same moments (with null processes the load moves over seconds).
- */
-static void fill_points(struct bench *bn, size_t size, struct lat *out /* [NMODES] */)
-{
-	struct fill_mode f[NMODES] = { { 0 } };
-	double slice_ns = bn->o->point_ms * 1e6 / FILL_SLICES;
-	bool more = true;
-
-	for (int m = 0; m < NMODES; m++)
-		if (mode_on(bn, m)) {
-			link_set_mode(&bn->link, (enum mode)m);
-			f[m].per_ns = warm_rtt_ns(bn, run_lat(bn, NULL, size, 0, bn->rtt,
-							      warm_iters(bn->o, FILL_ITERS)));
-		}
-	while (more) {
-		more = false;
-		for (int m = 0; m < NMODES; m++)
-			if (mode_on(bn, m) && fill_more(bn, &f[m])) {
-				fill_slice(bn, m, &f[m], size, slice_ns);
-				more = true;
-			}
-	}
-	for (int m = 0; m < NMODES; m++)
-		if (mode_on(bn, m))
-			out[m] = lat_from_rtt(bn->fill_rtt[m], f[m].kept);
-}
-
-/* Each mode's latency at one size: in turn, or (--fill) taking turns. */
-static void lat_points(struct bench *bn, size_t size, struct lat *out /* [NMODES] */)
-{
-	if (bn->o->fill) {
-		fill_points(bn, size, out);
-		return;
-	}
-	for (int m = 0; m < NMODES; m++)
-		if (mode_on(bn, m)) {
-			link_set_mode(&bn->link, (enum mode)m);
-			out[m] = lat_point(bn, size);
-		}
 }
 
 /* Rounds of window messages, each answered by an ack; returns ns. */
@@ -295,6 +217,11 @@ static double bw_point(struct bench *bn, size_t size)
 	return (double)size * window * done / ns * 1e3;
 }
 
+static bool mode_on(const struct bench *bn, int m)
+{
+	return bn->o->modes & (1u << m);
+}
+
 /* The server waits for the next command asleep: the floor has its CPU. */
 static void server_sleep(struct bench *bn)
 {
@@ -316,12 +243,11 @@ static void measure_modes(struct bench *bn)
 		fail("out of memory");
 	for (unsigned r = 0; r < reps; r++)
 		for (unsigned i = 0; i < ns; i++) {
-			struct lat lat[NMODES];
-
-			lat_points(bn, bn->sizes[i], lat);
 			for (int m = 0; m < NMODES; m++)
-				if (mode_on(bn, m))
-					runs[((size_t)m * ns + i) * reps + r] = lat[m];
+				if (mode_on(bn, m)) {
+					link_set_mode(&bn->link, (enum mode)m);
+					runs[((size_t)m * ns + i) * reps + r] = lat_point(bn, bn->sizes[i]);
+				}
 			if (bn->live) {
 				server_sleep(bn);
 				floor_shm_point(bn, bn->live, i, r);

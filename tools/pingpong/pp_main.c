@@ -18,9 +18,6 @@ static void bench_init(struct bench *bn, const struct opts *o)
 	bn->rtt = calloc(bn->rtt_cap, sizeof *bn->rtt);
 	if (bn->rtt == NULL)
 		fail("out of memory");
-	for (int m = 0; o->fill && m < NMODES; m++)
-		if ((bn->fill_rtt[m] = calloc(bn->rtt_cap, sizeof *bn->rtt)) == NULL)
-			fail("out of memory");
 	bn->cpu[0] = bn->cpu[1] = -1;
 }
 
@@ -58,8 +55,6 @@ static void bench_finish(struct bench *bn)
 		write_csv(bn);
 	bufs_free(&bn->bufs);
 	free(bn->rtt);
-	for (int m = 0; m < NMODES; m++)
-		free(bn->fill_rtt[m]);
 	free(bn->lat_runs);
 	free(bn->floor.pp_runs);
 }
