@@ -89,17 +89,17 @@ struct clcp_backend_ops {
 	 * Single copy of a long message (docs/api.md, "Long messages"):
 	 * pull_offer fills d for a message the peer of chan may copy straight
 	 * from buf: 0, or -ENOSYS (send frames); nonblock: a CLCP_NONBLOCK
-	 * send, not to wait for the receiver to start waiting. The core sends d as one frame
-	 * flagged CLCP_QF_PULL, then pull_wait waits for the peer's answer
-	 * (spinning spin_ns first, then sleeping; it checks that the peer lives
-	 * every peer_check_ms): 0 copied, 1 declined (send frames), or an error
-	 * (-ECONNRESET, the channel failed). On the
-	 * receiving side pull_take copies the offered message into buf, or
-	 * declines it when buf is NULL: 0, 1 declined (its frames follow), or an
-	 * error. pull_ready tells the backend that a polling receive waits
-	 * for a message on chan with a buffer of cap bytes (0: no longer):
-	 * a sender may then offer shorter messages too (the backend bounds its
-	 * wait). CLCP__NO_PULL: a backend without.
+	 * send, which does not wait for the receiver to start waiting. The
+	 * core sends d as one frame flagged CLCP_QF_PULL, then pull_wait waits
+	 * for the peer's answer (spinning spin_ns first, then sleeping; it
+	 * checks that the peer lives every peer_check_ms): 0 copied, 1
+	 * declined (send frames), or an error (-ECONNRESET, the channel
+	 * failed). On the receiving side pull_take copies the offered message
+	 * into buf, or declines it when buf is NULL: 0, 1 declined (its frames
+	 * follow), or an error. pull_ready tells the backend that a polling
+	 * receive waits for a message on chan with a buffer of cap bytes (0: no
+	 * longer): a sender may then offer shorter messages too (the backend
+	 * bounds its wait). CLCP__NO_PULL: a backend without.
 	 */
 	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 			  bool nonblock, struct clcp__pull *d);

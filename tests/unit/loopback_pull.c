@@ -387,7 +387,7 @@ Test(lbpull, nonblocking_mid_size_sends_do_not_wait_for_the_receiver)
 	run_end(&r);
 }
 
-/* ... but one to a receiver that waits is offered. */
+/* ... but one to a polling receive that waits is offered (the even ones, as above). */
 Test(lbpull, nonblocking_send_to_a_waiting_receiver_is_offered)
 {
 	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true,
