@@ -301,16 +301,28 @@ static void run_end_offered(struct run *r, uint64_t n)
 }
 
 /*
- * A polling receive that waits when the message comes is offered it (the
- * odd messages go to the interrupt call: frames); each arrives intact.
+ * 4 messages sent with send_flags, each 20 ms after the receiver said it
+ * receives: the 2 to a polling receive that waits are offered (the odd ones
+ * go to the interrupt call: frames); each arrives intact.
  */
-Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
+static void offered_to_waiting_receiver(int send_flags)
 {
-	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true } };
+	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true, .flags = send_flags } };
 
 	run_launch(&r, "", &(struct slot_poke){ 0 });
-	recv_all(&r, 4); /* each message sent 20 ms after the receiver said it receives */
+	recv_all(&r, 4);
 	run_end_offered(&r, 2);
+}
+
+Test(lbpull, waiting_receiver_is_offered_mid_size_messages)
+{
+	offered_to_waiting_receiver(0);
+}
+
+/* A nonblocking send too: the receiver already waits. */
+Test(lbpull, nonblocking_send_to_a_waiting_receiver_is_offered)
+{
+	offered_to_waiting_receiver(CLCP_NONBLOCK);
 }
 
 /* A polling receive from CLCP_ANY, with one channel open, waits on that one. */
@@ -357,45 +369,33 @@ Test(lbpull, blocked_interrupt_receive_gets_frames)
 }
 
 /*
- * Nobody receives: every send returns as with frames (the Rx queue holds
- * them), no offer. The first waits 2 us in vain for the receiver to start
- * waiting; the next two do not wait.
+ * Nobody receives: 3 sends with send_flags return as with frames (the Rx
+ * queue holds them), no offer; grace_vain of them waited 2 us in vain for
+ * the receiver to start waiting.
  */
-Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
+static void busy_receiver_gets_frames(int send_flags, uint64_t grace_vain, const char *why)
 {
-	struct run r = { .args = { .count = 3, .len = MID_LEN } };
+	struct run r = { .args = { .count = 3, .len = MID_LEN, .flags = send_flags } };
 
 	run_launch(&r, "", &(struct slot_poke){ 0 });
 	run_report(&r); /* all sent before we receive */
 	cr_assert_eq(r.tx_pulled, 0);
 	cr_assert_eq(r.tx_declined, 0, "no offer made");
-	cr_assert_eq(r.grace_vain, 1, "waits for the receiver: one, then backed off");
+	cr_assert_eq(r.grace_vain, grace_vain, "%s", why);
 	recv_all(&r, 3);
 	run_end(&r);
 }
 
-/* Nobody receives, and the sends are nonblocking: none waits for the receiver. */
+/* The first waits for the receiver; the next two do not (backed off). */
+Test(lbpull, mid_size_messages_to_a_busy_receiver_go_as_frames)
+{
+	busy_receiver_gets_frames(0, 1, "waits for the receiver: one, then backed off");
+}
+
+/* Nonblocking sends: none waits for the receiver. */
 Test(lbpull, nonblocking_mid_size_sends_do_not_wait_for_the_receiver)
 {
-	struct run r = { .args = { .count = 3, .len = MID_LEN, .flags = CLCP_NONBLOCK } };
-
-	run_launch(&r, "", &(struct slot_poke){ 0 });
-	run_report(&r);
-	cr_assert_eq(r.tx_declined, 0, "no offer made");
-	cr_assert_eq(r.grace_vain, 0, "a nonblocking send waited for the receiver");
-	recv_all(&r, 3);
-	run_end(&r);
-}
-
-/* ... but one to a polling receive that waits is offered (the even ones, as above). */
-Test(lbpull, nonblocking_send_to_a_waiting_receiver_is_offered)
-{
-	struct run r = { .args = { .count = 4, .len = MID_LEN, .paced = true,
-				   .flags = CLCP_NONBLOCK } };
-
-	run_launch(&r, "", &(struct slot_poke){ 0 });
-	recv_all(&r, 4);
-	run_end_offered(&r, 2);
+	busy_receiver_gets_frames(CLCP_NONBLOCK, 0, "a nonblocking send waited for the receiver");
 }
 
 /*

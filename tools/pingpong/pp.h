@@ -296,6 +296,7 @@ typedef unsigned batch_fn(struct bench *bn, void *arg, size_t size, unsigned fir
 			  unsigned n);
 
 void sizes_init(struct bench *bn, uint64_t max_size);
+unsigned base_iters(const struct opts *o);
 unsigned lat_iters(const struct opts *o, size_t size);
 unsigned bw_window(size_t size);
 struct lat sample_point(struct bench *bn, batch_fn *run, void *arg, size_t size, unsigned n,

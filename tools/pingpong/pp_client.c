@@ -17,10 +17,16 @@ void sizes_init(struct bench *bn, uint64_t max_size)
 		bn->sizes[bn->nsizes++] = (size_t)s;
 }
 
-/* Round trips for a size: --iters (--fill: FILL_ITERS), fewer for large sizes. */
+/* Round trips for a size before scaling: --iters, or FILL_ITERS under --fill. */
+unsigned base_iters(const struct opts *o)
+{
+	return o->fill ? FILL_ITERS : o->iters;
+}
+
+/* Round trips for a size: base_iters, fewer for large sizes. */
 unsigned lat_iters(const struct opts *o, size_t size)
 {
-	uint64_t n = o->fill ? FILL_ITERS : o->iters;
+	uint64_t n = base_iters(o);
 	unsigned floor_n = o->iters < LAT_MIN_ITERS ? o->iters : LAT_MIN_ITERS;
 
 	if (size > SCALE_FROM)

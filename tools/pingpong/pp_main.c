@@ -14,7 +14,7 @@ static void bench_init(struct bench *bn, const struct opts *o)
 	memset(bn, 0, sizeof *bn);
 	bn->o = o;
 	bufs_init(&bn->bufs, o->max_size);
-	bn->rtt_cap = o->fill ? FILL_ITERS : o->iters > FLOOR_CL_ITERS ? o->iters : FLOOR_CL_ITERS;
+	bn->rtt_cap = base_iters(o) > FLOOR_CL_ITERS ? base_iters(o) : FLOOR_CL_ITERS;
 	bn->rtt = calloc(bn->rtt_cap, sizeof *bn->rtt);
 	if (bn->rtt == NULL)
 		fail("out of memory");
