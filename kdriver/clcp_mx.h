@@ -8,6 +8,7 @@
 #ifndef CLCP_MX_H
 #define CLCP_MX_H
 
+#include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/wait.h>
@@ -23,8 +24,9 @@ struct mxk_board;
 struct mxk_endpt {
 	struct mxk_board *board;
 	u32 index;
-	struct mutex lock; /* open, alloc, created, cpu, the ioctls */
+	struct mutex lock; /* open, alloc, created, cpu, gone, the ioctls */
 	bool open;
+	bool gone; /* the board was removed while open: -ENODEV from now on */
 	bool created; /* the firmware has it */
 	void *cpu;    /* endpoint memory (DMA API), alloc bytes */
 	dma_addr_t bus;
@@ -33,6 +35,8 @@ struct mxk_endpt {
 	atomic_t pending; /* an interrupt (or MX_IOC_SIGNAL) not yet drained */
 	u32 intr_seen;	  /* the firmware's intr word at the last interrupt */
 	bool live;	  /* the interrupt handler looks at it */
+	struct address_space *mapping; /* the open file's: its SRAM window is unmapped when gone */
+	struct page *spare; /* gone: what the window maps instead, until release */
 };
 
 /* What differs between a LANai board and the simulated one. */
@@ -46,8 +50,10 @@ struct mxk_board_ops {
 	bool (*irq_ack)(struct mxk_board *b); /* legacy INTx: was it ours? */
 };
 
+/* Freed when removed and no file is open: each open file holds a reference. */
 struct mxk_board {
-	struct pci_dev *pdev;
+	struct kref ref;
+	struct pci_dev *pdev; /* held until freed: endpoint memory is freed against it */
 	const struct mxk_board_ops *ops;
 	void __iomem *sram;
 	resource_size_t sram_phys;
@@ -75,6 +81,7 @@ int mxk_board_register(void);
 void mxk_board_unregister(void);
 int mxk_cmd(struct mxk_board *b, u32 op, u32 ep, const struct mxk_cmd_args *args);
 u32 mxk_sram_read32(struct mxk_board *b, u32 off);
+void mxk_board_put(struct mxk_board *b);
 
 /* mx_main.c */
 int mxk_cdev_add(struct mxk_board *b);

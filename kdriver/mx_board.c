@@ -13,6 +13,7 @@
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 
 #include "clcp_mx.h"
 #include "sim/board.h"
@@ -407,28 +408,49 @@ static int board_probe(struct mxk_board *b)
 	return 0;
 }
 
+static void board_free(struct kref *ref)
+{
+	struct mxk_board *b = container_of(ref, struct mxk_board, ref);
+
+	pci_dev_put(b->pdev);
+	kfree(b);
+}
+
+void mxk_board_put(struct mxk_board *b)
+{
+	kref_put(&b->ref, board_free);
+}
+
 static int mxk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
-	struct mxk_board *b = devm_kzalloc(&pdev->dev, sizeof(*b), GFP_KERNEL);
-	int rc;
+	struct mxk_board *b = kzalloc(sizeof(*b), GFP_KERNEL);
+	int rc = -EBUSY;
 
 	if (!b)
 		return -ENOMEM;
-	b->pdev = pdev;
+	kref_init(&b->ref);
+	b->pdev = pci_dev_get(pdev);
 	b->ops = (const struct mxk_board_ops *)id->driver_data;
 	mutex_init(&b->cmd_lock);
 	pci_set_drvdata(pdev, b);
 	b->slot = slot_take(b);
-	if (b->slot == MX_BOARDS_MAX)
-		return -EBUSY;
-	b->node = mxk_node + b->slot;
-	rc = b->node < MCP_MAX_NODES ? board_probe(b) : -EINVAL;
+	if (b->slot < MX_BOARDS_MAX) {
+		b->node = mxk_node + b->slot;
+		rc = b->node < MCP_MAX_NODES ? board_probe(b) : -EINVAL;
+		if (rc)
+			slot_give(b->slot);
+	}
 	if (rc)
-		slot_give(b->slot);
+		mxk_board_put(b);
 	return rc;
 }
 
-/* No file is open (each holds the module): stop the LANai, then let go. */
+/*
+ * Unloading waits for every file to close (each holds the module); an
+ * unbind or a hot unplug does not: the files left open lose the board
+ * first (mxk_cdev_del), then the LANai stops. The board is freed with the
+ * last file.
+ */
 static void mxk_remove(struct pci_dev *pdev)
 {
 	struct mxk_board *b = pci_get_drvdata(pdev);
@@ -438,6 +460,7 @@ static void mxk_remove(struct pci_dev *pdev)
 	free_irq(b->irq, b);
 	pci_free_irq_vectors(pdev);
 	slot_give(b->slot);
+	mxk_board_put(b);
 }
 
 static const struct pci_device_id mxk_ids[] = {

@@ -70,8 +70,10 @@ static int mxk_open(struct inode *inode, struct file *f)
 		rc = -EBUSY;
 	} else {
 		ep->open = true;
+		ep->mapping = f->f_mapping;
 		atomic_set(&ep->pending, 0);
 		f->private_data = ep;
+		kref_get(&b->ref);
 	}
 	mutex_unlock(&ep->lock);
 	mutex_unlock(&mxk_open_lock);
@@ -82,22 +84,29 @@ static int mxk_open(struct inode *inode, struct file *f)
 static int mxk_release(struct inode *inode, struct file *f)
 {
 	struct mxk_endpt *ep = f->private_data;
+	struct mxk_board *b = ep->board;
 	int rc;
 
 	mutex_lock(&ep->lock);
-	rc = endpt_destroy(ep);
+	rc = ep->gone ? 0 : endpt_destroy(ep);
 	if ((rc == -ETIMEDOUT || rc == -EIO) && ep->cpu) {
 		/* A silent firmware may still own the memory: stop the LANai first. */
-		dev_err(&ep->board->pdev->dev, "endpoint %u: destroy failed (%d), board reset\n",
+		dev_err(&b->pdev->dev, "endpoint %u: destroy failed (%d), board reset\n",
 			ep->index, rc);
-		ep->board->ops->reset(ep->board);
+		b->ops->reset(b);
 	}
 	endpt_free(ep);
+	if (ep->spare)
+		__free_page(ep->spare);
+	ep->spare = NULL;
+	ep->mapping = NULL;
 	ep->open = false;
 	mutex_unlock(&ep->lock);
+	mxk_board_put(b);
 	return 0;
 }
 
+/* MX_IOC_INFO fails with -ENODEV once the board is gone: the user's check. */
 static long ioc_info(struct mxk_endpt *ep, void __user *arg)
 {
 	struct mx_ioc_info in = {
@@ -111,6 +120,8 @@ static long ioc_info(struct mxk_endpt *ep, void __user *arg)
 		.board = ep->board->slot,
 	};
 
+	if (READ_ONCE(ep->gone))
+		return -ENODEV;
 	return copy_to_user(arg, &in, sizeof(in)) ? -EFAULT : 0;
 }
 
@@ -238,7 +249,6 @@ static long mxk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		atomic_set(&ep->pending, 0);
 		return 0;
 	case MX_IOC_STATS:
-		return ioc_stats(ep, uarg);
 	case MX_IOC_ALLOC:
 	case MX_IOC_CREATE:
 	case MX_IOC_DESTROY:
@@ -250,7 +260,11 @@ static long mxk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return -ENOTTY;
 	}
 	mutex_lock(&ep->lock);
-	if (cmd == MX_IOC_ALLOC)
+	if (ep->gone)
+		rc = -ENODEV;
+	else if (cmd == MX_IOC_STATS)
+		rc = ioc_stats(ep, uarg);
+	else if (cmd == MX_IOC_ALLOC)
 		rc = ioc_alloc(ep, uarg);
 	else if (cmd == MX_IOC_CREATE)
 		rc = ioc_create(ep);
@@ -261,6 +275,21 @@ static long mxk_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 	mutex_unlock(&ep->lock);
 	return rc;
 }
+
+/* A fault in the SRAM window after the board is gone (endpt_unplug): the spare page. */
+static vm_fault_t mxk_fault(struct vm_fault *vmf)
+{
+	struct mxk_endpt *ep = vmf->vma->vm_private_data;
+	struct page *spare = READ_ONCE(ep->spare);
+
+	if (!spare || vmf->pgoff < (READ_ONCE(ep->alloc) >> PAGE_SHIFT))
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_pfn(vmf->vma, vmf->address, page_to_pfn(spare));
+}
+
+static const struct vm_operations_struct mxk_vm_ops = {
+	.fault = mxk_fault,
+};
 
 /*
  * One mapping at offset 0: the endpoint memory, then the endpoint's page of
@@ -276,9 +305,13 @@ static int mxk_mmap(struct file *f, struct vm_area_struct *vma)
 
 	BUILD_BUG_ON(MCP_EPAGE_SIZE % PAGE_SIZE); /* an endpoint's words alone on their pages */
 	mutex_lock(&ep->lock);
-	if (ep->cpu && vma->vm_pgoff == 0 && len == ep->alloc + MXK_WIN_SIZE &&
+	if (ep->gone)
+		rc = -ENODEV;
+	else if (ep->cpu && vma->vm_pgoff == 0 && len == ep->alloc + MXK_WIN_SIZE &&
 	    (vma->vm_flags & VM_SHARED)) {
 		vma->vm_flags |= VM_IO | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY;
+		vma->vm_ops = &mxk_vm_ops;
+		vma->vm_private_data = ep;
 		rc = remap_pfn_range(vma, vma->vm_start, PHYS_PFN(virt_to_phys(ep->cpu)), ep->alloc,
 				     vma->vm_page_prot);
 		if (!rc)
@@ -294,6 +327,8 @@ static __poll_t mxk_poll(struct file *f, struct poll_table_struct *wait)
 	struct mxk_endpt *ep = f->private_data;
 
 	poll_wait(f, &ep->wq, wait);
+	if (READ_ONCE(ep->gone))
+		return EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP;
 	return atomic_read(&ep->pending) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
@@ -334,6 +369,27 @@ int mxk_cdev_add(struct mxk_board *b)
 	return 0;
 }
 
+/*
+ * The board goes while ep may be open: no command reaches it from now on,
+ * the user's mapping of its SRAM page gives way to a spare page of its own
+ * (the endpoint memory stays mapped until release), and a sleeper wakes to
+ * find -ENODEV.
+ */
+static void endpt_unplug(struct mxk_endpt *ep)
+{
+	mutex_lock(&ep->lock);
+	ep->gone = true;
+	smp_store_release(&ep->live, false);
+	ep->created = false;
+	if (ep->open && ep->cpu) {
+		WRITE_ONCE(ep->spare, alloc_page(GFP_KERNEL | __GFP_ZERO));
+		unmap_mapping_range(ep->mapping, ep->alloc, MXK_WIN_SIZE, 1);
+	}
+	mutex_unlock(&ep->lock);
+	wake_up_interruptible(&ep->wq);
+}
+
+/* No new open finds the board; the open ones lose it. */
 void mxk_cdev_del(struct mxk_board *b)
 {
 	u32 i;
@@ -341,8 +397,10 @@ void mxk_cdev_del(struct mxk_board *b)
 	mutex_lock(&mxk_open_lock);
 	mxk_boards_open[b->slot] = NULL;
 	mutex_unlock(&mxk_open_lock);
-	for (i = 0; i < MX_DEV_COUNT; i++)
+	for (i = 0; i < MX_DEV_COUNT; i++) {
+		endpt_unplug(&b->ep[i]);
 		device_destroy(mxk_class, minor_of(b, i));
+	}
 }
 
 static int __init mxk_init(void)

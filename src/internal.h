@@ -68,7 +68,7 @@ struct clcp_backend_ops {
 			 uint32_t len, uint32_t msg_len, uint8_t flags);
 	/* Sleep (or spin) until chan's peer may take a frame, at most ms. */
 	int (*tx_wait)(struct clcp_endpt *ep, int chan, int ms, bool spin);
-	/* Peer of chan alive? 0, -ECONNRESET (gone), -ENOTCONN (not yet). */
+	/* Peer of chan alive? 0, -ECONNRESET (gone), -ENOTCONN (not yet); -ENODEV: our device is gone. */
 	int (*chan_check)(struct clcp_endpt *ep, int chan);
 	/* Make the endpoint fd readable now / consume pending wake-ups. */
 	void (*fd_signal)(struct clcp_endpt *ep);

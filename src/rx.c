@@ -296,16 +296,17 @@ static int peers_check(struct clcp_endpt *ep, int *chan)
 		if (ep->chans[c].state != CLCP_CHAN_ACTIVE)
 			continue;
 		if (ep->chan_err[c]) {
-			if (*chan == CLCP_ANY)
-				continue; /* reported once already */
+			if (*chan == CLCP_ANY && ep->chan_err[c] != -ENODEV)
+				continue; /* reported once already; a device gone, every time */
+			*chan = (int)c;
 			return ep->chan_err[c];
 		}
 		rc = ops->chan_check(ep, (int)c);
-		if (rc != -ECONNRESET)
+		if (rc != -ECONNRESET && rc != -ENODEV)
 			continue;
 		ep->chan_err[c] = rc;
 		*chan = (int)c;
-		return clcp__err(ECONNRESET, "peer of channel %u is gone", c);
+		return rc == -ENODEV ? rc : clcp__err(ECONNRESET, "peer of channel %u is gone", c);
 	}
 	return 0;
 }

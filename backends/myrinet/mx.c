@@ -53,6 +53,7 @@ struct mx_ep {
 	uint32_t errors_seen; /* mx_dev_errors when chan_err was last synced */
 	uint64_t last_check;
 	uint64_t *unseen_since; /* per channel: a frame waits for a peer never heard from */
+	bool gone;		/* the board was removed: every call fails with -ENODEV */
 };
 
 static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -452,9 +453,24 @@ static void errors_sync(struct clcp_endpt *ep)
 			ep->chan_err[c] = mx_dev_chan_error(DEV(ep), me->idx, c);
 }
 
+/* -ENODEV once the board is gone (asked of the driver only until it is). */
+static int board_gone(struct clcp_endpt *ep, bool ask)
+{
+	struct mx_ep *me = MXE(ep);
+
+	if (!me->gone && ask)
+		me->gone = mx_dev_gone(DEV(ep), me->idx);
+	if (!me->gone)
+		return 0;
+	return clcp__err(ENODEV, "the board of endpoint %u is gone (unplugged or unbound)",
+			 me->idx);
+}
+
 /* The doorbell; 0 once the NIC has handed every posted entry back. */
 static int mx_kick(struct clcp_endpt *ep)
 {
+	if (board_gone(ep, false))
+		return -ENODEV; /* no NIC will hand the entries back */
 	mx_dev_doorbell(DEV(ep), MXE(ep)->idx);
 	errors_sync(ep);
 	/* A2 of the hand-back is the reserver's; tx_head is only a count here. */
@@ -488,7 +504,7 @@ static uint32_t ask_answer(struct clcp_endpt *ep, int chan)
 		if (!(w & MCP_CHT_SEEN) && now >= end)
 			break;
 		if (now >= check) {
-			if (mx_dev_node_alive(DEV(ep), peer) == 0)
+			if (mx_dev_node_alive(DEV(ep), peer) == 0 || board_gone(ep, true))
 				break;
 			check = now + (uint64_t)ep->priv->attr.peer_check_ms;
 		}
@@ -571,9 +587,12 @@ static int mx_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 		return 0;
 	if (now - me->last_check >= (uint64_t)ep->priv->attr.peer_check_ms) {
 		me->last_check = now;
-		if (mx_chan_check(ep, chan) == -ECONNRESET && !ep->chan_err[chan])
+		int rc = mx_chan_check(ep, chan);
+
+		if ((rc == -ECONNRESET || rc == -ENODEV) && !ep->chan_err[chan])
 			ep->chan_err[chan] =
-				clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
+				rc == -ENODEV ? rc
+					      : clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
 		connect_check(ep, chan);
 		if (ep->chan_err[chan])
 			return 0;
@@ -604,6 +623,9 @@ static int mx_chan_check(struct clcp_endpt *ep, int chan)
 
 	if (chan >= (int)MCP_MAX_CHANS)
 		return -ENOTCONN;
+	rc = board_gone(ep, true);
+	if (rc < 0)
+		return rc;
 	rc = mx_dev_chan_error(DEV(ep), me->idx, (uint32_t)chan);
 	if (rc < 0)
 		return rc;

@@ -392,6 +392,11 @@ int mx_dev_node_alive(struct mx_dev *dev, uint32_t node)
 	return sim_fabric_alive(dev->fabric, node);
 }
 
+bool mx_dev_gone(struct mx_dev *dev, uint32_t idx)
+{
+	return dev->k && mx_kdev_gone(dev->k, idx);
+}
+
 void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx)
 {
 	uint32_t *db = &page_of(dev, idx)->doorbell;

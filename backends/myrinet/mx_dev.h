@@ -11,6 +11,7 @@
 #ifndef CLCP_MX_DEV_H
 #define CLCP_MX_DEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct mx_dev;
@@ -63,6 +64,8 @@ void mx_dev_doorbell(struct mx_dev *dev, uint32_t idx);
 void mx_dev_kick(struct mx_dev *dev);
 /* Is node's NIC on the fabric (the mapper's view)? 1, 0; -EINVAL without a fabric. */
 int mx_dev_node_alive(struct mx_dev *dev, uint32_t node);
+/* True once endpoint idx's board is gone (the driver's board removed; never in process). */
+bool mx_dev_gone(struct mx_dev *dev, uint32_t idx);
 /* Readable after an interrupt for endpoint idx (until mx_dev_drain). */
 int mx_dev_wait_fd(struct mx_dev *dev, uint32_t idx);
 /* Makes the wait fd readable now / consumes its pending wake-ups. */

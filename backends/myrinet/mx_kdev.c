@@ -216,6 +216,13 @@ int mx_kdev_stats(struct mx_kdev *k, struct mcp_stats *st)
 	return rc;
 }
 
+bool mx_kdev_gone(struct mx_kdev *k, uint32_t idx)
+{
+	struct mx_ioc_info in;
+
+	return ep_ioctl(k, idx, MX_IOC_INFO, &in) == -ENODEV;
+}
+
 int mx_kdev_wait_fd(struct mx_kdev *k, uint32_t idx)
 {
 	return idx < MCP_MAX_ENDPTS && k->ep[idx].fd >= 0 ? k->ep[idx].fd : -EINVAL;

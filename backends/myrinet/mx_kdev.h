@@ -8,6 +8,7 @@
 #ifndef CLCP_MX_KDEV_H
 #define CLCP_MX_KDEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct mx_kdev;
@@ -32,6 +33,8 @@ int mx_kdev_chan(struct mx_kdev *k, uint32_t idx, unsigned long cmd, uint32_t ch
 struct mcp_endpt_page *mx_kdev_page(struct mx_kdev *k, uint32_t idx);
 /* The board's counters (struct mcp_stats, big-endian), through an endpoint device. */
 int mx_kdev_stats(struct mx_kdev *k, struct mcp_stats *st);
+/* True once endpoint idx's board was removed (its calls then fail with -ENODEV). */
+bool mx_kdev_gone(struct mx_kdev *k, uint32_t idx);
 int mx_kdev_wait_fd(struct mx_kdev *k, uint32_t idx);
 void mx_kdev_signal(struct mx_kdev *k, uint32_t idx);
 void mx_kdev_drain(struct mx_kdev *k, uint32_t idx);

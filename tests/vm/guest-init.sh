@@ -75,6 +75,7 @@ else
 	step ioctl /bin/kdrv_guest ioctl
 	step msg /bin/kdrv_guest msg
 	step conformance /bin/conformance.sh
+	step unplug /bin/kdrv_guest unplug
 	step unload unload
 	step cycles cycles
 fi

@@ -7,6 +7,10 @@
  *   kdrv_guest msg     messages through the myrinet backend over /dev/clcpN
  *                      (poll and interrupt modes), and select() woken by
  *                      the board's interrupt while another process sends
+ *   kdrv_guest unplug  board 0 unbound while endpoints are open: their
+ *                      calls fail with -ENODEV (a blocked receive wakes),
+ *                      their memory stays theirs until close; bound again,
+ *                      it works as before
  *   kdrv_guest peer N  node N of two guests (0 sends, 1 echoes), each with
  *                      its own board, joined by the simulated crossbar
  * Each check prints "ok" or "FAIL" with its name; the last line is
@@ -450,6 +454,173 @@ static void run_msg(void)
 	clcp_close(dev);
 }
 
+/* --- unplug: the board unbound while endpoints are open --- */
+
+/* Board 0's PCI address (the parent of /sys/class/clcp/clcp0). */
+static int board_addr(char *addr, size_t n)
+{
+	char link[256];
+	ssize_t len = readlink("/sys/class/clcp/clcp0/device", link, sizeof(link) - 1);
+	const char *base;
+
+	if (len <= 0)
+		return -errno;
+	link[len] = 0;
+	base = strrchr(link, '/');
+	snprintf(addr, n, "%s", base ? base + 1 : link);
+	return 0;
+}
+
+/* Writes addr to /sys/bus/pci/drivers/clcp_mx/what ("bind", "unbind"). */
+static int driver_write(const char *what, const char *addr)
+{
+	char path[96];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/clcp_mx/%s", what);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = write(fd, addr, strlen(addr)) == (ssize_t)strlen(addr) ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+/* The child: an interrupt receive that blocks until the board goes; 0 if it got -ENODEV. */
+static void unplug_receiver(int ready)
+{
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+	char buf[64];
+	int c = CLCP_ANY;
+	ssize_t r;
+
+	if (clcp_open("myrinet://0", &dev) || endpt(dev, &ep) ||
+	    clcp_alloc_chan(ep, 800, 0, 801) < 0 || write(ready, "r", 1) != 1)
+		_exit(2);
+	r = clcp_rcv_message(ep, &c, buf, sizeof(buf), 0); /* 20 s at most: endpt() */
+	printf("unplug: the blocked receive returned %zd (%s)\n", r, clcp_errmsg());
+	clcp_close(dev);
+	_exit(r == -ENODEV ? 0 : 1);
+}
+
+/* A raw endpoint: 64 KiB allocated and mapped, a marker in its memory. */
+static uint8_t *unplug_raw_open(int *fd, struct mx_ioc_alloc *a)
+{
+	uint8_t *p;
+
+	*a = (struct mx_ioc_alloc){ .abi_version = MX_IOC_ABI_VERSION, .size = 1 << 16 };
+	*fd = dev_open(6);
+	if (*fd < 0 || ioctl(*fd, MX_IOC_ALLOC, a))
+		return NULL;
+	p = mmap(NULL, a->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	fill(p, 4096, 42);
+	return p;
+}
+
+/* After the unplug: -ENODEV, the memory intact, the SRAM window a page that takes writes. */
+static void unplug_raw_check(int fd, uint8_t *p, const struct mx_ioc_alloc *a)
+{
+	struct mx_ioc_info in;
+	volatile uint32_t *win = (volatile uint32_t *)(void *)(p + a->win_off);
+
+	expect(fd, MX_IOC_INFO, &in, -ENODEV, "unplug: raw INFO after the unplug");
+	expect(fd, MX_IOC_ALLOC, (void *)a, -ENODEV, "unplug: raw ALLOC after the unplug");
+	check(mmap(NULL, a->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED &&
+		      errno == ENODEV,
+	      "unplug: a new mapping is refused", errno);
+	check(same(p, 4096, 42), "unplug: the endpoint memory is intact until close", 0);
+	win[1] = 0x5a5a5a5a;
+	check(win[0] == 0 && win[1] == 0x5a5a5a5a, "unplug: the SRAM window is a spare page now",
+	      (long)win[0]);
+	munmap(p, a->map_size);
+	close(fd);
+}
+
+/* One 8-byte message a -> b, polling. */
+static ssize_t unplug_msg(clcp_endpt_t *a, int ca, clcp_endpt_t *b)
+{
+	char out[8] = "unplug!", in[64];
+	int c = CLCP_ANY;
+	ssize_t r = clcp_poll_tx_msg(a, ca, out, sizeof(out), 0);
+
+	if (r < 0)
+		return r;
+	r = clcp_poll_rx_msg(b, &c, in, sizeof(in), 0);
+	return r == (ssize_t)sizeof(out) && memcmp(in, out, sizeof(out)) == 0 ? r : r < 0 ? r : -1;
+}
+
+/* The library's endpoints after the unplug: each call fails with -ENODEV, none hangs. */
+static void unplug_lib_check(clcp_endpt_t *a, int ca, clcp_endpt_t *b)
+{
+	struct pollfd pfd = { .fd = clcp_endpt_fd(a), .events = POLLIN };
+	char buf[64];
+	int c = CLCP_ANY;
+	double t0 = now_ms();
+	ssize_t r = clcp_snd_message(a, ca, buf, 8, 0);
+
+	check(r == -ENODEV, "unplug: a send fails with -ENODEV", (long)r);
+	r = clcp_poll_rx_msg(b, &c, buf, sizeof(buf), 0);
+	check(r == -ENODEV, "unplug: a polling receive fails with -ENODEV", (long)r);
+	c = CLCP_ANY;
+	r = clcp_rcv_message(b, &c, buf, sizeof(buf), 0);
+	check(r == -ENODEV, "unplug: and so does the next receive", (long)r);
+	check(now_ms() - t0 < 10000, "unplug: all within 10 s (ms)", (long)(now_ms() - t0));
+	r = poll(&pfd, 1, 0);
+	check(r == 1 && (pfd.revents & POLLHUP), "unplug: the endpoint fd hangs up", pfd.revents);
+}
+
+/* Bound again: the devices come back and a message goes through. */
+static void unplug_rebind(const char *addr)
+{
+	clcp_endpt_t *a, *b;
+	clcp_dev_t *dev = NULL;
+	int ca, cb, rc = driver_write("bind", addr), i;
+
+	for (i = 0; i < 100 && access("/dev/clcp15", F_OK); i++)
+		usleep(100000);
+	check(rc == 0 && i < 100, "unplug: board 0 bound again", rc);
+	rc = clcp_open("myrinet://0", &dev);
+	if (rc == 0)
+		rc = pair(dev, &a, &ca, &b, &cb);
+	check(rc == 0 && unplug_msg(a, ca, b) == 8, "unplug: a message after the rebind", rc);
+	if (dev)
+		clcp_close(dev);
+}
+
+static void run_unplug(void)
+{
+	struct mx_ioc_alloc ra;
+	clcp_endpt_t *a, *b;
+	clcp_dev_t *dev = NULL;
+	char addr[256], x;
+	int ca, cb, rfd = -1, fds[2], st = -1;
+	uint8_t *raw = unplug_raw_open(&rfd, &ra);
+	pid_t pid;
+
+	check(board_addr(addr, sizeof(addr)) == 0, "unplug: board 0's PCI address", 0);
+	check(raw != NULL, "unplug: a raw endpoint mapped", rfd);
+	check(clcp_open("myrinet://0", &dev) == 0 && pair(dev, &a, &ca, &b, &cb) == 0 &&
+		      unplug_msg(a, ca, b) == 8,
+	      "unplug: a message before the unplug", 0);
+	if (failed || pipe(fds))
+		return;
+	pid = fork();
+	if (pid == 0)
+		unplug_receiver(fds[1]);
+	check(read(fds[0], &x, 1) == 1, "unplug: a child waits in an interrupt receive", pid);
+	usleep(300000); /* asleep in poll() by now */
+	check(driver_write("unbind", addr) == 0, "unplug: board 0 unbound", 0);
+	unplug_lib_check(a, ca, b);
+	unplug_raw_check(rfd, raw, &ra);
+	waitpid(pid, &st, 0);
+	check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "unplug: the blocked receive got -ENODEV", st);
+	clcp_close(dev);
+	unplug_rebind(addr);
+}
+
 /* --- peer: two guests, each with its board, through the crossbar --- */
 
 #define PEER_ROUNDS 200
@@ -520,11 +691,13 @@ int main(int argc, char **argv)
 		run_ioctl();
 	else if (argc == 2 && strcmp(argv[1], "msg") == 0)
 		run_msg();
+	else if (argc == 2 && strcmp(argv[1], "unplug") == 0)
+		run_unplug();
 	else if (argc == 3 && strcmp(argv[1], "peer") == 0 &&
 		 (argv[2][0] == '0' || argv[2][0] == '1'))
 		run_peer((uint32_t)(argv[2][0] - '0'));
 	else
-		return fprintf(stderr, "usage: kdrv_guest ioctl|msg|peer 0|1\n"), 2;
+		return fprintf(stderr, "usage: kdrv_guest ioctl|msg|unplug|peer 0|1\n"), 2;
 	printf("kdrv_guest %s: %u passed, %u failed\n", argv[1], passed, failed);
 	return failed ? 1 : 0;
 }
