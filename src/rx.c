@@ -262,8 +262,48 @@ int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
 	return 0;
 }
 
+static bool rx_starved(struct clcp_endpt *ep)
+{
+	return ep->rx_post == ep->rx_tail && ep->priv->nfree == 0;
+}
+
+/* What a wait needs at a channel's head. */
+enum head_need {
+	HEAD_FRAME,   /* any frame (clcp_rcv_frame) */
+	HEAD_FIRST,   /* a message's first frame (clcp_peek_message) */
+	HEAD_MESSAGE, /* a message to take; under CLCP_NONBLOCK, a whole one */
+};
+
+/*
+ * Chan's head message can be taken without waiting for its sender: its
+ * last frame is parked, or its frames leave no Rx buffer for the rest
+ * (which then comes only as it is taken: it begins, the call waits for the
+ * rest). A head that is not a first frame is the caller's to report.
+ */
+static bool head_whole(struct clcp_endpt *ep, int c)
+{
+	const struct clcp__endpt_priv *p = ep->priv;
+	int32_t idx = p->chq[c].head;
+
+	if (!(p->held[idx].flags & CLCP_QF_FIRST))
+		return true;
+	for (; idx >= 0; idx = p->held[idx].next)
+		if (p->held[idx].flags & CLCP_QF_LAST)
+			return true;
+	return rx_starved(ep);
+}
+
+/* Chan has a parked head that will do for `need` (whole: see head_whole). */
+static bool head_fits(struct clcp_endpt *ep, int c, enum head_need need, bool whole)
+{
+	int32_t idx = ep->priv->chq[c].head;
+
+	return idx >= 0 && (need == HEAD_FRAME || (ep->priv->held[idx].flags & CLCP_QF_FIRST)) &&
+	       (!whole || head_whole(ep, c));
+}
+
 /* A channel that can start a message (or give a frame), from CLCP_ANY. */
-static int pick_parked(struct clcp_endpt *ep, bool need_first)
+static int pick_parked(struct clcp_endpt *ep, enum head_need need, bool whole)
 {
 	struct clcp__endpt_priv *p = ep->priv;
 	uint32_t i, c;
@@ -271,11 +311,8 @@ static int pick_parked(struct clcp_endpt *ep, bool need_first)
 	if (ep->nheld == 0)
 		return -1;
 	for (i = 0; i < ep->nchan; i++) {
-		int32_t idx;
-
 		c = (p->rr + i) % ep->nchan;
-		idx = p->chq[c].head;
-		if (idx >= 0 && (!need_first || (p->held[idx].flags & CLCP_QF_FIRST))) {
+		if (head_fits(ep, (int)c, need, whole)) {
 			p->rr = c + 1;
 			return (int)c;
 		}
@@ -309,11 +346,6 @@ static int peers_check(struct clcp_endpt *ep, int *chan)
 		return rc == -ENODEV ? rc : clcp__err(ECONNRESET, "peer of channel %u is gone", c);
 	}
 	return 0;
-}
-
-static bool rx_starved(struct clcp_endpt *ep)
-{
-	return ep->rx_post == ep->rx_tail && ep->priv->nfree == 0;
 }
 
 struct rx_wait_ctx {
@@ -373,15 +405,16 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 
 /* Waits until *chan (or some channel, for CLCP_ANY) has a parked frame. */
 static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
-		       bool need_first)
+		       enum head_need need)
 {
+	bool whole = need == HEAD_MESSAGE && (flags & CLCP_NONBLOCK);
 	struct rx_wait_ctx w;
 	int rc, c;
 
 	wait_ctx_init(ep, &w, flags, spin, true);
 	for (;;) {
-		c = *chan == CLCP_ANY ? pick_parked(ep, need_first) : *chan;
-		if (c >= 0 && ep->priv->chq[c].head >= 0) {
+		c = *chan == CLCP_ANY ? pick_parked(ep, need, whole) : *chan;
+		if (c >= 0 && ep->priv->chq[c].head >= 0 && (!whole || head_whole(ep, c))) {
 			*chan = c;
 			return 0;
 		}
@@ -491,16 +524,16 @@ static int rx_args_check(struct clcp_endpt *ep, const int *chan)
 	return clcp__chan_check(ep, *chan);
 }
 
-/* Waits for a message to begin on *chan; checks it fits in cap. */
+/* Waits for a message to begin on *chan (need: HEAD_FIRST or HEAD_MESSAGE); its length. */
 static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
-			uint32_t *msg_len)
+			enum head_need need, uint32_t *msg_len)
 {
 	struct clcp__held *h;
 	int rc;
 
 	rc = rx_args_check(ep, chan);
 	if (rc == 0)
-		rc = wait_parked(ep, chan, flags, spin, true);
+		rc = wait_parked(ep, chan, flags, spin, need);
 	if (rc < 0)
 		return rc;
 	h = &ep->priv->held[ep->priv->chq[*chan].head];
@@ -592,7 +625,7 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 			return n;
 	}
 	c = *chan;
-	rc = message_head(ep, &c, flags, spin, &msg_len);
+	rc = message_head(ep, &c, flags, spin, HEAD_MESSAGE, &msg_len);
 	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
 		*chan = c;
 	if (rc < 0)
@@ -663,7 +696,7 @@ ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	c = *chan;
-	rc = message_head(ep, &c, flags, false, &msg_len);
+	rc = message_head(ep, &c, flags, false, HEAD_FIRST, &msg_len);
 	if (rc < 0)
 		return rc;
 	*chan = c;
@@ -684,7 +717,7 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 	if (!f)
 		return clcp__err(EINVAL, "frame pointer is NULL");
 	for (;;) {
-		rc = wait_parked(ep, &c, flags, false, false);
+		rc = wait_parked(ep, &c, flags, false, HEAD_FRAME);
 		if (rc < 0)
 			return rc;
 		idx = unpark(ep, c);

@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include <stdlib.h>
 #include <sys/select.h>
 
 #define FRAME_LEN 100
@@ -232,6 +233,147 @@ CONF_TEST(interrupt, select_wakes_for_a_blocked_sender, conf_params_backends)
 		       "receive the long message");
 	cr_assert_eq(tu_put(sock, 'Q'), 0);
 	conf_child_ok(pid, "big sender");
+	conf_close(&e);
+	close(sock);
+}
+
+/* Nonblocking receives until one gives a message (an event loop's); bounded by 20 s. */
+static ssize_t recv_nonblocking(const struct conf_param *p, struct conf_end *e, void *buf,
+				size_t cap)
+{
+	uint64_t end = tu_now_ms() + 20000;
+	ssize_t n;
+
+	do {
+		int c = CLCP_ANY;
+
+		n = clcp_rcv_message(e->ep, &c, buf, cap, CLCP_NONBLOCK);
+		if (n != -EAGAIN)
+			break;
+		if (clcp_endpt_arm(e->ep) == 0)
+			select_read(clcp_endpt_fd(e->ep), 100);
+	} while (tu_now_ms() < end);
+	cr_assert_geq(n, 0, "[%s] nonblocking receives: %zd (%s)", p->backend, n,
+		      clcp_strerror((int)n));
+	return n;
+}
+
+/*
+ * A nonblocking message receive takes whole messages only: with the first
+ * frames of one in and its last still held by the sender, it says -EAGAIN
+ * (it used to begin the message and wait for the rest); once the last
+ * frame is in, it takes the message.
+ */
+CONF_TEST(interrupt, nonblocking_receive_takes_whole_messages_only, conf_params_backends)
+{
+	struct frame_sender_args a = { .p = p };
+	char buf[(NMORE + 1) * FRAME_LEN];
+	uint64_t end;
+	struct conf_end e;
+	int sock, c;
+	pid_t pid;
+	ssize_t n;
+
+	pid = tu_fork(frame_sender, &a, &sock);
+	cr_assert_gt(pid, 0);
+	conf_open_ok(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &e);
+	cr_assert_eq(tu_put(sock, 'G'), 0);
+	cr_assert_eq(tu_expect(sock, 'M', 20000), 0, "sender did not send");
+	end = tu_now_ms() + 10000;
+	for (;;) { /* until its first frame is in: a frame-built message's length is unknown */
+		c = CLCP_ANY;
+		n = clcp_peek_message(e.ep, &c, CLCP_NONBLOCK);
+		if (n != -EAGAIN || tu_now_ms() >= end)
+			break;
+		tu_msleep(1);
+	}
+	conf_assert_rc(p, n, -ENODATA, "peek of the begun message");
+	c = CLCP_ANY;
+	conf_assert_rc(p, clcp_rcv_message(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		       "nonblocking receive of a message without its last frame");
+	c = e.chan;
+	conf_assert_rc(p, clcp_poll_rx_msg(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		       "nonblocking polling receive of it, on its channel");
+	cr_assert_eq(tu_put(sock, 'L'), 0);
+	n = recv_nonblocking(p, &e, buf, sizeof(buf));
+	conf_assert_rc(p, n, sizeof(buf), "the whole message");
+	for (uint32_t i = 0; i <= NMORE; i++)
+		cr_assert_eq(tu_check(buf + i * FRAME_LEN, FRAME_LEN, i), -1, "frame %u data", i);
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "frame sender");
+	conf_close(&e);
+	close(sock);
+}
+
+/* Frames of the message below: twice the Rx queue and 3 more, then a short last one. */
+static uint32_t long_nframes(clcp_endpt_t *ep)
+{
+	struct clcp_endpt_attr at;
+
+	return clcp_endpt_attr_get(ep, &at) == 0 ? 2 * at.rxq_len + 3 : 0;
+}
+
+/* Child: a frame-built message longer than the receiver's Rx buffers hold. */
+static int long_frames_sender(void *arg)
+{
+	const struct frame_sender_args *a = arg;
+	struct conf_end e;
+	uint32_t n, i;
+	ssize_t r = 0;
+	char *buf;
+	int rc;
+
+	rc = conf_open(a->p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
+	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
+	buf = malloc(e.mtu);
+	n = long_nframes(e.ep);
+	TU_CK(buf && n, "buffer, attributes");
+	TU_CK(tu_expect(tu_child_sock, 'G', 20000) == 0, "no go");
+	for (i = 0; i <= n && r >= 0; i++) {
+		uint32_t len = i < n ? e.mtu : 7;
+
+		tu_fill(buf, len, i);
+		r = clcp_send_frame(e.ep, e.chan, buf, len, i < n ? CLCP_MORE : 0);
+		TU_CK(r == (ssize_t)len, "frame %u: %zd %s", i, r, clcp_errmsg());
+	}
+	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
+	free(buf);
+	conf_close(&e);
+	return 0;
+}
+
+/*
+ * A message whose frames fill every Rx buffer before its last one comes
+ * is begun by a nonblocking receive all the same (its rest comes only as
+ * it is taken), which then waits for the rest: an event loop of
+ * nonblocking receives drains it rather than answering -EAGAIN forever.
+ */
+CONF_TEST(interrupt, nonblocking_receive_begins_a_message_longer_than_the_buffers,
+	  conf_params_backends)
+{
+	struct frame_sender_args a = { .p = p };
+	struct conf_end e;
+	uint32_t nf, i;
+	size_t len;
+	char *buf;
+	int sock;
+	pid_t pid;
+
+	pid = tu_fork(long_frames_sender, &a, &sock);
+	cr_assert_gt(pid, 0);
+	conf_open_ok(p, NODE_A, NULL, PORT_A, NODE_B, PORT_B, &e);
+	nf = long_nframes(e.ep);
+	len = (size_t)nf * e.mtu + 7;
+	buf = malloc(len);
+	cr_assert(buf && nf);
+	cr_assert_eq(tu_put(sock, 'G'), 0);
+	conf_assert_rc(p, recv_nonblocking(p, &e, buf, len), len, "the long message");
+	for (i = 0; i <= nf; i++)
+		cr_assert_eq(tu_check(buf + (size_t)i * e.mtu, i < nf ? e.mtu : 7, i), -1,
+			     "frame %u data", i);
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "long frames sender");
+	free(buf);
 	conf_close(&e);
 	close(sock);
 }
