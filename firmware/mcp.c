@@ -19,6 +19,8 @@
 #define ASK_RETRY_US 5000u   /* an unanswered (or refused) ask goes again */
 #define CREDIT_IDLE_US 5000u /* credits unused this long go back to the receiver */
 #define GRANT_MAX 64u	     /* credits per grant, at most half the Rx queue */
+/* Asks unanswered this long: the peer's NIC is gone (a peer's NIC answers every ask). */
+#define PEER_DEAD_US 5000000u
 
 static void tx_ctrl(struct mcp *m, clcp_u32 node, clcp_u16 port, clcp_u16 my_port, clcp_u32 op,
 		    clcp_u32 arg);
@@ -511,8 +513,10 @@ static void tx_packet(struct mcp *m, struct mcp_endpt *e, const struct clcp_qent
 
 static void ask(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 waiting)
 {
-	c->asking = 1;
 	c->ask_us = hal_clock_us(m->hw);
+	if (!c->asking)
+		c->ask0_us = c->ask_us;
+	c->asking = 1;
 	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_ASK, waiting);
 	chan_pub(m, i, (clcp_u32)(c - m->ep[i].chans));
 }
@@ -571,8 +575,25 @@ static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
 }
 
 /*
- * Credits unused for CREDIT_IDLE_US go back: their channel has nothing to
- * send, or its frames wait behind another channel's at the Tx head.
+ * A channel whose asks went unanswered for PEER_DEAD_US: its peer's node
+ * (host or board) is gone; the channel fails as if reset, its queued
+ * frames are handed back.
+ */
+static void peer_dead(struct mcp *m, clcp_u32 i, clcp_u32 ch)
+{
+	struct mcp_chan *c = &m->ep[i].chans[ch];
+
+	credits_drop(&m->ep[i], c);
+	c->asking = 0;
+	chan_fail(m, i, ch, MCP_ECONNRESET);
+	chan_pub(m, i, ch);
+	mcp_log(m, MCP_LOG_CTRL, i, MCP_CTRL_RESET, c->peer_port);
+}
+
+/*
+ * Per endpoint, now and then: credits unused for CREDIT_IDLE_US go back
+ * (their channel has nothing to send, or its frames wait behind another
+ * channel's at the Tx head); channels whose peer is dead fail.
  */
 static void credits_idle(struct mcp *m, clcp_u32 i)
 {
@@ -584,6 +605,10 @@ static void credits_idle(struct mcp *m, clcp_u32 i)
 	for (ch = 0; ch < e->nchan; ch++) {
 		struct mcp_chan *c = &e->chans[ch];
 
+		if (c->active && c->asking && now - c->ask0_us >= PEER_DEAD_US) {
+			peer_dead(m, i, ch);
+			continue;
+		}
 		if (!c->active || !c->credits || now - c->used_us < CREDIT_IDLE_US)
 			continue;
 		tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RETURN, c->credits);

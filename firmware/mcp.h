@@ -23,6 +23,7 @@ struct mcp_chan {
 	clcp_u16 credits; /* sender: frames we may send */
 	clcp_u16 granted; /* receiver: promised to the peer, not yet arrived */
 	clcp_u32 ask_us;  /* sender: when the last ask went */
+	clcp_u32 ask0_us; /* sender: when the asks now unanswered began */
 	clcp_u32 used_us; /* sender: when a credit last came or went */
 };
 

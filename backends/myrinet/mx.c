@@ -46,6 +46,7 @@ struct mx_node {
 struct mx_bdev {
 	struct mx_node *node;
 	uint32_t base; /* node id of fabric port 0 */
+	bool mapper;   /* the fabric tells which nodes live (mapper=0: only the NICs' asks) */
 };
 
 struct mx_ep {
@@ -74,10 +75,11 @@ static struct mx_dev *DEV(struct clcp_endpt *ep)
 	return MXD(ep->priv->dev)->node->dev;
 }
 
-/* --- URI: myrinet[://NODE][?base_node=B&fabric=DIR] --- */
+/* --- URI: myrinet[://NODE][?base_node=B&fabric=DIR&mapper=0|1] --- */
 
 struct mx_opts {
 	uint32_t base;
+	uint32_t mapper;
 	char dir[PATH_MAX];
 };
 
@@ -100,6 +102,13 @@ static int parse_opt(const char *opt, struct mx_opts *o)
 
 	if (strncmp(opt, "base_node=", 10) == 0)
 		return parse_num(opt + 10, &o->base, "base_node");
+	if (strncmp(opt, "mapper=", 7) == 0) {
+		int rc = parse_num(opt + 7, &o->mapper, "mapper");
+
+		if (rc == 0 && o->mapper > 1)
+			rc = clcp__err(EINVAL, "myrinet URI: mapper is 0 or 1");
+		return rc;
+	}
 	if (strncmp(opt, "fabric=", 7) == 0) {
 		n = strcspn(opt + 7, "&");
 		if (n == 0 || n >= sizeof(o->dir) - 32)
@@ -117,6 +126,7 @@ static int parse_args(struct clcp_dev *dev, const char *args, struct mx_opts *o)
 	int rc;
 
 	o->base = 0;
+	o->mapper = 1;
 	snprintf(o->dir, sizeof(o->dir), "%s", shm && *shm ? shm : "/dev/shm");
 	if (*args && *args != '?') {
 		rc = parse_num(args, &dev->node, "node id");
@@ -203,6 +213,7 @@ static int mx_open(struct clcp_dev *dev, const char *args)
 		return rc;
 	}
 	b->base = o.base;
+	b->mapper = o.mapper;
 	dev->bpriv = b;
 	return 0;
 }
@@ -490,6 +501,16 @@ static void nap(long ns)
 }
 
 /*
+ * Is the peer node's NIC on the fabric? 1, 0; -EINVAL when nobody can tell
+ * (no mapper: over the driver, or mapper=0). The NIC then fails a channel
+ * whose asks go unanswered for 5 s (firmware PEER_DEAD_US).
+ */
+static int node_alive(struct clcp_endpt *ep, uint32_t peer)
+{
+	return MXD(ep->priv->dev)->mapper ? mx_dev_node_alive(DEV(ep), peer) : -EINVAL;
+}
+
+/*
  * Waits for the answer to a credit ask: a peer heard from answers unless
  * it died (looked at every peer_check_ms), an unknown one for a short while.
  */
@@ -504,7 +525,7 @@ static uint32_t ask_answer(struct clcp_endpt *ep, int chan)
 		if (!(w & MCP_CHT_SEEN) && now >= end)
 			break;
 		if (now >= check) {
-			if (mx_dev_node_alive(DEV(ep), peer) == 0 || board_gone(ep, true))
+			if (node_alive(ep, peer) == 0 || board_gone(ep, true))
 				break;
 			check = now + (uint64_t)ep->priv->attr.peer_check_ms;
 		}
@@ -619,7 +640,7 @@ static int mx_chan_check(struct clcp_endpt *ep, int chan)
 {
 	struct mx_ep *me = MXE(ep);
 	uint32_t peer = ep->chans[chan].peer_node - MXD(ep->priv->dev)->base;
-	int rc;
+	int rc, alive;
 
 	if (chan >= (int)MCP_MAX_CHANS)
 		return -ENOTCONN;
@@ -631,7 +652,10 @@ static int mx_chan_check(struct clcp_endpt *ep, int chan)
 		return rc;
 	if (!(chan_tx(ep, chan) & MCP_CHT_SEEN))
 		return -ENOTCONN;
-	if (mx_dev_node_alive(DEV(ep), peer) != 0)
+	alive = node_alive(ep, peer);
+	if (alive < 0) /* no mapper (the driver): an ask probes; unanswered, the NIC fails chan */
+		mx_dev_chan_ask(DEV(ep), me->idx, (uint32_t)chan);
+	if (alive != 0)
 		return 0;
 	/* The peer's NIC is gone: what its link delivered comes first, then the reset. */
 	mx_dev_chan_fail(DEV(ep), me->idx, (uint32_t)chan, ECONNRESET);
@@ -667,9 +691,10 @@ static void mx_wake_senders(struct clcp_endpt *ep)
 const struct clcp_backend_ops clcp_myrinet_ops = {
 	.size = sizeof(struct clcp_backend_ops),
 	.name = "myrinet",
-	.uri_help = "myrinet[://NODE][?base_node=B&fabric=DIR]: the board of /dev/clcpN that is node "
-		    "NODE-B when the driver is loaded, else the LANai firmware on a simulated NIC per "
-		    "process; nodes B..B+63 meet in DIR (default $CLCP_SHM_DIR, /dev/shm)",
+	.uri_help = "myrinet[://NODE][?base_node=B&fabric=DIR&mapper=0|1]: the board of /dev/clcpN "
+		    "that is node NODE-B when the driver is loaded, else the LANai firmware on a "
+		    "simulated NIC per process; nodes B..B+63 meet in DIR (default $CLCP_SHM_DIR, "
+		    "/dev/shm); mapper=0: dead nodes are found by the NICs alone (5 s)",
 	.caps = CLCP_CAP_INTERRUPT,
 	.max_endpts = MCP_MAX_ENDPTS,
 	.mtu_max = MCP_MTU_MAX,

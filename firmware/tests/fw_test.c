@@ -537,6 +537,58 @@ Test(firmware, credit_channel_waits_for_a_posted_slot)
 	cr_assert_eq(STAT(1, drop_full) + STAT(1, rx_stalls), 0, "nothing ever waited or dropped");
 }
 
+/* Steps node n only (the other NIC is gone) for at most ms, until chan 0 of endpoint 0 fails. */
+static uint64_t step_alone_until_failed(int n, unsigned ms)
+{
+	struct timespec t0, t;
+	uint64_t dt = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!pg(n, 0)->chan_err[0] && dt < ms) {
+		mcp_poll(&nd[n].m);
+		sim_switch_pump(sw);
+		usleep(1000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		dt = (uint64_t)(((int64_t)(t.tv_sec - t0.tv_sec) * 1000000000 + t.tv_nsec -
+				 t0.tv_nsec) / 1000000);
+	}
+	return dt;
+}
+
+/*
+ * A peer's NIC answers every ask (a grant, maybe of 0): asks unanswered
+ * for 5 s mean its node is gone, and the channel fails with ECONNRESET,
+ * its waiting frame handed back. A receiver that posts no slot for as
+ * long still answers: that channel stays up.
+ */
+Test(firmware, unanswered_asks_fail_the_channel, .timeout = 60)
+{
+	uint64_t ms;
+
+	for (int n = 0; n < 2; n++) {
+		ep_layout(n, 0);
+		cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
+	}
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
+	step(3);
+	post_tx(0, 0, 0, 0, 100, CLCP_QF_LAST); /* no slot posted: it asks, and waits */
+	for (int i = 0; i < 6000 && !pg(0, 0)->chan_err[0]; i++) {
+		step(1);
+		usleep(1000);
+	}
+	cr_assert_eq(pg(0, 0)->chan_err[0], 0, "a peer that answers with no credit is not dead");
+	cr_assert(chan_tx(0, 0, 0) & MCP_CHT_SEEN);
+	ms = step_alone_until_failed(0, 20000);
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET, "after %llu ms", (unsigned long long)ms);
+	cr_assert_geq(ms, 4000, "failed after %llu ms, not after 5 s unanswered",
+		      (unsigned long long)ms);
+	for (int i = 0; i < 4; i++)
+		mcp_poll(&nd[0].m);
+	cr_assert_eq(txq(0, 0, 0)->status, -MCP_ECONNRESET, "the waiting frame comes back");
+	cr_assert_eq(chan_tx(0, 0, 0) & MCP_CHT_ASKING, 0, "no ask is out any more");
+}
+
 /* The driver gives a channel up: its frames come back with the error. */
 Test(firmware, failed_channel_hands_entries_back)
 {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +85,8 @@ Test(myrinet, bad_uris)
 	open_fails("myrinet://1?speed=fast", -EINVAL);
 	open_fails("myrinet://1?fabric=", -EINVAL);
 	open_fails("myrinet://1?fabric=/nonexistent/clcp", -ENOENT);
+	open_fails("myrinet://1?mapper=2", -EINVAL);
+	open_fails("myrinet://1?mapper=", -EINVAL);
 }
 
 /* One process: devices of one node share its NIC; another process gets EADDRINUSE. */
@@ -135,6 +139,67 @@ Test(myrinet, nic_limits)
 	cr_assert_eq(clcp_release_endpt(ep[3]), 0);
 	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep[3]), 0, "a released one is free again");
 	clcp_close(dev);
+}
+
+/* Node 1 (a child): one message to node 0 port 10, then waits to be killed. */
+static void doomed_node(int go)
+{
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+	char c;
+	int ch;
+
+	if (clcp_open("myrinet://1", &dev) || clcp_alloc_endpt(dev, NULL, &ep))
+		_exit(2);
+	ch = clcp_alloc_chan(ep, 20, 0, 10);
+	if (ch < 0 || clcp_snd_message(ep, ch, "hello", 5, 0) != 5 || write(go, "s", 1) != 1)
+		_exit(3);
+	for (;;)
+		if (read(go, &c, 1) <= 0)
+			pause();
+}
+
+/*
+ * Without a mapper (as over the driver) a node that dies whole is found by
+ * the NIC: the receiver's peer checks send asks its peer's NIC must
+ * answer; unanswered for 5 s, the channel fails with -ECONNRESET.
+ */
+Test(myrinet, dead_node_found_without_a_mapper)
+{
+	clcp_dev_t *dev = open_ok("myrinet://0?mapper=0"), *reclaim;
+	struct clcp_endpt_attr attr;
+	clcp_endpt_t *ep;
+	int sv[2], ch, c, status;
+	char buf[16];
+	uint64_t t0;
+	ssize_t r;
+	pid_t pid;
+
+	clcp_endpt_attr_init(&attr);
+	attr.timeout_ms = 30000;
+	cr_assert_eq(clcp_alloc_endpt(dev, &attr, &ep), 0);
+	ch = clcp_alloc_chan(ep, 10, 1, 20);
+	cr_assert_geq(ch, 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	if (pid == 0)
+		doomed_node(sv[1]);
+	cr_assert_eq(read(sv[0], buf, 1), 1, "node 1 did not send");
+	c = ch;
+	cr_assert_eq(clcp_rcv_message(ep, &c, buf, sizeof(buf), 0), 5, "the message from node 1");
+	kill(pid, SIGKILL);
+	cr_assert_eq(tu_wait(pid, 10000, &status), 0);
+	t0 = tu_now_ms();
+	c = ch;
+	r = clcp_rcv_message(ep, &c, buf, sizeof(buf), 0);
+	cr_assert_eq(r, -ECONNRESET, "receive from the dead node: %zd (%s)", r, clcp_errmsg());
+	cr_log_info("reset after %llu ms", (unsigned long long)(tu_now_ms() - t0));
+	cr_assert_eq(clcp_snd_message(ep, ch, "x", 1, 0), -ECONNRESET, "the reset sticks");
+	clcp_close(dev);
+	close(sv[0]);
+	close(sv[1]);
+	reclaim = open_ok("myrinet://1"); /* the dead node's fabric port goes */
+	clcp_close(reclaim);
 }
 
 /* A port taken by CLCP_PORT_ANY is skipped by the next. */
