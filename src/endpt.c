@@ -298,6 +298,7 @@ int clcp_alloc_chan(clcp_endpt_t *ep, uint16_t my_port, uint32_t peer_node,
 	ep->chan_err[c] = 0;
 	p->tx_midmsg[c] = 0;
 	p->chq[c].head = p->chq[c].tail = -1;
+	p->chq[c].cut = false;
 	rc = p->dev->ops->chan_alloc(ep, (int)c);
 	if (rc < 0)
 		return rc;
@@ -315,6 +316,7 @@ int clcp_release_chan(clcp_endpt_t *ep, int chan)
 	if (rc < 0)
 		return rc;
 	clcp_store_release(&ep->chans[chan].state, (clcp_u32)CLCP_CHAN_FREE);
+	clcp__tx_open(ep, chan, false);
 	ep->priv->dev->ops->chan_release(ep, chan);
 	clcp__rx_drop_chan(ep, chan);
 	return 0;

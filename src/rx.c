@@ -105,6 +105,11 @@ static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
 		return;
 	}
 	q = &p->chq[h->chan];
+	if (q->cut && !(h->flags & CLCP_QF_FIRST)) {
+		buf_free(ep, idx); /* the rest of a message whose receive failed */
+		return;
+	}
+	q->cut = false;
 	if (q->tail >= 0)
 		p->held[q->tail].next = (int32_t)idx;
 	else
@@ -272,25 +277,29 @@ enum head_need {
 	HEAD_FRAME,   /* any frame (clcp_rcv_frame) */
 	HEAD_FIRST,   /* a message's first frame (clcp_peek_message) */
 	HEAD_MESSAGE, /* a message to take; under CLCP_NONBLOCK, a whole one */
+	HEAD_WHOLE,   /* a whole message (head_whole) */
 };
 
 /*
  * Chan's head message can be taken without waiting for its sender: its
- * last frame is parked, or its frames leave no Rx buffer for the rest
- * (which then comes only as it is taken: it begins, the call waits for the
- * rest). A head that is not a first frame is the caller's to report.
+ * last frame is parked, or its frames hold every Rx buffer (the rest then
+ * comes only as it is taken: it begins, the call waits for the rest). When
+ * other channels' frames hold some, the wait ends with -ENOBUFS instead,
+ * the message still whole in the queue. A head that is not a first frame
+ * is the caller's to report.
  */
 static bool head_whole(struct clcp_endpt *ep, int c)
 {
 	const struct clcp__endpt_priv *p = ep->priv;
 	int32_t idx = p->chq[c].head;
+	uint32_t n = 0;
 
 	if (!(p->held[idx].flags & CLCP_QF_FIRST))
 		return true;
-	for (; idx >= 0; idx = p->held[idx].next)
+	for (; idx >= 0; idx = p->held[idx].next, n++)
 		if (p->held[idx].flags & CLCP_QF_LAST)
 			return true;
-	return rx_starved(ep);
+	return rx_starved(ep) && n == ep->nheld;
 }
 
 /* Chan has a parked head that will do for `need` (whole: see head_whole). */
@@ -407,7 +416,7 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 		       enum head_need need)
 {
-	bool whole = need == HEAD_MESSAGE && (flags & CLCP_NONBLOCK);
+	bool whole = need == HEAD_WHOLE || (need == HEAD_MESSAGE && (flags & CLCP_NONBLOCK));
 	struct rx_wait_ctx w;
 	int rc, c;
 
@@ -426,6 +435,33 @@ static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 		if (rc < 0)
 			return rc;
 	}
+}
+
+/* Puts frame idx back at the head of chan's parked list (it was not taken). */
+static void repark_front(struct clcp_endpt *ep, int chan, int32_t idx)
+{
+	struct clcp__chanq *q = &ep->priv->chq[chan];
+
+	ep->priv->held[idx].next = q->head;
+	q->head = idx;
+	if (q->tail < 0)
+		q->tail = idx;
+	ep->nheld++;
+}
+
+/*
+ * A message receive failed halfway (err): the frames of that message still
+ * to come are dropped, parked ones now, the others as they are parked; the
+ * channel goes on with the next message.
+ */
+static int drop_rest(struct clcp_endpt *ep, int chan, int err)
+{
+	struct clcp__chanq *q = &ep->priv->chq[chan];
+
+	while (q->head >= 0 && !(ep->priv->held[q->head].flags & CLCP_QF_FIRST))
+		buf_free(ep, (uint32_t)unpark(ep, chan));
+	q->cut = q->head < 0;
+	return err;
 }
 
 /* Next frame of chan inside a message: parked, or waited for. */
@@ -476,7 +512,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	struct rx_wait_ctx w;
 	uint32_t msg_len;
 	size_t off = 0;
-	bool last, overflow = false;
+	bool last, begun = false, overflow = false;
 	int32_t idx;
 
 	wait_ctx_init(ep, &w, 0, spin, false);
@@ -484,7 +520,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	do {
 		idx = next_frame(ep, chan, &w);
 		if (idx < 0)
-			return idx;
+			return begun ? drop_rest(ep, chan, idx) : idx;
 		h = &ep->priv->held[idx];
 		if ((h->flags & CLCP_QF_PULL) && off == 0) { /* cap holds msg_len */
 			ssize_t n = take_pulled(ep, chan, idx, buf, spin);
@@ -494,6 +530,12 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 			last = false; /* declined: its frames follow */
 			continue;
 		}
+		if (begun && (h->flags & CLCP_QF_FIRST)) { /* its sender began another */
+			repark_front(ep, chan, idx);
+			return clcp__err(EPROTO, "channel %d: a message of frames cut short by the "
+					 "next message (dropped)", chan);
+		}
+		begun = true;
 		last = h->flags & CLCP_QF_LAST;
 		if (off + h->len > cap)
 			overflow = true;
@@ -611,6 +653,31 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
 	return len;
 }
 
+/*
+ * A message sent as frames (length unknown) is waited for whole before it
+ * is taken (or until no Rx buffer is left for its rest: then it is taken
+ * as it comes), so that one too long for cap stays queued (-EMSGSIZE).
+ */
+static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, size_t cap)
+{
+	const struct clcp__endpt_priv *p = ep->priv;
+	int32_t idx;
+	size_t len = 0;
+	int rc = wait_parked(ep, chan, flags, spin, HEAD_WHOLE);
+
+	if (rc < 0)
+		return rc;
+	for (idx = p->chq[*chan].head; idx >= 0; idx = p->held[idx].next) {
+		len += p->held[idx].len;
+		if (p->held[idx].flags & CLCP_QF_LAST)
+			break;
+	}
+	if (idx >= 0 && len > cap)
+		return clcp__err(EMSGSIZE, "message of frames of %zu bytes, buffer of %zu", len,
+				 cap);
+	return 0;
+}
+
 static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
 		      int spin)
 {
@@ -628,6 +695,10 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 	rc = message_head(ep, &c, flags, spin, HEAD_MESSAGE, &msg_len);
 	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
 		*chan = c;
+	if (rc < 0)
+		return rc;
+	if (msg_len == CLCP_MSG_LEN_UNKNOWN)
+		rc = frames_fit(ep, &c, flags, spin, cap);
 	if (rc < 0)
 		return rc;
 	if (msg_len != CLCP_MSG_LEN_UNKNOWN && msg_len > cap)

@@ -124,6 +124,9 @@ static int tx_args_check(struct clcp_endpt *ep, int chan, const void *buf,
 	if (ep->chan_err[chan])
 		return clcp__err(-ep->chan_err[chan], "channel %d failed earlier: %s",
 				 chan, clcp_strerror(ep->chan_err[chan]));
+	if (ep->priv->tx_midmsg[chan] && !(flags & CLCP__FRAME_CALL))
+		return clcp__err(EINVAL, "channel %d: a message begun by clcp_send_frame(CLCP_MORE) "
+				 "is open; end it with a frame without CLCP_MORE first", chan);
 	if (len && !buf)
 		return clcp__err(EFAULT, "buffer is NULL");
 	if (flags & CLCP_NONBLOCK) {
@@ -230,12 +233,21 @@ ssize_t clcp_snd_message(clcp_endpt_t *ep, int chan, const void *buf, size_t len
 	return clcp__tx_one(ep, chan, buf, len, flags, 0);
 }
 
+/* Chan is inside a message begun by clcp_send_frame(CLCP_MORE), or no longer. */
+void clcp__tx_open(struct clcp_endpt *ep, int chan, bool open)
+{
+	if (ep->priv->tx_midmsg[chan] == open)
+		return;
+	ep->priv->tx_midmsg[chan] = open;
+	ep->tx_open += open ? 1u : UINT32_MAX;
+}
+
 ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
 			int flags)
 {
 	struct clcp_qentry *e;
 	uint8_t qflags;
-	int rc = tx_args_check(ep, chan, buf, len, flags);
+	int rc = tx_args_check(ep, chan, buf, len, flags | CLCP__FRAME_CALL);
 
 	if (rc < 0)
 		return rc;
@@ -247,7 +259,7 @@ ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
 	qflags = ep->priv->tx_midmsg[chan] ? 0 : CLCP_QF_FIRST;
 	if (!(flags & CLCP_MORE))
 		qflags |= CLCP_QF_LAST;
-	ep->priv->tx_midmsg[chan] = !(qflags & CLCP_QF_LAST);
+	clcp__tx_open(ep, chan, !(qflags & CLCP_QF_LAST));
 	if (len)
 		memcpy(clcp_txq_buf(ep, e), buf, len);
 	clcp_txq_post(ep, e, (uint16_t)chan, (uint32_t)len, CLCP_MSG_LEN_UNKNOWN, qflags);

@@ -52,6 +52,7 @@ struct clcp_endpt {
 	int (*tx_direct)(struct clcp_endpt *ep, int chan, const void *buf,
 			 uint32_t len, uint32_t msg_len, uint8_t flags);
 	struct clcp__endpt_priv *priv;
+	uint32_t tx_open; /* channels inside a message begun by clcp_send_frame(CLCP_MORE) */
 };
 
 /* Out-of-line halves of the fast paths (src/). */
@@ -283,7 +284,7 @@ CLCP_INLINE ssize_t clcp__tx_one(struct clcp_endpt *ep, int chan,
 	int rc;
 
 	if (ep == NULL || len > ep->mtu || (flags & CLCP_NONBLOCK) || buf == NULL ||
-	    !clcp__chan_ready(ep, chan))
+	    ep->tx_open || !clcp__chan_ready(ep, chan))
 		return clcp__tx_msg(ep, chan, buf, len, flags, spin);
 	if (ep->hdr->tx_head == ep->tx_tail) {
 		rc = ep->tx_direct(ep, chan, buf, (uint32_t)len, (uint32_t)len,

@@ -195,3 +195,77 @@ CONF_TEST(frames, every_buffer_on_loan, conf_params_backends)
 	}
 	conf_pair_close(&pr);
 }
+
+/*
+ * A message begun by clcp_send_frame(CLCP_MORE) is finished by frames: a
+ * message call on that channel meanwhile is refused (-EINVAL) rather than
+ * merged into it, whatever its size or path (the inline one included).
+ */
+CONF_TEST(frames, message_calls_refused_inside_a_frame_message, conf_params_backends)
+{
+	char buf[64], big[8192];
+	struct conf_pair pr;
+	int c;
+
+	conf_pair_open(p, NULL, &pr);
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "AAAA", 4, CLCP_MORE), 4, "first frame");
+	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, "BBBB", 4, 0), -EINVAL, "snd_message");
+	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, "BBBB", 4, 0), -EINVAL, "poll_tx_msg");
+	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, big, pr.mtu + 1, 0), -EINVAL,
+		       "a message longer than the mtu");
+	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, "BBBB", 4, CLCP_NONBLOCK), -EINVAL,
+		       "a nonblocking one");
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "CCCC", 4, 0), 4, "last frame");
+	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, "DDDD", 4, 0), 4, "a message after it");
+	c = pr.cb;
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0), 8, "the frame message");
+	cr_assert_eq(memcmp(buf, "AAAACCCC", 8), 0);
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0), 4, "the message");
+	cr_assert_eq(memcmp(buf, "DDDD", 4), 0);
+	conf_pair_close(&pr);
+}
+
+/*
+ * A sender built against an older header (its inline path does not know
+ * the rule above) may begin a message inside a frame message: the
+ * receiver drops the cut one (-EPROTO) and takes the next intact.
+ */
+CONF_TEST(frames, message_cut_short_by_the_next_is_dropped, conf_params_backends)
+{
+	struct conf_pair pr;
+	char buf[64];
+	int c;
+
+	conf_pair_open(p, NULL, &pr);
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "AAAA", 4, CLCP_MORE), 4, "first frame");
+	pr.a->tx_open = 0; /* what the older inline path sees */
+	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, "BBBB", 4, 0), 4, "the older inline send");
+	pr.a->tx_open = 1;
+	c = pr.cb;
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0), -EPROTO,
+		       "the cut message");
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), 0), 4, "the next");
+	cr_assert_eq(memcmp(buf, "BBBB", 4), 0);
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "", 0, 0), 0, "end the sender's message");
+	conf_pair_close(&pr);
+}
+
+/* A message of frames longer than the buffer stays queued, as any message does. */
+CONF_TEST(frames, frame_message_too_long_stays_queued, conf_params_backends)
+{
+	struct conf_pair pr;
+	char buf[64];
+	int c;
+
+	conf_pair_open(p, NULL, &pr);
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "xxxx", 4, CLCP_MORE), 4, "first frame");
+	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "yyyy", 4, 0), 4, "last frame");
+	c = pr.cb;
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, 6, 0), -EMSGSIZE, "into 6 bytes");
+	cr_assert_eq(c, pr.cb, "*chan names the channel");
+	c = CLCP_ANY;
+	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, sizeof(buf), CLCP_NONBLOCK), 8,
+		       "then into 64");
+	cr_assert_eq(memcmp(buf, "xxxxyyyy", 8), 0);
+	conf_pair_close(&pr);
+}

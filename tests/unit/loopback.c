@@ -7,6 +7,8 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -219,4 +221,78 @@ Test(loopback, peer_with_a_bad_layout_is_refused)
 	cr_assert(strstr(clcp_errmsg(), "failed earlier") != NULL, "%s", clcp_errmsg());
 	rx->hdr->rxq_off = rxq_off;
 	cr_assert_eq(clcp_close(dev), 0);
+}
+
+/* Floods channel y of ep with one-byte messages until told to stop. */
+struct flood {
+	clcp_endpt_t *ep;
+	int chan;
+	volatile int stop;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+
+	while (!f->stop)
+		if (clcp_snd_message(f->ep, f->chan, "Y", 1, CLCP_NONBLOCK) < 0)
+			sched_yield();
+	return NULL;
+}
+
+/*
+ * A message receive that fails halfway (-ENOBUFS: another channel's frames
+ * took every Rx buffer while the rest was still to come) drops that
+ * message, its rest included as it comes; the channel goes on with the
+ * next message (it used to answer -EPROTO for good).
+ */
+Test(loopback, message_cut_by_enobufs_drops_its_rest)
+{
+	struct clcp_endpt_attr at;
+	struct flood fl = { 0 };
+	clcp_endpt_t *a, *b;
+	clcp_dev_t *dev;
+	char buf[4096];
+	int ax, bx, by, c;
+	pthread_t t;
+	ssize_t n;
+
+	open_node(1, &dev);
+	cr_assert_eq(clcp_dev_attr_init(dev, &at), 0);
+	at.mtu = 256;
+	at.timeout_ms = 10000;
+	cr_assert_eq(clcp_alloc_endpt(dev, &at, &a), 0);
+	at.rxq_len = 4; /* 8 Rx buffers */
+	cr_assert_eq(clcp_alloc_endpt(dev, &at, &b), 0);
+	ax = clcp_alloc_chan(a, 10, 1, 20);
+	bx = clcp_alloc_chan(b, 20, 1, 10);
+	fl.ep = a;
+	fl.chan = clcp_alloc_chan(a, 11, 1, 21);
+	by = clcp_alloc_chan(b, 21, 1, 11);
+	cr_assert(ax >= 0 && bx >= 0 && fl.chan >= 0 && by >= 0);
+	/* Eight frames of one message hold every buffer of b: it begins. */
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(clcp_send_frame(a, ax, "xxxx", 4, CLCP_MORE | CLCP_NONBLOCK), 4,
+			     "frame %d", i);
+		if (i == 3) {
+			c = bx;
+			cr_assert_eq(clcp_rcv_message(b, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN);
+		}
+	}
+	cr_assert_eq(pthread_create(&t, NULL, flood_main, &fl), 0);
+	c = bx;
+	n = clcp_rcv_message(b, &c, buf, sizeof(buf), 0);
+	fl.stop = 1;
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(n, -ENOBUFS, "the flood took the buffers halfway: %zd", n);
+	c = by;
+	while (clcp_rcv_message(b, &c, buf, sizeof(buf), CLCP_NONBLOCK) == 1)
+		c = by;
+	cr_assert_eq(clcp_send_frame(a, ax, "rest", 4, 0), 4, "the cut message's last frame");
+	cr_assert_eq(clcp_snd_message(a, ax, "hello", 5, 0), 5);
+	c = bx;
+	n = clcp_rcv_message(b, &c, buf, sizeof(buf), 0);
+	cr_assert_eq(n, 5, "the next message: %zd (%s)", n, clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "hello", 5), 0);
+	clcp_close(dev);
 }
