@@ -133,12 +133,15 @@ static void remote_put(struct lb_remote *r)
 }
 
 /* Forgets the channel's peer (the device lock held). */
-static void chan_unresolve(struct lb_chan *lc)
+static void chan_unresolve(struct lb_dev *lb, struct lb_chan *lc)
 {
 	if (lc->rem)
 		remote_put(lc->rem);
+	if (lc->seg)
+		lb_node_ref(lb, lc->seg, -1);
 	lc->rem = NULL;
 	lc->rq = NULL;
+	lc->seg = NULL;
 }
 
 static void lb_close(struct clcp_dev *dev)
@@ -352,7 +355,7 @@ static void lb_chan_release(struct clcp_endpt *ep, int chan)
 		clcp_store_release(&n->ports[port], (uint64_t)0);
 	lb_node_unlock(n);
 	pthread_mutex_lock(&LB(ep->priv->dev)->lock);
-	chan_unresolve(lc);
+	chan_unresolve(LB(ep->priv->dev), lc);
 	pthread_mutex_unlock(&LB(ep->priv->dev)->lock);
 	memset(lc, 0, sizeof(*lc));
 }
@@ -489,7 +492,9 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 
 	if (lc->rem && w == lc->port_word && n == lc->seg)
 		return 0;
-	chan_unresolve(lc);
+	if (lc->port_word) /* resolved before: a port bound anew is another peer */
+		return -ECONNRESET;
+	chan_unresolve(LB(dev), lc);
 	if (clcp_load_relaxed(&ep->chans[chan].rx_seq)) /* a peer sent: it was there */
 		lc->seen = true;
 	if (ep1 == 0 || ep1 > n->max_endpts)
@@ -506,6 +511,7 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	}
 	chan_resolved(lc, r, n, d->peer_port, w);
+	lb_node_ref(LB(dev), n, 1);
 	return 0;
 }
 

@@ -47,10 +47,11 @@ struct lb_node {
 	struct lb_slot slots[];
 };
 
-/* Other nodes' segments; a dead one stays mapped (channels point into it). */
+/* Other nodes' segments; a dead one stays mapped while channels point into it. */
 struct lb_nodemap {
 	uint32_t node;
 	bool dead;
+	uint32_t refs; /* channels resolved into it */
 	struct lb_node *seg;
 	size_t size;
 };
@@ -170,6 +171,8 @@ size_t lb_node_size(uint32_t max_endpts);
 int lb_node_attach(struct clcp_dev *dev, struct lb_dev *lb, uint32_t max_endpts);
 void lb_node_detach(struct clcp_dev *dev, struct lb_dev *lb);
 struct lb_node *lb_node_peek(struct clcp_dev *dev, struct lb_dev *lb, uint32_t node);
+/* A channel resolves into another node's segment seg (+1) or lets go of it (-1). */
+void lb_node_ref(struct lb_dev *lb, const struct lb_node *seg, int delta);
 void lb_node_lock(struct lb_node *n);
 void lb_node_unlock(struct lb_node *n);
 bool lb_pid_dead(int32_t pid);

@@ -326,6 +326,28 @@ void lb_node_detach(struct clcp_dev *dev, struct lb_dev *lb)
 	lb->node = NULL;
 }
 
+/* A dead node's segment that no channel points into any more: unmapped, its slot free. */
+static void nodemap_reclaim(struct lb_nodemap *m)
+{
+	if (!m->seg || !m->dead || m->refs)
+		return;
+	munmap(m->seg, m->size);
+	memset(m, 0, sizeof(*m));
+}
+
+void lb_node_ref(struct lb_dev *lb, const struct lb_node *seg, int delta)
+{
+	for (uint32_t i = 0; i < LB_MAX_NODES; i++) {
+		struct lb_nodemap *m = &lb->others[i];
+
+		if (m->seg != seg)
+			continue;
+		m->refs += (uint32_t)delta;
+		nodemap_reclaim(m);
+		return;
+	}
+}
+
 /* A node segment mapped for reading its port map (ours or another's). */
 struct lb_node *lb_node_peek(struct clcp_dev *dev, struct lb_dev *lb, uint32_t node)
 {
@@ -342,6 +364,7 @@ struct lb_node *lb_node_peek(struct clcp_dev *dev, struct lb_dev *lb, uint32_t n
 				return m->seg;
 			m->dead = true; /* that node closed: look again */
 		}
+		nodemap_reclaim(m);
 		if (!m->seg && !free_m)
 			free_m = m;
 	}

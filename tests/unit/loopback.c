@@ -296,3 +296,64 @@ Test(loopback, message_cut_by_enobufs_drops_its_rest)
 	cr_assert_eq(memcmp(buf, "hello", 5), 0);
 	clcp_close(dev);
 }
+
+/*
+ * A peer that releases its channel and binds the same port again is a new
+ * peer: the old channel's sends fail with -ECONNRESET (they used to go on
+ * into the new channel, even the rest of a message begun before).
+ */
+Test(loopback, port_bound_anew_resets_the_old_channel)
+{
+	clcp_endpt_t *a, *b;
+	clcp_dev_t *dev;
+	char buf[64];
+	int ca, cb, c;
+
+	open_node(1, &dev);
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &a), 0);
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &b), 0);
+	ca = clcp_alloc_chan(a, 10, 1, 20);
+	cb = clcp_alloc_chan(b, 20, 1, 10);
+	cr_assert(ca >= 0 && cb >= 0);
+	cr_assert_eq(clcp_send_frame(a, ca, "part1", 5, CLCP_MORE), 5);
+	cr_assert_eq(clcp_release_chan(b, cb), 0);
+	cb = clcp_alloc_chan(b, 20, 1, 10);
+	cr_assert_geq(cb, 0);
+	cr_assert_eq(clcp_send_frame(a, ca, "part2", 5, 0), -ECONNRESET, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_snd_message(a, ca, "hello", 5, 0), -ECONNRESET, "the reset sticks");
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(b, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN,
+		     "nothing of the old channel reaches the new one");
+	clcp_close(dev);
+}
+
+/*
+ * A long-lived node meets peers that come and go, many more of them than
+ * it maps at once (64 nodes): each dead one's mapping goes with the last
+ * channel into it (the 65th peer used to be refused as never bound).
+ */
+Test(loopback, peers_that_come_and_go_are_unmapped)
+{
+	clcp_endpt_t *es, *ec;
+	clcp_dev_t *srv, *cli;
+	char buf[16];
+	int cs, cc, c;
+
+	open_node(50, &srv);
+	cr_assert_eq(clcp_alloc_endpt(srv, NULL, &es), 0);
+	for (int i = 0; i < 2 * 64 + 8; i++) {
+		open_node(51, &cli);
+		cr_assert_eq(clcp_alloc_endpt(cli, NULL, &ec), 0);
+		cc = clcp_alloc_chan(ec, 10, 50, 20);
+		cs = clcp_alloc_chan(es, 20, 51, 10);
+		cr_assert(cc >= 0 && cs >= 0, "peer %d: channels", i);
+		cr_assert_eq(clcp_snd_message(ec, cc, "hi", 2, 0), 2, "peer %d", i);
+		c = cs;
+		cr_assert_eq(clcp_rcv_message(es, &c, buf, sizeof(buf), 0), 2, "peer %d", i);
+		cr_assert_eq(clcp_snd_message(es, cs, "ho", 2, 0), 2, "peer %d: answer: %s", i,
+			     clcp_errmsg());
+		cr_assert_eq(clcp_release_chan(es, cs), 0);
+		cr_assert_eq(clcp_close(cli), 0);
+	}
+	cr_assert_eq(clcp_close(srv), 0);
+}
