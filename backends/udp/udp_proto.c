@@ -936,13 +936,28 @@ static void nobuf(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame
 	udp_ooo_flush(u, uc);
 }
 
+static void peer_failed(struct udp_dev *u, struct udp_chan *uc, enum udp_gone why);
+
+/*
+ * A frame longer than our mtu: the sender's mtu is larger, and its frame
+ * would be resent for ever. The channel resets at both ends (-ECONNRESET).
+ */
+static void mtu_mismatch(struct udp_dev *u, struct udp_chan *uc)
+{
+	if (uc->err)
+		return;
+	udp_send_ctl(u, uc, UDP_FF_RST);
+	peer_failed(u, uc, UDP_GONE_RST);
+}
+
 static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		    const unsigned char *payload)
 {
 	int32_t ahead = (int32_t)(f->seq - uc->rcv_nxt);
 
-	if (f->len > uc->ep->mtu) {
+	if (f->len > uc->ep->mtu) { /* the two ends' mtus differ: it would come again */
 		u->st.drops[UDP_DROP_LEN]++;
+		mtu_mismatch(u, uc);
 		return;
 	}
 	if (ahead != 0) /* a duplicate, or one was lost: tell the sender now */

@@ -1019,3 +1019,49 @@ Test(udp, many_frames_go_segmented)
 	clcp_close(a);
 	clcp_close(b);
 }
+
+/*
+ * The two ends' mtus differ (a mistake the docs warn of): a frame longer
+ * than the receiver's mtu resets the channel at both ends at once, where
+ * it used to be resent for ever while the sender blocked.
+ */
+Test(udp, mtu_mismatch_resets_the_channel)
+{
+	struct clcp_endpt_attr at;
+	clcp_endpt_t *a, *b;
+	clcp_dev_t *d0, *d1;
+	char uri[96], buf[1000] = { 0 };
+	int ca, cb, c;
+
+	snprintf(uri, sizeof(uri), "udp://0?local=%u", base_port() + 6);
+	cr_assert_eq(clcp_open(uri, &d0), 0, "%s: %s", uri, clcp_errmsg());
+	snprintf(uri, sizeof(uri), "udp://1?local=%u", base_port() + 6);
+	cr_assert_eq(clcp_open(uri, &d1), 0, "%s: %s", uri, clcp_errmsg());
+	clcp_endpt_attr_init(&at);
+	at.timeout_ms = 20000;
+	cr_assert_eq(clcp_alloc_endpt(d0, &at, &a), 0);
+	at.mtu = 256;
+	cr_assert_eq(clcp_alloc_endpt(d1, &at, &b), 0);
+	ca = clcp_alloc_chan(a, 10, 1, 20);
+	cb = clcp_alloc_chan(b, 20, 0, 10);
+	cr_assert(ca >= 0 && cb >= 0);
+	cr_assert_eq(clcp_snd_message(a, ca, "hi", 2, 0), 2, "a message within both mtus");
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(b, &c, buf, sizeof(buf), 0), 2);
+	cr_assert_eq(clcp_snd_message(a, ca, buf, sizeof(buf), 0), (ssize_t)sizeof(buf),
+		     "handed over");
+	c = cb;
+	cr_assert_eq(clcp_rcv_message(b, &c, buf, sizeof(buf), 0), -ECONNRESET, "receiver: %s",
+		     clcp_errmsg());
+	for (int i = 0; i < 100; i++) { /* within its window, until the reset is in */
+		ssize_t n = clcp_snd_message(a, ca, buf, sizeof(buf), 0);
+
+		if (n < 0) {
+			cr_assert_eq(n, -ECONNRESET, "sender: %s", clcp_errmsg());
+			break;
+		}
+		cr_assert_lt(i, 99, "the sender never learnt of the reset");
+	}
+	clcp_close(d1);
+	clcp_close(d0);
+}
