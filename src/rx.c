@@ -267,6 +267,15 @@ int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
 	return 0;
 }
 
+/* Some open channel has not failed: a CLCP_ANY wait may still end with a message. */
+static bool any_receivable(const struct clcp_endpt *ep)
+{
+	for (uint32_t c = 0; c < ep->nchan; c++)
+		if (ep->chans[c].state == CLCP_CHAN_ACTIVE && !ep->chan_err[c])
+			return true;
+	return false;
+}
+
 static bool rx_starved(struct clcp_endpt *ep)
 {
 	return ep->rx_post == ep->rx_tail && ep->priv->nfree == 0;
@@ -393,6 +402,8 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 	now = clcp__now_ms();
 	if (now >= p->next_check) { /* per endpoint: short calls check too */
 		rc = peers_check(ep, chan);
+		if (rc == 0 && *chan == CLCP_ANY && !any_receivable(ep))
+			rc = clcp__err(ENOTCONN, "no channel to receive from: none open, or all failed");
 		if (rc < 0)
 			return rc;
 		p->next_check = now + (uint64_t)w->check_ms;

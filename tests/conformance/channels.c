@@ -256,3 +256,30 @@ CONF_TEST(channels, parked_frames_fill_rx_is_enobufs, conf_params_modes)
 		       "channel 2 after the buffers came back");
 	conf_close(&e);
 }
+
+/*
+ * A CLCP_ANY receive that nothing can ever satisfy (no channel open, or
+ * every open one failed and reported) fails with -ENOTCONN within
+ * peer_check_ms instead of waiting for ever.
+ */
+CONF_TEST(channels, any_receive_with_nothing_to_receive_from_fails, conf_params_modes)
+{
+	struct conf_pair pr;
+	char buf[16];
+	int c = CLCP_ANY;
+
+	conf_pair_open(p, NULL, &pr);
+	conf_assert_rc(p, conf_send_pat(p->mode, pr.b, pr.cb, 8, 1), 0, "b -> a: a has seen b");
+	conf_assert_rc(p, conf_recv_pat(p->mode, pr.a, &c, 8, 1), 0, "a gets it");
+	conf_assert_rc(p, clcp_release_chan(pr.b, pr.cb), 0, "release b's only channel");
+	c = CLCP_ANY;
+	conf_assert_rc(p, conf_recv(p->mode, pr.b, &c, buf, sizeof(buf), 0), -ENOTCONN,
+		       "CLCP_ANY with no channel open");
+	c = CLCP_ANY;
+	conf_assert_rc(p, conf_recv(p->mode, pr.a, &c, buf, sizeof(buf), 0), -ECONNRESET,
+		       "a's channel: its peer released it");
+	c = CLCP_ANY;
+	conf_assert_rc(p, conf_recv(p->mode, pr.a, &c, buf, sizeof(buf), 0), -ENOTCONN,
+		       "CLCP_ANY with every channel failed and reported");
+	conf_pair_close(&pr);
+}
