@@ -500,8 +500,8 @@ static uint32_t chan_tx(int n, uint32_t ep, uint32_t chan)
 	return hal_be32(pg(n, ep)->chan_tx[chan]);
 }
 
-/* Credit channels: a frame leaves only for a posted slot promised to it. */
-Test(firmware, credit_channel_waits_for_a_posted_slot)
+/* open_pair with credit flow control, the hellos exchanged. */
+static void open_credit_pair(void)
 {
 	for (int n = 0; n < 2; n++) {
 		ep_layout(n, 0);
@@ -510,6 +510,12 @@ Test(firmware, credit_channel_waits_for_a_posted_slot)
 	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
 	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
 	step(3);
+}
+
+/* Credit channels: a frame leaves only for a posted slot promised to it. */
+Test(firmware, credit_channel_waits_for_a_posted_slot)
+{
+	open_credit_pair();
 	cr_assert(chan_tx(0, 0, 0) & MCP_CHT_SEEN, "the hellos met");
 	cr_assert(chan_tx(1, 0, 0) & MCP_CHT_SEEN);
 	post_tx(0, 0, 0, 0, 100, CLCP_QF_LAST);
@@ -565,13 +571,7 @@ Test(firmware, unanswered_asks_fail_the_channel)
 {
 	uint64_t ms;
 
-	for (int n = 0; n < 2; n++) {
-		ep_layout(n, 0);
-		cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
-	}
-	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
-	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
-	step(3);
+	open_credit_pair();
 	post_tx(0, 0, 0, 0, 100, CLCP_QF_LAST); /* no slot posted: it asks, and waits */
 	for (int i = 0; i < 6000 && !pg(0, 0)->chan_err[0]; i++) {
 		step(1);
