@@ -391,13 +391,28 @@ static int udp_chan_alloc(struct clcp_endpt *ep, int chan)
 	return 0;
 }
 
-/* Waits (bounded) until what was sent on uc is acked, so it is not lost. */
+/*
+ * Waits (bounded) until what was sent on uc is acked, so it is not lost.
+ * Unacked frames are resent at most every UDP_RTO_MAX_US, which a live
+ * peer answers: a peer node not heard for UDP_LINGER_QUIET_MS since the
+ * wait began is taken for gone, and the next channels to it do not wait
+ * while it stays silent (a dead host's channels: one wait, not one each).
+ */
 static void linger(struct udp_dev *u, struct udp_chan *uc)
 {
-	uint64_t end = now_ms() + UDP_LINGER_MS;
+	uint32_t node = uc->ep->chans[uc->idx].peer_node;
+	uint64_t t0 = now_ms(), end = t0 + UDP_LINGER_MS;
 	struct timespec ts;
 
+	if (u->mute.node == node && u->mute.ms == udp_heard_ms(u, uc))
+		return;
 	while (uc->snd_una != uc->snd_nxt && !uc->err && uc->seen && now_ms() < end) {
+		uint64_t heard = udp_heard_ms(u, uc);
+
+		if (now_ms() - (heard > t0 ? heard : t0) >= UDP_LINGER_QUIET_MS) {
+			u->mute = (struct udp_heard){ node, heard };
+			return;
+		}
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {

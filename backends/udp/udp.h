@@ -37,6 +37,7 @@
 #define UDP_RTO_MAX_US 200000u
 #define UDP_TICK_MS 10
 #define UDP_LINGER_MS 2000u
+#define UDP_LINGER_QUIET_MS 1000u /* a lingering channel's peer silent this long: gone */
 #define UDP_DEAD_MIN_MS 5000u /* default floor of dead_ms: a loaded host stalls for seconds */
 #define UDP_POLLER_TIMERS_US 5000u /* a poller's timers this late: the thread runs them */
 #define UDP_REO_MIN_US 1000u   /* reordering allowance before a hole counts as lost */
@@ -253,6 +254,7 @@ struct udp_dev {
 	uint64_t timers_us; /* last run of the timers */
 	uint64_t clock_us;  /* newest clock read under the lock: a polling pass's, or a send's */
 	struct udp_heard { uint32_t node; uint64_t ms; } heard[UDP_HEARD_SLOTS];
+	struct udp_heard mute; /* a node that let a linger go unanswered; heard last at ms */
 	struct udp_txb txb; /* datagrams batched for one sendmmsg */
 	bool no_gso;	    /* the kernel has no UDP_SEGMENT: plain datagrams to every peer */
 	struct udp_stats st;
@@ -352,6 +354,8 @@ void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
 void udp_timers(struct udp_dev *u);
 void udp_acks_flush(struct udp_dev *u);
 void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags);
+/* When uc's peer was last heard (ms, udp_now_us / 1000): on uc, or anything from its node. */
+uint64_t udp_heard_ms(const struct udp_dev *u, const struct udp_chan *uc);
 void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq);
 void udp_store_release(struct udp_dev *u, struct udp_chan *uc, uint32_t from, uint32_t to);
 uint32_t udp_rx_credit(struct clcp_endpt *ep);

@@ -1175,8 +1175,7 @@ static void rto_expired(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 	uc->rto_us = uc->rto_us * 2 < UDP_RTO_MAX_US ? uc->rto_us * 2 : UDP_RTO_MAX_US;
 }
 
-/* When the peer was last heard: on this channel, or anything from its node. */
-static uint64_t heard_ms(const struct udp_dev *u, const struct udp_chan *uc)
+uint64_t udp_heard_ms(const struct udp_dev *u, const struct udp_chan *uc)
 {
 	uint32_t node = uc->ep->chans[uc->idx].peer_node;
 	const struct udp_heard *h = &u->heard[node % UDP_HEARD_SLOTS];
@@ -1193,7 +1192,7 @@ static uint64_t heard_ms(const struct udp_dev *u, const struct udp_chan *uc)
  */
 static bool peer_silent(struct udp_dev *u, struct udp_chan *uc, uint64_t ms, uint64_t dead)
 {
-	uint64_t silent = ms - heard_ms(u, uc);
+	uint64_t silent = ms - udp_heard_ms(u, uc);
 
 	if (silent <= dead / 4) {
 		uc->probes = 0;

@@ -402,6 +402,69 @@ Test(udp, silent_peer_is_dead_within_dead_ms)
 	close(sock);
 	clcp_close(a);
 }
+
+#define MUTE_CHANS 6
+
+/* Node 1 in a child: MUTE_CHANS channels to node 0, one message on each, then stopped. */
+static int many_then_silent(void *arg)
+{
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	char uri[128];
+
+	snprintf(uri, sizeof(uri), "udp://1?local=%u&dead_ms=60000", *(unsigned *)arg);
+	if (clcp_open(uri, &dev) < 0 || clcp_alloc_endpt(dev, NULL, &ep) < 0)
+		return 1;
+	for (int i = 0; i < MUTE_CHANS; i++) {
+		int chan = clcp_alloc_chan(ep, (uint16_t)(100 + i), 0, (uint16_t)(200 + i));
+
+		if (chan < 0 || clcp_snd_message(ep, chan, "hi", 2, 0) != 2)
+			return 1;
+	}
+	if (tu_put(tu_child_sock, 'R') < 0)
+		return 1;
+	raise(SIGSTOP);
+	return 0;
+}
+
+/*
+ * Closing channels whose sends a dead host never acks: the first waits
+ * until the host has been silent for a second, the others not at all (each
+ * used to wait its whole 2 s linger, one after the other).
+ */
+Test(udp, close_to_a_dead_host_lingers_once)
+{
+	unsigned port = base_port();
+	int chan[MUTE_CHANS], sock, status, c;
+	clcp_endpt_t *ep;
+	clcp_dev_t *dev;
+	char uri[128], buf[16];
+	uint64_t t0, dt;
+	pid_t pid;
+
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&dead_ms=60000", port);
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s: %s", uri, clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep), 0);
+	for (int i = 0; i < MUTE_CHANS; i++)
+		chan[i] = clcp_alloc_chan(ep, (uint16_t)(200 + i), 1, (uint16_t)(100 + i));
+	pid = tu_fork(many_then_silent, &port, &sock);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(tu_expect(sock, 'R', 10000), 0, "peer not ready");
+	for (int i = 0; i < MUTE_CHANS; i++) {
+		c = chan[i];
+		cr_assert_eq(clcp_rcv_message(ep, &c, buf, sizeof(buf), 0), 2, "%s", clcp_errmsg());
+		cr_assert_eq(clcp_snd_message(ep, chan[i], "unacked", 7, 0), 7);
+	}
+	t0 = tu_now_ms();
+	cr_assert_eq(clcp_close(dev), 0);
+	dt = tu_now_ms() - t0;
+	cr_log_info("closed in %llu ms", (unsigned long long)dt);
+	cr_assert_lt(dt, 2ull * MUTE_CHANS * 1000 / 3, "closed in %llu ms", (unsigned long long)dt);
+	kill(pid, SIGKILL);
+	cr_assert_eq(tu_wait(pid, 10000, &status), 0);
+	close(sock);
+}
+
 #define DGRAM_MAX (32 + 64 + UDP_CRC_LEN)
 
 /*
