@@ -300,13 +300,14 @@ enum head_need {
 static bool head_whole(struct clcp_endpt *ep, int c)
 {
 	const struct clcp__endpt_priv *p = ep->priv;
-	int32_t idx = p->chq[c].head;
+	int32_t head = p->chq[c].head, idx;
 	uint32_t n = 0;
 
-	if (!(p->held[idx].flags & CLCP_QF_FIRST))
+	if (!(p->held[head].flags & CLCP_QF_FIRST))
 		return true;
-	for (; idx >= 0; idx = p->held[idx].next, n++)
-		if (p->held[idx].flags & CLCP_QF_LAST)
+	for (idx = head; idx >= 0; idx = p->held[idx].next, n++)
+		if ((p->held[idx].flags & CLCP_QF_LAST) ||
+		    (idx != head && (p->held[idx].flags & CLCP_QF_FIRST))) /* cut short: ends */
 			return true;
 	return rx_starved(ep) && n == ep->nheld;
 }
@@ -531,7 +532,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	do {
 		idx = next_frame(ep, chan, &w);
 		if (idx < 0)
-			return begun ? drop_rest(ep, chan, idx) : idx;
+			return begun && idx == -ENOBUFS ? drop_rest(ep, chan, idx) : idx;
 		h = &ep->priv->held[idx];
 		if ((h->flags & CLCP_QF_PULL) && off == 0) { /* cap holds msg_len */
 			ssize_t n = take_pulled(ep, chan, idx, buf, spin);
@@ -679,6 +680,8 @@ static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, si
 	if (rc < 0)
 		return rc;
 	for (idx = p->chq[*chan].head; idx >= 0; idx = p->held[idx].next) {
+		if (idx != p->chq[*chan].head && (p->held[idx].flags & CLCP_QF_FIRST))
+			return 0; /* cut short by the next message: copy_message says so */
 		len += p->held[idx].len;
 		if (p->held[idx].flags & CLCP_QF_LAST)
 			break;

@@ -570,22 +570,49 @@ static int chan_index(int chan)
 }
 
 /* The message at c's head leaves the model; copied: its bytes are checked. Returns its length. */
+/*
+ * Chan c's head message: its bytes, and whether it ends with a last frame
+ * (else the next message's first frame cuts it short, or it goes on).
+ */
+static size_t msg_scan(int c, bool *ends, bool *cut)
+{
+	size_t len = 0;
+
+	*ends = *cut = false;
+	for (uint32_t i = 0; i < F.m[c].qlen && !*ends && !*cut; i++) {
+		const struct mframe *f = qfront(c, i);
+
+		*cut = i > 0 && (f->flags & CLCP_QF_FIRST);
+		if (!*cut) {
+			len += f->len;
+			*ends = f->flags & CLCP_QF_LAST;
+		}
+	}
+	return len;
+}
+
+/* Takes chan c's head message from the model: up to its last frame, or the next's first. */
 static size_t msg_take(int c, size_t got, bool copied)
 {
 	size_t off = 0;
 	bool last;
 
-	do {
+	for (uint32_t i = 0;; i++) {
 		const struct mframe *f = qfront(c, 0);
 
 		CHECK(f, "chan %d: message longer than what was delivered", c);
+		if (i && (f->flags & CLCP_QF_FIRST) && !copied)
+			return off; /* cut short: the next message stays */
+		CHECK(!(i && (f->flags & CLCP_QF_FIRST)), "chan %d: taken across a first frame", c);
 		last = f->flags & CLCP_QF_LAST;
 		if (copied)
 			CHECK(off + f->len <= got && memcmp(F.msg + off, f->data, f->len) == 0,
 			      "chan %d: message bytes %zu.. are not what was sent", c, off);
 		off += f->len;
 		qpop(c);
-	} while (!last);
+		if (last)
+			break;
+	}
 	CHECK(!copied || off == got, "chan %d: message of %zu bytes, frames carried %zu", c, got,
 	      off);
 	return off;
@@ -602,7 +629,7 @@ static void msg_result(int c, ssize_t n, size_t cap)
 {
 	const struct mframe *h = c >= 0 ? qfront(c, 0) : NULL;
 	uint32_t msg_len = h ? h->msg_len : 0;
-	bool known = msg_len != CLCP_MSG_LEN_UNKNOWN;
+	bool known = msg_len != CLCP_MSG_LEN_UNKNOWN, ends, cut;
 
 	if (n >= 0) {
 		CHECK(h && (h->flags & CLCP_QF_FIRST) && (size_t)n <= cap, "chan %d: bad message",
@@ -612,13 +639,19 @@ static void msg_result(int c, ssize_t n, size_t cap)
 		      c, msg_len, n);
 	} else if (n == -EMSGSIZE) {
 		CHECK(h && (h->flags & CLCP_QF_FIRST), "chan %d: EMSGSIZE without a message", c);
-		if (!known || msg_len <= cap) /* frame-built and too long: consumed */
+		if (!known && (msg_scan(c, &ends, &cut), ends)) /* frames, waited for whole: stays */
+			CHECK(msg_scan(c, &ends, &cut) > cap, "chan %d: EMSGSIZE, but it fits", c);
+		else if (!known || msg_len <= cap) /* taken as it came, too long: consumed */
 			CHECK(msg_take(c, 0, false) > cap, "chan %d: EMSGSIZE, but it fit", c);
 	} else if (n == -EPROTO) {
 		CHECK(h, "chan %d: EPROTO without frames", c);
-		if (h->flags & CLCP_QF_FIRST) /* length mismatch: consumed */
-			CHECK(msg_take(c, 0, false) != msg_len && known,
-			      "chan %d: EPROTO, but fine", c);
+		if (h->flags & CLCP_QF_FIRST) { /* cut short, or a length mismatch: consumed */
+			size_t got;
+
+			msg_scan(c, &ends, &cut);
+			got = msg_take(c, 0, false);
+			CHECK(cut || (known && got != msg_len), "chan %d: EPROTO, but fine", c);
+		}
 	} else if (n == -ECONNRESET && h && (h->flags & CLCP_QF_FIRST) && !has_last(c)) {
 		msg_take_cut(c); /* its peer is gone: a message cut short is dropped */
 	} else {
