@@ -581,6 +581,17 @@ static void connect_check(struct clcp_endpt *ep, int chan)
 				       d->peer_port, d->peer_node, ep->priv->attr.connect_ms);
 }
 
+/* A peer gone (or our board) fails chan for good. */
+static void chan_check_sticky(struct clcp_endpt *ep, int chan)
+{
+	int rc = mx_chan_check(ep, chan);
+
+	if (ep->chan_err[chan] || (rc != -ECONNRESET && rc != -ENODEV))
+		return;
+	ep->chan_err[chan] =
+		rc == -ENODEV ? rc : clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
+}
+
 /* Sleeps on the endpoint fd until the NIC raises it (a credit, an error, a last frame). */
 static void sleep_fd(struct clcp_endpt *ep, int chan, uint32_t head, int ms)
 {
@@ -608,12 +619,7 @@ static int mx_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 		return 0;
 	if (now - me->last_check >= (uint64_t)ep->priv->attr.peer_check_ms) {
 		me->last_check = now;
-		int rc = mx_chan_check(ep, chan);
-
-		if ((rc == -ECONNRESET || rc == -ENODEV) && !ep->chan_err[chan])
-			ep->chan_err[chan] =
-				rc == -ENODEV ? rc
-					      : clcp__err(ECONNRESET, "peer of channel %d is gone", chan);
+		chan_check_sticky(ep, chan);
 		connect_check(ep, chan);
 		if (ep->chan_err[chan])
 			return 0;
