@@ -195,8 +195,6 @@ int clcp__endpt_check(struct clcp_endpt *ep);
 int clcp__chan_check(struct clcp_endpt *ep, int chan);
 /* Chan is inside a message begun by clcp_send_frame(CLCP_MORE) (ep->tx_open counts them). */
 void clcp__tx_open(struct clcp_endpt *ep, int chan, bool open);
-/* tx.c: the caller is clcp_send_frame (flags bit, beside the user's). */
-#define CLCP__FRAME_CALL 0x40000000
 uint64_t clcp__now_ms(void);
 uint64_t clcp__now_ns(void);
 void clcp__spin_init(struct clcp__spin *s, const struct clcp_endpt_attr *a);

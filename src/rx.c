@@ -267,15 +267,6 @@ int clcp__rx_wait(struct clcp_endpt *ep, int ms, bool spin)
 	return 0;
 }
 
-/* Some open channel has not failed: a CLCP_ANY wait may still end with a message. */
-static bool any_receivable(const struct clcp_endpt *ep)
-{
-	for (uint32_t c = 0; c < ep->nchan; c++)
-		if (ep->chans[c].state == CLCP_CHAN_ACTIVE && !ep->chan_err[c])
-			return true;
-	return false;
-}
-
 static bool rx_starved(struct clcp_endpt *ep)
 {
 	return ep->rx_post == ep->rx_tail && ep->priv->nfree == 0;
@@ -289,6 +280,31 @@ enum head_need {
 	HEAD_WHOLE,   /* a whole message (head_whole) */
 };
 
+/* How chan's parked head message ends, so far. */
+enum head_end {
+	HEAD_OPEN, /* its last frame is still to come */
+	HEAD_LAST, /* with its last frame */
+	HEAD_CUT,  /* cut short by the next message's first frame */
+};
+
+/* Walks chan's parked head message: how it ends; its bytes and frames (*n) so far. */
+static enum head_end head_scan(const struct clcp_endpt *ep, int c, size_t *len, uint32_t *n)
+{
+	const struct clcp__endpt_priv *p = ep->priv;
+	int32_t head = p->chq[c].head, idx;
+
+	*len = 0;
+	*n = 0;
+	for (idx = head; idx >= 0; idx = p->held[idx].next, ++*n) {
+		if (idx != head && (p->held[idx].flags & CLCP_QF_FIRST))
+			return HEAD_CUT;
+		*len += p->held[idx].len;
+		if (p->held[idx].flags & CLCP_QF_LAST)
+			return HEAD_LAST;
+	}
+	return HEAD_OPEN;
+}
+
 /*
  * Chan's head message can be taken without waiting for its sender: its
  * last frame is parked, or its frames hold every Rx buffer (the rest then
@@ -299,17 +315,12 @@ enum head_need {
  */
 static bool head_whole(struct clcp_endpt *ep, int c)
 {
-	const struct clcp__endpt_priv *p = ep->priv;
-	int32_t head = p->chq[c].head, idx;
-	uint32_t n = 0;
+	uint32_t n;
+	size_t len;
 
-	if (!(p->held[head].flags & CLCP_QF_FIRST))
+	if (!(ep->priv->held[ep->priv->chq[c].head].flags & CLCP_QF_FIRST))
 		return true;
-	for (idx = head; idx >= 0; idx = p->held[idx].next, n++)
-		if ((p->held[idx].flags & CLCP_QF_LAST) ||
-		    (idx != head && (p->held[idx].flags & CLCP_QF_FIRST))) /* cut short: ends */
-			return true;
-	return rx_starved(ep) && n == ep->nheld;
+	return head_scan(ep, c, &len, &n) != HEAD_OPEN || (rx_starved(ep) && n == ep->nheld);
 }
 
 /* Chan has a parked head that will do for `need` (whole: see head_whole). */
@@ -339,12 +350,17 @@ static int pick_parked(struct clcp_endpt *ep, enum head_need need, bool whole)
 	return -1;
 }
 
-/* Peer checks: the named channel, or every channel not yet reported. */
+/*
+ * Peer checks: the named channel, or every channel not yet reported. A
+ * CLCP_ANY wait with no channel left to receive from (none open, or all
+ * failed and reported) fails with -ENOTCONN.
+ */
 static int peers_check(struct clcp_endpt *ep, int *chan)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
 	uint32_t c, first = *chan == CLCP_ANY ? 0 : (uint32_t)*chan;
 	uint32_t last = *chan == CLCP_ANY ? ep->nchan : first + 1;
+	bool live = false;
 
 	for (c = first; c < last; c++) {
 		int rc;
@@ -358,12 +374,15 @@ static int peers_check(struct clcp_endpt *ep, int *chan)
 			return ep->chan_err[c];
 		}
 		rc = ops->chan_check(ep, (int)c);
+		live = true;
 		if (rc != -ECONNRESET && rc != -ENODEV)
 			continue;
 		ep->chan_err[c] = rc;
 		*chan = (int)c;
 		return rc == -ENODEV ? rc : clcp__err(ECONNRESET, "peer of channel %u is gone", c);
 	}
+	if (*chan == CLCP_ANY && !live)
+		return clcp__err(ENOTCONN, "no channel to receive from: none open, or all failed");
 	return 0;
 }
 
@@ -403,8 +422,6 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 	now = clcp__now_ms();
 	if (now >= p->next_check) { /* per endpoint: short calls check too */
 		rc = peers_check(ep, chan);
-		if (rc == 0 && *chan == CLCP_ANY && !any_receivable(ep))
-			rc = clcp__err(ENOTCONN, "no channel to receive from: none open, or all failed");
 		if (rc < 0)
 			return rc;
 		p->next_check = now + (uint64_t)w->check_ms;
@@ -672,21 +689,14 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
  */
 static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, size_t cap)
 {
-	const struct clcp__endpt_priv *p = ep->priv;
-	int32_t idx;
-	size_t len = 0;
 	int rc = wait_parked(ep, chan, flags, spin, HEAD_WHOLE);
+	uint32_t n;
+	size_t len;
 
 	if (rc < 0)
 		return rc;
-	for (idx = p->chq[*chan].head; idx >= 0; idx = p->held[idx].next) {
-		if (idx != p->chq[*chan].head && (p->held[idx].flags & CLCP_QF_FIRST))
-			return 0; /* cut short by the next message: copy_message says so */
-		len += p->held[idx].len;
-		if (p->held[idx].flags & CLCP_QF_LAST)
-			break;
-	}
-	if (idx >= 0 && len > cap)
+	/* Cut short: copy_message says so; still open: taken as it comes. */
+	if (head_scan(ep, *chan, &len, &n) == HEAD_LAST && len > cap)
 		return clcp__err(EMSGSIZE, "message of frames of %zu bytes, buffer of %zu", len,
 				 cap);
 	return 0;

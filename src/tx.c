@@ -112,8 +112,9 @@ static int tx_direct(struct clcp_endpt *ep, int chan, const void *data,
 	return rc == 0 && ep->chan_err[chan] ? ep->chan_err[chan] : rc;
 }
 
+/* The checks before a send; `message`: a message call, refused inside a message of frames. */
 static int tx_args_check(struct clcp_endpt *ep, int chan, const void *buf,
-			 size_t len, int flags)
+			 size_t len, int flags, bool message)
 {
 	int rc = clcp__endpt_check(ep);
 
@@ -124,7 +125,7 @@ static int tx_args_check(struct clcp_endpt *ep, int chan, const void *buf,
 	if (ep->chan_err[chan])
 		return clcp__err(-ep->chan_err[chan], "channel %d failed earlier: %s",
 				 chan, clcp_strerror(ep->chan_err[chan]));
-	if (ep->priv->tx_midmsg[chan] && !(flags & CLCP__FRAME_CALL))
+	if (message && ep->priv->tx_midmsg[chan])
 		return clcp__err(EINVAL, "channel %d: a message begun by clcp_send_frame(CLCP_MORE) "
 				 "is open; end it with a frame without CLCP_MORE first", chan);
 	if (len && !buf)
@@ -219,7 +220,7 @@ ssize_t clcp__tx_msg(struct clcp_endpt *ep, int chan, const void *buf,
 
 	if (len > CLCP_MSG_MAX)
 		return clcp__err(EMSGSIZE, "message of %zu bytes > CLCP_MSG_MAX", len);
-	rc = tx_args_check(ep, chan, buf, len, flags);
+	rc = tx_args_check(ep, chan, buf, len, flags, true);
 	if (rc < 0)
 		return rc;
 	if (len > ep->mtu && ep->hdr->tx_head == ep->tx_tail)
@@ -247,7 +248,7 @@ ssize_t clcp_send_frame(clcp_endpt_t *ep, int chan, const void *buf, size_t len,
 {
 	struct clcp_qentry *e;
 	uint8_t qflags;
-	int rc = tx_args_check(ep, chan, buf, len, flags | CLCP__FRAME_CALL);
+	int rc = tx_args_check(ep, chan, buf, len, flags, false);
 
 	if (rc < 0)
 		return rc;

@@ -55,6 +55,7 @@ struct mx_ep {
 	uint64_t last_check;
 	uint64_t *unseen_since; /* per channel: a frame waits for a peer never heard from */
 	bool gone;		/* the board was removed: every call fails with -ENODEV */
+	uint64_t gone_asked_ms; /* when the driver was last asked (once per peer_check_ms) */
 };
 
 static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -464,13 +465,19 @@ static void errors_sync(struct clcp_endpt *ep)
 			ep->chan_err[c] = mx_dev_chan_error(DEV(ep), me->idx, c);
 }
 
-/* -ENODEV once the board is gone (asked of the driver only until it is). */
+/*
+ * -ENODEV once the board is gone. The driver is asked (ask) at most once
+ * per peer_check_ms, not once per channel checked, and only until it is.
+ */
 static int board_gone(struct clcp_endpt *ep, bool ask)
 {
 	struct mx_ep *me = MXE(ep);
+	uint64_t now = ask && !me->gone ? clcp__now_ms() : 0;
 
-	if (!me->gone && ask)
+	if (now && now - me->gone_asked_ms >= (uint64_t)ep->priv->attr.peer_check_ms) {
+		me->gone_asked_ms = now;
 		me->gone = mx_dev_gone(DEV(ep), me->idx);
+	}
 	if (!me->gone)
 		return 0;
 	return clcp__err(ENODEV, "the board of endpoint %u is gone (unplugged or unbound)",

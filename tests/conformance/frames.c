@@ -196,6 +196,14 @@ CONF_TEST(frames, every_buffer_on_loan, conf_params_backends)
 	conf_pair_close(&pr);
 }
 
+/* A pair whose a -> b channel is inside a message of frames: its first, 4 bytes. */
+static void open_with_first_frame(const struct conf_param *p, struct conf_pair *pr,
+				  const char *first)
+{
+	conf_pair_open(p, NULL, pr);
+	conf_assert_rc(p, clcp_send_frame(pr->a, pr->ca, first, 4, CLCP_MORE), 4, "first frame");
+}
+
 /*
  * A message begun by clcp_send_frame(CLCP_MORE) is finished by frames: a
  * message call on that channel meanwhile is refused (-EINVAL) rather than
@@ -207,8 +215,7 @@ CONF_TEST(frames, message_calls_refused_inside_a_frame_message, conf_params_back
 	struct conf_pair pr;
 	int c;
 
-	conf_pair_open(p, NULL, &pr);
-	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "AAAA", 4, CLCP_MORE), 4, "first frame");
+	open_with_first_frame(p, &pr, "AAAA");
 	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, "BBBB", 4, 0), -EINVAL, "snd_message");
 	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, "BBBB", 4, 0), -EINVAL, "poll_tx_msg");
 	conf_assert_rc(p, clcp_snd_message(pr.a, pr.ca, big, pr.mtu + 1, 0), -EINVAL,
@@ -236,8 +243,7 @@ CONF_TEST(frames, message_cut_short_by_the_next_is_dropped, conf_params_backends
 	char buf[64];
 	int c;
 
-	conf_pair_open(p, NULL, &pr);
-	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "AAAA", 4, CLCP_MORE), 4, "first frame");
+	open_with_first_frame(p, &pr, "AAAA");
 	pr.a->tx_open = 0; /* what the older inline path sees */
 	conf_assert_rc(p, clcp_poll_tx_msg(pr.a, pr.ca, "BBBB", 4, 0), 4, "the older inline send");
 	pr.a->tx_open = 1;
@@ -257,8 +263,7 @@ CONF_TEST(frames, frame_message_too_long_stays_queued, conf_params_backends)
 	char buf[64];
 	int c;
 
-	conf_pair_open(p, NULL, &pr);
-	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "xxxx", 4, CLCP_MORE), 4, "first frame");
+	open_with_first_frame(p, &pr, "xxxx");
 	conf_assert_rc(p, clcp_send_frame(pr.a, pr.ca, "yyyy", 4, 0), 4, "last frame");
 	c = pr.cb;
 	conf_assert_rc(p, clcp_rcv_message(pr.b, &c, buf, 6, 0), -EMSGSIZE, "into 6 bytes");
