@@ -866,12 +866,28 @@ static void count_endpt_drop(struct mcp *m, clcp_u32 i)
 	hal_dma_to_host(m->hw, at, SCRATCH_WORD + 8, 8);
 }
 
+/*
+ * A whole frame longer than the endpoint's mtu: the two ends' mtus differ,
+ * and every such frame would be lost. The channel resets at both ends (as
+ * on udp; loopback's sender finds it out itself: -EMSGSIZE).
+ */
+static void mtu_mismatch(struct mcp *m, clcp_u32 ep, struct mcp_chan *c)
+{
+	clcp_u32 ch = (clcp_u32)(c - m->ep[ep].chans);
+
+	credits_drop(&m->ep[ep], c);
+	chan_fail(m, ep, ch, MCP_ECONNRESET);
+	chan_pub(m, ep, ch);
+	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
+}
+
 /* Validates an arrived packet; 1 to keep it, 0 if dropped (and counted). */
 static int rx_check(struct mcp *m, clcp_u32 len, int status)
 {
 	const clcp_u8 *p = hal_sram(m->hw, RX_PKT_OFF);
 	const struct clcp_frame_hdr *f = rx_hdr(m);
 	struct mcp_stats *st = &m->sh->stats;
+	struct mcp_chan *c;
 	clcp_u32 ep, type;
 
 	if (status != HAL_RX_OK) {
@@ -889,7 +905,8 @@ static int rx_check(struct mcp *m, clcp_u32 len, int status)
 		rx_ctrl(m, f);
 		return 0;
 	}
-	if (!rx_chan(m, f, &ep)) {
+	c = rx_chan(m, f, &ep);
+	if (!c) {
 		mcp_drop(m, &st->drop_port, MCP_DROP_PORT, hal_be16(f->dst_port));
 		tx_ctrl(m, hal_be32(f->src_node), hal_be16(f->src_port), hal_be16(f->dst_port),
 			MCP_CTRL_REFUSED, 0);
@@ -898,6 +915,8 @@ static int rx_check(struct mcp *m, clcp_u32 len, int status)
 	if (hal_be32(f->len) != len - MCP_PKT_HDR || hal_be32(f->len) > m->ep[ep].mtu) {
 		mcp_drop(m, &st->drop_len, MCP_DROP_LEN, len);
 		count_endpt_drop(m, ep);
+		if (hal_be32(f->len) == len - MCP_PKT_HDR)
+			mtu_mismatch(m, ep, c);
 		return 0;
 	}
 	return 1;

@@ -589,6 +589,31 @@ Test(firmware, unanswered_asks_fail_the_channel)
 	cr_assert_eq(chan_tx(0, 0, 0) & MCP_CHT_ASKING, 0, "no ask is out any more");
 }
 
+/*
+ * The two ends' mtus differ: a frame longer than the receiver's mtu is
+ * dropped and resets the channel at both ends (it used to be lost, the
+ * sender none the wiser).
+ */
+Test(firmware, frame_over_the_receivers_mtu_resets_both_ends)
+{
+	for (int n = 0; n < 2; n++) {
+		ep_layout(n, 0);
+		if (n == 1)
+			ep_hdr(1, 0)->mtu = 256;
+		cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
+	}
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
+	step(3);
+	post_rx(1, 0, 0);
+	post_tx(0, 0, 0, 0, 500, CLCP_QF_LAST);
+	step(8);
+	cr_assert_geq(STAT(1, drop_len), 1, "dropped");
+	cr_assert_eq(rxq(1, 0, 0)->owner, CLCP_OWNER_NIC, "nothing delivered");
+	cr_assert_eq(pg(1, 0)->chan_err[0], MCP_ECONNRESET, "the receiver's channel resets");
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET, "so does the sender's");
+}
+
 /* The driver gives a channel up: its frames come back with the error. */
 Test(firmware, failed_channel_hands_entries_back)
 {

@@ -283,3 +283,30 @@ CONF_TEST(channels, any_receive_with_nothing_to_receive_from_fails, conf_params_
 		       "CLCP_ANY with every channel failed and reported");
 	conf_pair_close(&pr);
 }
+
+/*
+ * The two ends' mtus differ (the docs say they must not): a message whose
+ * frames are longer than the receiver's mtu fails the sender's channel
+ * (-EMSGSIZE where the sender sees the peer's mtu, -ECONNRESET where the
+ * receiver's NIC resets the channel), never a silent loss or a hang.
+ */
+CONF_TEST(channels, mtu_mismatch_fails_the_senders_channel, conf_params_backends)
+{
+	struct clcp_endpt_attr big, small;
+	struct conf_end a, b;
+	char buf[1000] = { 0 };
+	ssize_t n = 0;
+
+	clcp_endpt_attr_init(&big);
+	big.mtu = 1024;
+	small = big;
+	small.mtu = CLCP_MTU_MIN;
+	conf_open_ok(p, NODE_A, &big, PORT_A, NODE_B, PORT_B, &a);
+	conf_open_ok(p, NODE_B, &small, PORT_B, NODE_A, PORT_A, &b);
+	for (int i = 0; i < 200 && n >= 0; i++) /* within its window, until the reset is in */
+		n = clcp_snd_message(a.ep, a.chan, buf, sizeof(buf), 0);
+	cr_assert(n == -EMSGSIZE || n == -ECONNRESET, "[%s] sends over the peer's mtu: %zd (%s)",
+		  p->backend, n, clcp_errmsg());
+	conf_close(&b);
+	conf_close(&a);
+}
