@@ -940,14 +940,14 @@ static void peer_failed(struct udp_dev *u, struct udp_chan *uc, enum udp_gone wh
 
 /*
  * A frame longer than our mtu: the sender's mtu is larger, and its frame
- * would be resent for ever. The channel resets at both ends (-ECONNRESET).
+ * would be resent for ever. The channel resets at both ends (-ECONNRESET);
+ * each resend gets a reset again, as the first may be lost.
  */
 static void mtu_mismatch(struct udp_dev *u, struct udp_chan *uc)
 {
-	if (uc->err)
-		return;
 	udp_send_ctl(u, uc, UDP_FF_RST);
-	peer_failed(u, uc, UDP_GONE_RST);
+	if (!uc->err)
+		peer_failed(u, uc, UDP_GONE_RST);
 }
 
 static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
