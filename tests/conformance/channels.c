@@ -218,7 +218,7 @@ CONF_TEST(channels, parked_frames_fill_rx_is_enobufs, conf_params_modes)
 	clcp_endpt_t *tx;
 	int t1, t2, r1, r2, c;
 	char buf[64];
-	uint32_t n = 0, round;
+	uint32_t n = 0;
 	ssize_t rc = 0;
 
 	clcp_endpt_attr_init(&attr);
@@ -232,13 +232,14 @@ CONF_TEST(channels, parked_frames_fill_rx_is_enobufs, conf_params_modes)
 	t2 = clcp_alloc_chan(tx, 202, NODE_A, 102);
 	cr_assert(r1 >= 0 && r2 >= 0 && t1 >= 0 && t2 >= 0);
 	/* Fill, let a look at channel 2 park the frames, fill again... */
-	for (round = 0; round < 100; round++) {
+	/* On a lossy wire (udp) frames in flight get resent: up to 200 ms apart. */
+	for (uint64_t t0 = tu_now_ms(); tu_now_ms() - t0 < 3000;) {
 		conf_assert_rc(p, fill_nonblock(p->mode, tx, t1, &n), -EAGAIN, "filling channel 1");
 		c = r2;
 		rc = conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK);
 		if (rc != -EAGAIN)
 			break;
-		tu_msleep(2); /* on a lossy wire (udp) frames still in flight get resent */
+		tu_msleep(2);
 	}
 	conf_assert_rc(p, rc, -ENOBUFS, "nonblocking look at channel 2");
 	cr_assert_gt(n, 0u);
