@@ -480,6 +480,12 @@ static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_nod
 	lc->pull_slot = pull_slot_of(r, h, lc->peer_chan);
 }
 
+/* The endpoint r was released, or its process died. */
+static bool owner_gone(struct lb_remote *r)
+{
+	return clcp_load_relaxed(&RH(r)->closed) || lb_pid_dead(r->pid);
+}
+
 static int resolve_locked(struct clcp_endpt *ep, int chan)
 {
 	struct clcp_dev *dev = ep->priv->dev;
@@ -506,8 +512,8 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 		remote_put(r);
 		return clcp__err(EPROTO, "peer endpoint of channel %d has a bad layout", chan);
 	}
-	if (!peer_matches(ep, chan, r, w)) {
-		remote_put(r);
+	if (!peer_matches(ep, chan, r, w) || (!lc->seen && owner_gone(r))) {
+		remote_put(r); /* a dead owner's port, never reached: not bound (again) yet */
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	}
 	chan_resolved(lc, r, n, d->peer_port, w);
@@ -674,7 +680,7 @@ static int lb_chan_check(struct clcp_endpt *ep, int chan)
 
 	if (rc < 0)
 		return rc;
-	if (clcp_load_relaxed(&RH(lc->rem)->closed) || lb_pid_dead(lc->rem->pid))
+	if (owner_gone(lc->rem))
 		return -ECONNRESET;
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,30 @@ static void loss_hook(struct udp_dev *u)
 	u->loss_seed = seed ^ (uint64_t)getpid() << 20;
 }
 
+/* The first channel's incarnation: random, so a process that restarts on the same ports differs. */
+static void inc_seed(struct udp_dev *u)
+{
+	struct timespec ts;
+
+	if (getrandom(&u->inc_next, sizeof(u->inc_next), GRND_NONBLOCK) == sizeof(u->inc_next))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	u->inc_next = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+		      (uint64_t)getpid() << 40;
+}
+
+/* A channel's incarnation: never 0, and no two alike in a device (an odd step over 2^64). */
+static void inc_take(struct udp_dev *u, unsigned char out[UDP_INC_LEN])
+{
+	uint64_t inc;
+
+	do
+		inc = u->inc_next += 0x9e3779b97f4a7c15ull;
+	while (inc == 0);
+	for (unsigned i = 0; i < UDP_INC_LEN; i++)
+		out[i] = (unsigned char)(inc >> (56 - 8 * i));
+}
+
 /* AF_XDP cannot run (clcp_errmsg says why): the node uses its sockets, said once. */
 void udp_xdp_fallback(struct udp_dev *u)
 {
@@ -111,6 +136,7 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 		return clcp__err(ENOMEM, "udp: out of memory");
 	}
 	loss_hook(u);
+	inc_seed(u);
 	rc = udp_conf_parse(dev, args, &u->conf);
 	if (rc == 0)
 		rc = sock_open(dev, u);
@@ -130,10 +156,11 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 
 static const char *const drop_names[UDP_NDROPS] = {
 	"drop_short", "drop_version", "drop_key",   "drop_len", "drop_src",
-	"drop_port",  "drop_seq",     "drop_nobuf", "drop_crc",
+	"drop_port",  "drop_seq",     "drop_nobuf", "drop_crc", "drop_early",
 };
 
-static const char *const gone_names[UDP_NGONE] = { "gone_rst", "gone_icmp", "gone_silence" };
+static const char *const gone_names[UDP_NGONE] = { "gone_rst", "gone_icmp", "gone_silence",
+						   "gone_restart" };
 
 /* The device's counters, by name (docs/api.md, "Counters"). */
 static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
@@ -351,6 +378,7 @@ static void chan_init(struct clcp_endpt *ep, int chan, const struct udp_node *pe
 	memset(uc, 0, sizeof(*uc));
 	uc->ep = ep;
 	uc->idx = (uint16_t)chan;
+	inc_take(UDP(ep->priv->dev), uc->inc);
 	uc->peer = peer->sa;
 	uc->peer_len = peer->len;
 	uc->fd = udp_psock_get(UDP(ep->priv->dev), peer);

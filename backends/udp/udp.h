@@ -51,6 +51,7 @@
 #define UDP_XDP_RING_MIN 64u   /* AF_XDP ring entries, sized from the first endpoint's queues */
 #define UDP_XDP_RING_MAX 4096u
 #define UDP_SMALL_DGRAM 512u   /* a lone datagram this small is gathered and sent with send() */
+#define UDP_INC_LEN 8u	       /* a control frame's payload: its channel's incarnation */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
@@ -69,6 +70,7 @@ enum udp_drop {
 	UDP_DROP_SEQ,
 	UDP_DROP_NOBUF,
 	UDP_DROP_CRC,
+	UDP_DROP_EARLY, /* data before the peer channel's incarnation is known */
 	UDP_NDROPS,
 };
 
@@ -85,6 +87,7 @@ enum udp_gone {
 	UDP_GONE_RST,	 /* it said so (released its channel or endpoint) */
 	UDP_GONE_ICMP,	 /* port unreachable: its process is gone */
 	UDP_GONE_SILENT, /* silent for dead_ms, probes unanswered */
+	UDP_GONE_RESTART, /* another incarnation answers: its process (or channel) is new */
 	UDP_NGONE,
 };
 
@@ -194,6 +197,8 @@ struct udp_chan {
 	struct clcp_endpt *ep;
 	uint16_t idx;
 	bool active, seen, ack_queued;
+	unsigned char inc[UDP_INC_LEN]; /* this channel's incarnation, big-endian: control frames carry it */
+	uint64_t peer_inc; /* the peer channel's, from its first control frame (0: none yet) */
 	bool ack_owed; /* frames received since the last ack went out */
 	int err; /* set by the NIC; copied into chan_err by the user thread */
 	struct sockaddr_storage peer;
@@ -261,6 +266,7 @@ struct udp_dev {
 	unsigned char *rxbufs; /* UDP_BATCH datagrams */
 	uint32_t loss_pm;      /* test hook: outgoing datagrams dropped per mille */
 	uint64_t loss_seed;
+	uint64_t inc_next; /* the next channel's incarnation: random at open, then stepped */
 	struct udp_xsk *xsk; /* xdp mode: the AF_XDP socket (udp_xdp.c); NULL: sockets */
 	int xsk_fd;	     /* its fd once bound (atomic: the thread polls it unlocked); -1 */
 };

@@ -75,8 +75,16 @@ static void hdr_put(struct clcp_frame_hdr *h, const struct udp_frame *f)
 static bool tail_ok(const struct udp_frame *f, size_t extra)
 {
 	if (f->flags & UDP_FF_SACK)
-		return extra == UDP_SACK_LEN && f->len == 0 && (f->flags & CLCP_FF_ACK);
+		return extra == UDP_SACK_LEN && !(f->flags & CLCP_FF_DATA) &&
+		       (f->flags & CLCP_FF_ACK);
 	return extra == 0;
+}
+
+/* A control frame carries its channel's incarnation; a reset for no channel, nothing. */
+static bool ctl_len_ok(const struct udp_frame *f)
+{
+	return (f->flags & CLCP_FF_DATA) || f->len == UDP_INC_LEN ||
+	       (f->len == 0 && (f->flags & UDP_FF_RST));
 }
 
 /* Copies len bytes from offset off of what follows the header. */
@@ -148,18 +156,18 @@ static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp
 	f->seq = ntohl(h.seq);
 	f->ack = ntohl(h.ack);
 	/* The payload is contiguous in body (a longer one is dropped by data_in anyway). */
-	if (f->len > n - UDP_HDR_LEN || f->len > d->body_len ||
-	    (f->len && !(f->flags & CLCP_FF_DATA)) || !tail_ok(f, n - UDP_HDR_LEN - f->len))
+	if (f->len > n - UDP_HDR_LEN || f->len > d->body_len || !ctl_len_ok(f) ||
+	    !tail_ok(f, n - UDP_HDR_LEN - f->len))
 		return UDP_DROP_LEN + 1;
 	return 0;
 }
 
-/* The SACK bitmap of a datagram hdr_get accepted with UDP_FF_SACK (no payload). */
-static uint64_t sack_get(const struct udp_rxd *d)
+/* The 8 big-endian bytes at offset off after the header. */
+static uint64_t rxd_be64(const struct udp_rxd *d, size_t off)
 {
-	unsigned char b[UDP_SACK_LEN];
+	unsigned char b[8];
 
-	rxd_read(d, 0, b, sizeof(b));
+	rxd_read(d, off, b, sizeof(b));
 	return (uint64_t)get_be32(b) << 32 | get_be32(b + 4);
 }
 
@@ -595,6 +603,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uint64_t sack = flags & UDP_FF_RST ? 0 : sack_map(uc);
 
 	frame_init(u, uc, &f, flags | CLCP_FF_ACK | (sack ? UDP_FF_SACK : 0));
+	f.len = UDP_INC_LEN;
 	if (!uc->seen)
 		f.flags |= UDP_FF_HELLO;
 	/* F2: a small credit makes the user's next post call wake_senders (F1). */
@@ -605,7 +614,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	u->st.tx_sacks += sack != 0;
-	chan_send(u, uc, &f, NULL, NULL, sack ? &sack : NULL);
+	chan_send(u, uc, &f, uc->inc, NULL, sack ? &sack : NULL);
 }
 
 /* Where frame seq waits for its ack: a UMEM frame (xdp mode), or the store. */
@@ -1047,6 +1056,36 @@ static void direct_note(struct udp_psock *ps, const struct udp_frame *f, struct 
 		ps->direct_ep = NULL;
 }
 
+/*
+ * The frame is of the peer channel we know: its control frames carry the
+ * incarnation, taken from the first; data before that is dropped (the
+ * peer resends it). Another incarnation is a new process (or channel) on
+ * the peer's node and port: ours fails (-ECONNRESET) and the new one gets
+ * a reset, with HELLO kept for a hello: it waits for a channel of ours
+ * allocated anew. False: the frame goes no further.
+ */
+static bool incarnation_ok(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+			   const struct udp_rxd *d, const struct sockaddr_storage *from,
+			   socklen_t fromlen)
+{
+	uint64_t inc;
+
+	if (f->flags & CLCP_FF_DATA) {
+		if (!uc->peer_inc)
+			u->st.drops[UDP_DROP_EARLY]++;
+		return uc->peer_inc != 0;
+	}
+	inc = rxd_be64(d, 0);
+	if (!uc->peer_inc)
+		uc->peer_inc = inc;
+	if (inc == uc->peer_inc)
+		return true;
+	if (!uc->err)
+		peer_failed(u, uc, UDP_GONE_RESTART);
+	send_rst(u, f, from, fromlen);
+	return false;
+}
+
 /* A datagram read at `now` (RTT samples, life of the peer). */
 static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 		     const struct sockaddr_storage *from, socklen_t fromlen,
@@ -1085,13 +1124,15 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
 		return;
 	}
+	if (!incarnation_ok(u, uc, &f, d, from, fromlen))
+		return;
 	if (!uc->seen || (f.flags & (UDP_FF_HELLO | UDP_FF_PROBE))) {
 		uc->seen = true;
 		pthread_cond_broadcast(&u->cond);
 		udp_ack_queue(u, uc);
 	}
 	if (f.flags & CLCP_FF_ACK)
-		ack_in(u, uc, &f, (f.flags & UDP_FF_SACK) ? sack_get(d) : 0, now);
+		ack_in(u, uc, &f, (f.flags & UDP_FF_SACK) ? rxd_be64(d, f.len) : 0, now);
 	if (f.flags & CLCP_FF_DATA)
 		data_in(u, uc, &f, d->body);
 	direct_note(ps, &f, uc);

@@ -24,9 +24,10 @@ struct victim_args {
 	unsigned nsend;	  /* messages to send before dying */
 	unsigned wait_ms; /* delay between the 'S' token and death */
 	int release_chan; /* release the channel instead of dying */
+	bool until_told;  /* die at the 'K' token instead */
 };
 
-/* Child: binds, sends nsend messages, says 'S', then dies or releases. */
+/* Child: binds, sends nsend messages, says 'S', then dies (when told) or releases. */
 static int victim(void *arg)
 {
 	const struct victim_args *a = arg;
@@ -41,6 +42,8 @@ static int victim(void *arg)
 		TU_CK(rc == 0, "send %u: %d %s", i, rc, clcp_errmsg());
 	}
 	TU_CK(tu_put(tu_child_sock, 'S') == 0, "token");
+	if (a->until_told)
+		TU_CK(tu_expect(tu_child_sock, 'K', 20000) == 0, "no kill");
 	tu_msleep(a->wait_ms);
 	if (a->release_chan) {
 		rc = clcp_release_chan(e.ep, e.chan);
@@ -222,4 +225,120 @@ CONF_TEST(peerfail, zombie_peer_is_dead, conf_params_modes)
 	conf_close(&e);
 	reclaim(p);
 	close(sock);
+}
+
+/* Child: the peer's next process on the same node and port: sends message 100. */
+static int next_life(void *arg)
+{
+	const struct victim_args *a = arg;
+	struct conf_end e;
+	int rc;
+
+	rc = conf_open(a->p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
+	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
+	rc = conf_send_pat(CONF_INTR, e.ep, e.chan, SMALL, 100);
+	if (rc == -ECONNRESET) { /* it met the old channel first: a channel anew */
+		TU_CK(clcp_release_chan(e.ep, e.chan) == 0, "release");
+		e.chan = clcp_alloc_chan(e.ep, PORT_B, NODE_A, PORT_A);
+		TU_CK(e.chan >= 0, "alloc again: %d %s", e.chan, clcp_errmsg());
+		rc = conf_send_pat(CONF_INTR, e.ep, e.chan, SMALL, 100);
+	}
+	TU_CK(rc == 0, "send: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
+	conf_close(&e);
+	return 0;
+}
+
+/* The peer's first process sends nsend messages, we take them, it dies. */
+static void first_life_over(const struct conf_param *p, struct victim_args *a, struct conf_end *e)
+{
+	int sock, c;
+	pid_t pid;
+
+	pid = tu_fork(victim, a, &sock);
+	cr_assert_gt(pid, 0);
+	open_watcher(p, e);
+	cr_assert_eq(tu_put(sock, 'G'), 0);
+	for (uint32_t i = 0; i < a->nsend; i++) {
+		c = e->chan;
+		conf_assert_rc(p, conf_recv_pat(CONF_POLL, e->ep, &c, SMALL, i), 0,
+			       "message of the first process");
+	}
+	cr_assert_eq(tu_expect(sock, 'S', 20000), 0);
+	tu_msleep(50); /* our acks reach it while it lives */
+	cr_assert_eq(tu_put(sock, 'K'), 0);
+	conf_child_killed(pid, SIGKILL, "first process");
+	close(sock);
+}
+
+/* Unless heard already, the channel allocated anew gets the next process's message 100. */
+static void next_life_heard(const struct conf_param *p, struct conf_end *e, pid_t pid, int sock,
+			    bool heard)
+{
+	int c = e->chan;
+
+	if (!heard)
+		conf_assert_rc(p, conf_recv_pat(CONF_POLL, e->ep, &c, SMALL, 100), 0,
+			       "the next process's message, on the channel allocated anew");
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "next process");
+	conf_close(e);
+	close(sock);
+}
+
+/*
+ * The peer's process dies unnoticed (nothing went to it since) and a new
+ * one takes its node and port. The old channel must neither wait for ever
+ * nor take the new process's frames as the old one's: it fails with
+ * -ECONNRESET (udp), or gives the new process's message whole (loopback,
+ * myrinet: docs/api.md, "Peers that restart"). A channel allocated anew
+ * then talks to the new process.
+ */
+CONF_TEST(peerfail, restarted_peer_is_never_taken_for_the_old, conf_params_backends)
+{
+	struct victim_args a = { .p = p, .nsend = 3, .until_told = true };
+	struct conf_end e;
+	char buf[SMALL];
+	int sock, c;
+	ssize_t rc;
+	pid_t pid;
+
+	first_life_over(p, &a, &e);
+	pid = tu_fork(next_life, &a, &sock);
+	cr_assert_gt(pid, 0);
+	c = e.chan;
+	rc = conf_recv(CONF_POLL, e.ep, &c, buf, sizeof(buf), 0);
+	if (rc == -ECONNRESET) {
+		conf_assert_rc(p, clcp_release_chan(e.ep, e.chan), 0, "release the old channel");
+		e.chan = clcp_alloc_chan(e.ep, PORT_A, NODE_B, PORT_B);
+		cr_assert_geq(e.chan, 0, "[%s] alloc anew: %d", p->backend, e.chan);
+	} else {
+		cr_assert_eq(rc, SMALL, "[%s] the old channel: %zd (%s)", p->backend, rc,
+			     clcp_strerror((int)rc));
+		cr_assert_eq(tu_check(buf, SMALL, 100), -1, "[%s] not the new message", p->backend);
+	}
+	next_life_heard(p, &e, pid, sock, rc != -ECONNRESET);
+}
+
+/*
+ * The same, the first process's death found first (-ECONNRESET): a channel
+ * allocated anew to its port waits for the next process, as for a port
+ * not bound yet (it failed at once on loopback, the dead owner still in
+ * the port map).
+ */
+CONF_TEST(peerfail, channel_to_a_dead_peers_port_waits_for_the_next, conf_params_backends)
+{
+	struct victim_args a = { .p = p, .nsend = 1, .until_told = true };
+	struct conf_end e;
+	int sock;
+	pid_t pid;
+
+	first_life_over(p, &a, &e);
+	expect_reset_recv(p, &e, CONF_POLL);
+	conf_assert_rc(p, clcp_release_chan(e.ep, e.chan), 0, "release the old channel");
+	e.chan = clcp_alloc_chan(e.ep, PORT_A, NODE_B, PORT_B);
+	cr_assert_geq(e.chan, 0, "[%s] alloc anew: %d", p->backend, e.chan);
+	pid = tu_fork(next_life, &a, &sock);
+	cr_assert_gt(pid, 0);
+	next_life_heard(p, &e, pid, sock, false);
 }

@@ -2,7 +2,8 @@
 /*
  * Writes the seed corpus of fuzz_udp_rx into a directory: valid hellos,
  * one-frame and multi-frame messages, frames out of order, duplicates, an
- * ack of a sent frame, a reset, and bad datagrams of each kind.
+ * ack of a sent frame, a reset, data before a hello, a peer's new
+ * incarnation, and bad datagrams of each kind.
  *
  *   fuzz_udp_corpus DIR
  */
@@ -57,6 +58,8 @@ static void dg(unsigned c, unsigned src, unsigned fix, unsigned version, unsigne
 static void dgram(unsigned c, unsigned flags, uint32_t seq, uint32_t ack, uint32_t msg_len,
 		  const char *payload, unsigned fix)
 {
+	if (!(flags & (CLCP_FF_DATA | RST)))
+		fix |= FIX_INC; /* a control frame carries its channel's incarnation */
 	dg(c, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR | fix, CLCP_FRAME_VERSION, flags, seq, ack,
 	   msg_len, payload);
 }
@@ -108,12 +111,12 @@ static void bad_datagrams(void)
 	byte(0x05);
 	raw(FSRC_NODE1, "short", 5);
 	raw(FSRC_NODE1, junk, sizeof(junk));				    /* wrong key and len */
-	dg(0, FSRC_HDR, FIX_LEN | FIX_ADDR, 2, CLCP_FF_ACK, 0, 0, 4, NULL); /* version */
-	dg(0, FSRC_IP, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK, 0, 0, 4, NULL); /* source */
-	dg(0, FSRC_NODE2, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK, 0, 0, 4, NULL);
+	dg(0, FSRC_HDR, FIX_LEN | FIX_ADDR | FIX_INC, 2, CLCP_FF_ACK, 0, 0, 4, NULL); /* version */
+	dg(0, FSRC_IP, FIX_VK | FIX_LEN | FIX_ADDR | FIX_INC, 1, CLCP_FF_ACK, 0, 0, 4, NULL); /* source */
+	dg(0, FSRC_NODE2, FIX_VK | FIX_LEN | FIX_ADDR | FIX_INC, 1, CLCP_FF_ACK, 0, 0, 4, NULL);
 	dg(0, FSRC_HDR, FIX_VK | FIX_ADDR, 1, CLCP_FF_DATA, 0, 0, 4, "abcd"); /* len 0 */
 	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, 0, 0, 0, 4, "abcd");  /* no DATA */
-	dg(3, FSRC_HDR, FIX_VK | FIX_LEN, 1, CLCP_FF_ACK, 0, 0, 0, NULL);     /* no port: RST */
+	dg(3, FSRC_HDR, FIX_VK | FIX_INC, 1, CLCP_FF_ACK, 0, 0, 0, NULL);     /* no port: RST */
 	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR | FIX_SEQ, 1, CLCP_FF_DATA | CLCP_FF_FIRST,
 	   0x7f, 0, 1, "x"); /* ahead of a hole */
 }
@@ -200,6 +203,22 @@ int main(int argc, char **argv)
 	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "new");
 	op(FOP_MSG, 0x08);
 	bad |= save(d, "chan-again");
+
+	byte(0x05); /* data before the peer's incarnation is known: dropped, sent again */
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 5, "early");
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 5, "again");
+	op(FOP_MSG, 0x08);
+	bad |= save(d, "early");
+
+	byte(0x05); /* another incarnation on the peer's node and port: the channel fails */
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 5, "hello");
+	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK | HELLO, 0, 0, 8, "reborn!!");
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "new");
+	op(FOP_MSG, 0x08);
+	op(FOP_MSG, 0x08);
+	bad |= save(d, "restart");
 
 	bad_datagrams();
 	bad |= save(d, "bad");

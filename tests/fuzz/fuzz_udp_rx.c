@@ -265,11 +265,17 @@ static int chan_named(const unsigned char *b)
 }
 
 /* After the payload, before the CRC: a SACK bitmap in a pure ack that says so, else nothing. */
-static bool tail_ok(uint8_t flags, uint32_t len, size_t extra)
+static bool tail_ok(uint8_t flags, size_t extra)
 {
 	if (flags & UDP_FF_SACK)
-		return extra == UDP_SACK_LEN && len == 0 && (flags & CLCP_FF_ACK);
+		return extra == UDP_SACK_LEN && !(flags & CLCP_FF_DATA) && (flags & CLCP_FF_ACK);
 	return extra == 0;
+}
+
+/* A control frame's payload is its channel's incarnation; a reset for no channel has none. */
+static bool ctl_len_ok(uint8_t flags, uint32_t len)
+{
+	return (flags & CLCP_FF_DATA) || len == UDP_INC_LEN || (len == 0 && (flags & UDP_FF_RST));
 }
 
 /*
@@ -290,8 +296,8 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 	if (be32(b + 28) != FUZZ_KEY)
 		return UDP_DROP_KEY;
 	len = be32(b + 12);
-	if (len > n - UDP_HDR_LEN || (len && !(b[1] & CLCP_FF_DATA)) ||
-	    !tail_ok(b[1], len, n - UDP_HDR_LEN - len))
+	if (len > n - UDP_HDR_LEN || !ctl_len_ok(b[1], len) ||
+	    !tail_ok(b[1], n - UDP_HDR_LEN - len))
 		return UDP_DROP_LEN;
 	if (src == FSRC_UNSPEC || node_src(be32(b + 8)) != src)
 		return UDP_DROP_SRC;
@@ -300,6 +306,8 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 		return UDP_DROP_PORT;
 	if (b[1] & UDP_FF_RST)
 		return -1;
+	if ((b[1] & CLCP_FF_DATA) && !uchan(*chan)->peer_inc)
+		return UDP_DROP_EARLY; /* no control frame named the peer's incarnation yet */
 	if ((b[1] & CLCP_FF_DATA) && len > F.ep->mtu)
 		return UDP_DROP_LEN;
 	*data = b[1] & CLCP_FF_DATA;
@@ -371,17 +379,18 @@ static struct udp_psock *psock_of(int src)
 }
 
 /*
- * Bytes read apart from the header and body, as the in-place read does: up
- * to the CRC when the header says there is a payload, up to 12 (a SACK
- * bitmap and the CRC) when it says there is none; never into the header.
+ * Bytes read apart from the header and body, as the in-place read does: what
+ * follows the payload the header's len names (a SACK bitmap, the CRC), up
+ * to the CRC when len is past the end; never into the header or payload.
  */
 static size_t split_len(const unsigned char *b, size_t n)
 {
-	size_t max;
+	size_t max, len;
 
 	if (n <= UDP_HDR_LEN)
 		return 0;
-	max = be32(b + 12) == 0 ? UDP_SACK_LEN + UDP_CRC_LEN : UDP_CRC_LEN;
+	len = be32(b + 12);
+	max = len <= n - UDP_HDR_LEN ? n - UDP_HDR_LEN - len : UDP_CRC_LEN;
 	max = max < n - UDP_HDR_LEN ? max : n - UDP_HDR_LEN;
 	return n % (max + 1);
 }
@@ -438,6 +447,20 @@ static void dgram(const unsigned char *b, size_t n, int src)
 		CHECK(F.u->st.rx_data == st.rx_data, "a dropped datagram was delivered");
 }
 
+/* FIX_INC: a control frame's payload, the incarnation of c's peer, then a SACK bitmap if flagged. */
+static size_t ctl_payload(unsigned char *b, size_t len, int c)
+{
+	uint64_t inc = c < FUZZ_NCHAN && uchan(c)->peer_inc ? uchan(c)->peer_inc : FUZZ_INC;
+	size_t want = UDP_INC_LEN + ((b[1] & UDP_FF_SACK) ? UDP_SACK_LEN : 0);
+
+	if (len < want)
+		memset(b + UDP_HDR_LEN + len, 0, want - len);
+	put32(b + 12, UDP_INC_LEN);
+	put32(b + UDP_HDR_LEN, (uint32_t)(inc >> 32));
+	put32(b + UDP_HDR_LEN + 4, (uint32_t)inc);
+	return want;
+}
+
 /* FOP_DGRAM: a header repaired as asked, then the payload. */
 static size_t op_dgram(const unsigned char *in, size_t n)
 {
@@ -462,14 +485,14 @@ static size_t op_dgram(const unsigned char *in, size_t n)
 		b[0] = CLCP_FRAME_VERSION;
 		put32(b + 28, FUZZ_KEY);
 	}
-	if ((fix & FIX_LEN) && (b[1] & UDP_FF_SACK)) { /* the payload is the bitmap */
-		len = len < UDP_SACK_LEN ? len : UDP_SACK_LEN;
-		put32(b + 12, 0);
-	} else if (fix & FIX_LEN) {
-		put32(b + 12, (uint32_t)len);
+	if ((fix & FIX_INC) && !(b[1] & CLCP_FF_DATA)) {
+		len = ctl_payload(b, len, c);
+	} else {
+		if (fix & FIX_LEN)
+			put32(b + 12, (uint32_t)len);
+		if (fix & FIX_DATA)
+			b[1] = (uint8_t)(len ? b[1] | CLCP_FF_DATA : b[1] & ~CLCP_FF_DATA);
 	}
-	if (fix & FIX_DATA)
-		b[1] = (uint8_t)(len ? b[1] | CLCP_FF_DATA : b[1] & ~CLCP_FF_DATA);
 	if ((fix & FIX_ADDR) && c < FUZZ_NCHAN) {
 		put16(b + 2, chan_def[c].my_port);
 		put16(b + 4, chan_def[c].peer_port);

@@ -466,6 +466,13 @@ Test(udp, close_to_a_dead_host_lingers_once)
 }
 
 #define DGRAM_MAX (32 + 64 + UDP_CRC_LEN)
+#define PEER_INC "peer-inc" /* the forged peer channel's incarnation: 8 bytes */
+
+/* A control frame's payload is its channel's incarnation (docs/udp.md). */
+static const char *ctl_payload(uint8_t flags, const char *payload)
+{
+	return payload || (flags & CLCP_FF_DATA) ? payload : PEER_INC;
+}
 
 /*
  * Port 10 of node 0 to port 20 of node 1 (the header of docs/udp.md), at
@@ -474,7 +481,10 @@ Test(udp, close_to_a_dead_host_lingers_once)
 static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_t msg_len,
 			  const char *payload)
 {
-	uint32_t n = payload ? (uint32_t)strlen(payload) : 0, crc;
+	uint32_t n, crc;
+
+	payload = ctl_payload(flags, payload);
+	n = payload ? (uint32_t)strlen(payload) : 0;
 	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
 				    .dst_port = htons(20), .src_port = htons(10),
 				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
@@ -658,13 +668,18 @@ Test(udp, stale_reset_of_a_hello_is_ignored)
 static void engine_in_ack(struct engine *e, uint8_t flags, uint32_t seq, uint32_t ack,
 			  uint16_t credit, const char *payload)
 {
-	uint32_t n = payload ? (uint32_t)strlen(payload) : 0, crc;
-	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
-				    .dst_port = htons(20), .src_port = htons(10),
-				    .rsvd = htons(credit), .len = htonl(n),
-				    .msg_len = htonl(payload ? n : credit), .seq = htonl(seq),
-				    .ack = htonl(ack) };
+	bool data = flags & CLCP_FF_DATA;
+	uint32_t n, crc;
+	struct clcp_frame_hdr h;
 	unsigned char d[DGRAM_MAX];
+
+	payload = ctl_payload(flags, payload);
+	n = payload ? (uint32_t)strlen(payload) : 0;
+	h = (struct clcp_frame_hdr){ .version = CLCP_FRAME_VERSION, .flags = flags,
+				     .dst_port = htons(20), .src_port = htons(10),
+				     .rsvd = htons(credit), .len = htonl(n),
+				     .msg_len = htonl(data ? n : credit), .seq = htonl(seq),
+				     .ack = htonl(ack) };
 
 	cr_assert_leq(n, 64u);
 	memcpy(d, &h, sizeof(h));
@@ -816,8 +831,10 @@ static void w_sendn(int s, unsigned port, uint8_t flags, uint32_t seq, const voi
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	uint32_t crc;
 
+	if (!(flags & CLCP_FF_DATA) && !data) /* a control frame: the incarnation */
+		data = "w-inc-01", len = 8;
 	h.len = htonl((uint32_t)len);
-	h.msg_len = htonl(data ? (uint32_t)len : 64u); /* data: message length; ack: credit */
+	h.msg_len = htonl(flags & CLCP_FF_DATA ? (uint32_t)len : 64u); /* message length; credit */
 	h.seq = htonl(seq);
 	memcpy(d, &h, sizeof(h));
 	memcpy(d + sizeof(h), data ? data : "", len);
@@ -848,9 +865,9 @@ static bool w_recv(int s, uint8_t flags, struct clcp_frame_hdr *h, uint64_t *sac
 		if ((h->flags & flags) != flags)
 			continue;
 		if (h->flags & W_FF_SACK) {
-			cr_assert_eq(n, 32 + 8 + 4, "a SACK ack is header, map, CRC");
-			memcpy(&hi, d + 32, 4);
-			memcpy(&lo, d + 36, 4);
+			cr_assert_eq(n, 32 + 8 + 8 + 4, "a SACK ack is header, incarnation, map, CRC");
+			memcpy(&hi, d + 40, 4);
+			memcpy(&lo, d + 44, 4);
 			*sack = (uint64_t)ntohl(hi) << 32 | ntohl(lo);
 		}
 		return true;
