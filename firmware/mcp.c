@@ -219,14 +219,18 @@ static void credits_drop(struct mcp_endpt *e, struct mcp_chan *c)
 	c->want = 0;
 }
 
-/* Unbinds a channel's port and tells its peer's NIC (the peer sees a reset). */
+/*
+ * Unbinds a channel's port and tells its peer's NIC (the peer sees a
+ * reset), unless another activation took the peer's port: not its peer.
+ */
 static void chan_close(struct mcp *m, struct mcp_endpt *e, struct mcp_chan *c)
 {
 	mcp_port_unbind(m, c->my_port);
 	c->active = 0;
 	e->nactive--;
 	credits_drop(e, c);
-	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
+	if (!c->replaced)
+		tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
 }
 
 static void unbind_all(struct mcp *m, struct mcp_endpt *e)
@@ -275,13 +279,16 @@ static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	mc->seen = mc->asking = mc->want = 0;
 	mc->credits = mc->granted = 0;
 	mc->ask_us = hal_clock_us(m->hw) - ASK_RETRY_US;
+	mc->act = ++m->acts ? m->acts : ++m->acts;
+	mc->peer_act = 0;
+	mc->replaced = 0;
 	mc->active = 1;
 	e->nactive++;
 	epage(m, i)->chan_err[ch] = 0;
 	epage(m, i)->chan_ask[ch] = 0;
 	chan_pub(m, i, ch);
 	if (mc->credit) /* a peer bound first learns that we are here */
-		tx_ctrl(m, peer, mc->peer_port, mc->my_port, MCP_CTRL_HELLO, 0);
+		tx_ctrl(m, peer, mc->peer_port, mc->my_port, MCP_CTRL_HELLO, mc->act);
 	return 0;
 }
 
@@ -800,6 +807,26 @@ static void ctrl_grant(struct mcp *m, clcp_u32 i, struct mcp_chan *c, clcp_u32 n
 	rx_interrupt(m, i); /* a sender sleeping for credits looks again */
 }
 
+/*
+ * A hello names the peer channel's activation: the first one is kept.
+ * Another is a new channel on the peer's port (its process started anew):
+ * ours fails (a reset), and the newcomer's hellos and asks are refused, so
+ * it waits for a channel allocated anew here. True: refuse this one.
+ */
+static int replaced(struct mcp *m, clcp_u32 ep, clcp_u32 ch, struct mcp_chan *c, clcp_u32 op,
+		    clcp_u32 arg)
+{
+	if (op == MCP_CTRL_HELLO && arg && !c->peer_act)
+		c->peer_act = arg;
+	if (op == MCP_CTRL_HELLO && arg && arg != c->peer_act && !c->replaced) {
+		c->replaced = 1;
+		credits_drop(&m->ep[ep], c);
+		chan_fail(m, ep, ch, MCP_ECONNRESET);
+		inc32(&m->sh->stats.replaced);
+	}
+	return c->replaced && (op == MCP_CTRL_HELLO || op == MCP_CTRL_ASK);
+}
+
 /* A peer's NIC reports on one of our channels: remember it for the user side. */
 static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
 {
@@ -815,6 +842,11 @@ static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
 		return;
 	}
 	ch = (clcp_u32)(c - m->ep[ep].chans);
+	if (replaced(m, ep, ch, c, op, arg)) {
+		tx_ctrl(m, hal_be32(f->src_node), hal_be16(f->src_port), hal_be16(f->dst_port),
+			MCP_CTRL_REFUSED, 0);
+		return;
+	}
 	switch (op) {
 	case MCP_CTRL_REFUSED:
 		if (c->credit)
@@ -828,7 +860,7 @@ static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
 		break;
 	case MCP_CTRL_HELLO:
 		if (!c->seen && c->credit) /* answered once: both ends know */
-			tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_HELLO, 0);
+			tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_HELLO, c->act);
 		c->seen = 1;
 		break;
 	case MCP_CTRL_ASK:
@@ -1090,6 +1122,7 @@ void mcp_init(struct mcp *m, struct hal *hw)
 	m->hw = hw;
 	m->sh = hal_sram(hw, MCP_SHARED_OFF);
 	m->stall_max_us = 1000000u;
+	m->acts = hal_clock_us(hw);
 	zero_bytes(m->sh, sizeof(*m->sh));
 	zero_bytes(hal_sram(hw, MCP_EPAGE_OFF), MCP_MAX_ENDPTS * MCP_EPAGE_SIZE);
 	hal_eimr_set(hw, 0); /* polled: no LANai interrupts */

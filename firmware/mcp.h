@@ -25,6 +25,9 @@ struct mcp_chan {
 	clcp_u32 ask_us;  /* sender: when the last ask went */
 	clcp_u32 ask0_us; /* sender: when the asks now unanswered began */
 	clcp_u32 used_us; /* sender: when a credit last came or went */
+	clcp_u32 act;	  /* this activation's number: our hellos carry it */
+	clcp_u32 peer_act; /* the peer channel's, from its first hello (0: none yet) */
+	clcp_u8 replaced; /* another activation hailed us on the peer's port: failed */
 };
 
 struct mcp_endpt {
@@ -64,6 +67,7 @@ struct mcp {
 	clcp_u32 rx_len;
 	clcp_u32 stall_since;  /* when the pending packet began to wait */
 	clcp_u32 stall_max_us; /* then it is dropped (a full Rx queue) */
+	clcp_u32 acts; /* channel activations: from the clock at boot, so a NIC booted anew differs */
 	struct mcp_route routes[MCP_MAX_NODES];
 	struct mcp_endpt ep[MCP_MAX_ENDPTS];
 	struct mcp_port_slot portmap[MCP_PORTMAP_SLOTS];

@@ -15,7 +15,7 @@
 
 #include "clcp/abi.h"
 
-#define MCP_ABI_VERSION 3u
+#define MCP_ABI_VERSION 4u
 #define MCP_MAGIC 0x4d435031u /* "MCP1" */
 
 /* SRAM map (bytes). The image and its stack live below MCP_SHARED_OFF. */
@@ -56,7 +56,7 @@
  * its NIC promised to this channel and to no one else; no frame is ever
  * dropped for want of a buffer. The count travels in `seq`.
  */
-#define MCP_CTRL_HELLO 3u  /* I bound my end of this channel (answered once) */
+#define MCP_CTRL_HELLO 3u  /* I bound my end of this channel (answered once); seq = its activation */
 #define MCP_CTRL_ASK 4u	   /* credits please; seq = 1: a frame waits (grant when you can) */
 #define MCP_CTRL_GRANT 5u  /* seq = credits granted now (0: none free, may follow later) */
 #define MCP_CTRL_RETURN 6u /* seq = credits the sender left unused (idle): slots free again */
@@ -164,7 +164,7 @@ struct mcp_stats {
 	clcp_u32 ctrl_rx;
 	clcp_u32 credit_stalls; /* Tx entries that waited for a credit */
 	clcp_u32 grants;	/* credits granted to peers */
-	clcp_u32 rsvd;
+	clcp_u32 replaced; /* channels failed by a new activation on the peer's port */
 };
 
 /* --- debug log ring: firmware writes entry, then bumps head --- */

@@ -338,6 +338,7 @@ static int lb_chan_alloc(struct clcp_endpt *ep, int chan)
 	clcp_store_release(&n->ports[d->my_port], w);
 	lb_node_unlock(n);
 	memset(&LBE(ep)->chans[chan], 0, sizeof(struct lb_chan));
+	LBE(ep)->chans[chan].stamp = port_stamp(w, getpid());
 	resolve(ep, chan); /* a peer already bound is seen from now on */
 	return 0;
 }
@@ -415,17 +416,43 @@ static struct clcp_endpt_hdr *RH(struct lb_remote *r)
 	return (struct clcp_endpt_hdr *)r->base;
 }
 
+/* The endpoint r was released, or its process died. */
+static bool owner_gone(struct lb_remote *r)
+{
+	return clcp_load_relaxed(&RH(r)->closed) || lb_pid_dead(r->pid);
+}
+
+/* The peer's channel (from the port word), or NULL if the word names none. */
+static const struct clcp_chan_desc *peer_desc(struct lb_remote *r, uint64_t w)
+{
+	uint32_t pc = LB_PORT_CHAN(w);
+
+	if (pc >= RH(r)->nchan)
+		return NULL;
+	return (const struct clcp_chan_desc *)(r->base + RH(r)->chan_off) + pc;
+}
+
 /* The peer's channel (from the port word) points back at us? */
 static bool peer_matches(struct clcp_endpt *ep, int chan, struct lb_remote *r,
 			 uint64_t w)
 {
-	const struct clcp_chan_desc *me = &ep->chans[chan], *pd;
-	uint32_t pc = LB_PORT_CHAN(w);
+	const struct clcp_chan_desc *me = &ep->chans[chan], *pd = peer_desc(r, w);
 
-	if (pc >= RH(r)->nchan)
-		return false;
-	pd = (const struct clcp_chan_desc *)(r->base + RH(r)->chan_off) + pc;
-	return pd->peer_node == ep->hdr->node && pd->peer_port == me->my_port;
+	return pd && pd->peer_node == ep->hdr->node && pd->peer_port == me->my_port;
+}
+
+/*
+ * For a channel that never reached its peer: the peer is not there for it
+ * yet when the port's owner is gone (it died without unbinding), or when
+ * the peer's channel was reached by another sender before (an earlier
+ * process or channel on our port: the peer's channel belongs to it, and
+ * fails; a channel the peer allocates anew is ours).
+ */
+static bool peer_not_yet(const struct lb_chan *lc, struct lb_remote *r, uint64_t w)
+{
+	uint32_t heard = clcp_load_relaxed(&peer_desc(r, w)->rx_seq);
+
+	return owner_gone(r) || (heard != 0 && heard != lc->stamp);
 }
 
 /* The peer's queues and buffers lie inside its mapping: checked once, at resolve. */
@@ -480,11 +507,6 @@ static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_nod
 	lc->pull_slot = pull_slot_of(r, h, lc->peer_chan);
 }
 
-/* The endpoint r was released, or its process died. */
-static bool owner_gone(struct lb_remote *r)
-{
-	return clcp_load_relaxed(&RH(r)->closed) || lb_pid_dead(r->pid);
-}
 
 static int resolve_locked(struct clcp_endpt *ep, int chan)
 {
@@ -494,26 +516,31 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 	struct lb_node *n = lb_node_peek(dev, LB(dev), d->peer_node);
 	struct lb_remote *r;
 	uint64_t w = n ? clcp_load_acquire(&n->ports[d->peer_port]) : 0;
-	uint32_t ep1 = LB_PORT_EP1(w);
+	uint32_t ep1 = LB_PORT_EP1(w), heard;
 
 	if (lc->rem && w == lc->port_word && n == lc->seg)
 		return 0;
 	if (lc->port_word) /* resolved before: a port bound anew is another peer */
 		return -ECONNRESET;
 	chan_unresolve(LB(dev), lc);
-	if (clcp_load_relaxed(&ep->chans[chan].rx_seq)) /* a peer sent: it was there */
+	heard = clcp_load_relaxed(&ep->chans[chan].rx_seq);
+	if (heard) /* a peer sent: it was there */
 		lc->seen = true;
 	if (ep1 == 0 || ep1 > n->max_endpts)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	r = remote_get(dev, n, d->peer_node, ep1 - 1);
 	if (!r)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
+	if (heard && heard != port_stamp(w, r->pid)) {
+		remote_put(r); /* another than the peer that sent binds its port now */
+		return -ECONNRESET;
+	}
 	if (!peer_layout_ok(r)) {
 		remote_put(r);
 		return clcp__err(EPROTO, "peer endpoint of channel %d has a bad layout", chan);
 	}
-	if (!peer_matches(ep, chan, r, w) || (!lc->seen && owner_gone(r))) {
-		remote_put(r); /* a dead owner's port, never reached: not bound (again) yet */
+	if (!peer_matches(ep, chan, r, w) || (!lc->seen && peer_not_yet(lc, r, w))) {
+		remote_put(r);
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
 	}
 	chan_resolved(lc, r, n, d->peer_port, w);
@@ -609,7 +636,7 @@ static void mark_seen(struct lb_chan *lc)
 		lc->peer_chan;
 
 	if (!clcp_load_relaxed(&d->rx_seq))
-		clcp_store_relaxed(&d->rx_seq, 1u);
+		clcp_store_relaxed(&d->rx_seq, lc->stamp);
 	lc->marked = true;
 }
 

@@ -27,6 +27,19 @@
 #define LB_PORT_EP1(w) ((uint32_t)((w) >> 16) & 0xffffu)
 #define LB_PORT_CHAN(w) ((uint32_t)(w)&0xffffu)
 
+/*
+ * A binding of a port: its word's binding number and the binder's pid
+ * (a node segment made anew counts from 1 again), mixed, never 0. A
+ * receiver's rx_seq names its sender by it.
+ */
+static inline uint32_t port_stamp(uint64_t w, int32_t pid)
+{
+	uint32_t x = (uint32_t)(w >> 32) * 0x9e3779b1u ^ (uint32_t)pid * 0x85ebca6bu;
+
+	x ^= x >> 15;
+	return x ? x : 1u;
+}
+
 enum lb_slot_state { LB_SLOT_FREE = 0, LB_SLOT_RESERVED = 1, LB_SLOT_LIVE = 2 };
 
 struct lb_slot {
@@ -139,6 +152,7 @@ struct lb_chan {
 	uint16_t peer_chan;	     /* the peer's channel index */
 	bool marked; /* the peer's descriptor knows we were there (mark_seen) */
 	bool seen; /* the peer was bound once: its loss is a reset */
+	uint32_t stamp; /* our port's binding (port_stamp): what mark_seen leaves in the peer's rx_seq */
 	bool pull_refused; /* the peer cannot copy from us (permissions) */
 	struct lb_pull_slot *pull_slot; /* in the peer's file; NULL: it has none */
 	uint64_t pull_port; /* port_word when the pull was offered */

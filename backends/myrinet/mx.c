@@ -230,6 +230,7 @@ static const struct {
 	{ "ctrl_rx", offsetof(struct mcp_stats, ctrl_rx) },
 	{ "credit_stalls", offsetof(struct mcp_stats, credit_stalls) },
 	{ "grants", offsetof(struct mcp_stats, grants) },
+	{ "replaced", offsetof(struct mcp_stats, replaced) },
 	{ "rx_stalls", offsetof(struct mcp_stats, rx_stalls) },
 	{ "seq_errors", offsetof(struct mcp_stats, seq_errors) },
 	{ "tx_errors", offsetof(struct mcp_stats, tx_errors) },

@@ -543,6 +543,52 @@ Test(firmware, credit_channel_waits_for_a_posted_slot)
 	cr_assert_eq(STAT(1, drop_full) + STAT(1, rx_stalls), 0, "nothing ever waited or dropped");
 }
 
+/* Node n's NIC boots anew (its process died with it): the board, routes, endpoint 0. */
+static void reboot(int n)
+{
+	mcp_init(&nd[n].m, nd[n].hw);
+	nd[n].cmd_tail = 0;
+	for (uint8_t k = 0; k < 2; k++)
+		set_route(n, k, &k, 1);
+	cr_assert_eq(cmd(n, MCP_CMD_LOAD_ROUTES, 0, 2, 0, (uint32_t)n, 0, 0), 0);
+	memset(ep_hdr(n, 0), 0, 1u << 17);
+	ep_layout(n, 0);
+	cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);
+}
+
+/*
+ * A new activation on the peer's port (its NIC and process started anew)
+ * hails a channel that knows the old one: that channel fails with a reset,
+ * and the newcomer is refused (it waits) until a channel is activated anew
+ * here; then frames flow. The duplicate hello of a normal exchange (the
+ * answer to an answer) resets nothing.
+ */
+Test(firmware, hello_of_a_new_activation_resets_the_old_channel)
+{
+	open_credit_pair();
+	cr_assert(chan_tx(0, 0, 0) & MCP_CHT_SEEN, "the hellos met");
+	cr_assert_eq(pg(0, 0)->chan_err[0], 0, "the answer's answer resets nothing");
+	reboot(1);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
+	step(3);
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET, "the old channel fails");
+	cr_assert_eq(STAT(0, replaced), 1);
+	cr_assert_eq(pg(1, 0)->chan_err[0], 0, "the newcomer waits");
+	post_rx(0, 0, 0);
+	post_tx(1, 0, 0, 0, 16, CLCP_QF_LAST);
+	step(4);
+	cr_assert_eq(rxq(0, 0, 0)->owner, CLCP_OWNER_NIC, "no frame into the old channel");
+	cr_assert_eq(txq(1, 0, 0)->owner, CLCP_OWNER_NIC, "refused: the frame waits");
+	cr_assert_eq(cmd(0, MCP_CMD_DEACTIVATE_CHAN, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
+	usleep(20000); /* past the newcomer's ask retry */
+	step(8);
+	cr_assert_eq(pg(0, 0)->chan_err[0], 0);
+	cr_assert_eq(rxq(0, 0, 0)->owner, CLCP_OWNER_USER, "the channel anew takes the frame");
+	check_payload(0, 0, rxq(0, 0, 0), 16, 0);
+	cr_assert_eq(STAT(0, replaced), 1);
+}
+
 /* Steps node n only (the other NIC is gone) for at most ms, until chan 0 of endpoint 0 fails. */
 static uint64_t step_alone_until_failed(int n, unsigned ms)
 {
