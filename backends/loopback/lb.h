@@ -29,15 +29,17 @@
 
 /*
  * A binding of a port: its word's binding number and the binder's pid
- * (a node segment made anew counts from 1 again), mixed, never 0. A
- * receiver's rx_seq names its sender by it.
+ * (a node segment made anew counts from 1 again), mixed; never 0 (no
+ * sender yet) nor LB_STAMP_NONE (an older library's mark, not checked).
+ * A receiver's rx_seq names its sender by it.
  */
+#define LB_STAMP_NONE 1u
 static inline uint32_t port_stamp(uint64_t w, int32_t pid)
 {
 	uint32_t x = (uint32_t)(w >> 32) * 0x9e3779b1u ^ (uint32_t)pid * 0x85ebca6bu;
 
 	x ^= x >> 15;
-	return x ? x : 1u;
+	return x > LB_STAMP_NONE ? x : x + 2u;
 }
 
 enum lb_slot_state { LB_SLOT_FREE = 0, LB_SLOT_RESERVED = 1, LB_SLOT_LIVE = 2 };

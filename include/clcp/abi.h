@@ -88,7 +88,7 @@ struct clcp_chan_desc {
 	clcp_u16 my_port;
 	clcp_u32 state;	   /* enum clcp_chan_state */
 	clcp_u32 tx_seq;   /* NIC: next sequence number to send (if it keeps it here) */
-	clcp_u32 rx_seq;   /* NIC: next sequence number expected; loopback: 1 once a peer sent */
+	clcp_u32 rx_seq;   /* NIC: next sequence number expected; loopback: the first sender's stamp (0: none) */
 	clcp_u32 gen;	   /* bumped at every allocation of this slot */
 	clcp_u32 rsvd[2];
 };
