@@ -332,6 +332,7 @@ static int cmd_load_routes(struct mcp *m, const struct mcp_cmd *c)
 			return -MCP_EINVAL;
 	zero_bytes(m->routes, sizeof(m->routes));
 	copy_bytes(m->routes, m->sh->routes, n * (clcp_u32)sizeof(struct mcp_route));
+	m->acts ^= rd32(&c->port); /* the host's random number: the clock restarts with the board */
 	m->node = node;
 	wr32(&m->sh->node, node);
 	return 0;

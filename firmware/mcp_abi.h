@@ -84,7 +84,8 @@ enum mcp_cmd_op {
 	MCP_CMD_DESTROY_ENDPT = 2,   /* ep */
 	MCP_CMD_ACTIVATE_CHAN = 3,   /* ep, chan, port, peer_node, peer_port */
 	MCP_CMD_DEACTIVATE_CHAN = 4, /* ep, chan */
-	MCP_CMD_LOAD_ROUTES = 5,     /* peer_node = my node id, chan = nodes in routes[] */
+	MCP_CMD_LOAD_ROUTES = 5,     /* peer_node = my node id, chan = nodes in routes[], port = a
+				      * random number of the host's (activation numbers, mcp.c) */
 	MCP_CMD_FAIL_CHAN = 6,	     /* ep, chan, port = errno: the driver gives the channel up */
 };
 

@@ -13,6 +13,7 @@
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/module.h>
+#include <linux/random.h>
 #include <linux/slab.h>
 
 #include "clcp_mx.h"
@@ -272,7 +273,8 @@ static void write_routes(struct mxk_board *b)
 
 static int board_boot(struct mxk_board *b)
 {
-	struct mxk_cmd_args a = { .peer_node = b->node, .chan = MCP_MAX_NODES };
+	struct mxk_cmd_args a = { .peer_node = b->node, .chan = MCP_MAX_NODES,
+				  .port = get_random_u32() };
 	u32 len = 0;
 	int rc = b->ops->reset(b);
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clcp/mx_ioctl.h"
@@ -229,6 +231,18 @@ static int mx_cmd(struct mx_dev *dev, const struct mcp_cmd *in)
 	return rc;
 }
 
+/* A random number for the NIC's activation numbers (LOAD_ROUTES). */
+static uint32_t boot_nonce(void)
+{
+	uint32_t r;
+	struct timespec ts;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == sizeof(r))
+		return r;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 12;
+}
+
 static struct mcp_cmd cmd_of(uint32_t op, uint32_t idx)
 {
 	return (struct mcp_cmd){ .op = be(op), .ep = be(idx) };
@@ -255,6 +269,7 @@ int mx_dev_load_routes(struct mx_dev *dev, uint32_t my_node, const uint8_t *rout
 	}
 	c.peer_node = be(my_node);
 	c.chan = be(nnodes);
+	c.port = be(boot_nonce());
 	return mx_cmd(dev, &c);
 }
 

@@ -589,6 +589,15 @@ Test(firmware, hello_of_a_new_activation_resets_the_old_channel)
 	cr_assert_eq(STAT(0, replaced), 1);
 }
 
+/* LOAD_ROUTES mixes the host's random number into the activation count. */
+Test(firmware, routes_load_mixes_the_hosts_number_into_activations)
+{
+	uint32_t before = nd[1].m.acts;
+
+	cr_assert_eq(cmd(1, MCP_CMD_LOAD_ROUTES, 0, 2, 0x5eed, 1, 0, 0), 0);
+	cr_assert_eq(nd[1].m.acts, before ^ 0x5eedu);
+}
+
 /* Steps node n only (the other NIC is gone) for at most ms, until chan 0 of endpoint 0 fails. */
 static uint64_t step_alone_until_failed(int n, unsigned ms)
 {
