@@ -1117,7 +1117,11 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 		 * An answer to our hello is stale once the peer was seen: a
 		 * later datagram of its channel overtook it (the AF_XDP ring
 		 * and the socket are two paths; a network may reorder too).
+		 * So is a channel's reset of another incarnation than our
+		 * peer's (a late one of its process before).
 		 */
+		if (f.len == UDP_INC_LEN && uc->peer_inc && rxd_be64(d, 0) != uc->peer_inc)
+			return;
 		if (uc->seen && !uc->err && !(f.flags & UDP_FF_HELLO))
 			peer_failed(u, uc, UDP_GONE_RST);
 		else if (!uc->seen) /* its node is up, the port not yet bound */

@@ -664,6 +664,28 @@ Test(udp, stale_reset_of_a_hello_is_ignored)
 	engine_close(&e);
 }
 
+/*
+ * A channel's reset that carries another incarnation than the peer's (a
+ * late one of the process before it on that port) leaves the channel
+ * alone; one of the peer's own fails it, as does a reset with none (no
+ * channel there).
+ */
+Test(udp, reset_of_another_incarnation_is_ignored)
+{
+	struct engine e;
+
+	engine_open(&e, 8);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL); /* seen, incarnation PEER_INC */
+	engine_in(&e, UDP_FF_RST, 0, "old-inc!");
+	engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 0, "m0");
+	expect_msg(&e, "m0");
+	cr_assert_eq(UDPE(e.ep)->chans[e.chan].err, 0);
+	engine_in(&e, UDP_FF_RST, 0, NULL); /* the peer's own */
+	cr_assert_eq(UDPE(e.ep)->chans[e.chan].err, -ECONNRESET);
+	cr_assert_eq(e.u->st.gone[UDP_GONE_RST], 1);
+	engine_close(&e);
+}
+
 /* A datagram from port 10 of node 0 with every header field given: ack, credit (rsvd). */
 static void engine_in_ack(struct engine *e, uint8_t flags, uint32_t seq, uint32_t ack,
 			  uint16_t credit, const char *payload)
