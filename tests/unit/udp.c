@@ -481,17 +481,15 @@ static const char *ctl_payload(uint8_t flags, const char *payload)
 static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_t msg_len,
 			  const char *payload)
 {
-	uint32_t n, crc;
-
-	payload = ctl_payload(flags, payload);
-	n = payload ? (uint32_t)strlen(payload) : 0;
+	const char *p = ctl_payload(flags, payload);
+	uint32_t n = p ? (uint32_t)strlen(p) : 0, crc;
 	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
 				    .dst_port = htons(20), .src_port = htons(10),
 				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
 
 	cr_assert_leq(n, 64u);
 	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), payload ? payload : "", n);
+	memcpy(d + sizeof(h), p ? p : "", n);
 	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
 	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
 	return sizeof(h) + n + UDP_CRC_LEN;
@@ -690,22 +688,18 @@ Test(udp, reset_of_another_incarnation_is_ignored)
 static void engine_in_ack(struct engine *e, uint8_t flags, uint32_t seq, uint32_t ack,
 			  uint16_t credit, const char *payload)
 {
-	bool data = flags & CLCP_FF_DATA;
-	uint32_t n, crc;
-	struct clcp_frame_hdr h;
+	const char *p = ctl_payload(flags, payload);
+	uint32_t n = p ? (uint32_t)strlen(p) : 0, crc;
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10),
+				    .rsvd = htons(credit), .len = htonl(n),
+				    .msg_len = htonl(flags & CLCP_FF_DATA ? n : credit),
+				    .seq = htonl(seq), .ack = htonl(ack) };
 	unsigned char d[DGRAM_MAX];
-
-	payload = ctl_payload(flags, payload);
-	n = payload ? (uint32_t)strlen(payload) : 0;
-	h = (struct clcp_frame_hdr){ .version = CLCP_FRAME_VERSION, .flags = flags,
-				     .dst_port = htons(20), .src_port = htons(10),
-				     .rsvd = htons(credit), .len = htonl(n),
-				     .msg_len = htonl(data ? n : credit), .seq = htonl(seq),
-				     .ack = htonl(ack) };
 
 	cr_assert_leq(n, 64u);
 	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), payload ? payload : "", n);
+	memcpy(d + sizeof(h), p ? p : "", n);
 	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
 	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
 	pthread_mutex_lock(&e->u->lock);
