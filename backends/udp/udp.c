@@ -434,7 +434,7 @@ static void linger(struct udp_dev *u, struct udp_chan *uc)
 
 	if (u->mute.node == node && u->mute.ms == udp_heard_ms(u, uc))
 		return;
-	while (uc->snd_una != uc->snd_nxt && !uc->err && uc->seen && now_ms() < end) {
+	while (uc->snd_una != uc->snd_nxt && !uc->err && udp_seen(uc) && now_ms() < end) {
 		uint64_t heard = udp_heard_ms(u, uc);
 
 		if (now_ms() - (heard > t0 ? heard : t0) >= UDP_LINGER_QUIET_MS) {
@@ -463,7 +463,7 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 		return;
 	}
 	linger(u, uc);
-	if (uc->seen && !uc->err)
+	if (udp_seen(uc) && !uc->err)
 		udp_send_ctl(u, uc, UDP_FF_RST);
 	if (u->ports[port] == (((UDPE(ep)->slot + 1) << 16) | (uint32_t)chan))
 		u->ports[port] = 0;
@@ -482,7 +482,7 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 
 static bool can_send(const struct udp_chan *uc)
 {
-	return uc->seen && (int32_t)(uc->snd_edge - uc->snd_nxt) > 0 &&
+	return udp_seen(uc) && (int32_t)(uc->snd_edge - uc->snd_nxt) > 0 &&
 	       uc->snd_nxt - uc->snd_una < UDP_WIN;
 }
 
@@ -526,7 +526,7 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 		return uc->err;
 	if (!can_send(uc)) {
 		u->st.wnd_stalls++;
-		uc->wnd_wait = uc->seen;
+		uc->wnd_wait = udp_seen(uc);
 		return -EAGAIN;
 	}
 	uc->wnd_wait = false;
@@ -604,7 +604,7 @@ static void handshake(struct udp_dev *u, struct udp_chan *uc)
 {
 	uint64_t now = udp_now_us(), end = now + HANDSHAKE_US, hello = 0;
 
-	while (!uc->seen && !uc->err && now < end) {
+	while (!udp_seen(uc) && !uc->err && now < end) {
 		if (now >= hello) { /* the first may have met a port not bound yet */
 			udp_send_ctl(u, uc, 0);
 			hello = now + HANDSHAKE_US / 20;
@@ -629,7 +629,7 @@ static int udp_tx_ready(struct clcp_endpt *ep, int chan)
 	pthread_mutex_lock(&u->lock);
 	udp_rx_drain(u); /* credits and hellos waiting in the socket count */
 	udp_acks_flush(u);
-	if (!uc->seen && !uc->err)
+	if (!udp_seen(uc) && !uc->err)
 		handshake(u, uc);
 	rc = uc->err ? uc->err : can_send(uc);
 	pthread_mutex_unlock(&u->lock);
@@ -652,7 +652,7 @@ static void udp_progress(struct clcp_endpt *ep);
 /* Unseen peer for connect_ms: refused. Called with the lock held. */
 static bool connect_expired(struct clcp_endpt *ep, int chan, struct udp_chan *uc, uint64_t now)
 {
-	if (uc->seen) {
+	if (udp_seen(uc)) {
 		uc->wait_since_ms = 0;
 		return false;
 	}
@@ -708,7 +708,7 @@ static int udp_chan_check(struct clcp_endpt *ep, int chan)
 	int rc;
 
 	pthread_mutex_lock(&u->lock);
-	rc = uc->err ? -ECONNRESET : uc->seen ? 0 : -ENOTCONN;
+	rc = uc->err ? -ECONNRESET : udp_seen(uc) ? 0 : -ENOTCONN;
 	pthread_mutex_unlock(&u->lock);
 	return rc;
 }
@@ -747,7 +747,7 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 			continue;
 		if (uc->ooo)
 			udp_ooo_flush(u, uc);
-		if (uc->seen && (int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) >= (int32_t)step)
+		if (udp_seen(uc) && (int32_t)(uc->rcv_nxt + credit - uc->rcv_edge) >= (int32_t)step)
 			udp_send_ctl(u, uc, 0);
 	}
 	pthread_mutex_unlock(&u->lock);

@@ -196,9 +196,9 @@ struct udp_slot {
 struct udp_chan {
 	struct clcp_endpt *ep;
 	uint16_t idx;
-	bool active, seen, ack_queued;
+	bool active, ack_queued;
 	unsigned char inc[UDP_INC_LEN]; /* this channel's incarnation, big-endian: control frames carry it */
-	uint64_t peer_inc; /* the peer channel's, from its first control frame (0: none yet) */
+	uint64_t peer_inc; /* the peer channel's, from its first control frame (0: not seen yet) */
 	bool ack_owed; /* frames received since the last ack went out */
 	int err; /* set by the NIC; copied into chan_err by the user thread */
 	struct sockaddr_storage peer;
@@ -225,6 +225,12 @@ struct udp_chan {
 	struct udp_chan *ack_next;		/* ack queue */
 	struct udp_chan *act_prev, *act_next; /* active channels */
 };
+
+/* The peer channel was heard from: its incarnation is known. */
+static inline bool udp_seen(const struct udp_chan *uc)
+{
+	return uc->peer_inc != 0;
+}
 
 struct udp_ep {
 	uint32_t slot;

@@ -25,6 +25,7 @@ struct udp_frame {
 	uint16_t dst_port, src_port;
 	uint16_t credit; /* data frames: free Rx slots at the sender (rsvd in the ABI header) */
 	uint32_t src_node, len, msg_len, seq, ack, key;
+	uint64_t inc; /* a control frame's incarnation (0: none, a reset for no channel) */
 };
 
 uint64_t udp_now_us(void)
@@ -96,6 +97,15 @@ static void rxd_read(const struct udp_rxd *d, size_t off, void *dst, size_t len)
 		*o++ = off < d->body_len ? d->body[off] : d->spill[off - d->body_len];
 }
 
+/* The 8 big-endian bytes at offset off after the header. */
+static uint64_t rxd_be64(const struct udp_rxd *d, size_t off)
+{
+	unsigned char b[8];
+
+	rxd_read(d, off, b, sizeof(b));
+	return (uint64_t)get_be32(b) << 32 | get_be32(b + 4);
+}
+
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION /* a fuzzer could not get past the CRC */
 /* CRC32C of the header and the first len bytes after it. */
 static uint32_t rxd_crc(const struct udp_rxd *d, size_t len)
@@ -159,16 +169,10 @@ static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp
 	if (f->len > n - UDP_HDR_LEN || f->len > d->body_len || !ctl_len_ok(f) ||
 	    !tail_ok(f, n - UDP_HDR_LEN - f->len))
 		return UDP_DROP_LEN + 1;
+	f->inc = !(f->flags & CLCP_FF_DATA) && f->len ? rxd_be64(d, 0) : 0;
+	if (f->len && !f->inc && !(f->flags & CLCP_FF_DATA))
+		return UDP_DROP_LEN + 1; /* an incarnation is never 0 */
 	return 0;
-}
-
-/* The 8 big-endian bytes at offset off after the header. */
-static uint64_t rxd_be64(const struct udp_rxd *d, size_t off)
-{
-	unsigned char b[8];
-
-	rxd_read(d, off, b, sizeof(b));
-	return (uint64_t)get_be32(b) << 32 | get_be32(b + 4);
 }
 
 /* Test hook (CLCP_UDP_TEST_LOSS): drops loss_pm per mille of what we send. */
@@ -604,7 +608,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 
 	frame_init(u, uc, &f, flags | CLCP_FF_ACK | (sack ? UDP_FF_SACK : 0));
 	f.len = UDP_INC_LEN;
-	if (!uc->seen)
+	if (!udp_seen(uc))
 		f.flags |= UDP_FF_HELLO;
 	/* F2: a small credit makes the user's next post call wake_senders (F1). */
 	credit = udp_rx_credit_f2(uc->ep);
@@ -1056,34 +1060,35 @@ static void direct_note(struct udp_psock *ps, const struct udp_frame *f, struct 
 		ps->direct_ep = NULL;
 }
 
+/* The frame names another incarnation than the peer channel's we know. */
+static bool other_incarnation(const struct udp_chan *uc, const struct udp_frame *f)
+{
+	return f->inc && uc->peer_inc && f->inc != uc->peer_inc;
+}
+
 /*
  * The frame is of the peer channel we know: its control frames carry the
- * incarnation, taken from the first; data before that is dropped (the
- * peer resends it). Another incarnation is a new process (or channel) on
- * the peer's node and port: ours fails (-ECONNRESET) and the new one gets
- * a reset, with HELLO kept for a hello: it waits for a channel of ours
- * allocated anew. False: the frame goes no further.
+ * incarnation, taken from the first (the peer is seen from then on); data
+ * before that is dropped (the peer resends it). Another incarnation is a
+ * new process (or channel) on the peer's node and port: ours fails
+ * (-ECONNRESET) and the new one gets a reset, with HELLO kept for a hello:
+ * it waits for a channel of ours allocated anew. False: the frame goes no
+ * further.
  */
 static bool incarnation_ok(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
-			   const struct udp_rxd *d, const struct sockaddr_storage *from,
-			   socklen_t fromlen)
+			   const struct sockaddr_storage *from, socklen_t fromlen)
 {
-	uint64_t inc;
-
-	if (f->flags & CLCP_FF_DATA) {
-		if (!uc->peer_inc)
-			u->st.drops[UDP_DROP_EARLY]++;
-		return uc->peer_inc != 0;
+	if (other_incarnation(uc, f)) {
+		if (!uc->err)
+			peer_failed(u, uc, UDP_GONE_RESTART);
+		send_rst(u, f, from, fromlen);
+		return false;
 	}
-	inc = rxd_be64(d, 0);
 	if (!uc->peer_inc)
-		uc->peer_inc = inc;
-	if (inc == uc->peer_inc)
-		return true;
-	if (!uc->err)
-		peer_failed(u, uc, UDP_GONE_RESTART);
-	send_rst(u, f, from, fromlen);
-	return false;
+		uc->peer_inc = f->inc;
+	if (!uc->peer_inc)
+		u->st.drops[UDP_DROP_EARLY]++;
+	return uc->peer_inc != 0;
 }
 
 /* A datagram read at `now` (RTT samples, life of the peer). */
@@ -1094,6 +1099,7 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 	struct udp_frame f;
 	struct udp_chan *uc;
 	int why = hdr_get(d, &u->conf, &f);
+	bool first;
 
 	if (why) {
 		u->st.drops[why - 1]++;
@@ -1120,18 +1126,18 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 		 * So is a channel's reset of another incarnation than our
 		 * peer's (a late one of its process before).
 		 */
-		if (f.len == UDP_INC_LEN && uc->peer_inc && rxd_be64(d, 0) != uc->peer_inc)
+		if (other_incarnation(uc, &f))
 			return;
-		if (uc->seen && !uc->err && !(f.flags & UDP_FF_HELLO))
+		if (udp_seen(uc) && !uc->err && !(f.flags & UDP_FF_HELLO))
 			peer_failed(u, uc, UDP_GONE_RST);
-		else if (!uc->seen) /* its node is up, the port not yet bound */
+		else if (!udp_seen(uc)) /* its node is up, the port not yet bound */
 			uc->hello_tries = 0, uc->next_hello_ms = uc->last_heard_ms + 10;
 		return;
 	}
-	if (!incarnation_ok(u, uc, &f, d, from, fromlen))
+	first = !udp_seen(uc);
+	if (!incarnation_ok(u, uc, &f, from, fromlen))
 		return;
-	if (!uc->seen || (f.flags & (UDP_FF_HELLO | UDP_FF_PROBE))) {
-		uc->seen = true;
+	if (first || (f.flags & (UDP_FF_HELLO | UDP_FF_PROBE))) {
 		pthread_cond_broadcast(&u->cond);
 		udp_ack_queue(u, uc);
 	}
@@ -1199,7 +1205,7 @@ void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
 	for (uc = u->active; uc; uc = uc->act_next) {
 		const struct clcp_chan_desc *d = &uc->ep->chans[uc->idx];
 
-		if (uc->seen && !uc->err && udp_addr_eq(&uc->peer, to) &&
+		if (udp_seen(uc) && !uc->err && udp_addr_eq(&uc->peer, to) &&
 		    d->my_port == ntohs(h.src_port) && d->peer_port == ntohs(h.dst_port))
 			peer_failed(u, uc, UDP_GONE_ICMP);
 	}
@@ -1284,9 +1290,9 @@ static void chan_timers(struct udp_dev *u, struct udp_chan *uc, uint64_t now)
 		return;
 	if (uc->ooo)
 		udp_ooo_flush(u, uc);
-	if (uc->seen && peer_silent(u, uc, ms, dead))
+	if (udp_seen(uc) && peer_silent(u, uc, ms, dead))
 		return;
-	if (!uc->seen) {
+	if (!udp_seen(uc)) {
 		if (ms >= uc->next_hello_ms) {
 			uc->hello_tries += uc->hello_tries < 6;
 			uc->next_hello_ms = ms + (10u << uc->hello_tries);
@@ -1328,7 +1334,7 @@ void udp_timers(struct udp_dev *u)
 	for (uc = u->active; uc; uc = uc->act_next) {
 		chan_timers(u, uc, now);
 		busy |= uc->snd_una != uc->snd_nxt || uc->ack_owed || uc->kept || uc->wnd_wait ||
-			!uc->seen;
+			!udp_seen(uc);
 	}
 	udp_tx_flush(u);
 	clcp_store_relaxed(&u->busy, busy); /* the thread reads it unlocked */

@@ -187,6 +187,16 @@ static void set_route(int n, uint32_t node, const uint8_t *bytes, uint8_t len)
 	r->valid = 1;
 }
 
+/* Node n's NIC boots: its state, the routes. */
+static void node_boot(int n)
+{
+	mcp_init(&nd[n].m, nd[n].hw);
+	nd[n].cmd_tail = 0;
+	for (uint8_t k = 0; k < 2; k++)
+		set_route(n, k, &k, 1);
+	cr_assert_eq(cmd(n, MCP_CMD_LOAD_ROUTES, 0, 2, 0, (uint32_t)n, 0, 0), 0);
+}
+
 /* Node n on switch port n; the route to node k is the one byte k. */
 static void setup(void)
 {
@@ -197,11 +207,7 @@ static void setup(void)
 		nd[n].hw = hal_sim_create(nd[n].host, HOST_SIZE);
 		cr_assert_not_null(nd[n].hw);
 		hal_sim_attach(nd[n].hw, sim_switch_port_fd(sw, (unsigned)n));
-		mcp_init(&nd[n].m, nd[n].hw);
-		nd[n].cmd_tail = 0;
-		for (uint8_t k = 0; k < 2; k++)
-			set_route(n, k, &k, 1);
-		cr_assert_eq(cmd(n, MCP_CMD_LOAD_ROUTES, 0, 2, 0, (uint32_t)n, 0, 0), 0);
+		node_boot(n);
 	}
 }
 
@@ -546,11 +552,7 @@ Test(firmware, credit_channel_waits_for_a_posted_slot)
 /* Node n's NIC boots anew (its process died with it): the board, routes, endpoint 0. */
 static void reboot(int n)
 {
-	mcp_init(&nd[n].m, nd[n].hw);
-	nd[n].cmd_tail = 0;
-	for (uint8_t k = 0; k < 2; k++)
-		set_route(n, k, &k, 1);
-	cr_assert_eq(cmd(n, MCP_CMD_LOAD_ROUTES, 0, 2, 0, (uint32_t)n, 0, 0), 0);
+	node_boot(n);
 	memset(ep_hdr(n, 0), 0, 1u << 17);
 	ep_layout(n, 0);
 	cr_assert_eq(cmd(n, MCP_CMD_CREATE_ENDPT, 0, 0, 0, 0, 0, ep_host(0)), 0);

@@ -299,6 +299,8 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 	if (len > n - UDP_HDR_LEN || !ctl_len_ok(b[1], len) ||
 	    !tail_ok(b[1], n - UDP_HDR_LEN - len))
 		return UDP_DROP_LEN;
+	if (!(b[1] & CLCP_FF_DATA) && len && (be32(b + UDP_HDR_LEN) | be32(b + UDP_HDR_LEN + 4)) == 0)
+		return UDP_DROP_LEN; /* an incarnation is never 0 */
 	if (src == FSRC_UNSPEC || node_src(be32(b + 8)) != src)
 		return UDP_DROP_SRC;
 	*chan = chan_named(b);
@@ -809,7 +811,7 @@ static void op_send(uint8_t a, uint8_t len)
 	bool seen;
 
 	pthread_mutex_lock(&F.u->lock);
-	seen = uchan(c)->seen && !uchan(c)->err; /* else a nonblocking send waits for a hello */
+	seen = udp_seen(uchan(c)) && !uchan(c)->err; /* else a nonblocking send waits for a hello */
 	pthread_mutex_unlock(&F.u->lock);
 	if (seen)
 		(void)clcp_send_frame(F.ep, F.chan[c], data, len,

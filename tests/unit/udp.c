@@ -848,7 +848,7 @@ static void w_sendn(int s, unsigned port, uint8_t flags, uint32_t seq, const voi
 	uint32_t crc;
 
 	if (!(flags & CLCP_FF_DATA) && !data) /* a control frame: the incarnation */
-		data = "w-inc-01", len = 8;
+		data = PEER_INC, len = UDP_INC_LEN;
 	h.len = htonl((uint32_t)len);
 	h.msg_len = htonl(flags & CLCP_FF_DATA ? (uint32_t)len : 64u); /* message length; credit */
 	h.seq = htonl(seq);
