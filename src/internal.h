@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "clcp/clcp.h"
+#include "thread.h"
 
 #define CLCP__ARGS_MAX 256
 #define CLCP__NAME_MAX 32

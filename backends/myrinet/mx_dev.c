@@ -15,6 +15,7 @@
 #include "sim/sim.h"
 #include "mx_dev.h"
 #include "mx_kdev.h"
+#include "thread.h"
 
 #define MX_WINDOW ((uint64_t)MCP_MAX_ENDPTS * MX_SLOT_SIZE)
 
@@ -111,7 +112,7 @@ static int mx_open(struct mx_dev **devp, int link_fd, const char *dir)
 	hal_sim_on_intr(dev->hw, mx_interrupt, dev);
 	mcp_init(&dev->mcp, dev->hw); /* the "firmware load": magic published */
 	dev->sh = dev->mcp.sh;
-	if (pthread_create(&dev->fw, NULL, mx_firmware, dev)) {
+	if (clcp__thread_start(&dev->fw, mx_firmware, dev)) {
 		mx_dev_close(dev);
 		return -EAGAIN;
 	}

@@ -1392,7 +1392,7 @@ int udp_thread_start(struct udp_dev *u)
 	u->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->stop_fd < 0)
 		return clcp__err(errno, "udp: eventfd: %s", strerror(errno));
-	if (pthread_create(&u->thread, NULL, progress_main, u) != 0) {
+	if (clcp__thread_start(&u->thread, progress_main, u) != 0) {
 		close(u->stop_fd);
 		return clcp__err(EAGAIN, "udp: cannot start the progress thread");
 	}
