@@ -91,15 +91,14 @@ static void inc_seed(struct udp_dev *u)
 }
 
 /* A channel's incarnation: never 0, and no two alike in a device (an odd step over 2^64). */
-static void inc_take(struct udp_dev *u, unsigned char out[UDP_INC_LEN])
+static uint64_t inc_take(struct udp_dev *u)
 {
 	uint64_t inc;
 
 	do
 		inc = u->inc_next += 0x9e3779b97f4a7c15ull;
 	while (inc == 0);
-	for (unsigned i = 0; i < UDP_INC_LEN; i++)
-		out[i] = (unsigned char)(inc >> (56 - 8 * i));
+	return inc;
 }
 
 /* AF_XDP cannot run (clcp_errmsg says why): the node uses its sockets, said once. */
@@ -157,6 +156,7 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 static const char *const drop_names[UDP_NDROPS] = {
 	"drop_short", "drop_version", "drop_key",   "drop_len", "drop_src",
 	"drop_port",  "drop_seq",     "drop_nobuf", "drop_crc", "drop_early",
+	"drop_stale",
 };
 
 static const char *const gone_names[UDP_NGONE] = { "gone_rst", "gone_icmp", "gone_silence",
@@ -378,7 +378,7 @@ static void chan_init(struct clcp_endpt *ep, int chan, const struct udp_node *pe
 	memset(uc, 0, sizeof(*uc));
 	uc->ep = ep;
 	uc->idx = (uint16_t)chan;
-	inc_take(UDP(ep->priv->dev), uc->inc);
+	udp_incs_set(uc, inc_take(UDP(ep->priv->dev)), 0);
 	uc->peer = peer->sa;
 	uc->peer_len = peer->len;
 	uc->fd = udp_psock_get(UDP(ep->priv->dev), peer);

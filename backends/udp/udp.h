@@ -51,7 +51,9 @@
 #define UDP_XDP_RING_MIN 64u   /* AF_XDP ring entries, sized from the first endpoint's queues */
 #define UDP_XDP_RING_MAX 4096u
 #define UDP_SMALL_DGRAM 512u   /* a lone datagram this small is gathered and sent with send() */
-#define UDP_INC_LEN 8u	       /* a control frame's payload: its channel's incarnation */
+#define UDP_INC_LEN 8u	       /* a channel's incarnation */
+/* A control frame's payload: its channel's incarnation, then the peer channel's as known (0: not yet). */
+#define UDP_CTL_LEN (2 * UDP_INC_LEN)
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
@@ -71,6 +73,7 @@ enum udp_drop {
 	UDP_DROP_NOBUF,
 	UDP_DROP_CRC,
 	UDP_DROP_EARLY, /* data before the peer channel's incarnation is known */
+	UDP_DROP_STALE, /* a control frame for an earlier channel of ours on its port */
 	UDP_NDROPS,
 };
 
@@ -197,8 +200,9 @@ struct udp_chan {
 	struct clcp_endpt *ep;
 	uint16_t idx;
 	bool active, ack_queued;
-	unsigned char inc[UDP_INC_LEN]; /* this channel's incarnation, big-endian: control frames carry it */
+	uint64_t inc;	   /* this channel's incarnation, never 0 */
 	uint64_t peer_inc; /* the peer channel's, from its first control frame (0: not seen yet) */
+	unsigned char ctl[UDP_CTL_LEN]; /* what control frames carry: inc, then peer_inc, big-endian */
 	bool ack_owed; /* frames received since the last ack went out */
 	int err; /* set by the NIC; copied into chan_err by the user thread */
 	struct sockaddr_storage peer;
@@ -230,6 +234,17 @@ struct udp_chan {
 static inline bool udp_seen(const struct udp_chan *uc)
 {
 	return uc->peer_inc != 0;
+}
+
+/* The channel's incarnation and its peer's, and the bytes control frames carry. */
+static inline void udp_incs_set(struct udp_chan *uc, uint64_t inc, uint64_t peer_inc)
+{
+	uc->inc = inc;
+	uc->peer_inc = peer_inc;
+	for (unsigned i = 0; i < UDP_INC_LEN; i++) {
+		uc->ctl[i] = (unsigned char)(inc >> (56 - 8 * i));
+		uc->ctl[UDP_INC_LEN + i] = (unsigned char)(peer_inc >> (56 - 8 * i));
+	}
 }
 
 struct udp_ep {

@@ -25,7 +25,8 @@ struct udp_frame {
 	uint16_t dst_port, src_port;
 	uint16_t credit; /* data frames: free Rx slots at the sender (rsvd in the ABI header) */
 	uint32_t src_node, len, msg_len, seq, ack, key;
-	uint64_t inc; /* a control frame's incarnation (0: none, a reset for no channel) */
+	/* A control frame's incarnations, its channel's and that channel's peer's (0: none, or not known). */
+	uint64_t inc, dst_inc;
 };
 
 uint64_t udp_now_us(void)
@@ -81,10 +82,10 @@ static bool tail_ok(const struct udp_frame *f, size_t extra)
 	return extra == 0;
 }
 
-/* A control frame carries its channel's incarnation; a reset for no channel, nothing. */
+/* A control frame carries the incarnations (UDP_CTL_LEN); a reset for no channel, nothing. */
 static bool ctl_len_ok(const struct udp_frame *f)
 {
-	return (f->flags & CLCP_FF_DATA) || f->len == UDP_INC_LEN ||
+	return (f->flags & CLCP_FF_DATA) || f->len == UDP_CTL_LEN ||
 	       (f->len == 0 && (f->flags & UDP_FF_RST));
 }
 
@@ -169,10 +170,12 @@ static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp
 	if (f->len > n - UDP_HDR_LEN || f->len > d->body_len || !ctl_len_ok(f) ||
 	    !tail_ok(f, n - UDP_HDR_LEN - f->len))
 		return UDP_DROP_LEN + 1;
-	f->inc = !(f->flags & CLCP_FF_DATA) && f->len ? rxd_be64(d, 0) : 0;
-	if (f->len && !f->inc && !(f->flags & CLCP_FF_DATA))
-		return UDP_DROP_LEN + 1; /* an incarnation is never 0 */
-	return 0;
+	f->inc = f->dst_inc = 0;
+	if ((f->flags & CLCP_FF_DATA) || !f->len)
+		return 0;
+	f->inc = rxd_be64(d, 0);
+	f->dst_inc = rxd_be64(d, UDP_INC_LEN);
+	return f->inc ? 0 : UDP_DROP_LEN + 1; /* an incarnation is never 0 */
 }
 
 /* Test hook (CLCP_UDP_TEST_LOSS): drops loss_pm per mille of what we send. */
@@ -607,7 +610,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uint64_t sack = flags & UDP_FF_RST ? 0 : sack_map(uc);
 
 	frame_init(u, uc, &f, flags | CLCP_FF_ACK | (sack ? UDP_FF_SACK : 0));
-	f.len = UDP_INC_LEN;
+	f.len = UDP_CTL_LEN;
 	if (!udp_seen(uc))
 		f.flags |= UDP_FF_HELLO;
 	/* F2: a small credit makes the user's next post call wake_senders (F1). */
@@ -618,7 +621,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	u->st.tx_sacks += sack != 0;
-	chan_send(u, uc, &f, uc->inc, NULL, sack ? &sack : NULL);
+	chan_send(u, uc, &f, uc->ctl, NULL, sack ? &sack : NULL);
 }
 
 /* Where frame seq waits for its ack: a UMEM frame (xdp mode), or the store. */
@@ -1084,8 +1087,8 @@ static bool incarnation_ok(struct udp_dev *u, struct udp_chan *uc, const struct 
 		send_rst(u, f, from, fromlen);
 		return false;
 	}
-	if (!uc->peer_inc)
-		uc->peer_inc = f->inc;
+	if (!uc->peer_inc && f->inc)
+		udp_incs_set(uc, uc->inc, f->inc);
 	if (!uc->peer_inc)
 		u->st.drops[UDP_DROP_EARLY]++;
 	return uc->peer_inc != 0;
@@ -1114,6 +1117,14 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 	if (!uc) {
 		u->st.drops[UDP_DROP_PORT]++;
 		send_rst(u, &f, from, fromlen);
+		return;
+	}
+	if (f.dst_inc && f.dst_inc != uc->inc) {
+		/*
+		 * For an earlier channel of ours on this port: the peer has not heard
+		 * yet that ours is new (our hello fails its channel). Not ours to take.
+		 */
+		u->st.drops[UDP_DROP_STALE]++;
 		return;
 	}
 	uc->last_heard_ms = now / 1000u;

@@ -16,6 +16,7 @@
 
 #include "fuzz_udp.h"
 
+#define PROBE 0x10u
 #define HELLO 0x40u
 #define RST 0x80u
 
@@ -34,12 +35,11 @@ static void byte(unsigned v)
 	buf[len++] = (unsigned char)v;
 }
 
-/* A datagram for channel c (0..2; 3: none) from source src, repaired as fix says. */
-static void dg(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
-	       uint32_t seq, uint32_t ack, uint32_t msg_len, const char *payload)
+/* A datagram for channel c (0..2; 3: none) from source src, repaired as fix says; n bytes of payload. */
+static void dgn(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
+		uint32_t seq, uint32_t ack, uint32_t msg_len, const void *payload, uint32_t n)
 {
 	struct clcp_frame_hdr h = { .version = (clcp_u8)version, .flags = (clcp_u8)flags };
-	uint32_t n = payload ? (uint32_t)strlen(payload) : 0;
 
 	h.seq = htonl(seq);
 	h.ack = htonl(ack);
@@ -52,6 +52,14 @@ static void dg(unsigned c, unsigned src, unsigned fix, unsigned version, unsigne
 	byte(n >> 8);
 	byte(n & 0xff);
 	put(payload, n);
+}
+
+/* The same with a string payload. */
+static void dg(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
+	       uint32_t seq, uint32_t ack, uint32_t msg_len, const char *payload)
+{
+	dgn(c, src, fix, version, flags, seq, ack, msg_len, payload,
+	    payload ? (uint32_t)strlen(payload) : 0);
 }
 
 /* A datagram for channel c from its peer. */
@@ -214,11 +222,22 @@ int main(int argc, char **argv)
 	byte(0x05); /* another incarnation on the peer's node and port: the channel fails */
 	hello(0, 8);
 	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 5, "hello");
-	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK | HELLO, 0, 0, 8, "reborn!!");
+	/* Its incarnation, and ours not known yet. */
+	dgn(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK | HELLO, 0, 0, 8,
+	    "reborn!!\0\0\0\0\0\0\0\0", 16);
 	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "new");
 	op(FOP_MSG, 0x08);
 	op(FOP_MSG, 0x08);
 	bad |= save(d, "restart");
+
+	byte(0x05); /* the old peer of an earlier channel of ours on the port: not taken */
+	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_ACK | PROBE, 0, 0, 8,
+	   "old-peerold-self");
+	hello(0, 8);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "new");
+	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, RST, 0, 0, 8, "old-peerold-self");
+	op(FOP_MSG, 0x08);
+	bad |= save(d, "stale");
 
 	bad_datagrams();
 	bad |= save(d, "bad");

@@ -272,10 +272,21 @@ static bool tail_ok(uint8_t flags, size_t extra)
 	return extra == 0;
 }
 
-/* A control frame's payload is its channel's incarnation; a reset for no channel has none. */
+/* A control frame's payload is the incarnations; a reset for no channel has none. */
 static bool ctl_len_ok(uint8_t flags, uint32_t len)
 {
-	return (flags & CLCP_FF_DATA) || len == UDP_INC_LEN || (len == 0 && (flags & UDP_FF_RST));
+	return (flags & CLCP_FF_DATA) || len == UDP_CTL_LEN || (len == 0 && (flags & UDP_FF_RST));
+}
+
+/* A control frame's peer incarnation names an earlier channel of ours than chan. */
+static bool stale(const unsigned char *b, uint32_t len, int chan)
+{
+	uint64_t dst;
+
+	if ((b[1] & CLCP_FF_DATA) || len == 0)
+		return false;
+	dst = (uint64_t)be32(b + UDP_HDR_LEN + 8) << 32 | be32(b + UDP_HDR_LEN + 12);
+	return dst && dst != uchan(chan)->inc;
 }
 
 /*
@@ -306,6 +317,8 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 	*chan = chan_named(b);
 	if (*chan < 0)
 		return UDP_DROP_PORT;
+	if (stale(b, len, *chan))
+		return UDP_DROP_STALE; /* for an earlier channel of ours on the port */
 	if (b[1] & UDP_FF_RST)
 		return -1;
 	if ((b[1] & CLCP_FF_DATA) && !uchan(*chan)->peer_inc)
@@ -449,17 +462,23 @@ static void dgram(const unsigned char *b, size_t n, int src)
 		CHECK(F.u->st.rx_data == st.rx_data, "a dropped datagram was delivered");
 }
 
-/* FIX_INC: a control frame's payload, the incarnation of c's peer, then a SACK bitmap if flagged. */
+/*
+ * FIX_INC: a control frame's payload, the incarnations of c's peer and of
+ * c (0 for no channel), then a SACK bitmap if flagged.
+ */
 static size_t ctl_payload(unsigned char *b, size_t len, int c)
 {
 	uint64_t inc = c < FUZZ_NCHAN && uchan(c)->peer_inc ? uchan(c)->peer_inc : FUZZ_INC;
-	size_t want = UDP_INC_LEN + ((b[1] & UDP_FF_SACK) ? UDP_SACK_LEN : 0);
+	uint64_t dst = c < FUZZ_NCHAN ? uchan(c)->inc : 0;
+	size_t want = UDP_CTL_LEN + ((b[1] & UDP_FF_SACK) ? UDP_SACK_LEN : 0);
 
 	if (len < want)
 		memset(b + UDP_HDR_LEN + len, 0, want - len);
-	put32(b + 12, UDP_INC_LEN);
+	put32(b + 12, UDP_CTL_LEN);
 	put32(b + UDP_HDR_LEN, (uint32_t)(inc >> 32));
 	put32(b + UDP_HDR_LEN + 4, (uint32_t)inc);
+	put32(b + UDP_HDR_LEN + 8, (uint32_t)(dst >> 32));
+	put32(b + UDP_HDR_LEN + 12, (uint32_t)dst);
 	return want;
 }
 

@@ -475,6 +475,20 @@ static const char *ctl_payload(uint8_t flags, const char *payload)
 }
 
 /*
+ * The n payload bytes p at dst, as sent: an incarnation (a control frame's
+ * 8 bytes) goes with 8 zero bytes, the forged peer's view of ours (not
+ * known yet). The payload's length.
+ */
+static uint32_t payload_put(unsigned char *dst, uint8_t flags, const void *p, uint32_t n)
+{
+	memcpy(dst, p ? p : "", n);
+	if ((flags & CLCP_FF_DATA) || n != UDP_INC_LEN)
+		return n;
+	memset(dst + n, 0, UDP_INC_LEN);
+	return UDP_CTL_LEN;
+}
+
+/*
  * Port 10 of node 0 to port 20 of node 1 (the header of docs/udp.md), at
  * most 64 payload bytes, the CRC32C trailer: the datagram's length.
  */
@@ -488,8 +502,9 @@ static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_
 				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
 
 	cr_assert_leq(n, 64u);
+	n = payload_put(d + sizeof(h), flags, p, n);
+	h.len = htonl(n);
 	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), p ? p : "", n);
 	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
 	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
 	return sizeof(h) + n + UDP_CRC_LEN;
@@ -684,6 +699,34 @@ Test(udp, reset_of_another_incarnation_is_ignored)
 	engine_close(&e);
 }
 
+/*
+ * A control frame whose peer is an earlier channel of ours on the port (a
+ * restart here, the peer not told yet) is not taken: the channel neither
+ * learns that peer's incarnation from it nor fails later for it. It used to
+ * take the first, and then fail (-ECONNRESET) when the peer's new channel
+ * said hello, so a fresh channel had to be allocated twice.
+ */
+Test(udp, frames_for_an_earlier_channel_of_ours_are_not_taken)
+{
+	struct udp_chan *uc;
+	struct engine e;
+
+	engine_open(&e, 8);
+	uc = &UDPE(e.ep)->chans[e.chan];
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_PROBE, 0, "old-peerold-self");
+	cr_assert_eq(e.u->st.drops[UDP_DROP_STALE], 1);
+	cr_assert_not(udp_seen(uc), "took the old peer's incarnation");
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL); /* the peer's new channel */
+	engine_in(&e, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 0, "m0");
+	expect_msg(&e, "m0");
+	engine_in(&e, CLCP_FF_ACK, 0, "old-peerold-self");
+	engine_in(&e, UDP_FF_RST, 0, "old-peerold-self");
+	cr_assert_eq(e.u->st.drops[UDP_DROP_STALE], 3);
+	cr_assert_eq(uc->err, 0);
+	cr_assert_eq(e.u->st.gone[UDP_GONE_RESTART], 0);
+	engine_close(&e);
+}
+
 /* A datagram from port 10 of node 0 with every header field given: ack, credit (rsvd). */
 static void engine_in_ack(struct engine *e, uint8_t flags, uint32_t seq, uint32_t ack,
 			  uint16_t credit, const char *payload)
@@ -698,8 +741,9 @@ static void engine_in_ack(struct engine *e, uint8_t flags, uint32_t seq, uint32_
 	unsigned char d[DGRAM_MAX];
 
 	cr_assert_leq(n, 64u);
+	n = payload_put(d + sizeof(h), flags, p, n);
+	h.len = htonl(n);
 	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), p ? p : "", n);
 	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
 	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
 	pthread_mutex_lock(&e->u->lock);
@@ -849,11 +893,11 @@ static void w_sendn(int s, unsigned port, uint8_t flags, uint32_t seq, const voi
 
 	if (!(flags & CLCP_FF_DATA) && !data) /* a control frame: the incarnation */
 		data = PEER_INC, len = UDP_INC_LEN;
-	h.len = htonl((uint32_t)len);
 	h.msg_len = htonl(flags & CLCP_FF_DATA ? (uint32_t)len : 64u); /* message length; credit */
+	len = payload_put(d + sizeof(h), flags, data, (uint32_t)len);
+	h.len = htonl((uint32_t)len);
 	h.seq = htonl(seq);
 	memcpy(d, &h, sizeof(h));
-	memcpy(d + sizeof(h), data ? data : "", len);
 	crc = htonl(w_crc32c(d, sizeof(h) + len) ^ (bad ? 1u : 0u));
 	memcpy(d + sizeof(h) + len, &crc, 4);
 	sendto(s, d, sizeof(h) + len + 4, 0, (struct sockaddr *)&to, sizeof(to));
@@ -881,9 +925,10 @@ static bool w_recv(int s, uint8_t flags, struct clcp_frame_hdr *h, uint64_t *sac
 		if ((h->flags & flags) != flags)
 			continue;
 		if (h->flags & W_FF_SACK) {
-			cr_assert_eq(n, 32 + 8 + 8 + 4, "a SACK ack is header, incarnation, map, CRC");
-			memcpy(&hi, d + 40, 4);
-			memcpy(&lo, d + 44, 4);
+			cr_assert_eq(n, 32 + 16 + 8 + 4, "a SACK ack is header, incarnations, map, CRC");
+			cr_assert_eq(memcmp(d + 40, PEER_INC, 8), 0, "the second incarnation is ours");
+			memcpy(&hi, d + 48, 4);
+			memcpy(&lo, d + 52, 4);
 			*sack = (uint64_t)ntohl(hi) << 32 | ntohl(lo);
 		}
 		return true;
