@@ -229,7 +229,7 @@ static void chan_close(struct mcp *m, struct mcp_endpt *e, struct mcp_chan *c)
 	c->active = 0;
 	e->nactive--;
 	credits_drop(e, c);
-	if (!c->replaced)
+	if (!c->refusing)
 		tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
 }
 
@@ -281,7 +281,7 @@ static int cmd_activate_chan(struct mcp *m, const struct mcp_cmd *c, clcp_u32 i)
 	mc->ask_us = hal_clock_us(m->hw) - ASK_RETRY_US;
 	mc->act = ++m->acts ? m->acts : ++m->acts;
 	mc->peer_act = 0;
-	mc->replaced = 0;
+	mc->refusing = 0;
 	mc->active = 1;
 	e->nactive++;
 	epage(m, i)->chan_err[ch] = 0;
@@ -625,6 +625,54 @@ static void credits_idle(struct mcp *m, clcp_u32 i)
 	}
 }
 
+/*
+ * Our host died (host_watch): each channel fails here and tells its peer,
+ * whose NIC would otherwise grant and deliver into a dead host for ever;
+ * the peer's hellos and asks are refused from now on (it waits, as for a
+ * port not bound).
+ */
+static void chan_orphan(struct mcp *m, clcp_u32 i, clcp_u32 ch)
+{
+	struct mcp_chan *c = &m->ep[i].chans[ch];
+
+	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
+	credits_drop(&m->ep[i], c);
+	c->asking = 0;
+	c->refusing = 1;
+	chan_fail(m, i, ch, MCP_ECONNRESET);
+	chan_pub(m, i, ch);
+}
+
+/*
+ * The host's driver bumps host_beat. Silent for host_dead_ms, the host is
+ * gone though its board runs (a kernel crash): every channel is orphaned.
+ * A beat again (the host was only stopped) lets channels be activated
+ * anew; the failed ones stay failed.
+ */
+static void host_watch(struct mcp *m)
+{
+	clcp_u32 ms = rd32(&m->sh->host_dead_ms), beat = rd32(&m->sh->host_beat);
+	clcp_u32 now = hal_clock_us(m->hw), i, ch;
+
+	if (ms > MCP_HOST_DEAD_MAX_MS)
+		ms = MCP_HOST_DEAD_MAX_MS;
+	if (!ms || beat != m->beat_seen) {
+		m->beat_seen = beat;
+		m->beat_us = now;
+		m->host_gone = 0;
+		return;
+	}
+	if (m->host_gone || now - m->beat_us < ms * 1000u)
+		return;
+	m->host_gone = 1;
+	inc32(&m->sh->stats.host_gone);
+	mcp_log(m, MCP_LOG_HOST, 0xffffu, ms, beat);
+	for (i = 0; i < MCP_MAX_ENDPTS; i++)
+		for (ch = 0; m->ep[i].enabled && ch < m->ep[i].nchan; ch++)
+			if (m->ep[i].chans[ch].active && !m->ep[i].chans[ch].refusing)
+				chan_orphan(m, i, ch);
+}
+
 /* Sends the next Tx entry of endpoint i if the user posted one. */
 static int tx_endpt(struct mcp *m, clcp_u32 i)
 {
@@ -819,13 +867,13 @@ static int replaced(struct mcp *m, clcp_u32 ep, clcp_u32 ch, struct mcp_chan *c,
 {
 	if (op == MCP_CTRL_HELLO && arg && !c->peer_act)
 		c->peer_act = arg;
-	if (op == MCP_CTRL_HELLO && arg && arg != c->peer_act && !c->replaced) {
-		c->replaced = 1;
+	if (op == MCP_CTRL_HELLO && arg && arg != c->peer_act && !c->refusing) {
+		c->refusing = 1;
 		credits_drop(&m->ep[ep], c);
 		chan_fail(m, ep, ch, MCP_ECONNRESET);
 		inc32(&m->sh->stats.replaced);
 	}
-	return c->replaced && (op == MCP_CTRL_HELLO || op == MCP_CTRL_ASK);
+	return c->refusing && (op == MCP_CTRL_HELLO || op == MCP_CTRL_ASK);
 }
 
 /* A peer's NIC reports on one of our channels: remember it for the user side. */
@@ -1147,6 +1195,7 @@ int mcp_poll(struct mcp *m)
 	}
 	credits_idle(m, m->next_idle);
 	m->next_idle = (m->next_idle + 1) & (MCP_MAX_ENDPTS - 1);
+	host_watch(m);
 	inc32(&m->sh->heartbeat);
 	return work;
 }

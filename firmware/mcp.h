@@ -27,7 +27,9 @@ struct mcp_chan {
 	clcp_u32 used_us; /* sender: when a credit last came or went */
 	clcp_u32 act;	  /* this activation's number: our hellos carry it */
 	clcp_u32 peer_act; /* the peer channel's, from its first hello (0: none yet) */
-	clcp_u8 replaced; /* another activation hailed us on the peer's port: failed */
+	/* Failed here (another activation hailed us on the peer's port, or our host died):
+	 * the peer's hellos and asks are refused, and no reset goes at close. */
+	clcp_u8 refusing;
 };
 
 struct mcp_endpt {
@@ -68,6 +70,8 @@ struct mcp {
 	clcp_u32 stall_since;  /* when the pending packet began to wait */
 	clcp_u32 stall_max_us; /* then it is dropped (a full Rx queue) */
 	clcp_u32 acts; /* channel activations: from the clock at boot, so a NIC booted anew differs */
+	clcp_u32 beat_seen, beat_us; /* the host's last beat, and when it was seen to change */
+	clcp_u8 host_gone;	     /* the host missed its beats for host_dead_ms */
 	struct mcp_route routes[MCP_MAX_NODES];
 	struct mcp_endpt ep[MCP_MAX_ENDPTS];
 	struct mcp_port_slot portmap[MCP_PORTMAP_SLOTS];

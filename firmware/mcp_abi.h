@@ -15,7 +15,7 @@
 
 #include "clcp/abi.h"
 
-#define MCP_ABI_VERSION 4u
+#define MCP_ABI_VERSION 5u
 #define MCP_MAGIC 0x4d435031u /* "MCP1" */
 
 /* SRAM map (bytes). The image and its stack live below MCP_SHARED_OFF. */
@@ -39,6 +39,7 @@
 #define MCP_PORTMAP_SLOTS 1024u /* power of two; open addressing */
 #define MCP_CMDQ_LEN 16u	/* power of two */
 #define MCP_LOG_LEN 128u	/* power of two */
+#define MCP_HOST_DEAD_MAX_MS 60000u /* the longest host_dead_ms: the microsecond clock wraps in 71 min */
 
 /* Packet type after the route bytes (2 bytes, big-endian). */
 #define MCP_PTYPE_CLCP 0x0c1cu
@@ -166,6 +167,8 @@ struct mcp_stats {
 	clcp_u32 credit_stalls; /* Tx entries that waited for a credit */
 	clcp_u32 grants;	/* credits granted to peers */
 	clcp_u32 replaced; /* channels failed by a new activation on the peer's port */
+	clcp_u32 host_gone; /* times the host missed its beats for host_dead_ms */
+	clcp_u32 rsvd[15];  /* counters to come */
 };
 
 /* --- debug log ring: firmware writes entry, then bumps head --- */
@@ -178,6 +181,7 @@ enum mcp_log_code {
 	MCP_LOG_SEQ = 5,    /* a = expected, b = got */
 	MCP_LOG_STALL = 6,  /* a = endpoint, b = port */
 	MCP_LOG_CTRL = 7,   /* a = MCP_CTRL_*, b = port it names; ep = 0xffff when sent */
+	MCP_LOG_HOST = 8,   /* the host missed its beats: a = host_dead_ms, b = its last beat */
 };
 
 enum mcp_drop {
@@ -207,7 +211,11 @@ struct mcp_shared {
 	clcp_u32 heartbeat; /* bumped by the main loop */
 	clcp_u32 cmd_head;  /* firmware: next command it reads */
 	clcp_u32 log_head;  /* firmware: entries ever written */
-	clcp_u32 rsvd[10];
+	/* The host's driver bumps host_beat; silent for host_dead_ms (0: not watched), the host is
+	 * gone though the board runs, and every channel fails. At most MCP_HOST_DEAD_MAX_MS. */
+	clcp_u32 host_beat;
+	clcp_u32 host_dead_ms;
+	clcp_u32 rsvd[8];
 	struct mcp_stats stats;
 	struct mcp_cmd cmdq[MCP_CMDQ_LEN];
 	struct mcp_log_entry log[MCP_LOG_LEN];
@@ -224,11 +232,11 @@ CLCP_ABI_ASSERT(sizeof(struct mcp_endpt_page) == 16 + 2 * MCP_MAX_CHANS + 4 * MC
 		"mcp_endpt_page size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_endpt_page) <= MCP_EPAGE_SIZE, "an endpoint's words fit its page");
 CLCP_ABI_ASSERT(sizeof(struct mcp_route) == 12, "mcp_route size");
-CLCP_ABI_ASSERT(sizeof(struct mcp_stats) == 64, "mcp_stats size");
+CLCP_ABI_ASSERT(sizeof(struct mcp_stats) == 128, "mcp_stats size");
 CLCP_ABI_ASSERT(sizeof(struct mcp_log_entry) == 16, "mcp_log_entry size");
 CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, stats) == 64, "stats");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, cmdq) == 128, "cmdq");
-CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, log) == 128 + 40 * MCP_CMDQ_LEN, "log");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, cmdq) == 192, "cmdq");
+CLCP_ABI_ASSERT(CLCP_OFFSETOF(struct mcp_shared, log) == 192 + 40 * MCP_CMDQ_LEN, "log");
 CLCP_ABI_ASSERT(MCP_SHARED_OFF + sizeof(struct mcp_shared) <= MCP_EPAGE_OFF, "shared fits");
 CLCP_ABI_ASSERT(MCP_EPAGE(MCP_MAX_ENDPTS) <= MCP_SCRATCH_OFF, "endpoint pages fit");
 CLCP_ABI_ASSERT(MCP_RXBUF_OFF + MCP_PKTBUF_SIZE <= MCP_SRAM_SIZE, "buffers fit");

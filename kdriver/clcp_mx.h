@@ -12,6 +12,7 @@
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "clcp/mx_ioctl.h"
 #include "mcp_abi.h"
@@ -61,6 +62,8 @@ struct mxk_board {
 	struct mutex cmd_lock; /* the command queue */
 	u32 cmd_tail;
 	bool dead; /* a command timed out: the firmware is gone */
+	struct delayed_work beat; /* bumps host_beat: the firmware watches that we live */
+	u32 beats;
 	u32 node;
 	u32 slot; /* board number: minors 16 * slot .. 16 * slot + 15 */
 	int irq;

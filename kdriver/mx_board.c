@@ -30,6 +30,11 @@ char *mxk_fw_name = "clcp/clcp_mcp.bin";
 module_param_named(firmware, mxk_fw_name, charp, 0444);
 MODULE_PARM_DESC(firmware, "firmware image, under /lib/firmware");
 
+static unsigned int mxk_host_dead_ms = 10000;
+module_param_named(host_dead_ms, mxk_host_dead_ms, uint, 0444);
+MODULE_PARM_DESC(host_dead_ms, "the board fails every channel when this host misses its beats "
+		 "that long, ms (0: never; at most 60000)");
+
 static bool mxk_lanai_unverified;
 module_param_named(lanai_unverified, mxk_lanai_unverified, bool, 0444);
 MODULE_PARM_DESC(lanai_unverified, "drive Myricom LANai boards with the unverified register map");
@@ -271,6 +276,34 @@ static void write_routes(struct mxk_board *b)
 	}
 }
 
+/* What the firmware is told: 0 (no watch) or at most MCP_HOST_DEAD_MAX_MS. */
+static u32 host_dead_ms(void)
+{
+	return min(mxk_host_dead_ms, MCP_HOST_DEAD_MAX_MS);
+}
+
+/* A beat four times per host_dead_ms: a late one or two are no death. */
+static unsigned long beat_period(void)
+{
+	return msecs_to_jiffies(max(host_dead_ms() / 4, 10u));
+}
+
+static void beat(struct work_struct *w)
+{
+	struct mxk_board *b = container_of(to_delayed_work(w), struct mxk_board, beat);
+
+	sram_write32(b, SH(host_beat), ++b->beats);
+	schedule_delayed_work(&b->beat, beat_period());
+}
+
+/* The firmware watches our beats from now on (host_dead_ms 0: it does not). */
+static void beat_start(struct mxk_board *b)
+{
+	sram_write32(b, SH(host_dead_ms), host_dead_ms());
+	if (host_dead_ms())
+		schedule_delayed_work(&b->beat, beat_period());
+}
+
 static int board_boot(struct mxk_board *b)
 {
 	struct mxk_cmd_args a = { .peer_node = b->node, .chan = MCP_MAX_NODES,
@@ -300,6 +333,8 @@ static int board_boot(struct mxk_board *b)
 	rc = mxk_cmd(b, MCP_CMD_LOAD_ROUTES, 0, &a);
 	if (rc)
 		dev_err(&b->pdev->dev, "route table refused: %d\n", rc);
+	else
+		beat_start(b);
 	return rc;
 }
 
@@ -400,6 +435,7 @@ static int board_probe(struct mxk_board *b)
 	if (!rc)
 		rc = mxk_cdev_add(b);
 	if (rc) {
+		cancel_delayed_work_sync(&b->beat);
 		b->ops->reset(b);
 		free_irq(b->irq, b);
 		pci_free_irq_vectors(b->pdev);
@@ -434,6 +470,7 @@ static int mxk_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	b->pdev = pci_dev_get(pdev);
 	b->ops = (const struct mxk_board_ops *)id->driver_data;
 	mutex_init(&b->cmd_lock);
+	INIT_DELAYED_WORK(&b->beat, beat);
 	pci_set_drvdata(pdev, b);
 	b->slot = slot_take(b);
 	if (b->slot < MX_BOARDS_MAX) {
@@ -458,6 +495,7 @@ static void mxk_remove(struct pci_dev *pdev)
 	struct mxk_board *b = pci_get_drvdata(pdev);
 
 	mxk_cdev_del(b);
+	cancel_delayed_work_sync(&b->beat);
 	b->ops->reset(b);
 	free_irq(b->irq, b);
 	pci_free_irq_vectors(pdev);

@@ -231,6 +231,7 @@ static const struct {
 	{ "credit_stalls", offsetof(struct mcp_stats, credit_stalls) },
 	{ "grants", offsetof(struct mcp_stats, grants) },
 	{ "replaced", offsetof(struct mcp_stats, replaced) },
+	{ "host_gone", offsetof(struct mcp_stats, host_gone) },
 	{ "rx_stalls", offsetof(struct mcp_stats, rx_stalls) },
 	{ "seq_errors", offsetof(struct mcp_stats, seq_errors) },
 	{ "tx_errors", offsetof(struct mcp_stats, tx_errors) },

@@ -280,6 +280,7 @@ static void stats_print(struct board *b, unsigned port)
 		{ "drop_crc", offsetof(struct mcp_stats, drop_crc) },
 		{ "drop_full", offsetof(struct mcp_stats, drop_full) },
 		{ "tx_errors", offsetof(struct mcp_stats, tx_errors) },
+		{ "host_gone", offsetof(struct mcp_stats, host_gone) },
 	};
 
 	fprintf(stderr, "clcp_ivshmem_nic: port %u: %u boots, %u interrupts; all boots:", port,

@@ -646,6 +646,51 @@ Test(firmware, unanswered_asks_fail_the_channel)
 	cr_assert_eq(chan_tx(0, 0, 0) & MCP_CHT_ASKING, 0, "no ask is out any more");
 }
 
+/* Steps both nodes for ms, node 0's host beating (beat != 0) or silent. */
+static void step_for(unsigned ms, bool beat)
+{
+	for (unsigned t = 0; t < ms; t++) {
+		if (beat)
+			sh(0)->host_beat = hal_be32(hal_be32(sh(0)->host_beat) + 1);
+		step(1);
+		usleep(1000);
+	}
+}
+
+/*
+ * A host that stops beating while its board runs (a kernel crash): past
+ * host_dead_ms every channel fails there and at its peer, whose hellos are
+ * refused from then on; a host that beats is left alone, and one that
+ * beats again can activate channels anew. (The peer's NIC used to go on
+ * granting and delivering into the dead host: its process never knew.)
+ */
+Test(firmware, host_that_stops_beating_fails_every_channel)
+{
+	open_credit_pair();
+	sh(0)->host_dead_ms = hal_be32(50);
+	step_for(150, true);
+	cr_assert_eq(pg(1, 0)->chan_err[0], 0, "a beating host is alive");
+	cr_assert_eq(STAT(0, host_gone), 0);
+	step_for(100, false);
+	cr_assert_eq(STAT(0, host_gone), 1);
+	cr_assert_eq(pg(0, 0)->chan_err[0], MCP_ECONNRESET);
+	cr_assert_eq(pg(1, 0)->chan_err[0], MCP_ECONNRESET, "the peer is told");
+	cr_assert_eq(cmd(1, MCP_CMD_DEACTIVATE_CHAN, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(cmd(1, MCP_CMD_ACTIVATE_CHAN, 0, 0, 200, 0, 100, MCP_CHANF_CREDIT), 0);
+	post_rx(0, 0, 0);
+	post_tx(1, 0, 0, 0, 16, CLCP_QF_LAST);
+	step_for(20, false);
+	cr_assert_eq(txq(1, 0, 0)->owner, CLCP_OWNER_NIC, "refused: the frame waits");
+	cr_assert_eq(rxq(0, 0, 0)->owner, CLCP_OWNER_NIC, "nothing into the dead host");
+	cr_assert_eq(cmd(0, MCP_CMD_DEACTIVATE_CHAN, 0, 0, 0, 0, 0, 0), 0);
+	cr_assert_eq(cmd(0, MCP_CMD_ACTIVATE_CHAN, 0, 0, 100, 1, 200, MCP_CHANF_CREDIT), 0);
+	step_for(40, true);
+	cr_assert_eq(pg(0, 0)->chan_err[0], 0);
+	cr_assert_eq(rxq(0, 0, 0)->owner, CLCP_OWNER_USER, "the host back, frames flow");
+	check_payload(0, 0, rxq(0, 0, 0), 16, 0);
+	cr_assert_eq(STAT(0, host_gone), 1);
+}
+
 /*
  * The two ends' mtus differ: a frame longer than the receiver's mtu is
  * dropped and resets the channel at both ends (it used to be lost, the

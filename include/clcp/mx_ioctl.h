@@ -26,7 +26,7 @@
 #include <sys/ioctl.h>
 #endif
 
-#define MX_IOC_ABI_VERSION 2u
+#define MX_IOC_ABI_VERSION 3u
 #define MX_DEV_COUNT 16u	/* endpoints of a board: /dev/clcp0 .. /dev/clcp15 */
 #define MX_BOARDS_MAX 8u	/* board b's endpoint i is /dev/clcp<16 * b + i> */
 #define MX_ENDPT_MAX (4u << 20) /* one physically contiguous DMA buffer */
@@ -63,7 +63,7 @@ struct mx_ioc_chan {
 
 /* MX_IOC_STATS: the board's struct mcp_stats as in SRAM (big-endian). */
 struct mx_ioc_stats {
-	uint32_t words[16];
+	uint32_t words[32];
 };
 
 #define MX_IOC_MAGIC 0xc1

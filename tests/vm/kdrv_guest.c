@@ -12,7 +12,10 @@
  *                      their memory stays theirs until close; bound again,
  *                      it works as before
  *   kdrv_guest peer N  node N of two guests (0 sends, 1 echoes), each with
- *                      its own board, joined by the simulated crossbar
+ *                      its own board, joined by the simulated crossbar;
+ *                      then node 1's kernel panics, its board running on,
+ *                      and node 0's channel must fail (the board misses
+ *                      its host's beats)
  * Each check prints "ok" or "FAIL" with its name; the last line is
  * "kdrv_guest: N passed, M failed"; exit status 0 only if none failed.
  */
@@ -648,6 +651,39 @@ static int peer_open(uint32_t me, clcp_dev_t **dev, clcp_endpt_t **ep)
 	return rc;
 }
 
+/*
+ * Node 0 after the round trips: node 1's kernel dies, its board running
+ * on (answering asks). Node 1's driver loaded with host_dead_ms=5000, so
+ * the channel fails within seconds; it used to wait for ever (here: until
+ * the 60 s timeout).
+ */
+static void peer_host_dies(clcp_endpt_t *ep)
+{
+	double t0 = now_ms(), dt;
+	int c = CLCP_ANY;
+	ssize_t r;
+	char in[16];
+
+	r = clcp_rcv_message(ep, &c, in, sizeof(in), 0);
+	dt = now_ms() - t0;
+	printf("peer: node 1's host died: %zd (%s) after %.0f ms\n", r, clcp_strerror((int)r), dt);
+	check(r == -ECONNRESET, "peer: the channel to a dead host fails", (long)r);
+	check(dt < 30000, "peer: within 30 s", (long)dt);
+}
+
+/* Node 1 after the round trips: the last echo leaves, then the kernel panics (sysrq c). */
+static void host_dies(void)
+{
+	int fd = open("/proc/sysrq-trigger", O_WRONLY);
+
+	usleep(500000);
+	printf("CLCP-VM: host dies\n");
+	fflush(stdout);
+	sync();
+	if (fd < 0 || write(fd, "c", 1) != 1)
+		check(0, "peer: sysrq crash", -errno);
+}
+
 /* Node 1 echoes every message; node 0 sends sizes 1 B .. 64 KiB and checks the echo. */
 static void run_peer(uint32_t me)
 {
@@ -679,8 +715,10 @@ static void run_peer(uint32_t me)
 	}
 	printf("peer: %u round trips of 1 B .. 64 KiB in %.0f ms\n", good, now_ms() - t0);
 	check(good == PEER_ROUNDS, "peer: every round trip intact", good);
-	if (me == 1)
-		usleep(500000); /* the last echo leaves before the channel is reset */
+	if (me == 1 && !failed)
+		host_dies();
+	else if (me == 0)
+		peer_host_dies(ep);
 	clcp_close(dev);
 }
 

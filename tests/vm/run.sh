@@ -13,7 +13,9 @@
 #  5. qemu (TCG, under timeout) boots Debian's kernel; /init (guest-init.sh)
 #     runs the tests and prints "CLCP-VM: <step> pass|FAIL" lines;
 #  6. two guests, each with one board, node 0 and node 1 on one crossbar:
-#     round trips between them.
+#     round trips between them; then node 1's kernel panics (its qemu and
+#     its board run on) and node 0's channel must fail: the board finds
+#     its host dead by the driver's missing beats.
 # Exit status 0 only if every step passed. Environment: CLCP_VM_TIMEOUT
 # (seconds for qemu, 300), CLCP_VM_KEEP=1 keeps the work directory.
 set -euo pipefail
@@ -141,6 +143,22 @@ report() {
 	[ "$qrc" -eq 0 ] || die "guest $name: qemu failed or timed out ($qrc)"
 	grep -q 'CLCP-VM: done' "$work/console-$name.log" || die "guest $name did not finish"
 	[ "$fails" -eq 0 ] && [ "$passes" -gt 0 ] || die "guest $name: $fails steps failed"
+	! grep -q 'host_gone=[1-9]' "$work"/nic-"$name"-*.log || die "guest $name: a board found its host dead"
+}
+
+# report_died NAME QEMU_STATUS: a guest whose kernel panicked on purpose
+# (kdrv_guest peer 1) after its checks passed; its board saw the host die.
+report_died() {
+	local name=$1 qrc=$2 log=$work/console-$1.log
+	echo "=== guest $name (its kernel panics on purpose)"
+	sed 's/\r$//' "$log" | grep -v '^$' | grep -vE '^\[ *[0-9.]+\] ' || true
+	echo "--- simulated NICs:"
+	cat "$work"/nic-"$name"-*.log
+	echo "vm: guest $name: qemu stopped by the harness ($qrc)"
+	! grep -qE '^FAIL |CLCP-VM: .* FAIL' "$log" || die "guest $name: a check failed"
+	grep -q 'CLCP-VM: host dies' "$log" || die "guest $name: its checks did not get to the panic"
+	grep -q 'Kernel panic' "$log" || die "guest $name: no kernel panic"
+	grep -q 'host_gone=1' "$work"/nic-"$name"-*.log || die "guest $name: its board did not find it dead"
 }
 
 # One guest, five boards on one crossbar (the suite's largest test has
@@ -165,13 +183,14 @@ nic_start peer0 0
 nic_start peer1 1
 t_boot=$SECONDS
 guest peer0 "clcp_boards=1 clcp_peer=0" & q0=$!
-guest peer1 "clcp_boards=1 clcp_peer=1" & q1=$!
+guest peer1 "clcp_boards=1 clcp_peer=1 panic=0" & q1=$! # a panic halts: qemu stays
 qrc0=0 qrc1=0
 wait $q0 || qrc0=$?
+pkill -f "mem-path=$work/ram-peer1," || true # node 0 is done: node 1's host has died
 wait $q1 || qrc1=$?
 wait $nic_pid 2>/dev/null || true
 nic_pid=
 report peer0 "$qrc0"
-report peer1 "$qrc1"
+report_died peer1 "$qrc1"
 echo "vm: two guests took $((SECONDS - t_boot)) s; harness $((SECONDS - t_start)) s"
 echo "vm: all passed"
