@@ -109,7 +109,8 @@ static int priv_alloc(struct clcp_endpt *ep, const struct clcp_endpt_attr *a, ui
 	p->fd = -1;
 	clcp__spin_init(&p->spin, a);
 	p->free_bufs = calloc(2 * a->rxq_len, sizeof(*p->free_bufs));
-	p->held = calloc(nrxbuf, sizeof(*p->held)); /* the NIC's buffers circulate too */
+	/* The NIC's buffers circulate too; as many again for spilled frames. */
+	p->held = calloc(2 * (size_t)nrxbuf, sizeof(*p->held));
 	p->chq = calloc(a->nchan, sizeof(*p->chq));
 	p->tx_midmsg = calloc(a->nchan, 1);
 	ep->chan_err = calloc(a->nchan, sizeof(*ep->chan_err));
@@ -129,6 +130,8 @@ static void priv_free(struct clcp_endpt *ep)
 		return;
 	free(p->free_bufs);
 	free(p->held);
+	free(p->spill);
+	free(p->spill_free);
 	free(p->chq);
 	free(p->tx_midmsg);
 	clcp__spin_fini(&p->spin);

@@ -174,7 +174,10 @@ struct clcp__endpt_priv {
 	void *bpriv; /* the backend's */
 	uint32_t *free_bufs; /* Rx buffer offsets not posted nor held */
 	uint32_t nfree;
-	struct clcp__held *held;
+	struct clcp__held *held; /* by Rx buffer, then by spill slot (rx.c, spill_one) */
+	unsigned char *spill;	  /* nrxbuf frames of mtu bytes, made at the first need */
+	uint32_t *spill_free;	  /* free spill slots, as held indexes */
+	uint32_t nspill_free;
 	struct clcp__chanq *chq;
 	uint32_t rr; /* round robin start for CLCP_ANY */
 	uint32_t stride; /* bytes between frame buffers */
@@ -183,6 +186,7 @@ struct clcp__endpt_priv {
 	uint8_t *tx_midmsg; /* per channel: send_frame is inside a message */
 	struct clcp__spin spin;
 	uint64_t tx_spins, tx_sleeps; /* interrupt group: waits for Rx space that spun, slept */
+	uint64_t rx_spills; /* parked frames moved to the spill for a begun message (rx.c) */
 	uint64_t tx_pulled, tx_declined, rx_pulled; /* long messages offered to be copied */
 	int ready_chan1; /* the channel a receive told pull_ready it waits on, + 1; 0: none */
 };

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -63,6 +64,24 @@ static void buf_free(struct clcp_endpt *ep, uint32_t idx)
 
 	p->free_bufs[p->nfree++] = buf_off(ep, idx);
 	clcp__rx_refill(ep);
+}
+
+/* Frame idx's bytes: in its Rx buffer, or in the spill (spill_one). */
+static unsigned char *frame_data(struct clcp_endpt *ep, uint32_t idx)
+{
+	uint32_t n = ep->hdr->nrxbuf;
+
+	return idx < n ? ep->base + buf_off(ep, idx) : ep->priv->spill + (size_t)(idx - n) * ep->mtu;
+}
+
+static void frame_free(struct clcp_endpt *ep, uint32_t idx)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+
+	if (idx < ep->hdr->nrxbuf)
+		buf_free(ep, idx);
+	else
+		p->spill_free[p->nspill_free++] = idx;
 }
 
 static bool entry_sane(struct clcp_endpt *ep, const struct clcp_qentry *e)
@@ -148,7 +167,7 @@ void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan)
 	while (park_from_ring(ep))
 		;
 	while (ep->priv->chq[chan].head >= 0)
-		buf_free(ep, (uint32_t)unpark(ep, chan));
+		frame_free(ep, (uint32_t)unpark(ep, chan));
 }
 
 bool clcp__rx_has_last(struct clcp_endpt *ep)
@@ -272,6 +291,70 @@ static bool rx_starved(struct clcp_endpt *ep)
 	return ep->rx_post == ep->rx_tail && ep->priv->nfree == 0;
 }
 
+/* Spill room, made at the first need: as many frames as Rx buffers. */
+static bool spill_ready(struct clcp_endpt *ep)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+	uint32_t n = ep->hdr->nrxbuf;
+
+	if (p->spill)
+		return true;
+	p->spill = malloc((size_t)n * ep->mtu);
+	p->spill_free = malloc(n * sizeof(*p->spill_free));
+	if (!p->spill || !p->spill_free) {
+		free(p->spill);
+		free(p->spill_free);
+		p->spill = NULL;
+		p->spill_free = NULL;
+		return false;
+	}
+	for (p->nspill_free = 0; p->nspill_free < n; p->nspill_free++)
+		p->spill_free[p->nspill_free] = 2 * n - 1 - p->nspill_free;
+	return true;
+}
+
+/* Moves the parked frame that *link names into a spill slot, its Rx buffer freed. */
+static void spill_move(struct clcp_endpt *ep, struct clcp__chanq *q, int32_t *link)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+	uint32_t idx = (uint32_t)*link, to = p->spill_free[--p->nspill_free];
+
+	p->held[to] = p->held[idx];
+	if (p->held[idx].len)
+		memcpy(frame_data(ep, to), frame_data(ep, idx), p->held[idx].len);
+	*link = (int32_t)to;
+	if (q->tail == (int32_t)idx)
+		q->tail = (int32_t)to;
+	buf_free(ep, idx);
+}
+
+/*
+ * A message of chan is begun and other channels' parked frames hold every
+ * Rx buffer: one of them moves to the spill (heap memory, as many frames
+ * as Rx buffers), so that the rest of the message can land. False when
+ * none can (the spill is full, or could not be made): -ENOBUFS then.
+ */
+static bool spill_one(struct clcp_endpt *ep, int chan)
+{
+	struct clcp__endpt_priv *p = ep->priv;
+	uint32_t c, n = ep->hdr->nrxbuf;
+	int32_t *link;
+
+	if (!spill_ready(ep) || p->nspill_free == 0)
+		return false;
+	for (c = 0; c < ep->nchan; c++) {
+		if ((int)c == chan)
+			continue;
+		for (link = &p->chq[c].head; *link >= 0; link = &p->held[*link].next)
+			if ((uint32_t)*link < n) {
+				spill_move(ep, &p->chq[c], link);
+				p->rx_spills++;
+				return true;
+			}
+	}
+	return false;
+}
+
 /* What a wait needs at a channel's head. */
 enum head_need {
 	HEAD_FRAME,   /* any frame (clcp_rcv_frame) */
@@ -332,22 +415,44 @@ static bool head_fits(struct clcp_endpt *ep, int c, enum head_need need, bool wh
 	       (!whole || head_whole(ep, c));
 }
 
-/* A channel that can start a message (or give a frame), from CLCP_ANY. */
-static int pick_parked(struct clcp_endpt *ep, enum head_need need, bool whole)
+/* Chan's parked head message has all its frames here (or was cut short: told at once). */
+static bool head_done(const struct clcp_endpt *ep, int c)
+{
+	uint32_t n;
+	size_t len;
+
+	return head_scan(ep, c, &len, &n) != HEAD_OPEN;
+}
+
+/* The first channel from the round robin's place whose head fits (and is done, if asked). */
+static int pick_round(struct clcp_endpt *ep, enum head_need need, bool whole, bool done)
 {
 	struct clcp__endpt_priv *p = ep->priv;
 	uint32_t i, c;
 
-	if (ep->nheld == 0)
-		return -1;
 	for (i = 0; i < ep->nchan; i++) {
 		c = (p->rr + i) % ep->nchan;
-		if (head_fits(ep, (int)c, need, whole)) {
+		if (head_fits(ep, (int)c, need, whole) && (!done || head_done(ep, (int)c))) {
 			p->rr = c + 1;
 			return (int)c;
 		}
 	}
 	return -1;
+}
+
+/*
+ * A channel that can start a message (or give a frame), from CLCP_ANY:
+ * one whose message is all here first, so that copying it gives buffers
+ * back at once instead of waiting for the rest of an open one.
+ */
+static int pick_parked(struct clcp_endpt *ep, enum head_need need, bool whole)
+{
+	int c;
+
+	if (ep->nheld == 0)
+		return -1;
+	c = need == HEAD_FRAME ? -1 : pick_round(ep, need, whole, true);
+	return c >= 0 ? c : pick_round(ep, need, whole, false);
 }
 
 /*
@@ -392,6 +497,7 @@ struct rx_wait_ctx {
 	bool spin;
 	bool nonblock;
 	bool progressed; /* nonblocking: the backend had its one chance */
+	int spill_for;	 /* a message of this channel is begun: starving, spill (-1: no) */
 };
 
 static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
@@ -402,6 +508,7 @@ static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
 	clcp__rx_flush(ep); /* a wait gives the inline path's slots back first */
 	w->nonblock = flags & CLCP_NONBLOCK;
 	w->progressed = false;
+	w->spill_for = -1;
 	w->spin = spin;
 	w->check_ms = a->peer_check_ms;
 	clcp__spin_begin(&ep->priv->spin);
@@ -417,8 +524,11 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 	uint64_t now, until;
 	int rc;
 
-	if (rx_starved(ep))
+	if (rx_starved(ep)) {
+		if (w->spill_for >= 0 && spill_one(ep, w->spill_for))
+			return 0; /* a buffer came free: the message's rest may land in it */
 		return clcp__err(ENOBUFS, "parked frames of other channels hold every Rx buffer");
+	}
 	now = clcp__now_ms();
 	if (now >= p->next_check) { /* per endpoint: short calls check too */
 		rc = peers_check(ep, chan);
@@ -488,7 +598,7 @@ static int drop_rest(struct clcp_endpt *ep, int chan, int err)
 	struct clcp__chanq *q = &ep->priv->chq[chan];
 
 	while (q->head >= 0 && !(ep->priv->held[q->head].flags & CLCP_QF_FIRST))
-		buf_free(ep, (uint32_t)unpark(ep, chan));
+		frame_free(ep, (uint32_t)unpark(ep, chan));
 	q->cut = q->head < 0;
 	return err;
 }
@@ -525,8 +635,8 @@ static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *b
 	int rc;
 
 	if (len == sizeof(d))
-		memcpy(&d, ep->base + buf_off(ep, (uint32_t)idx), sizeof(d));
-	buf_free(ep, (uint32_t)idx);
+		memcpy(&d, frame_data(ep, (uint32_t)idx), sizeof(d));
+	frame_free(ep, (uint32_t)idx);
 	if (len != sizeof(d) || d.len != msg_len || msg_len < CLCP_MTU_MIN)
 		return clcp__err(EPROTO, "channel %d: a bad offer of a message to copy", chan);
 	rc = ep->priv->dev->ops->pull_take(ep, chan, &d, buf, msg_len, spin);
@@ -565,14 +675,14 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 					 "next message (dropped)", chan);
 		}
 		begun = true;
+		w.spill_for = chan; /* from now on, starving, other channels' frames make room */
 		last = h->flags & CLCP_QF_LAST;
 		if (off + h->len > cap)
 			overflow = true;
 		else if (h->len)
-			memcpy((char *)buf + off, ep->base + buf_off(ep, (uint32_t)idx),
-			       h->len);
+			memcpy((char *)buf + off, frame_data(ep, (uint32_t)idx), h->len);
 		off += h->len;
-		buf_free(ep, (uint32_t)idx);
+		frame_free(ep, (uint32_t)idx);
 	} while (!last);
 	if (overflow)
 		return clcp__err(EMSGSIZE, "frame-built message of %zu bytes did not fit in %zu",
@@ -824,7 +934,7 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 	}
 	h = &ep->priv->held[idx];
 	h->lent = 1;
-	f->data = ep->base + buf_off(ep, (uint32_t)idx);
+	f->data = frame_data(ep, (uint32_t)idx);
 	f->len = h->len;
 	f->msg_len = h->msg_len;
 	f->chan = c;
@@ -843,10 +953,10 @@ int clcp_release_frames(clcp_endpt_t *ep, const struct clcp_frame *f, unsigned n
 	if (!f && n)
 		return clcp__err(EINVAL, "frames pointer is NULL");
 	for (i = 0; i < n; i++) {
-		if (f[i].id >= ep->hdr->nrxbuf || !ep->priv->held[f[i].id].lent)
+		if (f[i].id >= 2 * ep->hdr->nrxbuf || !ep->priv->held[f[i].id].lent)
 			return clcp__err(EINVAL, "frame id %u is not lent out", f[i].id);
 		ep->priv->held[f[i].id].lent = 0;
-		buf_free(ep, f[i].id);
+		frame_free(ep, f[i].id);
 	}
 	return 0;
 }

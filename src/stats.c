@@ -49,6 +49,7 @@ int clcp_endpt_stats(clcp_endpt_t *ep, struct clcp_stat *stats, unsigned n)
 	i = clcp__stat_put(stats, n, i, "wakeups", clcp_load_relaxed(&h->wakeups));
 	i = clcp__stat_put(stats, n, i, "rx_drops", clcp_load_relaxed(&h->rx_drops));
 	i = clcp__stat_put(stats, n, i, "rx_parked", ep->nheld);
+	i = clcp__stat_put(stats, n, i, "rx_spills", ep->priv->rx_spills);
 	i = clcp__stat_put(stats, n, i, "spin_hits", ep->priv->spin.hits + ep->priv->spin.hit_owed);
 	i = clcp__stat_put(stats, n, i, "spin_misses", ep->priv->spin.misses);
 	i = clcp__stat_put(stats, n, i, "spin_pressure", ep->priv->spin.pressured);

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,16 +490,17 @@ static uint32_t payload_put(unsigned char *dst, uint8_t flags, const void *p, ui
 }
 
 /*
- * Port 10 of node 0 to port 20 of node 1 (the header of docs/udp.md), at
- * most 64 payload bytes, the CRC32C trailer: the datagram's length.
+ * Port 10 + k of node 0 to port 20 + k of node 1 (the header of
+ * docs/udp.md), at most 64 payload bytes, the CRC32C trailer: the
+ * datagram's length.
  */
-static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_t msg_len,
-			  const char *payload)
+static size_t dgram_build_k(unsigned char *d, uint16_t k, uint8_t flags, uint32_t seq,
+			    uint32_t msg_len, const char *payload)
 {
 	const char *p = ctl_payload(flags, payload);
 	uint32_t n = p ? (uint32_t)strlen(p) : 0, crc;
 	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
-				    .dst_port = htons(20), .src_port = htons(10),
+				    .dst_port = htons(20 + k), .src_port = htons(10 + k),
 				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
 
 	cr_assert_leq(n, 64u);
@@ -508,6 +510,12 @@ static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_
 	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
 	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
 	return sizeof(h) + n + UDP_CRC_LEN;
+}
+
+static size_t dgram_build(unsigned char *d, uint8_t flags, uint32_t seq, uint32_t msg_len,
+			  const char *payload)
+{
+	return dgram_build_k(d, 0, flags, seq, msg_len, payload);
 }
 
 /* A forged peer: a socket on node 0's address of the one-host mode at port. */
@@ -592,16 +600,24 @@ static void engine_open(struct engine *e, uint32_t rxq_len)
 	e->from = n.sa;
 }
 
-/* A datagram from port 10 of node 0, as the socket would hand it over. */
-static void engine_in(struct engine *e, uint8_t flags, uint32_t seq, const char *payload)
+/* A datagram from port 10 + k of node 0 (to port 20 + k), as the socket would hand it over. */
+static void engine_in_k(struct engine *e, uint16_t k, uint8_t flags, uint32_t seq,
+			uint32_t msg_len, const char *payload)
 {
-	uint32_t len = payload ? (uint32_t)strlen(payload) : 0;
 	unsigned char d[DGRAM_MAX];
-	size_t n = dgram_build(d, flags, seq, len ? len : 8, payload);
+	size_t n = dgram_build_k(d, k, flags, seq, msg_len, payload);
 
 	pthread_mutex_lock(&e->u->lock);
 	udp_dgram_input(e->u, d, n, &e->from, sizeof(struct sockaddr_in));
 	pthread_mutex_unlock(&e->u->lock);
+}
+
+/* A datagram from port 10 of node 0; a data frame is a message of its own length. */
+static void engine_in(struct engine *e, uint8_t flags, uint32_t seq, const char *payload)
+{
+	uint32_t len = payload ? (uint32_t)strlen(payload) : 0;
+
+	engine_in_k(e, 0, flags, seq, len ? len : 8, payload);
 }
 
 static void engine_close(struct engine *e)
@@ -674,6 +690,64 @@ Test(udp, stale_reset_of_a_hello_is_ignored)
 	engine_in(&e, UDP_FF_RST, 0, NULL);
 	cr_assert_eq(UDPE(e.ep)->chans[e.chan].err, -ECONNRESET);
 	cr_assert_eq(e.u->st.gone[UDP_GONE_RST], 1);
+	engine_close(&e);
+}
+
+#define FLOOD 12 /* one-frame messages on the second channel: more than the 8 Rx buffers */
+
+/* The rest of the first channel's message (frames 1 and 2), a while later. */
+static void *late_rest(void *arg)
+{
+	struct engine *e = arg;
+
+	tu_msleep(200);
+	engine_in_k(e, 0, CLCP_FF_DATA, 1, 6, "b2");
+	engine_in_k(e, 0, CLCP_FF_DATA | CLCP_FF_LAST, 2, 6, "c3");
+	return NULL;
+}
+
+/*
+ * A message begun on one channel while another channel's frames take
+ * every Rx buffer: those parked frames move to the spill, the rest of the
+ * message lands, and the other channel's messages all follow in order.
+ * The receive used to end with -ENOBUFS, the message dropped.
+ */
+Test(udp, begun_message_completes_while_another_channel_takes_every_buffer)
+{
+	struct clcp_stat st[32];
+	uint64_t spills = 0;
+	struct engine e;
+	char buf[16], want[8];
+	pthread_t t;
+	ssize_t n;
+	int c, y;
+
+	engine_open(&e, 4); /* 8 Rx buffers */
+	y = clcp_alloc_chan(e.ep, 21, 0, 11);
+	cr_assert_geq(y, 0);
+	engine_in_k(&e, 0, CLCP_FF_ACK | UDP_FF_HELLO, 0, 8, NULL);
+	engine_in_k(&e, 1, CLCP_FF_ACK | UDP_FF_HELLO, 0, 8, NULL);
+	engine_in_k(&e, 0, CLCP_FF_DATA | CLCP_FF_FIRST, 0, 6, "a1");
+	for (uint32_t i = 0; i < FLOOD; i++) {
+		snprintf(want, sizeof(want), "y%02u", i);
+		engine_in_k(&e, 1, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, i, 3, want);
+	}
+	cr_assert_eq(pthread_create(&t, NULL, late_rest, &e), 0);
+	c = e.chan;
+	n = clcp_rcv_message(e.ep, &c, buf, sizeof(buf), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(n, 6, "%zd %s", n, clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "a1b2c3", 6), 0);
+	for (uint32_t i = 0; i < FLOOD; i++) {
+		snprintf(want, sizeof(want), "y%02u", i);
+		c = y;
+		n = clcp_rcv_message(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK);
+		cr_assert(n == 3 && memcmp(buf, want, 3) == 0, "message %u: %zd %s", i, n,
+			  clcp_errmsg());
+	}
+	n = clcp_endpt_stats(e.ep, st, 32);
+	cr_assert_eq(tu_stat_get(st, (int)n, 32, "rx_spills", &spills), 0);
+	cr_assert_gt(spills, 0);
 	engine_close(&e);
 }
 
