@@ -563,6 +563,10 @@ static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 	for (;;) {
 		c = *chan == CLCP_ANY ? pick_parked(ep, need, whole) : *chan;
 		if (c >= 0 && ep->priv->chq[c].head >= 0 && (!whole || head_whole(ep, c))) {
+			/* CLCP_ANY: a message all here may be next in the queue, before an open one */
+			if (*chan == CLCP_ANY && need != HEAD_FRAME && !head_done(ep, c) &&
+			    park_from_ring(ep))
+				continue;
 			*chan = c;
 			return 0;
 		}

@@ -752,6 +752,58 @@ Test(udp, begun_message_completes_while_another_channel_takes_every_buffer)
 }
 
 /*
+ * Channel 1's message begun (its rest comes 200 ms later), then channel 2's
+ * whole one; parked first when `park` (a look at a third channel parks
+ * both). CLCP_ANY takes channel 2's message first, then channel 1's.
+ */
+static void any_whole_first(bool park)
+{
+	struct engine e;
+	char buf[16];
+	pthread_t t;
+	ssize_t n;
+	int c, y, z;
+
+	engine_open(&e, 8);
+	y = clcp_alloc_chan(e.ep, 21, 0, 11);
+	z = clcp_alloc_chan(e.ep, 22, 0, 12);
+	cr_assert(y >= 0 && z >= 0);
+	engine_in_k(&e, 0, CLCP_FF_ACK | UDP_FF_HELLO, 0, 8, NULL);
+	engine_in_k(&e, 1, CLCP_FF_ACK | UDP_FF_HELLO, 0, 8, NULL);
+	engine_in_k(&e, 0, CLCP_FF_DATA | CLCP_FF_FIRST, 0, 6, "a1");
+	engine_in_k(&e, 1, CLCP_FF_DATA | CLCP_FF_FIRST | CLCP_FF_LAST, 0, 3, "y00");
+	c = z;
+	if (park)
+		cr_assert_eq(clcp_rcv_message(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN);
+	cr_assert_eq(pthread_create(&t, NULL, late_rest, &e), 0);
+	c = CLCP_ANY;
+	n = clcp_rcv_message(e.ep, &c, buf, sizeof(buf), 0);
+	cr_assert(n == 3 && c == y && memcmp(buf, "y00", 3) == 0,
+		  "first: %zd bytes on channel %d", n, c);
+	c = CLCP_ANY;
+	n = clcp_rcv_message(e.ep, &c, buf, sizeof(buf), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert(n == 6 && c == e.chan && memcmp(buf, "a1b2c3", 6) == 0,
+		  "then: %zd bytes on channel %d", n, c);
+	engine_close(&e);
+}
+
+/*
+ * CLCP_ANY takes a message that is all here before one whose rest is still
+ * to come: parked, or next in the Rx queue (it used to take the first
+ * channel's, and wait for its rest).
+ */
+Test(udp, any_takes_a_whole_message_before_an_open_one)
+{
+	any_whole_first(true);
+}
+
+Test(udp, any_looks_down_the_queue_for_a_whole_message)
+{
+	any_whole_first(false);
+}
+
+/*
  * A channel's reset that carries another incarnation than the peer's (a
  * late one of the process before it on that port) leaves the channel
  * alone; one of the peer's own fails it, as does a reset with none (no
