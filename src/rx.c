@@ -551,6 +551,19 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 	return clcp__rx_wait(ep, (int)(until > now ? until - now : 0), w->spin);
 }
 
+/*
+ * The next frame in the Rx queue is another channel's than c, whose open
+ * message CLCP_ANY would take: it may end a message that is all here,
+ * better taken first. (One of c's own: c's message streams on, taken as
+ * it comes.)
+ */
+static bool other_next(struct clcp_endpt *ep, int c)
+{
+	const struct clcp_qentry *e = clcp_rxq_peek(ep);
+
+	return e && e->chan != (uint32_t)c;
+}
+
 /* Waits until *chan (or some channel, for CLCP_ANY) has a parked frame. */
 static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 		       enum head_need need)
@@ -563,9 +576,8 @@ static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
 	for (;;) {
 		c = *chan == CLCP_ANY ? pick_parked(ep, need, whole) : *chan;
 		if (c >= 0 && ep->priv->chq[c].head >= 0 && (!whole || head_whole(ep, c))) {
-			/* CLCP_ANY: a message all here may be next in the queue, before an open one */
 			if (*chan == CLCP_ANY && need != HEAD_FRAME && !head_done(ep, c) &&
-			    park_from_ring(ep))
+			    other_next(ep, c) && park_from_ring(ep))
 				continue;
 			*chan = c;
 			return 0;
