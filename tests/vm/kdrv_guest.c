@@ -674,12 +674,12 @@ static void peer_host_dies(clcp_endpt_t *ep)
 /* Node 1 after the round trips: the last echo leaves, then the kernel panics (sysrq c). */
 static void host_dies(void)
 {
-	int fd = open("/proc/sysrq-trigger", O_WRONLY);
+	int fd;
 
 	usleep(500000);
 	printf("CLCP-VM: host dies\n");
 	fflush(stdout);
-	sync();
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
 	if (fd < 0 || write(fd, "c", 1) != 1)
 		check(0, "peer: sysrq crash", -errno);
 }
