@@ -127,6 +127,7 @@ struct udp_txb {
 	struct sockaddr_storage to[UDP_BATCH];
 	struct clcp_frame_hdr hdr[UDP_BATCH];
 	unsigned char tail[UDP_BATCH][UDP_SACK_LEN + UDP_CRC_LEN];
+	unsigned char ctl[UDP_BATCH][UDP_CTL_LEN]; /* a control frame's payload as it was when queued */
 	struct mmsghdr gm[UDP_BATCH];
 	unsigned gn[UDP_BATCH]; /* datagrams in gm[i] */
 	union {

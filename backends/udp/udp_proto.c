@@ -420,6 +420,8 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 	i = b->n;
 	tail = b->tail[i];
 	b->fd = fd;
+	if (!(f->flags & CLCP_FF_DATA) && f->len == UDP_CTL_LEN) /* the channel's may change meanwhile */
+		payload = memcpy(b->ctl[i], payload, UDP_CTL_LEN);
 	hdr_put(&b->hdr[i], f);
 	if (sack) {
 		put_be32(tail, (uint32_t)(*sack >> 32));

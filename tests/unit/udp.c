@@ -896,6 +896,39 @@ static struct clcp_frame_hdr engine_out_data(struct engine *e)
 	return h;
 }
 
+/*
+ * A control frame queued in a batch goes out as it was when queued, its
+ * CRC right, though the channel learns its peer's incarnation before the
+ * batch is sent (the batch pointed at the channel's bytes: the CRC was of
+ * the old ones, and the peer dropped the frame).
+ */
+Test(udp, control_frame_in_a_batch_is_sent_as_queued)
+{
+	unsigned char d[256];
+	struct engine e;
+	struct udp_chan *uc;
+	uint32_t crc;
+	ssize_t n;
+
+	engine_open(&e, 8);
+	uc = &UDPE(e.ep)->chans[e.chan];
+	while (recv(e.peer, d, sizeof(d), MSG_DONTWAIT) > 0)
+		; /* the hellos sent so far */
+	pthread_mutex_lock(&e.u->lock);
+	udp_tx_begin(e.u);
+	udp_send_ctl(e.u, uc, 0); /* a hello: the peer's incarnation not known */
+	udp_incs_set(uc, uc->inc, 0x1122334455667788ull);
+	udp_tx_flush(e.u);
+	pthread_mutex_unlock(&e.u->lock);
+	n = recv(e.peer, d, sizeof(d), 0);
+	cr_assert_eq(n, (ssize_t)(UDP_HDR_LEN + UDP_CTL_LEN + UDP_CRC_LEN));
+	memcpy(&crc, d + n - UDP_CRC_LEN, sizeof(crc));
+	cr_assert_eq(ntohl(crc), udp_crc32c(0, d, (size_t)n - UDP_CRC_LEN), "the CRC of what went");
+	for (unsigned i = 0; i < UDP_INC_LEN; i++)
+		cr_assert_eq(d[UDP_HDR_LEN + UDP_INC_LEN + i], 0, "the peer's as queued: not known");
+	engine_close(&e);
+}
+
 /* What the engine's queued acks would do at the end of a polling pass. */
 static void engine_acks(struct engine *e)
 {
