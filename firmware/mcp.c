@@ -219,6 +219,17 @@ static void credits_drop(struct mcp_endpt *e, struct mcp_chan *c)
 	c->want = 0;
 }
 
+/* The channel fails as reset (-ECONNRESET): its credits and its ask go, the user side is told. */
+static void chan_reset(struct mcp *m, clcp_u32 i, clcp_u32 ch)
+{
+	struct mcp_chan *c = &m->ep[i].chans[ch];
+
+	credits_drop(&m->ep[i], c);
+	c->asking = 0;
+	chan_fail(m, i, ch, MCP_ECONNRESET);
+	chan_pub(m, i, ch);
+}
+
 /*
  * Unbinds a channel's port and tells its peer's NIC (the peer sees a
  * reset), unless another activation took the peer's port: not its peer.
@@ -589,13 +600,8 @@ static void asks_scan(struct mcp *m, clcp_u32 i, clcp_u32 db)
  */
 static void peer_dead(struct mcp *m, clcp_u32 i, clcp_u32 ch)
 {
-	struct mcp_chan *c = &m->ep[i].chans[ch];
-
-	credits_drop(&m->ep[i], c);
-	c->asking = 0;
-	chan_fail(m, i, ch, MCP_ECONNRESET);
-	chan_pub(m, i, ch);
-	mcp_log(m, MCP_LOG_CTRL, i, MCP_CTRL_RESET, c->peer_port);
+	chan_reset(m, i, ch);
+	mcp_log(m, MCP_LOG_CTRL, i, MCP_CTRL_RESET, m->ep[i].chans[ch].peer_port);
 }
 
 /*
@@ -636,11 +642,8 @@ static void chan_orphan(struct mcp *m, clcp_u32 i, clcp_u32 ch)
 	struct mcp_chan *c = &m->ep[i].chans[ch];
 
 	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
-	credits_drop(&m->ep[i], c);
-	c->asking = 0;
 	c->refusing = 1;
-	chan_fail(m, i, ch, MCP_ECONNRESET);
-	chan_pub(m, i, ch);
+	chan_reset(m, i, ch);
 }
 
 /*
@@ -869,8 +872,7 @@ static int replaced(struct mcp *m, clcp_u32 ep, clcp_u32 ch, struct mcp_chan *c,
 		c->peer_act = arg;
 	if (op == MCP_CTRL_HELLO && arg && arg != c->peer_act && !c->refusing) {
 		c->refusing = 1;
-		credits_drop(&m->ep[ep], c);
-		chan_fail(m, ep, ch, MCP_ECONNRESET);
+		chan_reset(m, ep, ch);
 		inc32(&m->sh->stats.replaced);
 	}
 	return c->refusing && (op == MCP_CTRL_HELLO || op == MCP_CTRL_ASK);
@@ -904,8 +906,7 @@ static void rx_ctrl(struct mcp *m, const struct clcp_frame_hdr *f)
 			chan_fail(m, ep, ch, MCP_ECONNREFUSED);
 		break;
 	case MCP_CTRL_RESET:
-		credits_drop(&m->ep[ep], c);
-		chan_fail(m, ep, ch, MCP_ECONNRESET);
+		chan_reset(m, ep, ch);
 		break;
 	case MCP_CTRL_HELLO:
 		if (!c->seen && c->credit) /* answered once: both ends know */
@@ -956,9 +957,7 @@ static void mtu_mismatch(struct mcp *m, clcp_u32 ep, struct mcp_chan *c)
 {
 	clcp_u32 ch = (clcp_u32)(c - m->ep[ep].chans);
 
-	credits_drop(&m->ep[ep], c);
-	chan_fail(m, ep, ch, MCP_ECONNRESET);
-	chan_pub(m, ep, ch);
+	chan_reset(m, ep, ch);
 	tx_ctrl(m, c->peer_node, c->peer_port, c->my_port, MCP_CTRL_RESET, 0);
 }
 

@@ -452,7 +452,7 @@ static bool peer_not_yet(const struct lb_chan *lc, struct lb_remote *r, uint64_t
 {
 	uint32_t heard = clcp_load_relaxed(&peer_desc(r, w)->rx_seq);
 
-	return owner_gone(r) || (heard > LB_STAMP_NONE && heard != lc->stamp);
+	return owner_gone(r) || stamp_other(heard, lc->stamp);
 }
 
 /* The peer's queues and buffers lie inside its mapping: checked once, at resolve. */
@@ -530,7 +530,7 @@ static int resolve_locked(struct clcp_endpt *ep, int chan)
 	r = remote_get(dev, n, d->peer_node, ep1 - 1);
 	if (!r)
 		return lc->seen ? -ECONNRESET : -ENOTCONN;
-	if (heard > LB_STAMP_NONE && heard != port_stamp(w, r->pid)) {
+	if (stamp_other(heard, port_stamp(w, r->pid))) {
 		remote_put(r); /* another than the peer that sent binds its port now */
 		return -ECONNRESET;
 	}

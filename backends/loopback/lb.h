@@ -42,6 +42,12 @@ static inline uint32_t port_stamp(uint64_t w, int32_t pid)
 	return x > LB_STAMP_NONE ? x : x + 2u;
 }
 
+/* A receiver's rx_seq names a sender, and another binding than stamp. */
+static inline bool stamp_other(uint32_t heard, uint32_t stamp)
+{
+	return heard > LB_STAMP_NONE && heard != stamp;
+}
+
 enum lb_slot_state { LB_SLOT_FREE = 0, LB_SLOT_RESERVED = 1, LB_SLOT_LIVE = 2 };
 
 struct lb_slot {

@@ -378,7 +378,7 @@ static void chan_init(struct clcp_endpt *ep, int chan, const struct udp_node *pe
 	memset(uc, 0, sizeof(*uc));
 	uc->ep = ep;
 	uc->idx = (uint16_t)chan;
-	udp_incs_set(uc, inc_take(UDP(ep->priv->dev)), 0);
+	uc->inc = inc_take(UDP(ep->priv->dev));
 	uc->peer = peer->sa;
 	uc->peer_len = peer->len;
 	uc->fd = udp_psock_get(UDP(ep->priv->dev), peer);

@@ -127,7 +127,7 @@ struct udp_txb {
 	struct sockaddr_storage to[UDP_BATCH];
 	struct clcp_frame_hdr hdr[UDP_BATCH];
 	unsigned char tail[UDP_BATCH][UDP_SACK_LEN + UDP_CRC_LEN];
-	unsigned char ctl[UDP_BATCH][UDP_CTL_LEN]; /* a control frame's payload as it was when queued */
+	unsigned char ctl[UDP_BATCH][UDP_CTL_LEN]; /* control frames' payloads (their senders' copies go) */
 	struct mmsghdr gm[UDP_BATCH];
 	unsigned gn[UDP_BATCH]; /* datagrams in gm[i] */
 	union {
@@ -203,7 +203,6 @@ struct udp_chan {
 	bool active, ack_queued;
 	uint64_t inc;	   /* this channel's incarnation, never 0 */
 	uint64_t peer_inc; /* the peer channel's, from its first control frame (0: not seen yet) */
-	unsigned char ctl[UDP_CTL_LEN]; /* what control frames carry: inc, then peer_inc, big-endian */
 	bool ack_owed; /* frames received since the last ack went out */
 	int err; /* set by the NIC; copied into chan_err by the user thread */
 	struct sockaddr_storage peer;
@@ -235,17 +234,6 @@ struct udp_chan {
 static inline bool udp_seen(const struct udp_chan *uc)
 {
 	return uc->peer_inc != 0;
-}
-
-/* The channel's incarnation and its peer's, and the bytes control frames carry. */
-static inline void udp_incs_set(struct udp_chan *uc, uint64_t inc, uint64_t peer_inc)
-{
-	uc->inc = inc;
-	uc->peer_inc = peer_inc;
-	for (unsigned i = 0; i < UDP_INC_LEN; i++) {
-		uc->ctl[i] = (unsigned char)(inc >> (56 - 8 * i));
-		uc->ctl[UDP_INC_LEN + i] = (unsigned char)(peer_inc >> (56 - 8 * i));
-	}
 }
 
 struct udp_ep {

@@ -420,7 +420,7 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 	i = b->n;
 	tail = b->tail[i];
 	b->fd = fd;
-	if (!(f->flags & CLCP_FF_DATA) && f->len == UDP_CTL_LEN) /* the channel's may change meanwhile */
+	if (!(f->flags & CLCP_FF_DATA) && f->len == UDP_CTL_LEN) /* the caller's, on its stack */
 		payload = memcpy(b->ctl[i], payload, UDP_CTL_LEN);
 	hdr_put(&b->hdr[i], f);
 	if (sack) {
@@ -610,7 +610,12 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	struct udp_frame f;
 	uint32_t credit;
 	uint64_t sack = flags & UDP_FF_RST ? 0 : sack_map(uc);
+	unsigned char incs[UDP_CTL_LEN]; /* ours, then the peer's as we know it (send_dgram copies) */
 
+	put_be32(incs, (uint32_t)(uc->inc >> 32));
+	put_be32(incs + 4, (uint32_t)uc->inc);
+	put_be32(incs + 8, (uint32_t)(uc->peer_inc >> 32));
+	put_be32(incs + 12, (uint32_t)uc->peer_inc);
 	frame_init(u, uc, &f, flags | CLCP_FF_ACK | (sack ? UDP_FF_SACK : 0));
 	f.len = UDP_CTL_LEN;
 	if (!udp_seen(uc))
@@ -623,7 +628,7 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	u->st.tx_sacks += sack != 0;
-	chan_send(u, uc, &f, uc->ctl, NULL, sack ? &sack : NULL);
+	chan_send(u, uc, &f, incs, NULL, sack ? &sack : NULL);
 }
 
 /* Where frame seq waits for its ack: a UMEM frame (xdp mode), or the store. */
@@ -1090,7 +1095,7 @@ static bool incarnation_ok(struct udp_dev *u, struct udp_chan *uc, const struct 
 		return false;
 	}
 	if (!uc->peer_inc && f->inc)
-		udp_incs_set(uc, uc->inc, f->inc);
+		uc->peer_inc = f->inc;
 	if (!uc->peer_inc)
 		u->st.drops[UDP_DROP_EARLY]++;
 	return uc->peer_inc != 0;

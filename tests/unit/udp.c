@@ -899,8 +899,8 @@ static struct clcp_frame_hdr engine_out_data(struct engine *e)
 /*
  * A control frame queued in a batch goes out as it was when queued, its
  * CRC right, though the channel learns its peer's incarnation before the
- * batch is sent (the batch pointed at the channel's bytes: the CRC was of
- * the old ones, and the peer dropped the frame).
+ * batch is sent (a batch that kept a pointer to the payload sent other
+ * bytes than its CRC was of, and the peer dropped the frame).
  */
 Test(udp, control_frame_in_a_batch_is_sent_as_queued)
 {
@@ -917,7 +917,7 @@ Test(udp, control_frame_in_a_batch_is_sent_as_queued)
 	pthread_mutex_lock(&e.u->lock);
 	udp_tx_begin(e.u);
 	udp_send_ctl(e.u, uc, 0); /* a hello: the peer's incarnation not known */
-	udp_incs_set(uc, uc->inc, 0x1122334455667788ull);
+	uc->peer_inc = 0x1122334455667788ull;
 	udp_tx_flush(e.u);
 	pthread_mutex_unlock(&e.u->lock);
 	n = recv(e.peer, d, sizeof(d), 0);
