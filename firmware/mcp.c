@@ -650,7 +650,8 @@ static void chan_orphan(struct mcp *m, clcp_u32 i, clcp_u32 ch)
  * The host's driver bumps host_beat. Silent for host_dead_ms, the host is
  * gone though its board runs (a kernel crash): every channel is orphaned.
  * A beat again (the host was only stopped) lets channels be activated
- * anew; the failed ones stay failed.
+ * anew; the failed ones stay failed. The silence is counted from the last
+ * beat, or from when host_dead_ms was first seen as it is.
  */
 static void host_watch(struct mcp *m)
 {
@@ -659,7 +660,8 @@ static void host_watch(struct mcp *m)
 
 	if (ms > MCP_HOST_DEAD_MAX_MS)
 		ms = MCP_HOST_DEAD_MAX_MS;
-	if (!ms || beat != m->beat_seen) {
+	if (!ms || ms != m->dead_ms || beat != m->beat_seen) {
+		m->dead_ms = ms;
 		m->beat_seen = beat;
 		m->beat_us = now;
 		m->host_gone = 0;

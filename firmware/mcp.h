@@ -71,6 +71,7 @@ struct mcp {
 	clcp_u32 stall_max_us; /* then it is dropped (a full Rx queue) */
 	clcp_u32 acts; /* channel activations: from the clock at boot, so a NIC booted anew differs */
 	clcp_u32 beat_seen, beat_us; /* the host's last beat, and when it was seen to change */
+	clcp_u32 dead_ms;	     /* host_dead_ms as last seen */
 	clcp_u8 host_gone;	     /* the host missed its beats for host_dead_ms */
 	struct mcp_route routes[MCP_MAX_NODES];
 	struct mcp_endpt ep[MCP_MAX_ENDPTS];

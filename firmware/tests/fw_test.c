@@ -658,6 +658,19 @@ static void step_for(unsigned ms, bool beat)
 }
 
 /*
+ * The watch begins when the host says how long it may be silent: a board
+ * booted long before is not taken for one whose host died (the first look
+ * compared the beat's time with the boot's, and counted a death).
+ */
+Test(firmware, host_watch_begins_when_the_host_asks)
+{
+	usleep(60000); /* longer than the host_dead_ms below, since the boot */
+	sh(0)->host_dead_ms = hal_be32(50);
+	step(32); /* a few ms: no beat due yet */
+	cr_assert_eq(STAT(0, host_gone), 0);
+}
+
+/*
  * A host that stops beating while its board runs (a kernel crash): past
  * host_dead_ms every channel fails there and at its peer, whose hellos are
  * refused from then on; a host that beats is left alone, and one that
