@@ -185,6 +185,11 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "starved", offsetof(struct udp_stats, starved) },
 		{ "tx_batches", offsetof(struct udp_stats, tx_batches) },
 		{ "rx_direct", offsetof(struct udp_stats, rx_direct) },
+		{ "tx_bulk", offsetof(struct udp_stats, tx_bulk) },
+		{ "rx_bulk", offsetof(struct udp_stats, rx_bulk) },
+		{ "rx_bulk_placed", offsetof(struct udp_stats, rx_bulk_placed) },
+		{ "pull_withdrawn", offsetof(struct udp_stats, pull_withdrawn) },
+		{ "rx_ready", offsetof(struct udp_stats, rx_ready) },
 		{ "tx_gso", offsetof(struct udp_stats, tx_gso) },
 		{ "xdp_tx", offsetof(struct udp_stats, xdp_tx) },
 		{ "xdp_rx", offsetof(struct udp_stats, xdp_rx) },
@@ -468,6 +473,7 @@ static void udp_chan_release(struct clcp_endpt *ep, int chan)
 	if (u->ports[port] == (((UDPE(ep)->slot + 1) << 16) | (uint32_t)chan))
 		u->ports[port] = 0;
 	active_unlink(u, uc);
+	udp_pull_forget(uc);
 	udp_psock_put(u, uc->fd);
 	uc->active = false;
 	udp_store_release(u, uc, uc->snd_una, uc->snd_nxt);
@@ -540,6 +546,10 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 			     ((qflags & CLCP_QF_FIRST) ? CLCP_FF_FIRST : 0));
 	s->rexmit = 0;
 	s->sacked = 0;
+	s->lent = NULL;
+	s->marks = (qflags & CLCP_QF_PULL) ? UDP_RSVD_OFFER >> 8 : 0;
+	if (qflags & CLCP_QF_FIRST)
+		udp_offer_taken(uc, uc->snd_nxt, qflags & CLCP_QF_PULL);
 	store_frame(u, s, dst, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
 	return 0;
@@ -646,8 +656,6 @@ static void deadline_in(struct timespec *ts, int ms)
 		ts->tv_nsec -= 1000000000L;
 	}
 }
-
-static void udp_progress(struct clcp_endpt *ep);
 
 /* Unseen peer for connect_ms: refused. Called with the lock held. */
 static bool connect_expired(struct clcp_endpt *ep, int chan, struct udp_chan *uc, uint64_t now)
@@ -759,7 +767,7 @@ static void udp_rx_sleep(struct clcp_endpt *ep)
 }
 
 /* A polling caller does the NIC's receive work itself: no thread hop. */
-static void udp_progress(struct clcp_endpt *ep)
+void udp_progress(struct clcp_endpt *ep)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
 	uint64_t now;
@@ -808,6 +816,9 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.progress = udp_progress,
 	.rx_sleep = udp_rx_sleep,
 	.futex_wake = true,
-	CLCP__NO_PULL,
+	.pull_offer = udp_pull_offer,
+	.pull_wait = udp_pull_wait,
+	.pull_take = udp_pull_take,
+	.pull_ready = udp_pull_ready,
 	.stats = udp_stats,
 };

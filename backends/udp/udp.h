@@ -54,6 +54,17 @@
 #define UDP_INC_LEN 8u	       /* a channel's incarnation */
 /* A control frame's payload: its channel's incarnation, then the peer channel's as known (0: not yet). */
 #define UDP_CTL_LEN (2 * UDP_INC_LEN)
+/* An answer to an offer: a control frame whose payload goes on with the offer's seq and verdict. */
+#define UDP_CTL_ANSWER_LEN (UDP_CTL_LEN + 8u)
+#define UDP_PULL_MIN (256u * 1024u) /* messages this long are offered (mtu >= UDP_DIRECT_MIN) */
+#define UDP_PULL_ANSWER_MIN_US 500u /* an offer's answer is waited for this long, or 3 RTTs */
+#define UDP_PULL_SKIP_MAX 6u	     /* after n offers in vain, the next 2^n sends go as frames */
+#define UDP_BULK_ACK_EVERY 16u	     /* a pulled message's frames get an ack this often */
+
+/* The ABI header's rsvd field in a data frame: the credit, and two marks. */
+#define UDP_RSVD_CREDIT 0x3fffu
+#define UDP_RSVD_OFFER 0x8000u /* a one-frame message offering a long one (CLCP_QF_PULL) */
+#define UDP_RSVD_BULK 0x4000u  /* a frame of an offered message: msg_len is its offset */
 
 /* Flags private to this backend, in the header's flags byte (docs/udp.md). */
 #define UDP_FF_PROBE 0x10u /* to a peer seen: answer with an ack at once */
@@ -102,6 +113,10 @@ struct udp_stats {
 	uint64_t tx_batches; /* sendmmsg calls (each sends one or more datagrams) */
 	uint64_t tx_gso;     /* datagrams sent within a segmented (UDP_SEGMENT) message */
 	uint64_t rx_direct;  /* frames read straight into their Rx buffer */
+	uint64_t tx_bulk, rx_bulk; /* frames of offered messages (docs/udp.md, "Long messages") */
+	uint64_t rx_bulk_placed;   /* of those, read straight into the receiving call's buffer */
+	uint64_t pull_withdrawn;   /* offers not answered in time: sent as frames */
+	uint64_t rx_ready;	   /* the peer's receives that said they wait (READY) */
 	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
 	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
@@ -127,7 +142,7 @@ struct udp_txb {
 	struct sockaddr_storage to[UDP_BATCH];
 	struct clcp_frame_hdr hdr[UDP_BATCH];
 	unsigned char tail[UDP_BATCH][UDP_SACK_LEN + UDP_CRC_LEN];
-	unsigned char ctl[UDP_BATCH][UDP_CTL_LEN]; /* control frames' payloads (their senders' copies go) */
+	unsigned char ctl[UDP_BATCH][UDP_CTL_ANSWER_LEN]; /* control frames' payloads (their senders' copies go) */
 	struct mmsghdr gm[UDP_BATCH];
 	unsigned gn[UDP_BATCH]; /* datagrams in gm[i] */
 	union {
@@ -192,9 +207,42 @@ struct udp_slot {
 	uint8_t sacked; /* send side: the receiver holds it (SACK) */
 	uint8_t has_crc; /* send side: crc is the payload's CRC32C */
 	uint8_t umem;	 /* send side: kept in Tx frame xframe of the UMEM, and sent from there */
+	uint8_t marks;	 /* UDP_RSVD_OFFER, UDP_RSVD_BULK >> 8 */
 	uint32_t xframe;
 	uint32_t crc;
 	uint64_t sent_us;
+	const unsigned char *lent; /* send side, a bulk frame: the sending call's bytes */
+};
+
+/*
+ * An answer frame's word after the offer's seq (READY: the receive's room
+ * instead). ASK goes the other way: an offer's answer was lost, or is late.
+ */
+enum udp_answer { UDP_ANSWER_DECLINE, UDP_ANSWER_GO, UDP_ANSWER_READY, UDP_ANSWER_ASK };
+
+/* A long message offered to the receiver (udp_pull.c): the sending side. */
+enum udp_offer_state { UDP_OFFER_NONE, UDP_OFFER_MADE, UDP_OFFER_GO, UDP_OFFER_DECLINED };
+
+struct udp_offer {
+	enum udp_offer_state state;
+	uint32_t seq; /* the offering frame's */
+	const unsigned char *buf;
+	uint32_t len;
+	bool fits;	     /* frames would not wait for the receiver: withdrawn if not taken */
+	uint32_t ready;	     /* the peer's receive waits with this much room (READY); 0: not */
+	uint32_t vain, skip; /* offers withdrawn in a row; sends left to go as frames */
+};
+
+/* The receiving side: a receive call waits for the offered message's frames. */
+enum udp_bulk_state { UDP_BULK_NONE, UDP_BULK_WAIT, UDP_BULK_DONE, UDP_BULK_DECLINED };
+
+struct udp_bulk {
+	enum udp_bulk_state state;
+	unsigned char *buf;
+	uint32_t len, got; /* bytes in all, bytes in buf */
+	uint32_t seq0;	   /* the first frame's (the offer's + 1) */
+	uint32_t answered_seq; /* the last offer answered, and how (+ 1; 0: none yet), for ASK */
+	uint32_t answered;
 };
 
 struct udp_chan {
@@ -219,11 +267,13 @@ struct udp_chan {
 	struct udp_slot slot[UDP_WIN];
 	uint64_t wait_since_ms; /* waiting for an unseen peer */
 	uint32_t hello_tries;
+	struct udp_offer offer;
 	/* receive side */
 	uint32_t rcv_nxt, rcv_edge; /* rcv_edge: last advertised credit */
 	unsigned char *ooo; /* frames kept out of order: UDP_WIN of mtu bytes */
 	uint32_t kept;	    /* frames in ooo */
 	struct udp_slot oslot[UDP_WIN];
+	struct udp_bulk bulk;
 	uint64_t last_heard_ms, last_sent_ms, next_hello_ms, next_probe_ms;
 	uint32_t probes; /* sent since the peer was last heard */
 	struct udp_chan *ack_next;		/* ack queue */
@@ -242,6 +292,7 @@ struct udp_ep {
 	/* Rx slots from rx_head up to here were seen posted: they stay so until the NIC fills them. */
 	uint32_t rx_known;
 	struct udp_chan *chans;
+	struct udp_chan *bulk_uc; /* its receive waits for an offered message's frames, or NULL */
 };
 
 struct udp_dev {
@@ -363,7 +414,24 @@ void udp_dgram_input_peer(struct udp_dev *u, const struct udp_rxd *d, struct udp
 void udp_dgram_input_at(struct udp_dev *u, const struct udp_rxd *d,
 			const struct sockaddr_storage *from, socklen_t fromlen,
 			struct udp_psock *ps, uint64_t now);
-unsigned char *udp_rx_next_buf(struct clcp_endpt *ep);
+unsigned char *udp_rx_target(struct clcp_endpt *ep, const struct udp_psock *ps, uint32_t *room);
+void udp_send_answer(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, enum udp_answer a);
+
+/* udp_pull.c: long messages offered to the receiver (docs/udp.md, "Long messages"). */
+int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len, bool nonblock,
+		   struct clcp__pull *d);
+int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns);
+int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
+		  size_t len, bool spin);
+void udp_offer_taken(struct udp_chan *uc, uint32_t seq, bool offering);
+void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a);
+void udp_pull_ready(struct clcp_endpt *ep, int chan, size_t cap);
+bool udp_bulk_in(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t len, uint32_t off,
+		 bool bulk, const unsigned char *payload);
+unsigned char *udp_bulk_target(struct clcp_endpt *ep, int fd, uint32_t *room);
+void udp_pull_forget(struct udp_chan *uc);
+void udp_chan_break(struct udp_dev *u, struct udp_chan *uc);
+void udp_progress(struct clcp_endpt *ep);
 void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
 void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
 			  const unsigned char *orig, size_t n);

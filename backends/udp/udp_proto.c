@@ -24,6 +24,7 @@ struct udp_frame {
 	uint8_t version, flags;
 	uint16_t dst_port, src_port;
 	uint16_t credit; /* data frames: free Rx slots at the sender (rsvd in the ABI header) */
+	uint16_t marks;	 /* data frames: UDP_RSVD_OFFER, UDP_RSVD_BULK (rsvd's other bits) */
 	uint32_t src_node, len, msg_len, seq, ack, key;
 	/* A control frame's incarnations, its channel's and that channel's peer's (0: none, or not known). */
 	uint64_t inc, dst_inc;
@@ -64,7 +65,7 @@ static void hdr_put(struct clcp_frame_hdr *h, const struct udp_frame *f)
 	h->flags = f->flags;
 	h->dst_port = htons(f->dst_port);
 	h->src_port = htons(f->src_port);
-	h->rsvd = htons(f->credit);
+	h->rsvd = htons((uint16_t)(f->credit | f->marks));
 	h->src_node = htonl(f->src_node);
 	h->len = htonl(f->len);
 	h->msg_len = htonl(f->msg_len);
@@ -82,10 +83,14 @@ static bool tail_ok(const struct udp_frame *f, size_t extra)
 	return extra == 0;
 }
 
-/* A control frame carries the incarnations (UDP_CTL_LEN); a reset for no channel, nothing. */
+/*
+ * A control frame carries the incarnations (UDP_CTL_LEN), an answer to an
+ * offer more (UDP_CTL_ANSWER_LEN); a reset for no channel, nothing.
+ */
 static bool ctl_len_ok(const struct udp_frame *f)
 {
 	return (f->flags & CLCP_FF_DATA) || f->len == UDP_CTL_LEN ||
+	       (f->len == UDP_CTL_ANSWER_LEN && !(f->flags & (UDP_FF_RST | UDP_FF_HELLO))) ||
 	       (f->len == 0 && (f->flags & UDP_FF_RST));
 }
 
@@ -160,7 +165,8 @@ static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp
 	f->flags = h.flags;
 	f->dst_port = ntohs(h.dst_port);
 	f->src_port = ntohs(h.src_port);
-	f->credit = ntohs(h.rsvd);
+	f->credit = ntohs(h.rsvd) & UDP_RSVD_CREDIT;
+	f->marks = (f->flags & CLCP_FF_DATA) ? ntohs(h.rsvd) & (UDP_RSVD_OFFER | UDP_RSVD_BULK) : 0;
 	f->src_node = ntohl(h.src_node);
 	f->len = ntohl(h.len);
 	f->msg_len = ntohl(h.msg_len);
@@ -420,8 +426,8 @@ static void send_dgram(struct udp_dev *u, int fd, const struct sockaddr_storage 
 	i = b->n;
 	tail = b->tail[i];
 	b->fd = fd;
-	if (!(f->flags & CLCP_FF_DATA) && f->len == UDP_CTL_LEN) /* the caller's, on its stack */
-		payload = memcpy(b->ctl[i], payload, UDP_CTL_LEN);
+	if (!(f->flags & CLCP_FF_DATA) && f->len) /* the caller's, on its stack */
+		payload = memcpy(b->ctl[i], payload, f->len);
 	hdr_put(&b->hdr[i], f);
 	if (sack) {
 		put_be32(tail, (uint32_t)(*sack >> 32));
@@ -604,20 +610,26 @@ static uint64_t sack_map(const struct udp_chan *uc)
 	return map;
 }
 
-/* An ack (with the credit and, when frames are kept, a SACK), a hello, or a reset. */
-void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
+/* An ack, hello or reset; with answer, also the answer to an offer (seq, verdict). */
+static void send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags, const uint32_t *answer)
 {
 	struct udp_frame f;
 	uint32_t credit;
 	uint64_t sack = flags & UDP_FF_RST ? 0 : sack_map(uc);
-	unsigned char incs[UDP_CTL_LEN]; /* ours, then the peer's as we know it (send_dgram copies) */
+	/* ours, then the peer's as we know it, then the answer (send_dgram copies) */
+	unsigned char pl[UDP_CTL_ANSWER_LEN];
 
-	put_be32(incs, (uint32_t)(uc->inc >> 32));
-	put_be32(incs + 4, (uint32_t)uc->inc);
-	put_be32(incs + 8, (uint32_t)(uc->peer_inc >> 32));
-	put_be32(incs + 12, (uint32_t)uc->peer_inc);
+	put_be32(pl, (uint32_t)(uc->inc >> 32));
+	put_be32(pl + 4, (uint32_t)uc->inc);
+	put_be32(pl + 8, (uint32_t)(uc->peer_inc >> 32));
+	put_be32(pl + 12, (uint32_t)uc->peer_inc);
 	frame_init(u, uc, &f, flags | CLCP_FF_ACK | (sack ? UDP_FF_SACK : 0));
 	f.len = UDP_CTL_LEN;
+	if (answer) {
+		put_be32(pl + UDP_CTL_LEN, answer[0]);
+		put_be32(pl + UDP_CTL_LEN + 4, answer[1]);
+		f.len = UDP_CTL_ANSWER_LEN;
+	}
 	if (!udp_seen(uc))
 		f.flags |= UDP_FF_HELLO;
 	/* F2: a small credit makes the user's next post call wake_senders (F1). */
@@ -628,7 +640,19 @@ void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
 	uc->last_sent_ms = now_ms();
 	u->st.tx_acks++;
 	u->st.tx_sacks += sack != 0;
-	chan_send(u, uc, &f, incs, NULL, sack ? &sack : NULL);
+	chan_send(u, uc, &f, pl, NULL, sack ? &sack : NULL);
+}
+
+void udp_send_ctl(struct udp_dev *u, struct udp_chan *uc, uint8_t flags)
+{
+	send_ctl(u, uc, flags, NULL);
+}
+
+void udp_send_answer(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, enum udp_answer a)
+{
+	const uint32_t answer[2] = { seq, (uint32_t)a };
+
+	send_ctl(u, uc, 0, answer);
 }
 
 /* Where frame seq waits for its ack: a UMEM frame (xdp mode), or the store. */
@@ -637,6 +661,8 @@ static const unsigned char *slot_data(const struct udp_dev *u, const struct udp_
 {
 	const struct udp_slot *s = &uc->slot[seq % UDP_WIN];
 
+	if (s->lent)
+		return s->lent;
 	if (s->umem)
 		return udp_xsk_store_data(u, s->xframe);
 	return uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu;
@@ -652,6 +678,7 @@ void udp_send_data(struct udp_dev *u, struct udp_chan *uc, uint32_t seq)
 	f.len = s->len;
 	f.msg_len = s->msg_len;
 	f.credit = (uint16_t)data_credit(uc);
+	f.marks = (uint16_t)(s->marks << 8);
 	s->sent_us = udp_now_us();
 	u->clock_us = s->sent_us; /* a polling pass's datagrams are never older than a send */
 	uc->last_sent_ms = s->sent_us / 1000u;
@@ -671,6 +698,7 @@ void udp_store_release(struct udp_dev *u, struct udp_chan *uc, uint32_t from, ui
 		if (s->umem)
 			udp_xsk_store_put(u, s->xframe);
 		s->umem = 0;
+		s->lent = NULL;
 	}
 }
 
@@ -894,7 +922,8 @@ static bool deliver(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 		return false;
 	rf = (struct clcp__rx_frame){ payload, f->len, f->msg_len, f->seq, uc->idx,
 				      (uint8_t)(((f->flags & CLCP_FF_LAST) ? CLCP_QF_LAST : 0) |
-						((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0)) };
+						((f->flags & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0) |
+						((f->marks & UDP_RSVD_OFFER) ? CLCP_QF_PULL : 0)) };
 	uc->rcv_nxt++;
 	u->st.rx_data++;
 	u->st.rx_direct += payload == ep->base + s->buf_off;
@@ -924,7 +953,17 @@ static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_fr
 	o->len = f->len;
 	o->msg_len = f->msg_len;
 	o->flags = f->flags;
+	o->marks = (uint8_t)(f->marks >> 8);
 	o->have = 1;
+}
+
+/* The next frame in order: a pulled message's (udp_bulk_in), else into the Rx ring. */
+static bool take_next(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+		      const unsigned char *payload)
+{
+	return udp_bulk_in(u, uc, f->seq, f->len, f->msg_len, (f->marks & UDP_RSVD_BULK) != 0,
+			   payload) ||
+	       deliver(u, uc, f, payload);
 }
 
 /* Delivers kept frames that are next in order, while Rx buffers last. */
@@ -933,12 +972,12 @@ void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc)
 	for (;;) {
 		uint32_t i = uc->rcv_nxt % UDP_WIN;
 		struct udp_slot *o = &uc->oslot[i];
-		struct udp_frame f = { .flags = o->flags, .len = o->len,
-				       .msg_len = o->msg_len, .seq = uc->rcv_nxt };
+		struct udp_frame f = { .flags = o->flags, .len = o->len, .msg_len = o->msg_len,
+				       .seq = uc->rcv_nxt, .marks = (uint16_t)(o->marks << 8) };
 
 		if (!uc->ooo || !o->have)
 			return;
-		if (!deliver(u, uc, &f, uc->ooo + (size_t)i * uc->ep->mtu))
+		if (!take_next(u, uc, &f, uc->ooo + (size_t)i * uc->ep->mtu))
 			return;
 		o->have = 0;
 		uc->kept--;
@@ -962,11 +1001,12 @@ static void nobuf(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame
 static void peer_failed(struct udp_dev *u, struct udp_chan *uc, enum udp_gone why);
 
 /*
- * A frame longer than our mtu: the sender's mtu is larger, and its frame
- * would be resent for ever. The channel resets at both ends (-ECONNRESET);
- * each resend gets a reset again, as the first may be lost.
+ * A frame we can never take (longer than our mtu: the sender's mtu is
+ * larger; of an offered message no receive waits for): it would be resent
+ * for ever. The channel resets at both ends (-ECONNRESET); each resend gets
+ * a reset again, as the first may be lost.
  */
-static void mtu_mismatch(struct udp_dev *u, struct udp_chan *uc)
+void udp_chan_break(struct udp_dev *u, struct udp_chan *uc)
 {
 	udp_send_ctl(u, uc, UDP_FF_RST);
 	if (!uc->err)
@@ -980,7 +1020,7 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 
 	if (f->len > uc->ep->mtu) { /* the two ends' mtus differ: it would come again */
 		u->st.drops[UDP_DROP_LEN]++;
-		mtu_mismatch(u, uc);
+		udp_chan_break(u, uc);
 		return;
 	}
 	if (ahead != 0) /* a duplicate, or one was lost: tell the sender now */
@@ -995,7 +1035,7 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 	} else if (uc->ooo && uc->oslot[f->seq % UDP_WIN].have) {
 		u->st.dups++; /* kept for lack of a buffer: that copy goes first */
 		udp_ooo_flush(u, uc);
-	} else if (!deliver(u, uc, f, payload)) {
+	} else if (!take_next(u, uc, f, payload)) {
 		nobuf(u, uc, f, payload);
 	} else {
 		/* Delayed ack: data going back carries it; an ack now when credit runs low. */
@@ -1064,7 +1104,7 @@ static void direct_note(struct udp_psock *ps, const struct udp_frame *f, struct 
 {
 	if (!ps || !(f->flags & CLCP_FF_DATA))
 		return;
-	if (f->len >= UDP_DIRECT_MIN)
+	if (f->len >= UDP_DIRECT_MIN || f->marks) /* an offer's frames follow it */
 		ps->direct_ep = uc->ep;
 	else if ((f->flags & (CLCP_FF_FIRST | CLCP_FF_LAST)) == (CLCP_FF_FIRST | CLCP_FF_LAST))
 		ps->direct_ep = NULL;
@@ -1161,6 +1201,11 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 	}
 	if (f.flags & CLCP_FF_ACK)
 		ack_in(u, uc, &f, (f.flags & UDP_FF_SACK) ? rxd_be64(d, f.len) : 0, now);
+	if (!(f.flags & CLCP_FF_DATA) && f.len == UDP_CTL_ANSWER_LEN) {
+		uint64_t a = rxd_be64(d, UDP_CTL_LEN);
+
+		udp_offer_answered(u, uc, (uint32_t)(a >> 32), (uint32_t)a);
+	}
 	if (f.flags & CLCP_FF_DATA)
 		data_in(u, uc, &f, d->body);
 	direct_note(ps, &f, uc);
@@ -1197,10 +1242,20 @@ void udp_dgram_input_at(struct udp_dev *u, const struct udp_rxd *d,
 }
 
 /* The endpoint's next Rx buffer if one is posted and free (the next frame goes there). */
-unsigned char *udp_rx_next_buf(struct clcp_endpt *ep)
+/*
+ * Where the next datagram from ps's peer is read for ep (room payload
+ * bytes): where the next frame of a message a receive waits for goes in its
+ * buffer (udp_bulk_target), else the next posted Rx buffer; NULL if none.
+ */
+unsigned char *udp_rx_target(struct clcp_endpt *ep, const struct udp_psock *ps, uint32_t *room)
 {
-	struct clcp_qentry *s = rx_claim(ep);
+	unsigned char *p = udp_bulk_target(ep, ps->fd, room);
+	struct clcp_qentry *s;
 
+	if (p)
+		return p;
+	s = rx_claim(ep);
+	*room = ep->mtu;
 	return s ? ep->base + s->buf_off : NULL;
 }
 

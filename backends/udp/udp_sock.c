@@ -291,18 +291,30 @@ static bool more_coming(const unsigned char *b, ssize_t n)
 	return n >= (ssize_t)UDP_HDR_LEN && (h->flags & (CLCP_FF_DATA | CLCP_FF_LAST)) == CLCP_FF_DATA;
 }
 
+/* The payload length a datagram's header claims (0 if it has no header). */
+static uint32_t hdr_len_field(const unsigned char *hdr, size_t n)
+{
+	struct clcp_frame_hdr h;
+
+	if (n < UDP_HDR_LEN)
+		return 0;
+	memcpy(&h, hdr, sizeof(h));
+	return ntohl(h.len);
+}
+
 /*
- * One datagram read into the Rx buffer the next frame takes (slot): a
- * large in-order frame is then delivered in place, anything else is
- * handled as if read into rxbufs. What does not fit the slot spills into
- * rxbufs (a larger frame for another endpoint): then it is gathered
- * whole. False when nothing was waiting.
+ * One datagram read into slot (room bytes; udp_rx_target): the Rx buffer
+ * the next frame takes, or where the next frame of a message a receive
+ * waits for goes in its buffer. The frame expected there is then taken in
+ * place; anything else is handled as if read into rxbufs. A payload that
+ * does not fit the slot (a larger frame for another endpoint or message)
+ * spills into rxbufs: then it is gathered whole. False when nothing was
+ * waiting.
  */
-static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *slot)
+static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *slot, uint32_t room)
 {
 	unsigned char hdr[UDP_HDR_LEN], *spill = u->rxbufs, *whole = u->rxbufs + UDP_DGRAM_MAX;
-	uint32_t mtu = ps->direct_ep->mtu;
-	struct iovec iov[3] = { { hdr, sizeof(hdr) }, { slot, mtu }, { spill, UDP_DGRAM_MAX } };
+	struct iovec iov[3] = { { hdr, sizeof(hdr) }, { slot, room }, { spill, UDP_DGRAM_MAX } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
 	struct udp_rxd d = { .hdr = hdr, .body = slot, .spill = spill };
 	ssize_t n = recvmsg(ps->fd, &m, MSG_DONTWAIT);
@@ -312,11 +324,12 @@ static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *
 		return false;
 	}
 	d.n = (size_t)n;
-	d.body_len = d.n < UDP_HDR_LEN ? 0 : d.n - UDP_HDR_LEN < mtu ? d.n - UDP_HDR_LEN : mtu;
-	if (d.n > UDP_HDR_LEN + mtu + UDP_SACK_LEN + UDP_CRC_LEN) { /* a payload beyond the slot */
+	d.body_len = d.n < UDP_HDR_LEN ? 0 : d.n - UDP_HDR_LEN < room ? d.n - UDP_HDR_LEN : room;
+	if (d.n > UDP_HDR_LEN + room + UDP_SACK_LEN + UDP_CRC_LEN ||
+	    hdr_len_field(hdr, d.n) > room) { /* a payload beyond the slot */
 		memcpy(whole, hdr, UDP_HDR_LEN);
-		memcpy(whole + UDP_HDR_LEN, slot, mtu);
-		memcpy(whole + UDP_HDR_LEN + mtu, spill, d.n - UDP_HDR_LEN - mtu);
+		memcpy(whole + UDP_HDR_LEN, slot, d.body_len);
+		memcpy(whole + UDP_HDR_LEN + d.body_len, spill, d.n - UDP_HDR_LEN - d.body_len);
 		dgram_from(u, whole, d.n, ps, NULL, 0);
 		return true;
 	}
@@ -331,13 +344,14 @@ static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *
 static void psock_direct(struct udp_dev *u, struct udp_psock *ps)
 {
 	for (unsigned i = 0; i < UDP_BATCH && ps->direct_ep; i++) {
-		unsigned char *slot = udp_rx_next_buf(ps->direct_ep);
+		uint32_t room;
+		unsigned char *slot = udp_rx_target(ps->direct_ep, ps, &room);
 
 		if (!slot) {
 			sock_drain(u, ps->fd, ps);
 			return;
 		}
-		if (!recv_direct(u, ps, slot))
+		if (!recv_direct(u, ps, slot, room))
 			return;
 	}
 }

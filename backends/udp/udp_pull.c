@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP backend, long messages offered to the receiver (docs/udp.md, "Long
+ * messages"): the core's pull (docs/api.md). A receive that waits with a
+ * large buffer tells its peer so (READY). The sender then offers its next
+ * long message in a one-frame message marked UDP_RSVD_OFFER (one that
+ * frames would not fit, always); a receive that takes it answers GO and
+ * waits; the sender then sends the message's frames, marked UDP_RSVD_BULK,
+ * from its caller's buffer (no copy into the store: the call waits until
+ * they are acked), and the receiver takes each straight into its caller's
+ * buffer, read there from the socket when it comes in order (no copy out of
+ * an Rx buffer). The frames are the channel's, in its sequence, acked and
+ * resent as any; they take no Rx buffer and no credit. An offer that frames
+ * would fit, not answered in time, is withdrawn: the message goes as frames.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "udp.h"
+
+/* How long an offer waits for its answer: a few round trips, and a receive's turnaround. */
+static uint64_t answer_wait_us(const struct udp_chan *uc)
+{
+	uint64_t rtts = 3 * uc->srtt_us;
+
+	return rtts > UDP_PULL_ANSWER_MIN_US ? rtts : UDP_PULL_ANSWER_MIN_US;
+}
+
+/*
+ * One wait of a pull's loops, the lock held: spinning (the caller's pass
+ * reads the sockets) until spin_until, then asleep on the engine's
+ * condition for up to 1 ms (the thread reads them).
+ */
+static void pull_nap(struct udp_dev *u, struct clcp_endpt *ep, uint64_t spin_until)
+{
+	struct timespec ts;
+
+	if (udp_now_us() < spin_until) {
+		pthread_mutex_unlock(&u->lock);
+		udp_progress(ep);
+		clcp_cpu_relax();
+		pthread_mutex_lock(&u->lock);
+		return;
+	}
+	udp_thread_unpoll(u);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+}
+
+int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len, bool nonblock,
+		   struct clcp__pull *d)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	struct udp_offer *o = &uc->offer;
+	int rc = -ENOSYS;
+	bool fits;
+
+	/* Large frames only: with small ones the copies are not what costs. */
+	if (nonblock || u->xsk || ep->mtu < UDP_DIRECT_MIN || len < UDP_PULL_MIN ||
+	    len > UINT32_MAX)
+		return -ENOSYS;
+	pthread_mutex_lock(&u->lock);
+	fits = len <= (size_t)UDP_WIN * ep->mtu;
+	if (fits && uc->offer.ready < len && !uc->offer.skip) {
+		udp_rx_drain(u); /* a READY that came meanwhile counts */
+		udp_acks_flush(u);
+	}
+	if (fits && uc->offer.skip) {
+		uc->offer.skip--;
+	} else if (udp_seen(uc) && !uc->err && (!fits || uc->offer.ready >= len)) {
+		o->state = UDP_OFFER_NONE;
+		o->seq = uc->snd_nxt;
+		o->buf = buf;
+		o->len = (uint32_t)len;
+		o->fits = fits;
+		/* The receiver learns nothing of our address space: addr stays 0. */
+		*d = (struct clcp__pull){ 0, len, uc->snd_nxt, 0 };
+		rc = 0;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return rc;
+}
+
+/*
+ * A receive waits on chan with cap bytes of room (0: no longer): with
+ * nothing delivered that it could take, the peer hears of it (READY), so
+ * that its next long message is offered.
+ */
+void udp_pull_ready(struct clcp_endpt *ep, int chan, size_t cap)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+
+	if (cap < UDP_PULL_MIN || u->xsk || ep->mtu < UDP_DIRECT_MIN)
+		return;
+	pthread_mutex_lock(&u->lock);
+	if (udp_seen(uc) && !uc->err && ep->hdr->rx_head == ep->rx_tail && ep->nheld == 0)
+		udp_send_answer(u, uc, cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX,
+				UDP_ANSWER_READY);
+	pthread_mutex_unlock(&u->lock);
+}
+
+/*
+ * The first frame of a message goes out as frame seq (take): the peer's
+ * READY is spent on it; an offering one's answer is awaited from now on.
+ */
+void udp_offer_taken(struct udp_chan *uc, uint32_t seq, bool offering)
+{
+	uc->offer.ready = 0;
+	if (offering && uc->offer.state == UDP_OFFER_NONE && uc->offer.seq == seq && uc->offer.buf)
+		uc->offer.state = UDP_OFFER_MADE;
+}
+
+/* Answers offer seq of uc's peer (a verdict), and remembers how, should it be asked again. */
+static void answer(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, enum udp_answer a)
+{
+	uc->bulk.answered_seq = seq;
+	uc->bulk.answered = (uint32_t)a + 1;
+	udp_send_answer(u, uc, seq, a);
+}
+
+/*
+ * An answer frame: to the offer made as frame seq, the peer's READY (its
+ * room in seq), or its ASK for our answer to its offer seq (given again).
+ */
+void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a)
+{
+	if (a == UDP_ANSWER_READY) {
+		uc->offer.ready = seq;
+		u->st.rx_ready++;
+		return;
+	}
+	if (a == UDP_ANSWER_ASK) {
+		if (uc->bulk.answered && uc->bulk.answered_seq == seq)
+			udp_send_answer(u, uc, seq, (enum udp_answer)(uc->bulk.answered - 1));
+		return;
+	}
+	if (uc->offer.state != UDP_OFFER_MADE || uc->offer.seq != seq || a > UDP_ANSWER_GO)
+		return; /* withdrawn meanwhile, or not ours */
+	uc->offer.state = a == UDP_ANSWER_GO ? UDP_OFFER_GO : UDP_OFFER_DECLINED;
+	pthread_cond_broadcast(&u->cond);
+}
+
+/* One frame of the offered message, sent from the caller's buffer. */
+static void bulk_send_one(struct udp_dev *u, struct udp_chan *uc, uint32_t off, uint32_t len)
+{
+	struct udp_slot *s = &uc->slot[uc->snd_nxt % UDP_WIN];
+
+	*s = (struct udp_slot){ .len = len, .msg_len = off, .marks = UDP_RSVD_BULK >> 8 };
+	s->lent = uc->offer.buf + off;
+	s->has_crc = len >= UDP_CRC_FUSE_MIN && !u->conf.no_crc;
+	if (s->has_crc)
+		s->crc = udp_crc32c(0, s->lent, len);
+	u->st.tx_bulk++;
+	udp_send_data(u, uc, uc->snd_nxt++);
+}
+
+/* The offered message's frames, as the window lets them go, until all are acked. */
+static int bulk_send(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc,
+		     uint64_t spin_until)
+{
+	uint32_t off = 0, len = uc->offer.len, mtu = ep->mtu;
+
+	while (!uc->err && (off < len || uc->snd_una != uc->snd_nxt)) {
+		udp_tx_begin(u);
+		while (off < len && uc->snd_nxt - uc->snd_una < UDP_WIN) {
+			uint32_t n = len - off < mtu ? len - off : mtu;
+
+			bulk_send_one(u, uc, off, n);
+			off += n;
+		}
+		udp_tx_flush(u);
+		if (off < len || uc->snd_una != uc->snd_nxt)
+			pull_nap(u, ep, spin_until);
+	}
+	/* Failed: nothing may point into the caller's buffer once we return. */
+	udp_store_release(u, uc, uc->snd_una, uc->snd_nxt);
+	return uc->err;
+}
+
+/* An offer not answered in time goes as frames; the next 2^n offers are not made. */
+static void offer_withdraw(struct udp_dev *u, struct udp_chan *uc)
+{
+	struct udp_offer *o = &uc->offer;
+
+	o->state = UDP_OFFER_NONE;
+	o->buf = NULL;
+	if (o->vain < UDP_PULL_SKIP_MAX)
+		o->vain++;
+	o->skip = (1u << o->vain) - 1;
+	u->st.pull_withdrawn++;
+}
+
+int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	uint64_t now = udp_now_us(), spin_until = now + spin_ns / 1000, end, ask_us, ask_gap;
+	int rc = 1;
+
+	(void)d;
+	pthread_mutex_lock(&u->lock);
+	/* Frames would wait for the receiver anyway: so does an offer they would not fit. */
+	end = uc->offer.fits ? now + answer_wait_us(uc) : UINT64_MAX;
+	ask_gap = uc->rto_us;
+	ask_us = now + ask_gap;
+	if (uc->offer.fits && spin_until < end)
+		spin_until = end; /* a withdrawable offer spins: a sleep could outlast it */
+	while (uc->offer.state == UDP_OFFER_MADE && !uc->err && (now = udp_now_us()) < end) {
+		if (now >= ask_us) { /* an answer may be lost: the receiver gives it again */
+			udp_send_answer(u, uc, uc->offer.seq, UDP_ANSWER_ASK);
+			ask_gap = ask_gap * 2 < UDP_RTO_MAX_US ? ask_gap * 2 : UDP_RTO_MAX_US;
+			ask_us = now + ask_gap;
+		}
+		pull_nap(u, ep, spin_until);
+	}
+	if (uc->err) {
+		rc = uc->err;
+	} else if (uc->offer.state == UDP_OFFER_GO) {
+		uc->offer.vain = 0;
+		rc = bulk_send(u, ep, uc, spin_ns == UINT64_MAX ? UINT64_MAX : spin_until);
+	} else if (uc->offer.state == UDP_OFFER_MADE || uc->offer.state == UDP_OFFER_NONE) {
+		offer_withdraw(u, uc);
+	}
+	uc->offer.state = UDP_OFFER_NONE;
+	uc->offer.buf = NULL;
+	pthread_mutex_unlock(&u->lock);
+	if (rc < 0)
+		ep->chan_err[chan] = clcp__err(-rc, "udp: channel %d: %s", chan, clcp_strerror(rc));
+	return rc;
+}
+
+/*
+ * Takes the offered message into buf (0), declines it when buf is NULL or
+ * its frames already follow (1: they are the message), or an error.
+ */
+int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
+		  size_t len, bool spin)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	struct udp_bulk *b = &uc->bulk;
+	int rc = 1;
+
+	pthread_mutex_lock(&u->lock);
+	if (uc->err) {
+		rc = uc->err;
+	} else if (!buf || uc->rcv_nxt != d->seq + 1 || UDPE(ep)->bulk_uc) {
+		answer(u, uc, d->seq, UDP_ANSWER_DECLINE);
+	} else {
+		b->state = UDP_BULK_WAIT;
+		b->buf = buf;
+		b->len = (uint32_t)len;
+		b->got = 0;
+		b->seq0 = d->seq + 1;
+		UDPE(ep)->bulk_uc = uc;
+		answer(u, uc, d->seq, UDP_ANSWER_GO);
+		while (b->state == UDP_BULK_WAIT && !uc->err)
+			pull_nap(u, ep, spin ? UINT64_MAX : 0);
+		rc = b->state == UDP_BULK_DONE ? 0 : uc->err ? uc->err : 1;
+		udp_pull_forget(uc);
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (rc < 0)
+		return clcp__err(-rc, "udp: channel %d: the sender of a %zu-byte message is gone",
+				 chan, len);
+	return rc;
+}
+
+/* No receive waits for uc's offered message any more: nothing is written into its buffer. */
+void udp_pull_forget(struct udp_chan *uc)
+{
+	uc->bulk.state = UDP_BULK_NONE;
+	uc->bulk.buf = NULL;
+	if (UDPE(uc->ep)->bulk_uc == uc)
+		UDPE(uc->ep)->bulk_uc = NULL;
+}
+
+/*
+ * Frame seq of uc, next in order: a frame of the offered message a receive
+ * waits for (bulk) is taken into its buffer at its offset; true when it
+ * was handled here. A frame that is not, where that message's first was
+ * due, means the offer was withdrawn: the receive ends (frames follow).
+ * A frame of an offered message no receive waits for breaks the protocol:
+ * the channel resets.
+ */
+bool udp_bulk_in(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t len, uint32_t off,
+		 bool bulk, const unsigned char *payload)
+{
+	struct udp_bulk *b = &uc->bulk;
+
+	if (!bulk) {
+		if (b->state == UDP_BULK_WAIT && seq == b->seq0) {
+			b->state = UDP_BULK_DECLINED;
+			pthread_cond_broadcast(&u->cond);
+		}
+		return false;
+	}
+	if (b->state != UDP_BULK_WAIT || off != b->got || len == 0 || len > b->len - b->got) {
+		u->st.drops[UDP_DROP_SEQ]++;
+		udp_chan_break(u, uc);
+		return true;
+	}
+	if (payload != b->buf + off)
+		memcpy(b->buf + off, payload, len);
+	else
+		u->st.rx_bulk_placed++;
+	b->got += len;
+	uc->rcv_nxt++;
+	uc->rcv_edge++; /* it took no Rx buffer: the credit stands */
+	u->st.rx_data++;
+	u->st.rx_bulk++;
+	if (b->got == b->len) {
+		b->state = UDP_BULK_DONE;
+		pthread_cond_broadcast(&u->cond);
+		udp_ack_queue(u, uc); /* the sender waits for it */
+	} else if ((seq - b->seq0) % UDP_BULK_ACK_EVERY == UDP_BULK_ACK_EVERY - 1) {
+		udp_ack_queue(u, uc);
+	}
+	return true;
+}
+
+/* Where the next frame from socket fd goes when a receive of ep waits for an offered message. */
+unsigned char *udp_bulk_target(struct clcp_endpt *ep, int fd, uint32_t *room)
+{
+	const struct udp_chan *uc = UDPE(ep)->bulk_uc;
+	const struct udp_bulk *b = uc ? &uc->bulk : NULL;
+
+	if (!b || b->state != UDP_BULK_WAIT || uc->fd != fd)
+		return NULL;
+	*room = b->len - b->got < ep->mtu ? b->len - b->got : ep->mtu;
+	return b->buf + b->got;
+}
