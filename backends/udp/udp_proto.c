@@ -1018,7 +1018,11 @@ static void data_in(struct udp_dev *u, struct udp_chan *uc, const struct udp_fra
 {
 	int32_t ahead = (int32_t)(f->seq - uc->rcv_nxt);
 
-	if (f->len > uc->ep->mtu) { /* the two ends' mtus differ: it would come again */
+	/*
+	 * The two ends' mtus differ: it would come again. (Offers and their
+	 * frames come only from a peer of large frames, as ours are.)
+	 */
+	if (f->len > uc->ep->mtu || (f->marks && uc->ep->mtu < UDP_DIRECT_MIN)) {
 		u->st.drops[UDP_DROP_LEN]++;
 		udp_chan_break(u, uc);
 		return;

@@ -35,11 +35,16 @@ static void byte(unsigned v)
 	buf[len++] = (unsigned char)v;
 }
 
-/* A datagram for channel c (0..2; 3: none) from source src, repaired as fix says; n bytes of payload. */
-static void dgn(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
-		uint32_t seq, uint32_t ack, uint32_t msg_len, const void *payload, uint32_t n)
+/*
+ * A datagram for channel c (0..2; 3: none) from source src, repaired as fix
+ * says; n bytes of payload; the header's rsvd field as given.
+ */
+static void dgr(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
+		uint32_t seq, uint32_t ack, uint32_t msg_len, const void *payload, uint32_t n,
+		uint16_t rsvd)
 {
-	struct clcp_frame_hdr h = { .version = (clcp_u8)version, .flags = (clcp_u8)flags };
+	struct clcp_frame_hdr h = { .version = (clcp_u8)version, .flags = (clcp_u8)flags,
+				    .rsvd = htons(rsvd) };
 
 	h.seq = htonl(seq);
 	h.ack = htonl(ack);
@@ -52,6 +57,12 @@ static void dgn(unsigned c, unsigned src, unsigned fix, unsigned version, unsign
 	byte(n >> 8);
 	byte(n & 0xff);
 	put(payload, n);
+}
+
+static void dgn(unsigned c, unsigned src, unsigned fix, unsigned version, unsigned flags,
+		uint32_t seq, uint32_t ack, uint32_t msg_len, const void *payload, uint32_t n)
+{
+	dgr(c, src, fix, version, flags, seq, ack, msg_len, payload, n, 0);
 }
 
 /* The same with a string payload. */
@@ -238,6 +249,21 @@ int main(int argc, char **argv)
 	dg(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, RST, 0, 0, 8, "old-peerold-self");
 	op(FOP_MSG, 0x08);
 	bad |= save(d, "stale");
+
+	byte(0x05); /* a long message's offer, answers to ours; our frames are too small for offers */
+	hello(0, 8);
+	/* READY (room 1 MiB), ASK for an offer of ours, GO and DECLINE for none: the words after the
+	 * incarnations (FIX_INC keeps them). */
+	dgn(0, FSRC_HDR, FIX_VK | FIX_ADDR | FIX_INC, 1, CLCP_FF_ACK, 0, 0, 8,
+	    "incarnationsXXXX\0\x10\0\0\0\0\0\2", 24);
+	dgn(0, FSRC_HDR, FIX_VK | FIX_ADDR | FIX_INC, 1, CLCP_FF_ACK, 0, 0, 8,
+	    "incarnationsXXXX\0\0\0\0\0\0\0\3", 24);
+	dgn(0, FSRC_HDR, FIX_VK | FIX_ADDR | FIX_INC, 1, CLCP_FF_ACK, 0, 0, 8,
+	    "incarnationsXXXX\0\0\0\0\0\0\0\1", 24);
+	dgr(0, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, 1, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST |
+	    CLCP_FF_LAST, 0, 0, 1u << 20, "offer...offer...offer...", 24, 0x8008); /* a reset */
+	op(FOP_MSG, 0x08);
+	bad |= save(d, "offer");
 
 	bad_datagrams();
 	bad |= save(d, "bad");

@@ -69,8 +69,9 @@ enum {
 #define FIX_ACK 0x10u  /* ack = oldest unacked + low 7 bits of ack */
 #define FIX_DATA 0x20u /* DATA flag set iff there is payload */
 #define FIX_INC 0x40u  /* a control frame: len 16, the channel's peer incarnation (else FUZZ_INC) and
-			* the channel's own (no channel: 0), then the SACK bitmap if flagged;
-			* FIX_LEN and FIX_DATA do not apply */
+			* the channel's own (no channel: 0), then, when the payload has room, an
+			* answer's 8 bytes (len 24; not with RST or HELLO), then the SACK bitmap if
+			* flagged; FIX_LEN and FIX_DATA do not apply */
 
 #define FUZZ_PAYLOAD_MAX 2048u /* of FOP_DGRAM; FOP_RAW up to 4096 bytes in all */
 #define FUZZ_RAW_MAX 4096u

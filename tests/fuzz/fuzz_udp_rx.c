@@ -272,10 +272,15 @@ static bool tail_ok(uint8_t flags, size_t extra)
 	return extra == 0;
 }
 
-/* A control frame's payload is the incarnations; a reset for no channel has none. */
+/*
+ * A control frame's payload is the incarnations, an answer to an offer's
+ * 8 bytes more; a reset for no channel has none.
+ */
 static bool ctl_len_ok(uint8_t flags, uint32_t len)
 {
-	return (flags & CLCP_FF_DATA) || len == UDP_CTL_LEN || (len == 0 && (flags & UDP_FF_RST));
+	return (flags & CLCP_FF_DATA) || len == UDP_CTL_LEN ||
+	       (len == UDP_CTL_ANSWER_LEN && !(flags & (UDP_FF_RST | UDP_FF_HELLO))) ||
+	       (len == 0 && (flags & UDP_FF_RST));
 }
 
 /* A control frame's peer incarnation names an earlier channel of ours than chan. */
@@ -323,7 +328,8 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 		return -1;
 	if ((b[1] & CLCP_FF_DATA) && !uchan(*chan)->peer_inc)
 		return UDP_DROP_EARLY; /* no control frame named the peer's incarnation yet */
-	if ((b[1] & CLCP_FF_DATA) && len > F.ep->mtu)
+	/* Longer than our mtu, or an offer or its frame (our mtu is too small for them). */
+	if ((b[1] & CLCP_FF_DATA) && (len > F.ep->mtu || (b[6] & 0xc0)))
 		return UDP_DROP_LEN;
 	*data = b[1] & CLCP_FF_DATA;
 	return -1;
@@ -464,17 +470,23 @@ static void dgram(const unsigned char *b, size_t n, int src)
 
 /*
  * FIX_INC: a control frame's payload, the incarnations of c's peer and of
- * c (0 for no channel), then a SACK bitmap if flagged.
+ * c (0 for no channel), an answer's 8 bytes when there is room, then a SACK
+ * bitmap if flagged.
  */
 static size_t ctl_payload(unsigned char *b, size_t len, int c)
 {
 	uint64_t inc = c < FUZZ_NCHAN && uchan(c)->peer_inc ? uchan(c)->peer_inc : FUZZ_INC;
 	uint64_t dst = c < FUZZ_NCHAN ? uchan(c)->inc : 0;
-	size_t want = UDP_CTL_LEN + ((b[1] & UDP_FF_SACK) ? UDP_SACK_LEN : 0);
+	size_t sack = (b[1] & UDP_FF_SACK) ? UDP_SACK_LEN : 0;
+	/* Room for more: an answer to an offer (READY, ASK, GO, DECLINE; its words as they came). */
+	uint32_t ctl = len >= UDP_CTL_ANSWER_LEN + sack && !(b[1] & (UDP_FF_RST | UDP_FF_HELLO))
+			       ? UDP_CTL_ANSWER_LEN
+			       : UDP_CTL_LEN;
+	size_t want = ctl + sack;
 
 	if (len < want)
 		memset(b + UDP_HDR_LEN + len, 0, want - len);
-	put32(b + 12, UDP_CTL_LEN);
+	put32(b + 12, ctl);
 	put32(b + UDP_HDR_LEN, (uint32_t)(inc >> 32));
 	put32(b + UDP_HDR_LEN + 4, (uint32_t)inc);
 	put32(b + UDP_HDR_LEN + 8, (uint32_t)(dst >> 32));

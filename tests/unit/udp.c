@@ -579,7 +579,7 @@ struct engine {
 	struct sockaddr_storage from;
 };
 
-static void engine_open(struct engine *e, uint32_t rxq_len)
+static void engine_open_mtu(struct engine *e, uint32_t rxq_len, uint32_t mtu)
 {
 	unsigned port = base_port() + 2; /* node 0; the device is node 1 at port + 1 */
 	struct clcp_endpt_attr a;
@@ -593,11 +593,17 @@ static void engine_open(struct engine *e, uint32_t rxq_len)
 	udp_thread_stop(e->u);
 	clcp_endpt_attr_init(&a);
 	a.rxq_len = rxq_len;
+	a.mtu = mtu;
 	cr_assert_eq(clcp_alloc_endpt(e->dev, &a, &e->ep), 0);
 	e->chan = clcp_alloc_chan(e->ep, 20, 0, 10);
 	cr_assert_geq(e->chan, 0);
 	cr_assert_eq(udp_node_addr(&e->u->conf, 0, &n), 0);
 	e->from = n.sa;
+}
+
+static void engine_open(struct engine *e, uint32_t rxq_len)
+{
+	engine_open_mtu(e, rxq_len, CLCP_MTU_AUTO);
 }
 
 /* A datagram from port 10 + k of node 0 (to port 20 + k), as the socket would hand it over. */
@@ -1364,4 +1370,72 @@ Test(udp, mtu_mismatch_resets_the_channel)
 	}
 	clcp_close(d1);
 	clcp_close(d0);
+}
+
+/*
+ * Marks of the long-message protocol (docs/udp.md, "Long messages") where
+ * they cannot be: a frame of an offered message that no receive waits for,
+ * or an offer to an endpoint of small frames, resets the channel (it would
+ * be resent for ever); a bad offer fails the receive that meets it.
+ */
+static void engine_in_marked(struct engine *e, uint8_t flags, uint32_t seq, uint32_t msg_len,
+			     const char *payload, uint16_t rsvd)
+{
+	unsigned char d[DGRAM_MAX];
+	size_t n = dgram_build_k(d, 0, flags, seq, msg_len, payload);
+	uint32_t crc;
+
+	d[6] = (unsigned char)(rsvd >> 8);
+	d[7] = (unsigned char)rsvd;
+	crc = htonl(udp_crc32c(0, d, n - UDP_CRC_LEN));
+	memcpy(d + n - UDP_CRC_LEN, &crc, sizeof(crc));
+	pthread_mutex_lock(&e->u->lock);
+	udp_dgram_input(e->u, d, n, &e->from, sizeof(struct sockaddr_in));
+	pthread_mutex_unlock(&e->u->lock);
+}
+
+static void marked_frame_resets(uint32_t mtu, uint16_t mark, int drop)
+{
+	struct engine e;
+	char buf[64];
+	int c;
+
+	engine_open_mtu(&e, 8, mtu);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	engine_in_marked(&e, CLCP_FF_DATA | CLCP_FF_ACK, 0, 0, "bulk", mark);
+	cr_assert_eq(e.u->st.drops[drop], 1, "dropped as %d", drop);
+	cr_assert_eq(e.u->st.rx_bulk, 0);
+	c = e.chan; /* a blocking receive checks the channel: it failed */
+	cr_assert_eq(clcp_rcv_message(e.ep, &c, buf, sizeof(buf), 0), -ECONNRESET, "%s",
+		     clcp_errmsg());
+	engine_close(&e);
+}
+
+Test(udp, frame_of_an_offer_nobody_took_resets_the_channel)
+{
+	marked_frame_resets(65000, UDP_RSVD_BULK, UDP_DROP_SEQ);
+}
+
+Test(udp, offer_to_small_frames_resets_the_channel)
+{
+	marked_frame_resets(CLCP_MTU_AUTO, UDP_RSVD_OFFER, UDP_DROP_LEN);
+}
+
+Test(udp, bad_offer_fails_the_receive)
+{
+	struct engine e;
+	char buf[64];
+	int c;
+
+	engine_open_mtu(&e, 8, 65000);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	/* An offer's payload is the core's descriptor (24 bytes), its msg_len the message's. */
+	engine_in_marked(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0, 1u << 20,
+			 "too short", UDP_RSVD_OFFER);
+	c = e.chan;
+	cr_assert_eq(clcp_rcv_message(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EMSGSIZE,
+		     "%s", clcp_errmsg());
+	c = e.chan;
+	cr_assert_eq(clcp_peek_message(e.ep, &c, CLCP_NONBLOCK), 1 << 20, "%s", clcp_errmsg());
+	engine_close(&e);
 }
