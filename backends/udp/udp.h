@@ -59,6 +59,8 @@
 #define UDP_PULL_MIN (256u * 1024u) /* messages this long are offered (mtu >= UDP_DIRECT_MIN) */
 #define UDP_PULL_ANSWER_MIN_US 500u /* an offer's answer is waited for this long, or 3 RTTs */
 #define UDP_PULL_SKIP_MAX 6u	     /* after n offers in vain, the next 2^n sends go as frames */
+#define UDP_PULL_GRACE_MIN_US 20u    /* an answer waits this long (or 2 RTTs) for the peer's READY */
+#define UDP_PULL_GRACE_RECENT_US 10000u /* ... when a message of the peer's came by an offer lately */
 #define UDP_BULK_ACK_EVERY 16u	     /* a pulled message's frames get an ack this often */
 
 /* The ABI header's rsvd field in a data frame: the credit, and two marks. */
@@ -231,6 +233,7 @@ struct udp_offer {
 	bool fits;	     /* frames would not wait for the receiver: withdrawn if not taken */
 	uint32_t ready;	     /* the peer's receive waits with this much room (READY); 0: not */
 	uint32_t vain, skip; /* offers withdrawn in a row; sends left to go as frames */
+	uint32_t grace_vain, grace_skip; /* the same for graces in vain (udp_pull.c) */
 };
 
 /* The receiving side: a receive call waits for the offered message's frames. */
@@ -243,6 +246,7 @@ struct udp_bulk {
 	uint32_t seq0;	   /* the first frame's (the offer's + 1) */
 	uint32_t answered_seq; /* the last offer answered, and how (+ 1; 0: none yet), for ASK */
 	uint32_t answered;
+	uint64_t done_us; /* when the last offered message was all in */
 };
 
 struct udp_chan {

@@ -53,6 +53,41 @@ static void pull_nap(struct udp_dev *u, struct clcp_endpt *ep, uint64_t spin_unt
 	pthread_cond_timedwait(&u->cond, &u->lock, &ts);
 }
 
+/*
+ * The answer in a ping-pong (a message of the peer's came by an offer
+ * lately): its receive is about to start, once its send has seen our last
+ * ack. Waits up to a grace (two round trips) for its READY; a grace in vain
+ * makes the next 2^n such sends go as frames at once.
+ */
+static void ready_grace(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc,
+			size_t len)
+{
+	struct udp_offer *o = &uc->offer;
+	uint64_t now = udp_now_us(), end = now + 2 * uc->srtt_us;
+
+	if (now - uc->bulk.done_us > UDP_PULL_GRACE_RECENT_US || o->ready >= len)
+		return;
+	if (o->grace_skip) {
+		o->grace_skip--;
+		return;
+	}
+	if (end < now + UDP_PULL_GRACE_MIN_US)
+		end = now + UDP_PULL_GRACE_MIN_US;
+	while (o->ready < len && !uc->err && udp_now_us() < end) {
+		pthread_mutex_unlock(&u->lock);
+		udp_progress(ep);
+		clcp_cpu_relax();
+		pthread_mutex_lock(&u->lock);
+	}
+	if (o->ready >= len) {
+		o->grace_vain = 0;
+		return;
+	}
+	if (o->grace_vain < UDP_PULL_SKIP_MAX)
+		o->grace_vain++;
+	o->grace_skip = (1u << o->grace_vain) - 1;
+}
+
 int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len, bool nonblock,
 		   struct clcp__pull *d)
 {
@@ -68,13 +103,14 @@ int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 		return -ENOSYS;
 	pthread_mutex_lock(&u->lock);
 	fits = len <= (size_t)UDP_WIN * ep->mtu;
-	if (fits && uc->offer.ready < len && !uc->offer.skip) {
+	if (fits && o->ready < len && !o->skip) {
 		udp_rx_drain(u); /* a READY that came meanwhile counts */
 		udp_acks_flush(u);
+		ready_grace(u, ep, uc, len);
 	}
-	if (fits && uc->offer.skip) {
-		uc->offer.skip--;
-	} else if (udp_seen(uc) && !uc->err && (!fits || uc->offer.ready >= len)) {
+	if (fits && o->skip) {
+		o->skip--;
+	} else if (udp_seen(uc) && !uc->err && (!fits || o->ready >= len)) {
 		o->state = UDP_OFFER_NONE;
 		o->seq = uc->snd_nxt;
 		o->buf = buf;
@@ -319,6 +355,7 @@ bool udp_bulk_in(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t 
 	u->st.rx_bulk++;
 	if (b->got == b->len) {
 		b->state = UDP_BULK_DONE;
+		b->done_us = udp_now_us();
 		pthread_cond_broadcast(&u->cond);
 		udp_ack_queue(u, uc); /* the sender waits for it */
 	} else if ((seq - b->seq0) % UDP_BULK_ACK_EVERY == UDP_BULK_ACK_EVERY - 1) {
