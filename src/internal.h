@@ -191,6 +191,35 @@ struct clcp__endpt_priv {
 	int ready_chan1; /* the channel a receive told pull_ready it waits on, + 1; 0: none */
 };
 
+/*
+ * Tries that can be in vain (offers, graces of a pull): after one in vain,
+ * the next 2^n do not try (n: tries in vain since one paid, at most 6).
+ */
+struct clcp__backoff {
+	uint32_t skip;
+	uint8_t strikes;
+};
+
+/* True if this one should not try (a try was in vain lately); counts it. */
+static inline bool clcp__backoff_skips(struct clcp__backoff *b)
+{
+	if (!b->skip)
+		return false;
+	b->skip--;
+	return true;
+}
+
+static inline void clcp__backoff_vain(struct clcp__backoff *b)
+{
+	b->strikes += b->strikes < 6;
+	b->skip = 1u << b->strikes;
+}
+
+static inline void clcp__backoff_paid(struct clcp__backoff *b)
+{
+	b->strikes = 0;
+}
+
 /* Error reporting: set the thread's detail text, return -err. */
 int clcp__err(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -818,40 +818,20 @@ static int lb_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	return 0;
 }
 
-/* True if this send should not try (a try was in vain lately); counts it. */
-static bool backoff_skips(struct lb_backoff *b)
-{
-	if (!b->skip)
-		return false;
-	b->skip--;
-	return true;
-}
-
-static void backoff_vain(struct lb_backoff *b)
-{
-	b->strikes += b->strikes < 6;
-	b->skip = 1u << b->strikes;
-}
-
-static void backoff_paid(struct lb_backoff *b)
-{
-	b->strikes = 0;
-}
-
 /*
  * The receiver waits for a message of len bytes, or starts to within
  * LB_PULL_GRACE_NS: in a ping-pong the answer is sent while its receiver
  * returns from the send it made. Waits in vain back off (b). A nonblocking
  * send does not wait.
  */
-static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct lb_backoff *b,
+static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct clcp__backoff *b,
 		       size_t len, bool nonblock)
 {
 	uint64_t until;
 	bool ready;
 
 	if (clcp_load_relaxed(&s->ready) < len) {
-		if (nonblock || backoff_skips(b))
+		if (nonblock || clcp__backoff_skips(b))
 			return false;
 		until = clcp__now_ns() + LB_PULL_GRACE_NS;
 		do
@@ -860,11 +840,11 @@ static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct lb_bac
 		ready = clcp_load_relaxed(&s->ready) >= len;
 		clcp_fetch_add(ready ? &dev->pull_graced : &dev->pull_grace_vain, 1u);
 		if (!ready) {
-			backoff_vain(b);
+			clcp__backoff_vain(b);
 			return false;
 		}
 	}
-	backoff_paid(b);
+	clcp__backoff_paid(b);
 	return true;
 }
 
@@ -891,7 +871,7 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 	/* Frames would not make us wait: offered only to a receiver that waits. */
 	if (fits && (len < LB_PULL_READY_MIN ||
 		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len, nonblock) ||
-		     backoff_skips(&lc->withdrawn)))
+		     clcp__backoff_skips(&lc->withdrawn)))
 		return -ENOSYS;
 	w = clcp_load_acquire(&lc->pull_slot->answer);
 	*d = (struct clcp__pull){ (uintptr_t)buf, len, (w >> 3) % LB_PULL_SEQ_MAX + 1, 0 };
@@ -924,7 +904,7 @@ static bool pull_withdraw(struct lb_chan *lc, const struct clcp__pull *d, uint32
 	if (!lc->pull_withdraw_ns || clcp__now_ns() < lc->pull_withdraw_ns ||
 	    !clcp_cas(&lc->pull_slot->answer, &w, d->seq << 3 | LB_PULL_WITHDRAWN))
 		return false;
-	backoff_vain(&lc->withdrawn);
+	clcp__backoff_vain(&lc->withdrawn);
 	return true;
 }
 
@@ -1063,7 +1043,7 @@ static int lb_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull
 		if (w >> 3 == d->seq && (w & 7) != LB_PULL_READY) {
 			lc->pull_refused = (w & 7) == LB_PULL_REFUSED;
 			if ((w & 7) == LB_PULL_DONE)
-				backoff_paid(&lc->withdrawn);
+				clcp__backoff_paid(&lc->withdrawn);
 			return (w & 7) == LB_PULL_DONE ? 0 : 1;
 		}
 		if (w >> 3 != d->seq && pull_withdraw(lc, d, w))

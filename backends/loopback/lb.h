@@ -138,12 +138,6 @@ struct lb_dev {
 	uint64_t pull_graced, pull_grace_vain;
 };
 
-/* After a try in vain, the next 2^n sends do not try (n: tries in vain since one paid, at most 6). */
-struct lb_backoff {
-	uint32_t skip;
-	uint8_t strikes;
-};
-
 /*
  * A channel's peer. The first block is what every frame reads, taken from
  * the peer's header once when it is resolved: one hop from here each.
@@ -165,8 +159,8 @@ struct lb_chan {
 	struct lb_pull_slot *pull_slot; /* in the peer's file; NULL: it has none */
 	uint64_t pull_port; /* port_word when the pull was offered */
 	uint64_t pull_withdraw_ns; /* the offer is withdrawn if not taken by then; 0: never */
-	struct lb_backoff withdrawn; /* offers to a waiting receiver not taken in time */
-	struct lb_backoff graced;    /* waits for a receiver to start waiting, in vain */
+	struct clcp__backoff withdrawn; /* offers to a waiting receiver not taken in time */
+	struct clcp__backoff graced;	/* waits for a receiver to start waiting, in vain */
 	struct lb_remote *rem;	     /* NULL until resolved */
 	struct lb_node *seg;	     /* the peer's node segment */
 	uint64_t unbound_since;

@@ -424,6 +424,18 @@ static int udp_chan_alloc(struct clcp_endpt *ep, int chan)
 	return 0;
 }
 
+/* ts: ms from now on the clock of the engine's condition (CLOCK_REALTIME). */
+void udp_deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /*
  * Waits (bounded) until what was sent on uc is acked, so it is not lost.
  * Unacked frames are resent at most every UDP_RTO_MAX_US, which a live
@@ -446,12 +458,7 @@ static void linger(struct udp_dev *u, struct udp_chan *uc)
 			u->mute = (struct udp_heard){ node, heard };
 			return;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 10 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		udp_deadline_in(&ts, 10);
 		pthread_cond_timedwait(&u->cond, &u->lock, &ts);
 	}
 }
@@ -549,7 +556,9 @@ static int take(struct udp_dev *u, struct udp_chan *uc, const void *data, uint32
 	s->lent = NULL;
 	s->marks = (qflags & CLCP_QF_PULL) ? UDP_RSVD_OFFER >> 8 : 0;
 	if (qflags & CLCP_QF_FIRST)
-		udp_offer_taken(uc, uc->snd_nxt, qflags & CLCP_QF_PULL);
+		uc->offer.ready = 0; /* a message: the peer's READY is spent on it */
+	if (qflags & CLCP_QF_PULL)
+		udp_offer_taken(uc, uc->snd_nxt);
 	store_frame(u, s, dst, data, len);
 	udp_send_data(u, uc, uc->snd_nxt++);
 	return 0;
@@ -646,16 +655,6 @@ static int udp_tx_ready(struct clcp_endpt *ep, int chan)
 	return rc;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
 
 /* Unseen peer for connect_ms: refused. Called with the lock held. */
 static bool connect_expired(struct clcp_endpt *ep, int chan, struct udp_chan *uc, uint64_t now)
@@ -701,7 +700,7 @@ static int udp_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 			clcp_cpu_relax();
 			pthread_mutex_lock(&u->lock);
 		} else {
-			deadline_in(&ts, (int)(end - now < 10 ? end - now : 10));
+			udp_deadline_in(&ts, (int)(end - now < 10 ? end - now : 10));
 			pthread_cond_timedwait(&u->cond, &u->lock, &ts);
 		}
 	}

@@ -58,7 +58,6 @@
 #define UDP_CTL_ANSWER_LEN (UDP_CTL_LEN + 8u)
 #define UDP_PULL_MIN (256u * 1024u) /* messages this long are offered (mtu >= UDP_DIRECT_MIN) */
 #define UDP_PULL_ANSWER_MIN_US 500u /* an offer's answer is waited for this long, or 3 RTTs */
-#define UDP_PULL_SKIP_MAX 6u	     /* after n offers in vain, the next 2^n sends go as frames */
 #define UDP_PULL_GRACE_MIN_US 20u    /* an answer waits this long (or 2 RTTs) for the peer's READY */
 #define UDP_PULL_GRACE_RECENT_US 10000u /* ... when a message of the peer's came by an offer lately */
 #define UDP_BULK_ACK_EVERY 16u	     /* a pulled message's frames get an ack this often */
@@ -230,10 +229,8 @@ struct udp_offer {
 	uint32_t seq; /* the offering frame's */
 	const unsigned char *buf;
 	uint32_t len;
-	bool fits;	     /* frames would not wait for the receiver: withdrawn if not taken */
 	uint32_t ready;	     /* the peer's receive waits with this much room (READY); 0: not */
-	uint32_t vain, skip; /* offers withdrawn in a row; sends left to go as frames */
-	uint32_t grace_vain, grace_skip; /* the same for graces in vain (udp_pull.c) */
+	struct clcp__backoff withdrawn, graced; /* offers and graces in vain (udp_pull.c) */
 };
 
 /* The receiving side: a receive call waits for the offered message's frames. */
@@ -427,7 +424,7 @@ int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns);
 int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
 		  size_t len, bool spin);
-void udp_offer_taken(struct udp_chan *uc, uint32_t seq, bool offering);
+void udp_offer_taken(struct udp_chan *uc, uint32_t seq);
 void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a);
 void udp_pull_ready(struct clcp_endpt *ep, int chan, size_t cap);
 bool udp_bulk_in(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t len, uint32_t off,
@@ -436,6 +433,7 @@ unsigned char *udp_bulk_target(struct clcp_endpt *ep, int fd, uint32_t *room);
 void udp_pull_forget(struct udp_chan *uc);
 void udp_chan_break(struct udp_dev *u, struct udp_chan *uc);
 void udp_progress(struct clcp_endpt *ep);
+void udp_deadline_in(struct timespec *ts, int ms);
 void udp_ooo_flush(struct udp_dev *u, struct udp_chan *uc);
 void udp_peer_unreachable(struct udp_dev *u, const struct sockaddr_storage *to,
 			  const unsigned char *orig, size_t n);

@@ -957,13 +957,19 @@ static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_fr
 	o->have = 1;
 }
 
-/* The next frame in order: a pulled message's (udp_bulk_in), else into the Rx ring. */
+/*
+ * The next frame in order: a pulled message's, or any while a receive
+ * waits for one (udp_bulk_in); else into the Rx ring.
+ */
 static bool take_next(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 		      const unsigned char *payload)
 {
-	return udp_bulk_in(u, uc, f->seq, f->len, f->msg_len, (f->marks & UDP_RSVD_BULK) != 0,
-			   payload) ||
-	       deliver(u, uc, f, payload);
+	bool bulk = f->marks & UDP_RSVD_BULK;
+
+	if ((bulk || uc->bulk.state == UDP_BULK_WAIT) &&
+	    udp_bulk_in(u, uc, f->seq, f->len, f->msg_len, bulk, payload))
+		return true;
+	return deliver(u, uc, f, payload);
 }
 
 /* Delivers kept frames that are next in order, while Rx buffers last. */

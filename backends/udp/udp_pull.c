@@ -44,13 +44,14 @@ static void pull_nap(struct udp_dev *u, struct clcp_endpt *ep, uint64_t spin_unt
 		return;
 	}
 	udp_thread_unpoll(u);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	udp_deadline_in(&ts, 1);
 	pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+}
+
+/* Frames of len bytes would not wait for the receiver (its credit holds them). */
+static bool frames_fit(const struct clcp_endpt *ep, size_t len)
+{
+	return len <= (size_t)UDP_WIN * ep->mtu;
 }
 
 /*
@@ -65,27 +66,17 @@ static void ready_grace(struct udp_dev *u, struct clcp_endpt *ep, struct udp_cha
 	struct udp_offer *o = &uc->offer;
 	uint64_t now = udp_now_us(), end = now + 2 * uc->srtt_us;
 
-	if (now - uc->bulk.done_us > UDP_PULL_GRACE_RECENT_US || o->ready >= len)
+	if (now - uc->bulk.done_us > UDP_PULL_GRACE_RECENT_US || o->ready >= len ||
+	    clcp__backoff_skips(&o->graced))
 		return;
-	if (o->grace_skip) {
-		o->grace_skip--;
-		return;
-	}
 	if (end < now + UDP_PULL_GRACE_MIN_US)
 		end = now + UDP_PULL_GRACE_MIN_US;
-	while (o->ready < len && !uc->err && udp_now_us() < end) {
-		pthread_mutex_unlock(&u->lock);
-		udp_progress(ep);
-		clcp_cpu_relax();
-		pthread_mutex_lock(&u->lock);
-	}
-	if (o->ready >= len) {
-		o->grace_vain = 0;
-		return;
-	}
-	if (o->grace_vain < UDP_PULL_SKIP_MAX)
-		o->grace_vain++;
-	o->grace_skip = (1u << o->grace_vain) - 1;
+	while (o->ready < len && !uc->err && udp_now_us() < end)
+		pull_nap(u, ep, UINT64_MAX);
+	if (o->ready >= len)
+		clcp__backoff_paid(&o->graced);
+	else
+		clcp__backoff_vain(&o->graced);
 }
 
 int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len, bool nonblock,
@@ -95,27 +86,24 @@ int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 	struct udp_chan *uc = &UDPE(ep)->chans[chan];
 	struct udp_offer *o = &uc->offer;
 	int rc = -ENOSYS;
-	bool fits;
+	bool fits = frames_fit(ep, len), skip;
 
 	/* Large frames only: with small ones the copies are not what costs. */
 	if (nonblock || u->xsk || ep->mtu < UDP_DIRECT_MIN || len < UDP_PULL_MIN ||
 	    len > UINT32_MAX)
 		return -ENOSYS;
 	pthread_mutex_lock(&u->lock);
-	fits = len <= (size_t)UDP_WIN * ep->mtu;
-	if (fits && o->ready < len && !o->skip) {
+	skip = fits && clcp__backoff_skips(&o->withdrawn); /* offers in vain lately */
+	if (fits && !skip && o->ready < len) {
 		udp_rx_drain(u); /* a READY that came meanwhile counts */
 		udp_acks_flush(u);
 		ready_grace(u, ep, uc, len);
 	}
-	if (fits && o->skip) {
-		o->skip--;
-	} else if (udp_seen(uc) && !uc->err && (!fits || o->ready >= len)) {
+	if (!skip && udp_seen(uc) && !uc->err && (!fits || o->ready >= len)) {
 		o->state = UDP_OFFER_NONE;
 		o->seq = uc->snd_nxt;
 		o->buf = buf;
 		o->len = (uint32_t)len;
-		o->fits = fits;
 		/* The receiver learns nothing of our address space: addr stays 0. */
 		*d = (struct clcp__pull){ 0, len, uc->snd_nxt, 0 };
 		rc = 0;
@@ -143,14 +131,10 @@ void udp_pull_ready(struct clcp_endpt *ep, int chan, size_t cap)
 	pthread_mutex_unlock(&u->lock);
 }
 
-/*
- * The first frame of a message goes out as frame seq (take): the peer's
- * READY is spent on it; an offering one's answer is awaited from now on.
- */
-void udp_offer_taken(struct udp_chan *uc, uint32_t seq, bool offering)
+/* An offering frame goes out as frame seq (take): its answer is awaited from now on. */
+void udp_offer_taken(struct udp_chan *uc, uint32_t seq)
 {
-	uc->offer.ready = 0;
-	if (offering && uc->offer.state == UDP_OFFER_NONE && uc->offer.seq == seq && uc->offer.buf)
+	if (uc->offer.state == UDP_OFFER_NONE && uc->offer.seq == seq && uc->offer.buf)
 		uc->offer.state = UDP_OFFER_MADE;
 }
 
@@ -221,33 +205,21 @@ static int bulk_send(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *
 	return uc->err;
 }
 
-/* An offer not answered in time goes as frames; the next 2^n offers are not made. */
-static void offer_withdraw(struct udp_dev *u, struct udp_chan *uc)
-{
-	struct udp_offer *o = &uc->offer;
-
-	o->state = UDP_OFFER_NONE;
-	o->buf = NULL;
-	if (o->vain < UDP_PULL_SKIP_MAX)
-		o->vain++;
-	o->skip = (1u << o->vain) - 1;
-	u->st.pull_withdrawn++;
-}
-
 int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
 	struct udp_chan *uc = &UDPE(ep)->chans[chan];
 	uint64_t now = udp_now_us(), spin_until = now + spin_ns / 1000, end, ask_us, ask_gap;
+	bool fits = frames_fit(ep, uc->offer.len);
 	int rc = 1;
 
 	(void)d;
 	pthread_mutex_lock(&u->lock);
 	/* Frames would wait for the receiver anyway: so does an offer they would not fit. */
-	end = uc->offer.fits ? now + answer_wait_us(uc) : UINT64_MAX;
+	end = fits ? now + answer_wait_us(uc) : UINT64_MAX;
 	ask_gap = uc->rto_us;
 	ask_us = now + ask_gap;
-	if (uc->offer.fits && spin_until < end)
+	if (fits && spin_until < end)
 		spin_until = end; /* a withdrawable offer spins: a sleep could outlast it */
 	while (uc->offer.state == UDP_OFFER_MADE && !uc->err && (now = udp_now_us()) < end) {
 		if (now >= ask_us) { /* an answer may be lost: the receiver gives it again */
@@ -260,10 +232,11 @@ int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, u
 	if (uc->err) {
 		rc = uc->err;
 	} else if (uc->offer.state == UDP_OFFER_GO) {
-		uc->offer.vain = 0;
+		clcp__backoff_paid(&uc->offer.withdrawn);
 		rc = bulk_send(u, ep, uc, spin_ns == UINT64_MAX ? UINT64_MAX : spin_until);
-	} else if (uc->offer.state == UDP_OFFER_MADE || uc->offer.state == UDP_OFFER_NONE) {
-		offer_withdraw(u, uc);
+	} else if (uc->offer.state != UDP_OFFER_DECLINED) { /* not answered in time: frames */
+		clcp__backoff_vain(&uc->offer.withdrawn);
+		u->st.pull_withdrawn++;
 	}
 	uc->offer.state = UDP_OFFER_NONE;
 	uc->offer.buf = NULL;

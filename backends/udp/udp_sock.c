@@ -325,8 +325,7 @@ static bool recv_direct(struct udp_dev *u, struct udp_psock *ps, unsigned char *
 	}
 	d.n = (size_t)n;
 	d.body_len = d.n < UDP_HDR_LEN ? 0 : d.n - UDP_HDR_LEN < room ? d.n - UDP_HDR_LEN : room;
-	if (d.n > UDP_HDR_LEN + room + UDP_SACK_LEN + UDP_CRC_LEN ||
-	    hdr_len_field(hdr, d.n) > room) { /* a payload beyond the slot */
+	if (hdr_len_field(hdr, d.n) > room) { /* a payload beyond the slot */
 		memcpy(whole, hdr, UDP_HDR_LEN);
 		memcpy(whole + UDP_HDR_LEN, slot, d.body_len);
 		memcpy(whole + UDP_HDR_LEN + d.body_len, spill, d.n - UDP_HDR_LEN - d.body_len);

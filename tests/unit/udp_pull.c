@@ -63,27 +63,22 @@ static void end_open(struct end *e, unsigned node, const char *opts)
 	cr_assert_geq(e->chan, 0, "%s", clcp_errmsg());
 }
 
-static uint64_t stat_of(int n, const struct clcp_stat *st, const char *name)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(st[i].name, name) == 0)
-			return st[i].value;
-	cr_assert_fail("no counter %s", name);
-	return 0;
-}
-
 static uint64_t dev_stat(clcp_dev_t *dev, const char *name)
 {
 	struct clcp_stat st[128];
+	uint64_t v = 0;
 
-	return stat_of(clcp_dev_stats(dev, st, 128), st, name);
+	cr_assert_eq(tu_stat_get(st, clcp_dev_stats(dev, st, 128), 128, name, &v), 0, "%s", name);
+	return v;
 }
 
 static uint64_t ep_stat(clcp_endpt_t *ep, const char *name)
 {
 	struct clcp_stat st[64];
+	uint64_t v = 0;
 
-	return stat_of(clcp_endpt_stats(ep, st, 64), st, name);
+	cr_assert_eq(tu_stat_get(st, clcp_endpt_stats(ep, st, 64), 64, name, &v), 0, "%s", name);
+	return v;
 }
 
 /* A first message each way is not offered (the peer is not known yet): "hi" goes first. */
