@@ -168,7 +168,8 @@ struct udp_conf {
 	uint32_t key;
 	uint32_t dead_ms; /* 0: from the endpoint's peer_check_ms */
 	uint32_t mtu;	  /* 0: UDP_MTU_ETH */
-	bool no_crc; /* crc=0: trailer 0, not checked (trusted paths; every node alike) */
+	bool no_crc; /* trailer 0, not checked: crc=0, or all nodes on loopback (every node alike) */
+	bool crc_set; /* crc= given: no_crc is not derived from the table */
 	bool xdp;    /* mode=xdp (or CLCP_UDP_MODE): AF_XDP, sockets if it cannot */
 	bool xdp_skb; /* mode=xdp-skb: generic XDP even where the driver has native */
 	uint32_t xdp_ring;  /* entries per AF_XDP ring; 0: from the first endpoint's queues */

@@ -219,6 +219,7 @@ static int opt_parse(struct udp_conf *c, const char *o, size_t n)
 		c->dead_ms = v;
 	} else if (i == 5) {
 		c->no_crc = v == 0;
+		c->crc_set = true;
 	} else if (i >= 7) {
 		return xdp_opt(c, i, v);
 	} else if (v < CLCP_MTU_MIN) {
@@ -290,6 +291,33 @@ static int table_from_env(struct udp_conf *c)
 				 "CLCP_HOSTFILE, or run under a PMIx server (docs/cluster.md)");
 }
 
+static bool addr_loopback(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	return sa->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/*
+ * Every node is on this host's loopback (local mode, or a table of
+ * loopback addresses): datagrams never leave memory, so the CRC is off
+ * unless crc=1. A process manager's table is learned later: CRC on.
+ */
+static bool table_on_loopback(const struct udp_conf *c)
+{
+	uint32_t i;
+
+	if (c->local_family)
+		return true;
+	if (c->boot || c->nnodes == 0)
+		return false;
+	for (i = 0; i < c->nnodes; i++)
+		if (!addr_loopback(&c->nodes[i].sa))
+			return false;
+	return true;
+}
+
 int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 {
 	const char *env = getenv("CLCP_NODE"), *q = strchr(args, '?');
@@ -309,6 +337,8 @@ int udp_conf_parse(struct clcp_dev *dev, const char *args, struct udp_conf *c)
 		rc = opts_parse(c, q + 1);
 	if (rc == 0 && !c->local_family && c->nnodes == 0)
 		rc = table_from_env(c);
+	if (rc == 0 && !c->crc_set)
+		c->no_crc = table_on_loopback(c);
 	if (rc < 0)
 		udp_conf_free(c);
 	return rc;

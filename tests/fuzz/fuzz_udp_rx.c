@@ -130,7 +130,7 @@ static void dev_open(uint16_t p1, uint16_t p2)
 		snprintf(nodes, sizeof(nodes),
 			 "0=127.0.0.1:%u,1=127.0.0.1:%u,2=127.0.0.1:%u,3=[::1]:%u", p0, p1, p2, p1);
 		setenv("CLCP_NODES", nodes, 1);
-		rc = clcp_open("udp://0?key=0x5eed1234", &F.dev);
+		rc = clcp_open("udp://0?key=0x5eed1234&crc=1", &F.dev);
 	}
 	CHECK(rc == 0, "clcp_open: %s", clcp_errmsg());
 	src_v4(FSRC_SELF, "127.0.0.1", p0);

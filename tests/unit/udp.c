@@ -254,7 +254,7 @@ Test(udp, hostile_datagrams)
 	int s, ca, cb, c;
 	uint32_t seed = 12345;
 
-	open_two(6, "", "", &a, &b);
+	open_two(6, "&crc=1", "&crc=1", &a, &b); /* on loopback the CRC is off unless asked */
 	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
 	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
 	ca = clcp_alloc_chan(ea, 10, 1, 20);
@@ -587,7 +587,7 @@ static void engine_open_mtu(struct engine *e, uint32_t rxq_len, uint32_t mtu)
 	char uri[96];
 
 	e->peer = fake_peer(port);
-	snprintf(uri, sizeof(uri), "udp://1?local=%u", port);
+	snprintf(uri, sizeof(uri), "udp://1?local=%u&crc=1", port);
 	cr_assert_eq(clcp_open(uri, &e->dev), 0, "%s", clcp_errmsg());
 	e->u = e->dev->bpriv;
 	udp_thread_stop(e->u);
@@ -1141,7 +1141,7 @@ Test(udp, wire_format_by_hand)
 
 	s = socket(AF_INET, SOCK_DGRAM, 0);
 	cr_assert_eq(bind(s, (struct sockaddr *)&me, sizeof(me)), 0, "bind node 1's address");
-	snprintf(uri, sizeof(uri), "udp://0?local=%u", base);
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&crc=1", base);
 	cr_assert_eq(clcp_open(uri, &dev), 0, "%s", clcp_errmsg());
 	clcp_endpt_attr_init(&a);
 	a.timeout_ms = 2000;
@@ -1190,6 +1190,59 @@ Test(udp, crc_off_both_ends)
 	cr_assert_eq(memcmp(buf, "no crc", 6), 0);
 	clcp_close(a);
 	clcp_close(b);
+}
+
+/* The trailer of node 0's first datagram to node 1, a raw socket on 127.0.0.1:port1. */
+static uint32_t hello_trailer(const char *uri, unsigned port1)
+{
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port1),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	unsigned char d[256];
+	struct pollfd p;
+	clcp_dev_t *dev;
+	clcp_endpt_t *ep;
+	uint32_t crc;
+	ssize_t n;
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	cr_assert_eq(bind(s, (struct sockaddr *)&me, sizeof(me)), 0, "bind node 1's address");
+	cr_assert_eq(clcp_open(uri, &dev), 0, "%s: %s", uri, clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(dev, NULL, &ep), 0);
+	cr_assert_geq(clcp_alloc_chan(ep, 10, 1, 20), 0);
+	p = (struct pollfd){ s, POLLIN, 0 };
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no hello from node 0 (%s)", uri);
+	n = recv(s, d, sizeof(d), 0);
+	cr_assert_geq(n, UDP_HDR_LEN + UDP_CRC_LEN);
+	memcpy(&crc, d + n - UDP_CRC_LEN, sizeof(crc));
+	cr_assert_eq(clcp_close(dev), 0);
+	close(s);
+	return ntohl(crc) == udp_crc32c(0, d, (size_t)n - UDP_CRC_LEN) ? 1 : crc == 0 ? 0 : 2;
+}
+
+/*
+ * The CRC's default follows the node table: off when every node is on the
+ * loopback (local mode, or only loopback addresses), on when any is not;
+ * crc=1 and crc=0 win over it.
+ */
+Test(udp, crc_default_follows_the_node_table)
+{
+	unsigned base = base_port() + 2;
+	char uri[96], nodes[128];
+
+	snprintf(uri, sizeof(uri), "udp://0?local=%u", base);
+	cr_assert_eq(hello_trailer(uri, base + 1), 0, "local mode: no CRC");
+	snprintf(uri, sizeof(uri), "udp://0?local=%u&crc=1", base);
+	cr_assert_eq(hello_trailer(uri, base + 1), 1, "local mode, crc=1: the CRC");
+	snprintf(nodes, sizeof(nodes), "0=127.0.0.1:%u,1=127.0.0.1:%u,2=[::1]:%u", base, base + 1,
+		 base);
+	setenv("CLCP_NODES", nodes, 1);
+	cr_assert_eq(hello_trailer("udp://0", base + 1), 0, "loopback addresses only: no CRC");
+	snprintf(nodes, sizeof(nodes), "0=127.0.0.1:%u,1=127.0.0.1:%u,2=192.0.2.1:%u", base,
+		 base + 1, base);
+	setenv("CLCP_NODES", nodes, 1);
+	cr_assert_eq(hello_trailer("udp://0", base + 1), 1, "a node off this host: the CRC");
+	cr_assert_eq(hello_trailer("udp://0?crc=0", base + 1), 0, "crc=0 wins");
+	unsetenv("CLCP_NODES");
 }
 
 /* The fused copy + CRC and the CRC of a concatenation agree with the book. */
@@ -1259,7 +1312,7 @@ Test(udp, larger_frame_for_another_endpoint_arrives)
 	clcp_dev_t *a, *b;
 	int ca1, ca2, cb1, cb2, c;
 
-	open_two(6, "", "", &a, &b);
+	open_two(6, "&crc=1", "&crc=1", &a, &b); /* on loopback the CRC is off unless asked */
 	clcp_endpt_attr_init(&small);
 	small.mtu = 16384;
 	small.timeout_ms = 3000;
