@@ -121,9 +121,10 @@ int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull 
 	return clcp__err(EPROTO, "channel %d: a pull frame on a backend without pulls", chan);
 }
 
-void clcp__no_pull_ready(struct clcp_endpt *ep, int chan, size_t cap)
+int clcp__no_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap)
 {
-	(void)ep, (void)chan, (void)cap;
+	(void)ep, (void)chan, (void)buf, (void)cap;
+	return 0;
 }
 
 void clcp__no_room(struct clcp_dev *dev, const struct clcp_endpt_attr *a, struct clcp__buf_room *r)

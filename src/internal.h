@@ -100,7 +100,11 @@ struct clcp_backend_ops {
 	 * follow), or an error. pull_ready tells the backend that a polling
 	 * receive waits for a message on chan with a buffer of cap bytes (0: no
 	 * longer): a sender may then offer shorter messages too (the backend
-	 * bounds its wait). CLCP__NO_PULL: a backend without.
+	 * bounds its wait). With buf (a receive on chan alone) the backend may
+	 * have the next message on chan, if offered, written into buf at once;
+	 * a pull_ready(0) that returns 1 says that one was, and the receive
+	 * must take it (pull_take with buf) though its wait has ended.
+	 * CLCP__NO_PULL: a backend without.
 	 */
 	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 			  bool nonblock, struct clcp__pull *d);
@@ -108,7 +112,7 @@ struct clcp_backend_ops {
 			 uint64_t spin_ns);
 	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 			 void *buf, size_t len, bool spin);
-	void (*pull_ready)(struct clcp_endpt *ep, int chan, size_t cap);
+	int (*pull_ready)(struct clcp_endpt *ep, int chan, void *buf, size_t cap);
 	/* The device's counters: clcp__stat_put each, return the count. */
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
@@ -189,6 +193,7 @@ struct clcp__endpt_priv {
 	uint64_t rx_spills; /* parked frames moved to the spill for a begun message (rx.c) */
 	uint64_t tx_pulled, tx_declined, rx_pulled; /* long messages offered to be copied */
 	int ready_chan1; /* the channel a receive told pull_ready it waits on, + 1; 0: none */
+	bool ready_owed; /* pull_ready(0) said a message was written into the receive's buffer */
 };
 
 /*
@@ -331,7 +336,7 @@ int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull 
 		       uint64_t spin_ns);
 int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       void *buf, size_t len, bool spin);
-void clcp__no_pull_ready(struct clcp_endpt *ep, int chan, size_t cap);
+int clcp__no_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap);
 /* The ops table's entries of a backend without the single-copy path. */
 #define CLCP__NO_PULL                                                                \
 	.pull_offer = clcp__no_pull_offer, .pull_wait = clcp__no_pull_wait,           \

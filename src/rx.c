@@ -238,7 +238,8 @@ static void pull_unready(struct clcp_endpt *ep)
 
 	if (c1) {
 		ep->priv->ready_chan1 = 0;
-		ep->priv->dev->ops->pull_ready(ep, c1 - 1, 0);
+		if (ep->priv->dev->ops->pull_ready(ep, c1 - 1, NULL, 0) > 0)
+			ep->priv->ready_owed = true;
 	}
 }
 
@@ -880,7 +881,9 @@ static int waited_chan(struct clcp_endpt *ep, int chan)
  * buffer of 64 KiB or more says it waits (pull_ready) while it spins,
  * polling or within an adaptive budget: the sender may then offer a
  * message its Rx queue would hold (docs/api.md, "Long messages"). A
- * receive that blocks takes it back first (pull_unready).
+ * receive that blocks takes it back first (pull_unready). A receive for
+ * one channel gives its buffer too: an offered message that the backend
+ * began to write there as the wait ended is taken all the same.
  */
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
@@ -894,12 +897,19 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 	    clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns))
 		c = waited_chan(ep, *chan);
 	if (c >= 0) {
-		ep->priv->dev->ops->pull_ready(ep, c, cap);
+		ep->priv->ready_owed = false;
+		ep->priv->dev->ops->pull_ready(ep, c, *chan == CLCP_ANY ? NULL : buf, cap);
 		ep->priv->ready_chan1 = c + 1;
 	}
 	n = rx_msg(ep, chan, buf, cap, flags, spin);
-	if (c >= 0)
+	if (c >= 0) {
 		pull_unready(ep);
+		if (n < 0 && ep->priv->ready_owed) { /* ended as it came: it is here */
+			ssize_t m = rx_msg(ep, chan, buf, cap, flags | CLCP_NONBLOCK, spin);
+
+			n = m == -EAGAIN ? n : m;
+		}
+	}
 	return n;
 }
 

@@ -884,12 +884,14 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
  * The receiver of chan polls for a message of up to cap bytes (0: no
  * longer). Its peer is resolved now, off the way of an offer's answer.
  */
-static void lb_pull_ready(struct clcp_endpt *ep, int chan, size_t cap)
+static int lb_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap)
 {
+	(void)buf; /* the receive copies from the sender's memory itself */
 	if (cap)
 		(void)resolve(ep, chan);
 	clcp_store_relaxed(&LBE(ep)->pulls[chan].ready,
 			   cap > CLCP_MSG_MAX ? (uint32_t)CLCP_MSG_MAX : (uint32_t)cap);
+	return 0;
 }
 
 /*

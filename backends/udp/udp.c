@@ -190,6 +190,9 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "rx_bulk_placed", offsetof(struct udp_stats, rx_bulk_placed) },
 		{ "pull_withdrawn", offsetof(struct udp_stats, pull_withdrawn) },
 		{ "rx_ready", offsetof(struct udp_stats, rx_ready) },
+		{ "tx_granted", offsetof(struct udp_stats, tx_granted) },
+		{ "bulk_kept", offsetof(struct udp_stats, bulk_kept) },
+		{ "rx_bulk_framed", offsetof(struct udp_stats, rx_bulk_framed) },
 		{ "tx_gso", offsetof(struct udp_stats, tx_gso) },
 		{ "xdp_tx", offsetof(struct udp_stats, xdp_tx) },
 		{ "xdp_rx", offsetof(struct udp_stats, xdp_rx) },
@@ -521,8 +524,11 @@ static unsigned char *slot_place(struct udp_dev *u, struct udp_chan *uc, struct 
 	unsigned char *p = udp_xsk_store_get(u, len, &s->xframe);
 
 	s->umem = p != NULL;
-	if (p)
-		return p;
+	return p ? p : udp_store_at(uc, seq);
+}
+
+unsigned char *udp_store_at(struct udp_chan *uc, uint32_t seq)
+{
 	if (!uc->store)
 		uc->store = malloc((size_t)UDP_WIN * uc->ep->mtu);
 	return uc->store ? uc->store + (size_t)(seq % UDP_WIN) * uc->ep->mtu : NULL;

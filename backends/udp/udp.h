@@ -117,7 +117,10 @@ struct udp_stats {
 	uint64_t tx_bulk, rx_bulk; /* frames of offered messages (docs/udp.md, "Long messages") */
 	uint64_t rx_bulk_placed;   /* of those, read straight into the receiving call's buffer */
 	uint64_t pull_withdrawn;   /* offers not answered in time: sent as frames */
-	uint64_t rx_ready;	   /* the peer's receives that said they wait (READY) */
+	uint64_t rx_ready;	   /* the peer's receives that said they wait (READY, GRANT) */
+	uint64_t tx_granted;	   /* offers whose frames went at once (a GRANT) */
+	uint64_t bulk_kept;	   /* such offers' frames copied into the store, not acked in time */
+	uint64_t rx_bulk_framed;   /* such offers' frames no receive took: into the Rx ring */
 	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
 	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
@@ -217,10 +220,18 @@ struct udp_slot {
 };
 
 /*
- * An answer frame's word after the offer's seq (READY: the receive's room
- * instead). ASK goes the other way: an offer's answer was lost, or is late.
+ * An answer frame's word after the offer's seq (READY, GRANT: the
+ * receive's room instead). GRANT is a READY whose receive has given its
+ * buffer: an offer next in sequence may send its frames at once. ASK goes
+ * the other way: an offer's answer was lost, or is late.
  */
-enum udp_answer { UDP_ANSWER_DECLINE, UDP_ANSWER_GO, UDP_ANSWER_READY, UDP_ANSWER_ASK };
+enum udp_answer {
+	UDP_ANSWER_DECLINE,
+	UDP_ANSWER_GO,
+	UDP_ANSWER_READY,
+	UDP_ANSWER_ASK,
+	UDP_ANSWER_GRANT
+};
 
 /* A long message offered to the receiver (udp_pull.c): the sending side. */
 enum udp_offer_state { UDP_OFFER_NONE, UDP_OFFER_MADE, UDP_OFFER_GO, UDP_OFFER_DECLINED };
@@ -231,11 +242,26 @@ struct udp_offer {
 	const unsigned char *buf;
 	uint32_t len;
 	uint32_t ready;	     /* the peer's receive waits with this much room (READY); 0: not */
+	uint32_t grant_seq;  /* GRANT: the seq an offer must have to send its frames at once */
+	bool grant, granted; /* the last READY was a GRANT; this offer's frames go at once */
 	struct clcp__backoff withdrawn, graced; /* offers and graces in vain (udp_pull.c) */
 };
 
 /* The receiving side: a receive call waits for the offered message's frames. */
-enum udp_bulk_state { UDP_BULK_NONE, UDP_BULK_WAIT, UDP_BULK_DONE, UDP_BULK_DECLINED };
+/*
+ * PRIMED: a receive gave its buffer (GRANT) for an offer due as seq0 - 1.
+ * WAIT: it takes the offer's frames (owed: its wait ended before it took
+ * the offer, the core takes it now). FRAMES: no receive took the offer
+ * yet; its frames, if they come first, go into the Rx ring as frames.
+ */
+enum udp_bulk_state {
+	UDP_BULK_NONE,
+	UDP_BULK_PRIMED,
+	UDP_BULK_WAIT,
+	UDP_BULK_DONE,
+	UDP_BULK_DECLINED,
+	UDP_BULK_FRAMES
+};
 
 struct udp_bulk {
 	enum udp_bulk_state state;
@@ -244,6 +270,7 @@ struct udp_bulk {
 	uint32_t seq0;	   /* the first frame's (the offer's + 1) */
 	uint32_t answered_seq; /* the last offer answered, and how (+ 1; 0: none yet), for ASK */
 	uint32_t answered;
+	bool owed;	  /* WAIT: the receive's wait ended before it took the offer */
 	uint64_t done_us; /* when the last offered message was all in */
 };
 
@@ -295,6 +322,7 @@ struct udp_ep {
 	uint32_t rx_known;
 	struct udp_chan *chans;
 	struct udp_chan *bulk_uc; /* its receive waits for an offered message's frames, or NULL */
+	bool primed; /* the user's: its receive gave its buffer (GRANT); checked when it ends */
 };
 
 struct udp_dev {
@@ -426,12 +454,16 @@ int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, u
 int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
 		  size_t len, bool spin);
 void udp_offer_taken(struct udp_chan *uc, uint32_t seq);
-void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a);
-void udp_pull_ready(struct clcp_endpt *ep, int chan, size_t cap);
+void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a,
+			uint32_t ack);
+void udp_offer_in(struct udp_chan *uc, uint32_t seq, uint32_t msg_len);
+int udp_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap);
 bool udp_bulk_in(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t len, uint32_t off,
 		 bool bulk, const unsigned char *payload);
 unsigned char *udp_bulk_target(struct clcp_endpt *ep, int fd, uint32_t *room);
 void udp_pull_forget(struct udp_chan *uc);
+/* Where frame seq of uc waits in the retransmit store (made on first use), or NULL. */
+unsigned char *udp_store_at(struct udp_chan *uc, uint32_t seq);
 void udp_chan_break(struct udp_dev *u, struct udp_chan *uc);
 void udp_progress(struct clcp_endpt *ep);
 void udp_deadline_in(struct timespec *ts, int ms);

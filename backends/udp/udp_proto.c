@@ -958,6 +958,38 @@ static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_fr
 }
 
 /*
+ * A frame of a granted offer that no receive took (FRAMES): into the Rx
+ * ring as a frame of its message, which follows the offer there; false when
+ * no Rx buffer is posted. A frame out of place resets the channel.
+ */
+static bool bulk_as_frame(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
+			  const unsigned char *payload)
+{
+	struct udp_bulk *b = &uc->bulk;
+	struct udp_frame g = *f;
+
+	if (f->msg_len != b->got || f->len == 0 || f->len > b->len - b->got) {
+		u->st.drops[UDP_DROP_SEQ]++;
+		udp_chan_break(u, uc);
+		return true;
+	}
+	g.marks = 0;
+	g.msg_len = b->len;
+	g.flags = (uint8_t)((f->flags & ~(CLCP_FF_FIRST | CLCP_FF_LAST)) |
+			    (b->got == 0 ? CLCP_FF_FIRST : 0) |
+			    (b->got + f->len == b->len ? CLCP_FF_LAST : 0));
+	if (!deliver(u, uc, &g, payload))
+		return false;
+	u->st.rx_bulk_framed++;
+	b->got += f->len;
+	if (b->got == b->len) {
+		udp_pull_forget(uc);
+		udp_ack_queue(u, uc); /* the sender waits for it */
+	}
+	return true;
+}
+
+/*
  * The next frame in order: a pulled message's, or any while a receive
  * waits for one (udp_bulk_in); else into the Rx ring.
  */
@@ -966,10 +998,16 @@ static bool take_next(struct udp_dev *u, struct udp_chan *uc, const struct udp_f
 {
 	bool bulk = f->marks & UDP_RSVD_BULK;
 
-	if ((bulk || uc->bulk.state == UDP_BULK_WAIT) &&
+	if (bulk && uc->bulk.state == UDP_BULK_FRAMES)
+		return bulk_as_frame(u, uc, f, payload);
+	if ((bulk || uc->bulk.state == UDP_BULK_WAIT || uc->bulk.state == UDP_BULK_FRAMES) &&
 	    udp_bulk_in(u, uc, f->seq, f->len, f->msg_len, bulk, payload))
 		return true;
-	return deliver(u, uc, f, payload);
+	if (!deliver(u, uc, f, payload))
+		return false;
+	if (f->marks & UDP_RSVD_OFFER)
+		udp_offer_in(uc, f->seq, f->msg_len);
+	return true;
 }
 
 /* Delivers kept frames that are next in order, while Rx buffers last. */
@@ -1214,7 +1252,7 @@ static void dgram_in(struct udp_dev *u, const struct udp_rxd *d,
 	if (!(f.flags & CLCP_FF_DATA) && f.len == UDP_CTL_ANSWER_LEN) {
 		uint64_t a = rxd_be64(d, UDP_CTL_LEN);
 
-		udp_offer_answered(u, uc, (uint32_t)(a >> 32), (uint32_t)a);
+		udp_offer_answered(u, uc, (uint32_t)(a >> 32), (uint32_t)a, f.ack);
 	}
 	if (f.flags & CLCP_FF_DATA)
 		data_in(u, uc, &f, d->body);

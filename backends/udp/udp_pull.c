@@ -12,6 +12,15 @@
  * an Rx buffer). The frames are the channel's, in its sequence, acked and
  * resent as any; they take no Rx buffer and no credit. An offer that frames
  * would fit, not answered in time, is withdrawn: the message goes as frames.
+ *
+ * A receive on one channel gives its buffer with its READY (a GRANT): the
+ * offer next in sequence after it sends its frames at once (or as soon as
+ * the GRANT comes, when the offer went first), without waiting for GO. The
+ * receiver's engine takes an offer for such a buffer as it comes in; the
+ * receive takes it even if its wait ended meanwhile. The frames of an offer
+ * that no receive took go into the Rx ring as its message's frames. The
+ * sender returns once its frames are acked, or copies those still unacked
+ * after a bound into the store (the receiver did not run).
  */
 #include <errno.h>
 #include <string.h>
@@ -104,6 +113,7 @@ int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 		o->seq = uc->snd_nxt;
 		o->buf = buf;
 		o->len = (uint32_t)len;
+		o->granted = o->grant && o->ready >= len && o->grant_seq == uc->snd_nxt;
 		/* The receiver learns nothing of our address space: addr stays 0. */
 		*d = (struct clcp__pull){ 0, len, uc->snd_nxt, 0 };
 		rc = 0;
@@ -112,23 +122,75 @@ int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 	return rc;
 }
 
+/* The receive gives buf (room bytes) to an offer due next on uc. */
+static void prime(struct clcp_endpt *ep, struct udp_chan *uc, void *buf, uint32_t room)
+{
+	struct udp_bulk *b = &uc->bulk;
+
+	b->state = UDP_BULK_PRIMED;
+	b->buf = buf;
+	b->len = room;
+	b->got = 0;
+	b->owed = false;
+	b->seq0 = uc->rcv_nxt + 1;
+	UDPE(ep)->bulk_uc = uc;
+	UDPE(ep)->primed = true;
+}
+
+/*
+ * The receive that gave its buffer no longer waits: 1 when an offer came
+ * and took the buffer (the receive must take that offer), else 0. Owed
+ * twice, the core did not take it: the channel resets, so that nothing is
+ * written into a buffer no call waits on.
+ */
+static int unprime(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc)
+{
+	struct udp_bulk *b = &uc->bulk;
+	int owed = 0;
+
+	pthread_mutex_lock(&u->lock);
+	if (b->state == UDP_BULK_PRIMED) {
+		udp_pull_forget(uc);
+	} else if (b->state == UDP_BULK_NONE || b->state == UDP_BULK_FRAMES) {
+		/* nothing came for it */
+	} else if (!b->owed) {
+		b->owed = true;
+		owed = 1;
+	} else {
+		udp_chan_break(u, uc);
+		udp_pull_forget(uc);
+	}
+	UDPE(ep)->primed = owed;
+	pthread_mutex_unlock(&u->lock);
+	return owed;
+}
+
 /*
  * A receive waits on chan with cap bytes of room (0: no longer): with
  * nothing delivered that it could take, the peer hears of it (READY), so
- * that its next long message is offered.
+ * that its next long message is offered; with buf (a receive on chan
+ * alone), a GRANT: the offer's frames may come at once, into buf.
  */
-void udp_pull_ready(struct clcp_endpt *ep, int chan, size_t cap)
+int udp_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
 	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	uint32_t room = cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
+	bool grant;
 
+	if (cap == 0)
+		return UDPE(ep)->primed ? unprime(u, ep, uc) : 0;
 	if (cap < UDP_PULL_MIN || u->xsk || ep->mtu < UDP_DIRECT_MIN)
-		return;
+		return 0;
 	pthread_mutex_lock(&u->lock);
-	if (udp_seen(uc) && !uc->err && ep->hdr->rx_head == ep->rx_tail && ep->nheld == 0)
-		udp_send_answer(u, uc, cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX,
-				UDP_ANSWER_READY);
+	if (udp_seen(uc) && !uc->err && ep->hdr->rx_head == ep->rx_tail && ep->nheld == 0) {
+		grant = buf && uc->bulk.state == UDP_BULK_NONE && !UDPE(ep)->bulk_uc;
+		if (grant)
+			prime(ep, uc, buf, room);
+		udp_send_answer(u, uc, room, grant ? UDP_ANSWER_GRANT : UDP_ANSWER_READY);
+	}
 	pthread_mutex_unlock(&u->lock);
+	return 0;
 }
 
 /* An offering frame goes out as frame seq (take): its answer is awaited from now on. */
@@ -138,23 +200,41 @@ void udp_offer_taken(struct udp_chan *uc, uint32_t seq)
 		uc->offer.state = UDP_OFFER_MADE;
 }
 
-/* Answers offer seq of uc's peer (a verdict), and remembers how, should it be asked again. */
-static void answer(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, enum udp_answer a)
+/* The answer to offer seq of uc's peer, should it be asked for (ASK). */
+static void answer_keep(struct udp_chan *uc, uint32_t seq, enum udp_answer a)
 {
 	uc->bulk.answered_seq = seq;
 	uc->bulk.answered = (uint32_t)a + 1;
+}
+
+/* Answers offer seq of uc's peer (a verdict), and remembers how. */
+static void answer(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, enum udp_answer a)
+{
+	answer_keep(uc, seq, a);
 	udp_send_answer(u, uc, seq, a);
 }
 
 /*
- * An answer frame: to the offer made as frame seq, the peer's READY (its
- * room in seq), or its ASK for our answer to its offer seq (given again).
+ * An answer frame: to the offer made as frame seq, the peer's READY or
+ * GRANT (its room in seq; ack: the next frame it expects), or its ASK for
+ * our answer to its offer seq (given again). A GRANT for the offer that
+ * waits for its answer (it went first) lets its frames go.
  */
-void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a)
+void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a,
+			uint32_t ack)
 {
-	if (a == UDP_ANSWER_READY) {
-		uc->offer.ready = seq;
+	struct udp_offer *o = &uc->offer;
+
+	if (a == UDP_ANSWER_READY || a == UDP_ANSWER_GRANT) {
+		o->ready = seq;
+		o->grant = a == UDP_ANSWER_GRANT;
+		o->grant_seq = ack;
 		u->st.rx_ready++;
+		if (o->grant && o->state == UDP_OFFER_MADE && ack == o->seq && seq >= o->len) {
+			o->state = UDP_OFFER_GO;
+			o->granted = true;
+			pthread_cond_broadcast(&u->cond);
+		}
 		return;
 	}
 	if (a == UDP_ANSWER_ASK) {
@@ -182,11 +262,38 @@ static void bulk_send_one(struct udp_dev *u, struct udp_chan *uc, uint32_t off, 
 	udp_send_data(u, uc, uc->snd_nxt++);
 }
 
-/* The offered message's frames, as the window lets them go, until all are acked. */
+/*
+ * An offer's frames still unacked a bound after the last went: copied into
+ * the retransmit store, so the call can return (the receiver did not run:
+ * it takes them when it does, into its buffer or as frames). False if the
+ * store cannot be had.
+ */
+static bool bulk_keep(struct udp_dev *u, struct udp_chan *uc)
+{
+	for (uint32_t seq = uc->snd_una; seq != uc->snd_nxt; seq++) {
+		struct udp_slot *s = &uc->slot[seq % UDP_WIN];
+		unsigned char *dst = udp_store_at(uc, seq);
+
+		if (!dst)
+			return false;
+		if (s->lent)
+			memcpy(dst, s->lent, s->len);
+		s->lent = NULL;
+	}
+	u->st.bulk_kept++;
+	return true;
+}
+
+/*
+ * The offered message's frames, as the window lets them go, until all are
+ * acked or a bound after the last went (bulk_keep). 0, or an error.
+ */
 static int bulk_send(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc,
 		     uint64_t spin_until)
 {
-	uint32_t off = 0, len = uc->offer.len, mtu = ep->mtu;
+	struct udp_offer *o = &uc->offer;
+	uint32_t off = 0, len = o->len, mtu = ep->mtu;
+	uint64_t keep_at = UINT64_MAX;
 
 	while (!uc->err && (off < len || uc->snd_una != uc->snd_nxt)) {
 		udp_tx_begin(u);
@@ -197,6 +304,10 @@ static int bulk_send(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *
 			off += n;
 		}
 		udp_tx_flush(u);
+		if (off == len && keep_at == UINT64_MAX)
+			keep_at = udp_now_us() + answer_wait_us(uc);
+		if (off == len && udp_now_us() >= keep_at && bulk_keep(u, uc))
+			return 0;
 		if (off < len || uc->snd_una != uc->snd_nxt)
 			pull_nap(u, ep, spin_until);
 	}
@@ -205,22 +316,12 @@ static int bulk_send(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *
 	return uc->err;
 }
 
-int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns)
+/* Waits for the answer to an offer not granted: until `end`, asking again after each RTO. */
+static void answer_wait(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc,
+			uint64_t end, uint64_t spin_until)
 {
-	struct udp_dev *u = UDP(ep->priv->dev);
-	struct udp_chan *uc = &UDPE(ep)->chans[chan];
-	uint64_t now = udp_now_us(), spin_until = now + spin_ns / 1000, end, ask_us, ask_gap;
-	bool fits = frames_fit(ep, uc->offer.len);
-	int rc = 1;
+	uint64_t now = udp_now_us(), ask_gap = uc->rto_us, ask_us = now + ask_gap;
 
-	(void)d;
-	pthread_mutex_lock(&u->lock);
-	/* Frames would wait for the receiver anyway: so does an offer they would not fit. */
-	end = fits ? now + answer_wait_us(uc) : UINT64_MAX;
-	ask_gap = uc->rto_us;
-	ask_us = now + ask_gap;
-	if (fits && spin_until < end)
-		spin_until = end; /* a withdrawable offer spins: a sleep could outlast it */
 	while (uc->offer.state == UDP_OFFER_MADE && !uc->err && (now = udp_now_us()) < end) {
 		if (now >= ask_us) { /* an answer may be lost: the receiver gives it again */
 			udp_send_answer(u, uc, uc->offer.seq, UDP_ANSWER_ASK);
@@ -229,26 +330,62 @@ int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, u
 		}
 		pull_nap(u, ep, spin_until);
 	}
+}
+
+int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns)
+{
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	struct udp_offer *o = &uc->offer;
+	uint64_t now = udp_now_us(), spin_until = now + spin_ns / 1000, end;
+	bool fits = frames_fit(ep, o->len), go;
+	int rc = 1;
+
+	(void)d;
+	pthread_mutex_lock(&u->lock);
+	/* Frames would wait for the receiver anyway: so does an offer they would not fit. */
+	end = fits ? now + answer_wait_us(uc) : UINT64_MAX;
+	if (fits && spin_until < end)
+		spin_until = end; /* a withdrawable offer spins: a sleep could outlast it */
+	if (!o->granted)
+		answer_wait(u, ep, uc, end, spin_until);
+	go = o->state == UDP_OFFER_GO || o->granted;
 	if (uc->err) {
 		rc = uc->err;
-	} else if (uc->offer.state == UDP_OFFER_GO) {
-		clcp__backoff_paid(&uc->offer.withdrawn);
+	} else if (go) {
+		clcp__backoff_paid(&o->withdrawn);
+		u->st.tx_granted += o->granted;
 		rc = bulk_send(u, ep, uc, spin_ns == UINT64_MAX ? UINT64_MAX : spin_until);
-	} else if (uc->offer.state != UDP_OFFER_DECLINED) { /* not answered in time: frames */
-		clcp__backoff_vain(&uc->offer.withdrawn);
+	} else if (o->state != UDP_OFFER_DECLINED) { /* not answered in time: frames */
+		clcp__backoff_vain(&o->withdrawn);
 		u->st.pull_withdrawn++;
 	}
-	uc->offer.state = UDP_OFFER_NONE;
-	uc->offer.buf = NULL;
+	o->state = UDP_OFFER_NONE;
+	o->buf = NULL;
+	o->granted = false;
 	pthread_mutex_unlock(&u->lock);
 	if (rc < 0)
 		ep->chan_err[chan] = clcp__err(-rc, "udp: channel %d: %s", chan, clcp_strerror(rc));
 	return rc;
 }
 
+/* Waits until the offered message is in (0), its offer withdrawn (1), or the channel fails. */
+static int bulk_wait(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc, bool spin)
+{
+	struct udp_bulk *b = &uc->bulk;
+	int rc;
+
+	while (b->state == UDP_BULK_WAIT && !uc->err)
+		pull_nap(u, ep, spin ? UINT64_MAX : 0);
+	rc = b->state == UDP_BULK_DONE ? 0 : uc->err ? uc->err : 1;
+	udp_pull_forget(uc);
+	return rc;
+}
+
 /*
  * Takes the offered message into buf (0), declines it when buf is NULL or
- * its frames already follow (1: they are the message), or an error.
+ * its frames already follow (1: they are the message), or an error. An
+ * offer the engine took for this receive's buffer (GRANT) is waited for.
  */
 int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
 		  size_t len, bool spin)
@@ -259,8 +396,13 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 	int rc = 1;
 
 	pthread_mutex_lock(&u->lock);
+	if (b->state == UDP_BULK_PRIMED) /* not for this offer */
+		udp_pull_forget(uc);
 	if (uc->err) {
 		rc = uc->err;
+	} else if (b->state != UDP_BULK_NONE && b->state != UDP_BULK_FRAMES &&
+		   b->seq0 == d->seq + 1) {
+		rc = b->buf == buf ? bulk_wait(u, ep, uc, spin) : -EPROTO;
 	} else if (!buf || uc->rcv_nxt != d->seq + 1 || UDPE(ep)->bulk_uc) {
 		answer(u, uc, d->seq, UDP_ANSWER_DECLINE);
 	} else {
@@ -271,9 +413,10 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 		b->seq0 = d->seq + 1;
 		UDPE(ep)->bulk_uc = uc;
 		answer(u, uc, d->seq, UDP_ANSWER_GO);
-		while (b->state == UDP_BULK_WAIT && !uc->err)
-			pull_nap(u, ep, spin ? UINT64_MAX : 0);
-		rc = b->state == UDP_BULK_DONE ? 0 : uc->err ? uc->err : 1;
+		rc = bulk_wait(u, ep, uc, spin);
+	}
+	if (rc == -EPROTO) { /* the offer came for another call's buffer */
+		udp_chan_break(u, uc);
 		udp_pull_forget(uc);
 	}
 	pthread_mutex_unlock(&u->lock);
@@ -283,11 +426,39 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 	return rc;
 }
 
+/*
+ * Offer seq (msg_len bytes) came in order and went into the Rx ring. A
+ * receive that gave its buffer for it takes its frames from now on (its
+ * GRANT said so: its sender sends them on it).
+ * Else its frames, should they come before a receive takes it (the sender
+ * had a GRANT of a receive that has ended since), go into the Rx ring as
+ * its message's frames (FRAMES).
+ */
+void udp_offer_in(struct udp_chan *uc, uint32_t seq, uint32_t msg_len)
+{
+	struct udp_bulk *b = &uc->bulk;
+
+	if (b->state == UDP_BULK_PRIMED && seq + 1 == b->seq0 && msg_len <= b->len) {
+		b->state = UDP_BULK_WAIT;
+		b->len = msg_len;
+		answer_keep(uc, seq, UDP_ANSWER_GO); /* the GRANT for seq was one; ASK if it was lost */
+		return;
+	}
+	if (b->state != UDP_BULK_NONE && b->state != UDP_BULK_PRIMED)
+		return; /* the one before is all in, not yet taken: this one waits for its answer */
+	udp_pull_forget(uc);
+	b->state = UDP_BULK_FRAMES;
+	b->len = msg_len;
+	b->got = 0;
+	b->seq0 = seq + 1;
+}
+
 /* No receive waits for uc's offered message any more: nothing is written into its buffer. */
 void udp_pull_forget(struct udp_chan *uc)
 {
 	uc->bulk.state = UDP_BULK_NONE;
 	uc->bulk.buf = NULL;
+	uc->bulk.owed = false;
 	if (UDPE(uc->ep)->bulk_uc == uc)
 		UDPE(uc->ep)->bulk_uc = NULL;
 }
@@ -309,6 +480,8 @@ bool udp_bulk_in(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t 
 		if (b->state == UDP_BULK_WAIT && seq == b->seq0) {
 			b->state = UDP_BULK_DECLINED;
 			pthread_cond_broadcast(&u->cond);
+		} else if (b->state == UDP_BULK_FRAMES) {
+			udp_pull_forget(uc); /* cut short: the core sees the next message begin */
 		}
 		return false;
 	}

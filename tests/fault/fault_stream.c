@@ -13,7 +13,11 @@
  *
  *   fault_stream [--count N] [--seed S] [--limit SEC] [--mtu M] [--dead-ms MS]
  *                [--faults LOSS,REORDER,DUP,CORRUPT (per mille)] [--delay US,JITTER]
- *                [--kill sender|receiver] [--queues Q]
+ *                [--kill sender|receiver] [--queues Q] [--poll 1]
+ *
+ * --poll 1: both ends use the polling calls, and messages i % 10 == 7 are
+ * 256 KiB..1 MiB: with an mtu of 8 KiB or more they go by offers, the
+ * receiver's GRANTs and offers as lossy, late and doubled as the rest.
  *
  * With --netns NS_A,NS_B --addr IP_A,IP_B there is no relay: node 0 runs in
  * network namespace NS_A at IP_A:7000, node 1 in NS_B at IP_B:7000, and the
@@ -52,6 +56,7 @@ struct opts {
 	const char *kill; /* NULL, "sender" or "receiver" */
 	char netns[2][64], addr[2][64]; /* direct mode: node 0's and node 1's */
 	bool direct;
+	bool poll; /* polling calls, and more long messages */
 	struct relay_conf relay;
 };
 
@@ -103,6 +108,8 @@ static size_t msg_size(const struct opts *o, uint32_t i)
 		return MIB;
 	if (i % 100 == 42)
 		return 64 * 1024 + r % (192 * 1024 + 1);
+	if (i % 10 == 7 && o->poll)
+		return 256 * 1024 + r % (768 * 1024 + 1);
 	if (i % 10 == 7)
 		return 4096 + r % (60 * 1024 + 1);
 	return 1 + r % 4096;
@@ -241,7 +248,8 @@ static int sender(const struct node_args *a)
 		if (victim(a, "sender", i))
 			return report(a, &r, true);
 		msg_make(buf, len, i);
-		n = clcp_snd_message(ep, chan, buf, len, 0);
+		n = o->poll ? clcp_poll_tx_msg(ep, chan, buf, len, 0)
+			    : clcp_snd_message(ep, chan, buf, len, 0);
 		if (n < 0) {
 			r.rc = (int)n;
 			fprintf(stderr, "sender: message %u: %s: %s\n", i, clcp_strerror(r.rc),
@@ -294,6 +302,24 @@ static int direct_used(clcp_dev_t *dev, uint32_t mtu)
 	return 0;
 }
 
+/* Polling with frames of 8 KiB and more: long messages came by offers (udp's rx_bulk). */
+static int offers_used(clcp_dev_t *dev, const struct opts *o)
+{
+	struct clcp_stat st[64];
+	int n = clcp_dev_stats(dev, st, 64);
+	uint64_t bulk = 0;
+
+	if (!o->poll || o->mtu < 8192)
+		return 0;
+	if (tu_stat_get(st, n, 64, "rx_bulk", &bulk) < 0 || bulk == 0) {
+		fprintf(stderr, "receiver: polling, mtu %u, but no offered message (rx_bulk 0)\n",
+			o->mtu);
+		return -EPROTO;
+	}
+	printf("receiver: %llu frames of offered messages\n", (unsigned long long)bulk);
+	return 0;
+}
+
 static int receiver(const struct node_args *a)
 {
 	const struct opts *o = a->o;
@@ -311,7 +337,8 @@ static int receiver(const struct node_args *a)
 
 		if (victim(a, "receiver", i))
 			return report(a, &r, true);
-		n = clcp_rcv_message(ep, &c, buf, MIB, 0);
+		n = o->poll ? clcp_poll_rx_msg(ep, &c, buf, MIB, 0)
+			    : clcp_rcv_message(ep, &c, buf, MIB, 0);
 		if (n < 0) {
 			r.rc = (int)n;
 			fprintf(stderr, "receiver: message %u: %s: %s\n", i, clcp_strerror(r.rc),
@@ -330,6 +357,8 @@ static int receiver(const struct node_args *a)
 		r.rc = nothing_more(ep, chan, buf);
 	if (r.rc == 0)
 		r.rc = direct_used(dev, o->mtu);
+	if (r.rc == 0)
+		r.rc = offers_used(dev, o);
 	report(a, &r, false);
 	if (dev)
 		clcp_close(dev);
@@ -588,6 +617,8 @@ static int parse_opt(struct opts *o, const char *name, const char *v)
 		o->dead_ms = (uint32_t)strtoul(v, NULL, 0);
 	else if (!strcmp(name, "--kill"))
 		o->kill = v;
+	else if (!strcmp(name, "--poll"))
+		o->poll = strtoul(v, NULL, 0) != 0;
 	else if (!strcmp(name, "--netns")) {
 		o->direct = true;
 		return sscanf(v, "%63[^,],%63s", o->netns[0], o->netns[1]) == 2 ? 0 : -1;
@@ -630,7 +661,8 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s [--count N] [--seed S] [--limit SEC] [--mtu M] "
 			"[--dead-ms MS] [--faults LOSS,REORDER,DUP,CORRUPT] [--delay US,JITTER] "
-			"[--kill sender|receiver] [--queues Q] [--netns NS_A,NS_B --addr IP_A,IP_B]\n",
+			"[--kill sender|receiver] [--queues Q] [--poll 1] "
+			"[--netns NS_A,NS_B --addr IP_A,IP_B]\n",
 			argv[0]);
 		return 2;
 	}

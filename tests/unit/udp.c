@@ -1474,6 +1474,126 @@ Test(udp, offer_to_small_frames_resets_the_channel)
 	marked_frame_resets(CLCP_MTU_AUTO, UDP_RSVD_OFFER, UDP_DROP_LEN);
 }
 
+/* A data frame of n (<= 256) bytes from port 10 of node 0, marked rsvd. */
+static void engine_in_bytes(struct engine *e, uint8_t flags, uint32_t seq, uint32_t msg_len,
+			    const void *data, uint32_t n, uint16_t rsvd)
+{
+	unsigned char d[32 + 256 + UDP_CRC_LEN];
+	struct clcp_frame_hdr h = { .version = CLCP_FRAME_VERSION, .flags = flags,
+				    .dst_port = htons(20), .src_port = htons(10), .rsvd = htons(rsvd),
+				    .len = htonl(n), .msg_len = htonl(msg_len), .seq = htonl(seq) };
+	uint32_t crc;
+
+	cr_assert_leq(n, 256u);
+	memcpy(d, &h, sizeof(h));
+	memcpy(d + sizeof(h), data, n);
+	crc = htonl(udp_crc32c(0, d, sizeof(h) + n));
+	memcpy(d + sizeof(h) + n, &crc, sizeof(crc));
+	pthread_mutex_lock(&e->u->lock);
+	udp_dgram_input(e->u, d, sizeof(h) + n + UDP_CRC_LEN, &e->from, sizeof(struct sockaddr_in));
+	pthread_mutex_unlock(&e->u->lock);
+}
+
+#define OFFER_FRAME 200u /* an offered message of 3 frames */
+
+/* Offer seq 0 of a 600-byte message, then its frames (seqs 1..3) from msg. */
+static void offer_and_frames(struct engine *e, const unsigned char *msg)
+{
+	struct clcp__pull d = { 0, 3 * OFFER_FRAME, 0, 0 };
+
+	engine_in_bytes(e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0,
+			3 * OFFER_FRAME, &d, sizeof(d), UDP_RSVD_OFFER);
+	for (uint32_t k = 0; k < 3; k++)
+		engine_in_bytes(e, CLCP_FF_DATA | CLCP_FF_ACK, 1 + k, k * OFFER_FRAME,
+				msg + k * OFFER_FRAME, OFFER_FRAME, UDP_RSVD_BULK);
+}
+
+static void offer_msg(unsigned char *m)
+{
+	for (uint32_t i = 0; i < 3 * OFFER_FRAME; i++)
+		m[i] = (unsigned char)(i * 7u + 3u);
+}
+
+/*
+ * An offer's frames that come before any receive took it (its sender had
+ * a GRANT of a receive that ended since): into the Rx ring as the frames of
+ * its message, which the next receive gets whole.
+ */
+Test(udp, frames_of_an_offer_no_receive_took_come_as_frames)
+{
+	unsigned char m[3 * OFFER_FRAME], buf[4 * OFFER_FRAME];
+	struct engine e;
+	int c;
+
+	offer_msg(m);
+	engine_open_mtu(&e, 8, 65000);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	offer_and_frames(&e, m);
+	cr_assert_eq(e.u->st.rx_bulk_framed, 3);
+	cr_assert_eq(e.u->st.rx_bulk, 0);
+	c = e.chan;
+	cr_assert_eq(clcp_rcv_message(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK),
+		     (ssize_t)sizeof(m), "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, m, sizeof(m)), 0);
+	engine_close(&e);
+}
+
+/* The next answer frame node 0 got: its (seq, what). */
+static void answer_got(struct engine *e, uint32_t *seq, uint32_t *what)
+{
+	unsigned char d[256];
+	struct pollfd p = { e->peer, POLLIN, 0 };
+
+	while (poll(&p, 1, 2000) == 1) {
+		ssize_t n = recv(e->peer, d, sizeof(d), 0);
+
+		if (n != (ssize_t)(UDP_HDR_LEN + UDP_CTL_ANSWER_LEN + UDP_CRC_LEN) || (d[1] & CLCP_FF_DATA))
+			continue;
+		memcpy(seq, d + UDP_HDR_LEN + UDP_CTL_LEN, 4);
+		memcpy(what, d + UDP_HDR_LEN + UDP_CTL_LEN + 4, 4);
+		*seq = ntohl(*seq);
+		*what = ntohl(*what);
+		return;
+	}
+	cr_assert_fail("no answer frame from the device");
+}
+
+/*
+ * A receive that waits gives its buffer (GRANT, its room in seq): the
+ * offer next in sequence and its frames go into that buffer as they come,
+ * and the receive takes it; a receive whose wait ended as the offer came is
+ * told to take it (pull_ready(0) returns 1).
+ */
+Test(udp, granted_buffer_takes_the_offer_as_it_comes)
+{
+	unsigned char m[3 * OFFER_FRAME], *buf = calloc(1, UDP_PULL_MIN);
+	uint32_t seq, what;
+	struct engine e;
+	int c;
+
+	offer_msg(m);
+	engine_open_mtu(&e, 8, 65000);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	while (recv(e.peer, buf, 64, MSG_DONTWAIT) > 0)
+		; /* the hellos so far */
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, buf, UDP_PULL_MIN), 0);
+	answer_got(&e, &seq, &what);
+	cr_assert_eq(what, UDP_ANSWER_GRANT);
+	cr_assert_eq(seq, UDP_PULL_MIN, "the room");
+	offer_and_frames(&e, m);
+	cr_assert_eq(e.u->st.rx_bulk, 3);
+	cr_assert_eq(memcmp(buf, m, sizeof(m)), 0, "in the buffer before the receive took it");
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, NULL, 0), 1, "the receive must take it");
+	c = e.chan;
+	cr_assert_eq(clcp_rcv_message(e.ep, &c, buf, UDP_PULL_MIN, CLCP_NONBLOCK),
+		     (ssize_t)sizeof(m), "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, m, sizeof(m)), 0);
+	cr_assert_eq(e.u->st.rx_bulk_framed, 0);
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, NULL, 0), 0, "nothing owed once taken");
+	free(buf);
+	engine_close(&e);
+}
+
 Test(udp, bad_offer_fails_the_receive)
 {
 	struct engine e;

@@ -49,7 +49,8 @@ struct end {
 	int chan;
 };
 
-static void end_open(struct end *e, unsigned node, const char *opts)
+/* A receive of the endpoint waits timeout_ms for a message (0: the default). */
+static void end_open_timed(struct end *e, unsigned node, const char *opts, int32_t timeout_ms)
 {
 	struct clcp_endpt_attr at;
 	char uri[160];
@@ -58,9 +59,16 @@ static void end_open(struct end *e, unsigned node, const char *opts)
 	cr_assert_eq(clcp_open(uri, &e->dev), 0, "%s: %s", uri, clcp_errmsg());
 	clcp_endpt_attr_init(&at);
 	at.mtu = MTU;
+	if (timeout_ms)
+		at.timeout_ms = timeout_ms;
 	cr_assert_eq(clcp_alloc_endpt(e->dev, &at, &e->ep), 0, "%s", clcp_errmsg());
 	e->chan = clcp_alloc_chan(e->ep, (uint16_t)(10 + node), 1 - node, (uint16_t)(11 - node));
 	cr_assert_geq(e->chan, 0, "%s", clcp_errmsg());
+}
+
+static void end_open(struct end *e, unsigned node, const char *opts)
+{
+	end_open_timed(e, node, opts, 0);
 }
 
 static uint64_t dev_stat(clcp_dev_t *dev, const char *name)
@@ -210,47 +218,114 @@ Test(udp_pull, lost_frames_are_resent_from_the_callers_buffer)
 }
 
 /*
- * The receiver says it waits, then stops (SIGSTOP) before the offer comes:
- * the offer is withdrawn in time and the message goes as frames (it fits
- * the receiver's credit), which the receiver gets once it runs again.
+ * The receiver says it waits, then stops (SIGSTOP) before the offer comes.
+ * A receive for any channel gives no buffer (READY): the offer is withdrawn
+ * in time and the message goes as frames (it fits the receiver's credit).
+ * A receive for its channel gives its buffer (GRANT): the offer's frames go
+ * at once, wait in the sender's store when they are not acked in time, and
+ * go into the buffer once the receiver runs again. Either way the send
+ * returns while the receiver is stopped.
  */
+struct stopped_rx {
+	unsigned seed;
+	bool any; /* the receive is for CLCP_ANY */
+};
+
 static int ping_then_receive(void *arg)
 {
-	unsigned char *got = malloc(MSG), *want = pattern(MSG, *(unsigned *)arg);
+	const struct stopped_rx *r = arg;
+	unsigned char *got = malloc(MSG), *want = pattern(MSG, r->seed);
 	struct end b;
 	int c;
 
 	end_open(&b, 1, "");
 	TU_CK(hi_take(&b) == 0, "hi: %s", clcp_errmsg());
-	c = b.chan;
+	c = r->any ? CLCP_ANY : b.chan;
 	TU_CK(clcp_poll_rx_msg(b.ep, &c, got, MSG, 0) == (ssize_t)MSG, "%s", clcp_errmsg());
 	TU_CK(memcmp(got, want, MSG) == 0, "the message");
+	TU_CK(ep_stat(b.ep, "rx_pulled") == (r->any ? 0 : 1), "into the buffer: %" PRIu64,
+	      ep_stat(b.ep, "rx_pulled"));
 	clcp_close(b.dev);
 	return 0;
 }
 
-Test(udp_pull, offer_not_taken_in_time_goes_as_frames)
+/* Sends the message while the receiver (which said it waits) is stopped. */
+static void send_to_stopped(struct end *a, const struct stopped_rx *r)
 {
-	unsigned seed = 2;
-	unsigned char *m = pattern(MSG, seed);
-	struct end a;
+	unsigned char *m = pattern(MSG, r->seed);
 	int sock, st;
-	pid_t pid = tu_fork(ping_then_receive, &seed, &sock);
+	pid_t pid = tu_fork(ping_then_receive, (void *)r, &sock);
 
-	end_open(&a, 0, "");
-	hi_send(&a);
+	end_open(a, 0, "");
+	hi_send(a);
 	tu_msleep(200); /* it waits for the message now, and said so */
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
-	cr_assert_eq(clcp_snd_message(a.ep, a.chan, m, MSG, 0), (ssize_t)MSG, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_snd_message(a->ep, a->chan, m, MSG, 0), (ssize_t)MSG, "%s",
+		     clcp_errmsg());
 	cr_assert_eq(kill(pid, SIGCONT), 0);
 	cr_assert_eq(tu_wait(pid, 10000, &st), 0);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "receiver: %s", tu_status_str(st));
-	cr_assert_eq(dev_stat(a.dev, "pull_withdrawn"), 1);
-	cr_assert_eq(ep_stat(a.ep, "tx_declined"), 1);
-	cr_assert_eq(ep_stat(a.ep, "tx_pulled"), 0);
 	close(sock);
 	free(m);
+}
+
+Test(udp_pull, offer_not_taken_in_time_goes_as_frames)
+{
+	struct stopped_rx r = { 2, true };
+	struct end a;
+
+	send_to_stopped(&a, &r);
+	cr_assert_eq(dev_stat(a.dev, "pull_withdrawn"), 1);
+	cr_assert_eq(dev_stat(a.dev, "tx_granted"), 0);
+	cr_assert_eq(ep_stat(a.ep, "tx_declined"), 1);
+	cr_assert_eq(ep_stat(a.ep, "tx_pulled"), 0);
 	clcp_close(a.dev);
+}
+
+Test(udp_pull, granted_offer_waits_in_the_store_for_a_stopped_receiver)
+{
+	struct stopped_rx r = { 3, false };
+	struct end a;
+
+	send_to_stopped(&a, &r);
+	cr_assert_eq(dev_stat(a.dev, "tx_granted"), 1);
+	cr_assert_eq(dev_stat(a.dev, "bulk_kept"), 1, "its frames were copied, not acked");
+	cr_assert_eq(dev_stat(a.dev, "pull_withdrawn"), 0);
+	cr_assert_eq(ep_stat(a.ep, "tx_pulled"), 1);
+	clcp_close(a.dev);
+}
+
+/*
+ * A receive gave its buffer and timed out before the offer came: the
+ * granted offer's frames, sent at once, go into the Rx ring as frames of the
+ * message, and the next receive (which gives no buffer: it does not poll)
+ * takes them.
+ */
+Test(udp_pull, granted_offer_after_the_receive_ended_comes_as_frames)
+{
+	unsigned char *m = pattern(MSG, 4), *got = malloc(MSG);
+	struct end a, b;
+	int c;
+
+	end_open(&a, 0, "");
+	end_open_timed(&b, 1, "", 100);
+	hi_send(&a);
+	cr_assert_eq(hi_take(&b), 0, "%s", clcp_errmsg());
+	c = b.chan;
+	cr_assert_eq(clcp_poll_rx_msg(b.ep, &c, got, MSG, 0), -ETIMEDOUT, "%s", clcp_errmsg());
+	for (int ms = 0; dev_stat(a.dev, "rx_ready") == 0 && ms < 2000; ms++)
+		tu_msleep(1);
+	cr_assert_eq(clcp_snd_message(a.ep, a.chan, m, MSG, 0), (ssize_t)MSG, "%s", clcp_errmsg());
+	cr_assert_eq(dev_stat(a.dev, "tx_granted"), 1);
+	c = b.chan;
+	cr_assert_eq(clcp_rcv_message(b.ep, &c, got, MSG, 0), (ssize_t)MSG, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(got, m, MSG), 0);
+	cr_assert_eq(dev_stat(b.dev, "rx_bulk_framed"), (MSG + MTU - 1) / MTU);
+	cr_assert_eq(ep_stat(b.ep, "rx_pulled"), 0);
+	free(m);
+	free(got);
+	clcp_close(a.dev);
+	clcp_close(b.dev);
 }
 
 /* The sender of the frame and small-buffer tests: one message, in a process of its own. */
