@@ -958,9 +958,10 @@ static void ooo_keep(struct udp_dev *u, struct udp_chan *uc, const struct udp_fr
 }
 
 /*
- * A frame of a granted offer that no receive took (FRAMES): into the Rx
- * ring as a frame of its message, which follows the offer there; false when
- * no Rx buffer is posted. A frame out of place resets the channel.
+ * A frame of an offer that no receive took (FRAMES: its sender went on the
+ * GRANT of a receive that has ended since): into the Rx ring as a frame of
+ * its message, which follows the offer there; false when no Rx buffer is
+ * posted. A frame out of place resets the channel.
  */
 static bool bulk_as_frame(struct udp_dev *u, struct udp_chan *uc, const struct udp_frame *f,
 			  const unsigned char *payload)

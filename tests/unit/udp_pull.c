@@ -258,7 +258,9 @@ static void send_to_stopped(struct end *a, const struct stopped_rx *r)
 
 	end_open(a, 0, "");
 	hi_send(a);
-	tu_msleep(200); /* it waits for the message now, and said so */
+	for (int ms = 0; dev_stat(a->dev, "rx_ready") == 0 && ms < 5000; ms++)
+		tu_msleep(1); /* it waits for the message now, and said so */
+	cr_assert_eq(dev_stat(a->dev, "rx_ready"), 1);
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
 	cr_assert_eq(clcp_snd_message(a->ep, a->chan, m, MSG, 0), (ssize_t)MSG, "%s",
 		     clcp_errmsg());
@@ -317,10 +319,14 @@ Test(udp_pull, granted_offer_after_the_receive_ended_comes_as_frames)
 		tu_msleep(1);
 	cr_assert_eq(clcp_snd_message(a.ep, a.chan, m, MSG, 0), (ssize_t)MSG, "%s", clcp_errmsg());
 	cr_assert_eq(dev_stat(a.dev, "tx_granted"), 1);
+	/* All in before the receive (the send may have returned with them in its store). */
+	for (int ms = 0; dev_stat(b.dev, "rx_bulk_framed") < (MSG + MTU - 1) / MTU && ms < 5000;
+	     ms++)
+		tu_msleep(1);
+	cr_assert_eq(dev_stat(b.dev, "rx_bulk_framed"), (MSG + MTU - 1) / MTU);
 	c = b.chan;
 	cr_assert_eq(clcp_rcv_message(b.ep, &c, got, MSG, 0), (ssize_t)MSG, "%s", clcp_errmsg());
 	cr_assert_eq(memcmp(got, m, MSG), 0);
-	cr_assert_eq(dev_stat(b.dev, "rx_bulk_framed"), (MSG + MTU - 1) / MTU);
 	cr_assert_eq(ep_stat(b.ep, "rx_pulled"), 0);
 	free(m);
 	free(got);
