@@ -115,9 +115,9 @@ int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull 
 }
 
 int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
-		       void *buf, size_t len, bool spin)
+		       void *buf, size_t len, bool spin, bool nonblock)
 {
-	(void)ep, (void)d, (void)buf, (void)len, (void)spin;
+	(void)ep, (void)d, (void)buf, (void)len, (void)spin, (void)nonblock;
 	return clcp__err(EPROTO, "channel %d: a pull frame on a backend without pulls", chan);
 }
 

@@ -97,10 +97,12 @@ struct clcp_backend_ops {
 	 * declined (send frames), or an error (-ECONNRESET, the channel
 	 * failed). On the receiving side pull_take copies the offered message
 	 * into buf, or declines it when buf is NULL: 0, 1 declined (its frames
-	 * follow), or an error. pull_ready tells the backend that a polling
-	 * receive waits for a message on chan with a buffer of cap bytes (0: no
-	 * longer): a sender may then offer shorter messages too (the backend
-	 * bounds its wait). With buf (a receive on chan alone) the backend may
+	 * follow), or an error; nonblock (a CLCP_NONBLOCK receive): it may
+	 * decline rather than wait for the message to cross a network.
+	 * pull_ready tells the backend that a polling receive waits for a
+	 * message on chan with a buffer of cap bytes (0: no longer): a sender
+	 * may then offer shorter messages too (the backend bounds its wait).
+	 * With buf (a receive on chan alone) the backend may
 	 * have the next message on chan, if offered, written into buf at once;
 	 * a pull_ready(0) that returns 1 says that one was, and the receive
 	 * must take it (pull_take with buf) though its wait has ended.
@@ -111,7 +113,7 @@ struct clcp_backend_ops {
 	int (*pull_wait)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 			 uint64_t spin_ns);
 	int (*pull_take)(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
-			 void *buf, size_t len, bool spin);
+			 void *buf, size_t len, bool spin, bool nonblock);
 	int (*pull_ready)(struct clcp_endpt *ep, int chan, void *buf, size_t cap);
 	/* The device's counters: clcp__stat_put each, return the count. */
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
@@ -335,7 +337,7 @@ int clcp__no_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t
 int clcp__no_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
 		       uint64_t spin_ns);
 int clcp__no_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
-		       void *buf, size_t len, bool spin);
+		       void *buf, size_t len, bool spin, bool nonblock);
 int clcp__no_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap);
 /* The ops table's entries of a backend without the single-copy path. */
 #define CLCP__NO_PULL                                                                \

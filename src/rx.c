@@ -644,7 +644,7 @@ static int32_t next_frame(struct clcp_endpt *ep, int chan, struct rx_wait_ctx *w
  * follow). Returns its length, 1 when declined, or an error.
  */
 static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *buf,
-			   bool spin)
+			   bool spin, bool nonblock)
 {
 	const struct clcp__held *h = &ep->priv->held[idx];
 	uint32_t msg_len = h->msg_len, len = h->len;
@@ -656,13 +656,21 @@ static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *b
 	frame_free(ep, (uint32_t)idx);
 	if (len != sizeof(d) || d.len != msg_len || msg_len < CLCP_MTU_MIN)
 		return clcp__err(EPROTO, "channel %d: a bad offer of a message to copy", chan);
-	rc = ep->priv->dev->ops->pull_take(ep, chan, &d, buf, msg_len, spin);
+	rc = ep->priv->dev->ops->pull_take(ep, chan, &d, buf, msg_len, spin, nonblock);
 	ep->priv->rx_pulled += rc == 0;
 	return rc == 0 ? (ssize_t)msg_len : rc;
 }
 
+/* copy_message: an offer declined under CLCP_NONBLOCK; its frames follow as a message. */
+#define RX_DECLINED (-EALREADY)
+
+/*
+ * The message at chan's head into buf. An offered one is taken, or its
+ * frames follow; a nonblocking receive (nonblock) does not wait for them
+ * (RX_DECLINED: it looks for the message they make as for any other).
+ */
 static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
-			    size_t cap, bool spin)
+			    size_t cap, bool spin, bool nonblock)
 {
 	struct clcp__held *h;
 	struct rx_wait_ctx w;
@@ -679,10 +687,12 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 			return begun && idx == -ENOBUFS ? drop_rest(ep, chan, idx) : idx;
 		h = &ep->priv->held[idx];
 		if ((h->flags & CLCP_QF_PULL) && off == 0) { /* cap holds msg_len */
-			ssize_t n = take_pulled(ep, chan, idx, buf, spin);
+			ssize_t n = take_pulled(ep, chan, idx, buf, spin, nonblock);
 
 			if (n != 1)
 				return n;
+			if (nonblock)
+				return RX_DECLINED;
 			last = false; /* declined: its frames follow */
 			continue;
 		}
@@ -829,20 +839,13 @@ static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, si
 	return 0;
 }
 
-static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
-		      int spin)
+/* The message that begins next on *chan (or any channel) into buf, once it may be taken. */
+static ssize_t rx_head_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
+			   int spin)
 {
 	uint32_t msg_len = 0;
-	ssize_t n;
-	int c, rc;
+	int c = *chan, rc;
 
-	if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
-	    (spin || ep->priv->spin.budget_ns)) {
-		n = spin_fast(ep, chan, buf, cap, spin ? NULL : &ep->priv->spin);
-		if (n != -EAGAIN)
-			return n;
-	}
-	c = *chan;
 	rc = message_head(ep, &c, flags, spin, HEAD_MESSAGE, &msg_len);
 	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
 		*chan = c;
@@ -856,7 +859,25 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 		return clcp__err(EMSGSIZE, "message of %u bytes, buffer of %zu", msg_len, cap);
 	if (cap && !buf)
 		return clcp__err(EFAULT, "buffer is NULL");
-	return copy_message(ep, c, buf, cap, spin);
+	return copy_message(ep, c, buf, cap, spin, flags & CLCP_NONBLOCK);
+}
+
+static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
+		      int spin)
+{
+	ssize_t n;
+
+	if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
+	    (spin || ep->priv->spin.budget_ns)) {
+		n = spin_fast(ep, chan, buf, cap, spin ? NULL : &ep->priv->spin);
+		if (n != -EAGAIN)
+			return n;
+	}
+	for (int want = *chan;; *chan = want) {
+		n = rx_head_msg(ep, chan, buf, cap, flags, spin);
+		if (n != RX_DECLINED)
+			return n;
+	}
 }
 
 /* The channel a receive on chan waits on: chan, or for CLCP_ANY the only one open; else -1. */
@@ -954,7 +975,7 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 		idx = unpark(ep, c);
 		if (!(ep->priv->held[idx].flags & CLCP_QF_PULL))
 			break;
-		rc = (int)take_pulled(ep, c, idx, NULL, false); /* frames wanted: they follow */
+		rc = (int)take_pulled(ep, c, idx, NULL, false, false); /* frames wanted: they follow */
 		if (rc < 0)
 			return rc;
 	}

@@ -1148,14 +1148,16 @@ static int pull_read(struct clcp_endpt *ep, int chan, const struct clcp__pull *d
 	return rc;
 }
 
+/* Copies at once, whether the receive may block or not (nonblock): the bytes are in memory. */
 static int lb_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d,
-			void *buf, size_t len, bool spin)
+			void *buf, size_t len, bool spin, bool nonblock)
 {
 	struct lb_pull_slot *s = &LBE(ep)->pulls[chan];
 	enum lb_pull_status st = LB_PULL_DECLINED;
 	int rc = resolve(ep, chan) < 0 ? -ECONNRESET : 0; /* the sender's pid, from its slot */
 	bool taken = false;
 
+	(void)nonblock;
 	if (rc == 0 && buf) { /* d->len == len: take_pulled checked it */
 		rc = pull_read(ep, chan, d, buf, spin);
 		if (rc == LB_PULL_WITHDRAWN)

@@ -452,7 +452,7 @@ int udp_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
 		   struct clcp__pull *d);
 int udp_pull_wait(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, uint64_t spin_ns);
 int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
-		  size_t len, bool spin);
+		  size_t len, bool spin, bool nonblock);
 void udp_offer_taken(struct udp_chan *uc, uint32_t seq);
 void udp_offer_answered(struct udp_dev *u, struct udp_chan *uc, uint32_t seq, uint32_t a,
 			uint32_t ack);

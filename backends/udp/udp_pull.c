@@ -383,12 +383,14 @@ static int bulk_wait(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *
 }
 
 /*
- * Takes the offered message into buf (0), declines it when buf is NULL or
- * its frames already follow (1: they are the message), or an error. An
- * offer the engine took for this receive's buffer (GRANT) is waited for.
+ * Takes the offered message into buf (0), declines it when buf is NULL,
+ * its frames already follow, or the receive may not wait for them to cross
+ * the network (nonblock) (1: frames follow, they are the message), or an
+ * error. An offer the engine took for this receive's buffer (GRANT) is
+ * waited for: its frames are coming.
  */
 int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, void *buf,
-		  size_t len, bool spin)
+		  size_t len, bool spin, bool nonblock)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
 	struct udp_chan *uc = &UDPE(ep)->chans[chan];
@@ -403,7 +405,7 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 	} else if (b->state != UDP_BULK_NONE && b->state != UDP_BULK_FRAMES &&
 		   b->seq0 == d->seq + 1) {
 		rc = b->buf == buf ? bulk_wait(u, ep, uc, spin) : -EPROTO;
-	} else if (!buf || uc->rcv_nxt != d->seq + 1 || UDPE(ep)->bulk_uc) {
+	} else if (!buf || nonblock || uc->rcv_nxt != d->seq + 1 || UDPE(ep)->bulk_uc) {
 		answer(u, uc, d->seq, UDP_ANSWER_DECLINE);
 	} else {
 		b->state = UDP_BULK_WAIT;

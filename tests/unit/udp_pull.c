@@ -405,6 +405,45 @@ Test(udp_pull, frame_receive_declines_the_offer)
 }
 
 /*
+ * A nonblocking receive that meets an offer does not wait for the message
+ * to cross the network: it declines (-EAGAIN), and the message follows as
+ * frames, which a later receive takes.
+ */
+Test(udp_pull, nonblocking_receive_declines_the_offer)
+{
+	unsigned seed = 9;
+	unsigned char *m = pattern(BIG, seed), *got = malloc(BIG);
+	uint64_t pulled, declined;
+	struct end b;
+	ssize_t rc = -EAGAIN;
+	int sock, c;
+	pid_t pid = tu_fork(send_big, &seed, &sock);
+
+	end_open(&b, 1, "");
+	cr_assert_eq(hi_take(&b), 0, "%s", clcp_errmsg());
+	for (int ms = 0; rc == -EAGAIN && ms < 10000; ms++) {
+		c = b.chan;
+		rc = clcp_peek_message(b.ep, &c, CLCP_NONBLOCK);
+		if (rc == -EAGAIN)
+			tu_msleep(1);
+	}
+	cr_assert_eq(rc, (ssize_t)BIG, "the offer is here: %zd %s", rc, clcp_errmsg());
+	c = b.chan;
+	rc = clcp_rcv_message(b.ep, &c, got, BIG, CLCP_NONBLOCK);
+	cr_assert_eq(rc, -EAGAIN, "%zd %s", rc, clcp_errmsg());
+	c = b.chan;
+	cr_assert_eq(clcp_rcv_message(b.ep, &c, got, BIG, 0), (ssize_t)BIG, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(got, m, BIG), 0);
+	sender_done(pid, sock, &pulled, &declined);
+	cr_assert_eq(pulled, 0);
+	cr_assert_eq(declined, 1, "offered, declined, sent as frames");
+	cr_assert_eq(ep_stat(b.ep, "rx_pulled"), 0);
+	free(m);
+	free(got);
+	clcp_close(b.dev);
+}
+
+/*
  * A buffer too small for the offered message: -EMSGSIZE and the message
  * stays queued (its length told by clcp_peek_message); the next receive
  * with room takes the offer.
