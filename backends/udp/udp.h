@@ -118,9 +118,9 @@ struct udp_stats {
 	uint64_t rx_bulk_placed;   /* of those, read straight into the receiving call's buffer */
 	uint64_t pull_withdrawn;   /* offers not answered in time: sent as frames */
 	uint64_t rx_ready;	   /* the peer's receives that said they wait (READY, GRANT) */
-	uint64_t tx_granted;	   /* offers whose frames went at once (a GRANT) */
-	uint64_t bulk_kept;	   /* such offers' frames copied into the store, not acked in time */
-	uint64_t rx_bulk_framed;   /* such offers' frames no receive took: into the Rx ring */
+	uint64_t tx_granted;	   /* offers whose frames went on a GRANT, not waiting for GO */
+	uint64_t bulk_kept;	   /* offers whose frames were not acked in time: into the store */
+	uint64_t rx_bulk_framed;   /* frames of offers no receive took: into the Rx ring */
 	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
 	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
@@ -241,18 +241,18 @@ struct udp_offer {
 	uint32_t seq; /* the offering frame's */
 	const unsigned char *buf;
 	uint32_t len;
-	uint32_t ready;	     /* the peer's receive waits with this much room (READY); 0: not */
+	uint32_t ready;	     /* the peer's receive waits with this much room (READY, GRANT); 0: not */
 	uint32_t grant_seq;  /* GRANT: the seq an offer must have to send its frames at once */
 	bool grant, granted; /* the last READY was a GRANT; this offer's frames go at once */
 	struct clcp__backoff withdrawn, graced; /* offers and graces in vain (udp_pull.c) */
 };
 
-/* The receiving side: a receive call waits for the offered message's frames. */
 /*
- * PRIMED: a receive gave its buffer (GRANT) for an offer due as seq0 - 1.
- * WAIT: it takes the offer's frames (owed: its wait ended before it took
- * the offer, the core takes it now). FRAMES: no receive took the offer
- * yet; its frames, if they come first, go into the Rx ring as frames.
+ * The receiving side. PRIMED: a receive gave its buffer (GRANT) for an
+ * offer due as seq0 - 1. WAIT: a receive takes the offer's frames (owed:
+ * its wait ended before it took the offer, the core takes it now). FRAMES:
+ * no receive took the offer yet; its frames, if they come first, go into
+ * the Rx ring as frames.
  */
 enum udp_bulk_state {
 	UDP_BULK_NONE,
