@@ -17,7 +17,10 @@
  *
  * --poll 1: both ends use the polling calls, and messages i % 10 == 7 are
  * 256 KiB..1 MiB: with an mtu of 8 KiB or more they go by offers, the
- * receiver's GRANTs and offers as lossy, late and doubled as the rest.
+ * receiver's GRANTs and offers as lossy, late and doubled as the rest. The
+ * receiver's calls time out after POLL_RX_MS and are made again, every
+ * other time after as long a pause, so that GRANTs go stale (their offers'
+ * frames then come as frames) and offers come as a receive's wait ends.
  *
  * With --netns NS_A,NS_B --addr IP_A,IP_B there is no relay: node 0 runs in
  * network namespace NS_A at IP_A:7000, node 1 in NS_B at IP_B:7000, and the
@@ -59,6 +62,8 @@ struct opts {
 	bool poll; /* polling calls, and more long messages */
 	struct relay_conf relay;
 };
+
+#define POLL_RX_MS 3 /* --poll: a receive's timeout (then it is made again) */
 
 /* What a child reports to the parent through a pipe. */
 struct result {
@@ -204,6 +209,8 @@ static int node_open(const struct node_args *a, clcp_dev_t **dev, clcp_endpt_t *
 		return rc;
 	clcp_endpt_attr_init(&attr);
 	attr.mtu = a->o->mtu;
+	if (a->o->poll && a->node == 0)
+		attr.timeout_ms = POLL_RX_MS;
 	if (a->o->queues)
 		attr.txq_len = attr.rxq_len = a->o->queues;
 	rc = clcp_alloc_endpt(*dev, &attr, ep);
@@ -337,8 +344,14 @@ static int receiver(const struct node_args *a)
 
 		if (victim(a, "receiver", i))
 			return report(a, &r, true);
-		n = o->poll ? clcp_poll_rx_msg(ep, &c, buf, MIB, 0)
-			    : clcp_rcv_message(ep, &c, buf, MIB, 0);
+		for (unsigned t = 0;; t++) {
+			n = o->poll ? clcp_poll_rx_msg(ep, &c, buf, MIB, 0)
+				    : clcp_rcv_message(ep, &c, buf, MIB, 0);
+			if (n != -ETIMEDOUT || !o->poll)
+				break;
+			if (t % 2)
+				tu_msleep(POLL_RX_MS); /* no receive waits: an offer may come now */
+		}
 		if (n < 0) {
 			r.rc = (int)n;
 			fprintf(stderr, "receiver: message %u: %s: %s\n", i, clcp_strerror(r.rc),
