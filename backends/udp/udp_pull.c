@@ -422,6 +422,9 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 		udp_pull_forget(uc);
 	}
 	pthread_mutex_unlock(&u->lock);
+	if (rc == -EPROTO)
+		return clcp__err(EPROTO, "udp: channel %d: an offered message went into another "
+					 "call's buffer (channel reset)", chan);
 	if (rc < 0)
 		return clcp__err(-rc, "udp: channel %d: the sender of a %zu-byte message is gone",
 				 chan, len);
