@@ -102,10 +102,11 @@ struct clcp_backend_ops {
 	 * pull_ready tells the backend that a polling receive waits for a
 	 * message on chan with a buffer of cap bytes (0: no longer): a sender
 	 * may then offer shorter messages too (the backend bounds its wait).
-	 * With buf (a receive on chan alone) the backend may
-	 * have the next message on chan, if offered, written into buf at once;
-	 * a pull_ready(0) that returns 1 says that one was, and the receive
-	 * must take it (pull_take with buf) though its wait has ended.
+	 * With buf (a receive on chan alone) the backend may have the next
+	 * message on chan, if offered, written into buf at once; a
+	 * pull_ready(0) that returns 1 says that one came (it is in the Rx
+	 * queue): the receive must take it (pull_take with buf), though its
+	 * time ran out.
 	 * CLCP__NO_PULL: a backend without.
 	 */
 	int (*pull_offer)(struct clcp_endpt *ep, int chan, const void *buf, size_t len,
@@ -195,7 +196,6 @@ struct clcp__endpt_priv {
 	uint64_t rx_spills; /* parked frames moved to the spill for a begun message (rx.c) */
 	uint64_t tx_pulled, tx_declined, rx_pulled; /* long messages offered to be copied */
 	int ready_chan1; /* the channel a receive told pull_ready it waits on, + 1; 0: none */
-	bool ready_owed; /* pull_ready(0) said a message was written into the receive's buffer */
 };
 
 /*

@@ -231,16 +231,17 @@ static void block_wait(struct clcp_endpt *ep, int ms)
 	clcp_store_relaxed(&ep->hdr->armed, 0u);
 }
 
-/* The receive no longer waits on the channel it told pull_ready. */
-static void pull_unready(struct clcp_endpt *ep)
+/*
+ * The receive no longer waits on the channel it told pull_ready. True when
+ * an offered message took its buffer meanwhile: it is in the Rx queue, and
+ * the receive takes it.
+ */
+static bool pull_unready(struct clcp_endpt *ep)
 {
 	int c1 = ep->priv->ready_chan1;
 
-	if (c1) {
-		ep->priv->ready_chan1 = 0;
-		if (ep->priv->dev->ops->pull_ready(ep, c1 - 1, NULL, 0) > 0)
-			ep->priv->ready_owed = true;
-	}
+	ep->priv->ready_chan1 = 0;
+	return c1 && ep->priv->dev->ops->pull_ready(ep, c1 - 1, NULL, 0) > 0;
 }
 
 /*
@@ -545,9 +546,12 @@ static int idle(struct clcp_endpt *ep, struct rx_wait_ctx *w, int *chan)
 	}
 	if (w->nonblock)
 		return clcp__err(EAGAIN, "nothing to receive");
-	if (now >= w->deadline)
+	if (now >= w->deadline) {
+		if (pull_unready(ep)) /* an offer took the receive's buffer as time ran out */
+			return 0;
 		return clcp__err(ETIMEDOUT, "no message within %d ms",
 				 ep->priv->attr.timeout_ms);
+	}
 	until = w->deadline < p->next_check ? w->deadline : p->next_check;
 	return clcp__rx_wait(ep, (int)(until > now ? until - now : 0), w->spin);
 }
@@ -904,7 +908,7 @@ static int waited_chan(struct clcp_endpt *ep, int chan)
  * message its Rx queue would hold (docs/api.md, "Long messages"). A
  * receive that blocks takes it back first (pull_unready). A receive for
  * one channel gives its buffer too: an offered message that the backend
- * began to write there as the wait ended is taken all the same.
+ * began to write there as the receive's time ran out is taken all the same.
  */
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
@@ -918,19 +922,12 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 	    clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns))
 		c = waited_chan(ep, *chan);
 	if (c >= 0) {
-		ep->priv->ready_owed = false;
 		ep->priv->dev->ops->pull_ready(ep, c, *chan == CLCP_ANY ? NULL : buf, cap);
 		ep->priv->ready_chan1 = c + 1;
 	}
 	n = rx_msg(ep, chan, buf, cap, flags, spin);
-	if (c >= 0) {
+	if (c >= 0)
 		pull_unready(ep);
-		if (n < 0 && ep->priv->ready_owed) { /* ended as it came: it is here */
-			ssize_t m = rx_msg(ep, chan, buf, cap, flags | CLCP_NONBLOCK, spin);
-
-			n = m == -EAGAIN ? n : m;
-		}
-	}
 	return n;
 }
 
