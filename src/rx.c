@@ -665,13 +665,14 @@ static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *b
 	return rc == 0 ? (ssize_t)msg_len : rc;
 }
 
-/* copy_message: an offer declined under CLCP_NONBLOCK; its frames follow as a message. */
+/* copy_message: an offer declined; its frames follow as a message. */
 #define RX_DECLINED (-EALREADY)
 
 /*
- * The message at chan's head into buf. An offered one is taken, or its
- * frames follow; a nonblocking receive (nonblock) does not wait for them
- * (RX_DECLINED: it looks for the message they make as for any other).
+ * The message at chan's head into buf. An offered one is taken, or
+ * declined (RX_DECLINED: its frames follow, and the receive looks for the
+ * message they make as for any other; a nonblocking one does not wait for
+ * them to cross the network).
  */
 static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 			    size_t cap, bool spin, bool nonblock)
@@ -690,15 +691,10 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 		if (idx < 0)
 			return begun && idx == -ENOBUFS ? drop_rest(ep, chan, idx) : idx;
 		h = &ep->priv->held[idx];
-		if ((h->flags & CLCP_QF_PULL) && off == 0) { /* cap holds msg_len */
+		if ((h->flags & CLCP_QF_PULL) && !begun) { /* cap holds msg_len */
 			ssize_t n = take_pulled(ep, chan, idx, buf, spin, nonblock);
 
-			if (n != 1)
-				return n;
-			if (nonblock)
-				return RX_DECLINED;
-			last = false; /* declined: its frames follow */
-			continue;
+			return n != 1 ? n : RX_DECLINED;
 		}
 		if (begun && (h->flags & CLCP_QF_FIRST)) { /* its sender began another */
 			repark_front(ep, chan, idx);

@@ -331,8 +331,8 @@ CLCP_INLINE ssize_t clcp__rx_try_fast(struct clcp_endpt *ep, int *chan,
 		return -EAGAIN;
 	len = e->len;
 	c = e->chan;
-	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST)) !=
-		    (CLCP_QF_FIRST | CLCP_QF_LAST) ||
+	if ((e->flags & (CLCP_QF_FIRST | CLCP_QF_LAST | CLCP_QF_PULL)) !=
+		    (CLCP_QF_FIRST | CLCP_QF_LAST) || /* an offer goes out of line */
 	    (e->msg_len != len && e->msg_len != CLCP_MSG_LEN_UNKNOWN) || /* EPROTO */
 	    len > cap || (*chan != CLCP_ANY && *chan != c) ||
 	    (buf == NULL && len != 0))

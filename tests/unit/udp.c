@@ -1612,3 +1612,60 @@ Test(udp, bad_offer_fails_the_receive)
 	cr_assert_eq(clcp_peek_message(e.ep, &c, CLCP_NONBLOCK), 1 << 20, "%s", clcp_errmsg());
 	engine_close(&e);
 }
+
+/*
+ * An offer whose frame looks like a whole one-frame message (its length
+ * its msg_len) is still an offer: the inline receive leaves it to the
+ * library, which finds it bad (-EPROTO), never hands it out as a message.
+ */
+Test(udp, offer_is_never_taken_as_a_message)
+{
+	struct clcp__pull d = { 0, sizeof(d), 0, 0 };
+	struct engine e;
+	char buf[64];
+	int c;
+
+	engine_open_mtu(&e, 8, 65000);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	engine_in_bytes(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0, 0, buf, 0,
+			UDP_RSVD_OFFER);
+	engine_in_bytes(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, sizeof(d),
+			&d, sizeof(d), UDP_RSVD_OFFER);
+	for (int i = 0; i < 2; i++) {
+		c = e.chan;
+		cr_assert_eq(clcp_poll_rx_msg(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EPROTO,
+			     "offer %d: %s", i, clcp_errmsg());
+	}
+	c = e.chan;
+	cr_assert_eq(clcp_poll_rx_msg(e.ep, &c, buf, sizeof(buf), CLCP_NONBLOCK), -EAGAIN);
+	engine_close(&e);
+}
+
+/*
+ * An offer taken for a receive's buffer, then withdrawn (a frame of no
+ * offer where its first was due): the receive that must take it declines
+ * it and takes the message that follows as any other, with that
+ * message's own length.
+ */
+Test(udp, receive_after_a_withdrawn_offer_takes_the_next_message)
+{
+	struct clcp__pull d = { 0, 3 * OFFER_FRAME, 0, 0 };
+	unsigned char *buf = calloc(1, UDP_PULL_MIN);
+	struct engine e;
+	int c;
+
+	engine_open_mtu(&e, 8, 65000);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, buf, UDP_PULL_MIN), 0);
+	engine_in_bytes(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0,
+			3 * OFFER_FRAME, &d, sizeof(d), UDP_RSVD_OFFER);
+	engine_in_bytes(&e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 1, 3, "abc", 3,
+			0);
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, NULL, 0), 1, "the receive must take the offer");
+	c = e.chan;
+	cr_assert_eq(clcp_poll_rx_msg(e.ep, &c, buf, UDP_PULL_MIN, 0), 3, "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, "abc", 3), 0);
+	cr_assert_eq(e.u->st.rx_bulk, 0);
+	free(buf);
+	engine_close(&e);
+}
