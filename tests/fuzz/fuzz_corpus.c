@@ -45,6 +45,12 @@ static void dgr(unsigned c, unsigned src, unsigned fix, unsigned version, unsign
 {
 	struct clcp_frame_hdr h = { .version = (clcp_u8)version, .flags = (clcp_u8)flags,
 				    .rsvd = htons(rsvd) };
+	static const unsigned char incs[16];
+
+	if ((fix & FIX_INC) && !(flags & CLCP_FF_DATA) && n < sizeof(incs)) {
+		payload = incs; /* FIX_INC takes as many bytes as the control frame's payload */
+		n = sizeof(incs);
+	}
 
 	h.seq = htonl(seq);
 	h.ack = htonl(ack);
@@ -121,6 +127,29 @@ static void raw(unsigned src, const void *p, unsigned n)
 	byte(n >> 8);
 	byte(n & 0xff);
 	put(p, n);
+}
+
+/* An offer of a message of msg_len bytes as frame seq of channel c; its descriptor names desc_len. */
+static void offer(unsigned c, uint32_t seq, uint32_t msg_len, uint64_t desc_len)
+{
+	struct {
+		uint64_t addr, len;
+		uint32_t seq, pad;
+	} desc = { 0x10000, desc_len, seq, 0 }; /* the core's, as the sender's core writes it */
+
+	dgr(c, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, CLCP_FRAME_VERSION,
+	    CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, seq, 0, msg_len, &desc,
+	    sizeof(desc), 0x8000 | 16); /* the offer mark, a credit of 16 */
+}
+
+/* A frame of an offered message: n bytes at offset off, as frame seq. */
+static void bulk(unsigned c, uint32_t seq, uint32_t off, uint32_t n)
+{
+	static unsigned char b[1024];
+
+	memset(b, 'a' + (int)(seq % 26), sizeof(b));
+	dgr(c, FSRC_HDR, FIX_VK | FIX_LEN | FIX_ADDR, CLCP_FRAME_VERSION,
+	    CLCP_FF_DATA | CLCP_FF_ACK, seq, 0, off, b, n, 0x4000 | 16); /* the frame mark */
 }
 
 static void bad_datagrams(void)
@@ -264,6 +293,45 @@ int main(int argc, char **argv)
 	    CLCP_FF_LAST, 0, 0, 1u << 20, "offer...offer...offer...", 24, 0x8008); /* a reset */
 	op(FOP_MSG, 0x08);
 	bad |= save(d, "offer");
+
+	byte(0x02 | FUZZ_CFG_OFFERS); /* offers no receive took: their frames come as frames */
+	hello(0, 16);
+	offer(0, 0, 600, 600);
+	bulk(0, 1, 0, 300);
+	bulk(0, 2, 300, 300);
+	op(FOP_MSG, 0x0c);
+	offer(0, 3, 600, 600);
+	bulk(0, 4, 0, 300);
+	data(0, CLCP_FF_FIRST | CLCP_FF_LAST, 5, 3, "new"); /* cuts the offered one short */
+	op(FOP_MSG, 0x0c);
+	op(FOP_MSG, 0x0c);
+	offer(0, 6, 600, 599); /* a descriptor of another length */
+	op(FOP_FRAME, 0x00);
+	offer(0, 7, 600, 600);
+	bulk(0, 9, 300, 300); /* ahead, kept */
+	bulk(0, 8, 5, 300);   /* out of place: the channel resets */
+	op(FOP_MSG, 0x0c);
+	bad |= save(d, "offer-frames");
+
+	byte(0x02 | FUZZ_CFG_OFFERS); /* a receive gives its buffer: offers taken into it */
+	hello(0, 16);
+	op(FOP_WAIT, 0x08); /* channel 0, 256 KiB */
+	offer(0, 0, 600, 600);
+	bulk(0, 2, 300, 300); /* ahead, kept */
+	bulk(0, 1, 0, 300);
+	op(FOP_MSG, 0x0c); /* the wait ends: the offer is taken */
+	op(FOP_WAIT, 0x18); /* 640 KiB */
+	offer(0, 3, 600, 600);
+	data(0, CLCP_FF_FIRST, 4, 6, "abc"); /* the offer withdrawn: its message as frames */
+	op(FOP_WAIT, 0x80);
+	data(0, CLCP_FF_LAST, 5, 6, "def");
+	op(FOP_TICK, 0);
+	op(FOP_WAIT, 0x08);
+	offer(0, 6, 600, 600);
+	bulk(0, 7, 0, 300);
+	dgram(0, RST, 0, 0, 0, NULL, 0); /* the channel fails with the offer half in */
+	op(FOP_WAIT, 0x80);
+	bad |= save(d, "offer-granted");
 
 	bad_datagrams();
 	bad |= save(d, "bad");

@@ -46,12 +46,26 @@
 		}                                                                    \
 	} while (0)
 
+#define MK_OFFER (UDP_RSVD_OFFER >> 8) /* the header's marks, as in its rsvd's high byte */
+#define MK_BULK (UDP_RSVD_BULK >> 8)
+
 /* A frame as the model expects it. */
 struct mframe {
 	uint32_t seq, len, msg_len;
-	uint8_t flags; /* CLCP_QF_FIRST/LAST */
+	uint8_t flags; /* CLCP_QF_FIRST/LAST, and CLCP_QF_PULL once delivered */
+	uint8_t marks; /* MK_* */
 	uint8_t have;
-	unsigned char data[UDP_MTU_ETH];
+	unsigned char data[FUZZ_RAW_MAX];
+};
+
+/* What the device does with the frames of a message offered on a channel (udp_pull.c). */
+enum mbulk {
+	MB_NONE,
+	MB_FRAMES,   /* an offer went into the ring: its frames follow it there */
+	MB_PRIMED,   /* a waiting receive gave its buffer to the offer due next (GRANT) */
+	MB_WAIT,     /* that offer came: its frames go into the buffer */
+	MB_DONE,     /* all of them are there */
+	MB_DECLINED, /* a frame of no offer came where its first was due: withdrawn */
 };
 
 struct mchan {
@@ -59,6 +73,9 @@ struct mchan {
 	struct mframe win[UDP_WIN];
 	struct mframe q[QMAX]; /* delivered, not yet received */
 	uint32_t qhead, qlen;
+	enum mbulk bstate;
+	uint32_t blen, bgot; /* the offered message's length (PRIMED: the room), its bytes in */
+	uint32_t seq0;	     /* the offered message's first frame */
 };
 
 static const struct {
@@ -80,6 +97,14 @@ static struct {
 	unsigned nlent;
 	bool armed, want_wake;	/* clcp_endpt_arm gave 0; a last frame came since */
 	int take_rc;		/* of frame_take's last clcp_rcv_frame */
+	uint32_t met;		/* offers the last receive met (offers_met) */
+	bool offers;		/* FUZZ_CFG_OFFERS */
+	/* FOP_WAIT: a receive that waits on channel wchan (-1: none) with wbuf (wroom bytes) */
+	int wchan;
+	unsigned char *wbuf;
+	size_t wroom;
+	bool wtake;		   /* its wait ended as an offer took wbuf: it takes that offer */
+	const unsigned char *rbuf; /* where the receive being checked copied to */
 	unsigned char *painted; /* per Rx buffer: spare and painted */
 	unsigned char msg[65536];
 } F;
@@ -162,22 +187,107 @@ static struct udp_chan *uchan(int c)
 	return &UDPE(F.ep)->chans[F.chan[c]];
 }
 
+/* Frame f of c's offered message, which a receive's buffer takes: there at its offset. */
+static void model_bulk_placed(int c, const struct mframe *f)
+{
+	struct mchan *m = &F.m[c];
+
+	CHECK(f->msg_len == m->bgot && f->len && f->len <= m->blen - m->bgot,
+	      "chan %d: frame %u of an offered message taken out of place", c, f->seq);
+	CHECK(memcmp(F.wbuf + f->msg_len, f->data, f->len) == 0,
+	      "chan %d: frame %u is not in the receive's buffer at %u", c, f->seq, f->msg_len);
+	m->bgot += f->len;
+	m->bstate = m->bgot == m->blen ? MB_DONE : MB_WAIT;
+}
+
+/* Frame f of c's offered message, which no receive took: a frame of that message. */
+static void model_bulk_framed(int c, struct mframe *f)
+{
+	struct mchan *m = &F.m[c];
+
+	CHECK(m->bstate == MB_FRAMES && f->msg_len == m->bgot && f->len &&
+		      f->len <= m->blen - m->bgot,
+	      "chan %d: frame %u of an offered message delivered out of place", c, f->seq);
+	f->flags = (uint8_t)((m->bgot == 0 ? CLCP_QF_FIRST : 0) |
+			     (m->bgot + f->len == m->blen ? CLCP_QF_LAST : 0));
+	f->msg_len = m->blen;
+	m->bgot += f->len;
+	m->bstate = m->bgot == m->blen ? MB_NONE : MB_FRAMES;
+}
+
+/*
+ * Offer f comes into the ring (CLCP_QF_PULL): the buffer a receive gave
+ * for it takes its frames, or they follow it there; unless the offer
+ * before is not taken yet (this one then waits for its answer).
+ */
+static void model_offer_in(int c, struct mframe *f)
+{
+	struct mchan *m = &F.m[c];
+
+	f->flags |= CLCP_QF_PULL;
+	if (m->bstate == MB_PRIMED && f->seq + 1 == m->seq0 && f->msg_len <= m->blen)
+		m->bstate = MB_WAIT;
+	else if (m->bstate == MB_NONE || m->bstate == MB_PRIMED)
+		m->bstate = MB_FRAMES;
+	else
+		return;
+	m->blen = f->msg_len;
+	m->bgot = 0;
+	m->seq0 = f->seq + 1;
+}
+
+/*
+ * Frame f of channel c is delivered next in order (docs/udp.md, "Long
+ * messages"); false when it went into a waiting receive's buffer, not the
+ * Rx ring.
+ */
+static bool model_in_order(int c, struct mframe *f)
+{
+	struct mchan *m = &F.m[c];
+
+	if ((f->marks & MK_BULK) && m->bstate == MB_WAIT) {
+		model_bulk_placed(c, f);
+		return false;
+	}
+	if (f->marks & MK_BULK) {
+		model_bulk_framed(c, f);
+		return true;
+	}
+	if (m->bstate == MB_WAIT && f->seq == m->seq0)
+		m->bstate = MB_DECLINED; /* where its first frame was due: withdrawn */
+	else if (m->bstate == MB_FRAMES)
+		m->bstate = MB_NONE; /* cut short: the next message begins */
+	if (f->marks & MK_OFFER)
+		model_offer_in(c, f);
+	return true;
+}
+
 /* Moves what the device delivered since the last look into the queue. */
 static void sync_chan(int c)
 {
 	struct mchan *m = &F.m[c];
-	uint32_t nxt = uchan(c)->rcv_nxt;
+	const struct udp_chan *uc = uchan(c);
+	uint32_t nxt = uc->rcv_nxt;
+	struct mframe *w;
 
 	CHECK(nxt - m->nxt <= UDP_WIN * 4, "chan %d: rcv_nxt %u jumped from %u", c, nxt, m->nxt);
 	for (; m->nxt != nxt; m->nxt++) {
-		struct mframe *w = &m->win[m->nxt % UDP_WIN];
-
+		w = &m->win[m->nxt % UDP_WIN];
 		CHECK(w->have && w->seq == m->nxt,
 		      "chan %d: seq %u delivered, but no valid datagram carried it", c, m->nxt);
 		CHECK(m->qlen < QMAX, "chan %d: more frames delivered than Rx buffers", c);
-		m->q[(m->qhead + m->qlen++) % QMAX] = *w;
+		m->q[(m->qhead + m->qlen) % QMAX] = *w;
 		w->have = 0;
-		F.want_wake |= F.armed && (w->flags & CLCP_QF_LAST);
+		if (!model_in_order(c, &m->q[(m->qhead + m->qlen) % QMAX]))
+			continue; /* into the waiting receive's buffer */
+		F.want_wake |= F.armed && (m->q[(m->qhead + m->qlen) % QMAX].flags & CLCP_QF_LAST);
+		m->qlen++;
+	}
+	w = &m->win[m->nxt % UDP_WIN];
+	if (w->have && w->seq == m->nxt && !(uc->ooo && uc->oslot[m->nxt % UDP_WIN].have)) {
+		/* Next in order, neither delivered nor kept: a frame of an offer out of place. */
+		CHECK(F.offers && uc->err, "chan %d: frame %u neither delivered nor kept", c, m->nxt);
+		w->have = 0;
 	}
 }
 
@@ -185,6 +295,7 @@ static void sync_chan(int c)
 static void model_reset(int c)
 {
 	F.m[c].nxt = F.m[c].qhead = F.m[c].qlen = 0;
+	F.m[c].bstate = MB_NONE;
 	for (uint32_t i = 0; i < UDP_WIN; i++)
 		F.m[c].win[i].have = 0;
 }
@@ -208,7 +319,7 @@ static void qpop(int c)
 
 /* A valid data frame for channel c, seq ahead of the next expected: kept (first wins). */
 static void model_data(int c, uint32_t seq, uint32_t len, uint32_t msg_len, uint8_t ff,
-		       const unsigned char *p)
+		       uint8_t marks, const unsigned char *p)
 {
 	struct mframe *w = &F.m[c].win[seq % UDP_WIN];
 
@@ -219,6 +330,7 @@ static void model_data(int c, uint32_t seq, uint32_t len, uint32_t msg_len, uint
 	w->msg_len = msg_len;
 	w->flags = (uint8_t)(((ff & CLCP_FF_FIRST) ? CLCP_QF_FIRST : 0) |
 			     ((ff & CLCP_FF_LAST) ? CLCP_QF_LAST : 0));
+	w->marks = marks & (MK_OFFER | MK_BULK);
 	memcpy(w->data, p, len);
 	w->have = 1;
 }
@@ -328,8 +440,9 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 		return -1;
 	if ((b[1] & CLCP_FF_DATA) && !uchan(*chan)->peer_inc)
 		return UDP_DROP_EARLY; /* no control frame named the peer's incarnation yet */
-	/* Longer than our mtu, or an offer or its frame (our mtu is too small for them). */
-	if ((b[1] & CLCP_FF_DATA) && (len > F.ep->mtu || (b[6] & 0xc0)))
+	/* Longer than our mtu, or an offer or its frame where our mtu is too small for them. */
+	if ((b[1] & CLCP_FF_DATA) &&
+	    (len > F.ep->mtu || ((b[6] & (MK_OFFER | MK_BULK)) && F.ep->mtu < UDP_DIRECT_MIN)))
 		return UDP_DROP_LEN;
 	*data = b[1] & CLCP_FF_DATA;
 	return -1;
@@ -337,7 +450,7 @@ static int verdict(const unsigned char *b, size_t n, int src, int *chan, bool *d
 
 static const unsigned char *canary(void)
 {
-	static unsigned char c[UDP_MTU_ETH + 64];
+	static unsigned char c[2 * UDP_DIRECT_MIN]; /* a stride (an Rx buffer) at most */
 
 	if (!c[0])
 		memset(c, CANARY, sizeof(c));
@@ -378,11 +491,17 @@ static void paint_check(void)
 	      "written after the endpoint region");
 }
 
-/* Drop reason why (-1: none) counted once, no other (nobuf is not a verdict). */
-static void drops_check(const struct udp_stats *before, int why)
+/*
+ * Drop reason why (-1: none) counted once, no other (nobuf is not a
+ * verdict). broke: the frames of an offered message, out of place, broke
+ * the channel; each counts as a drop for its sequence.
+ */
+static void drops_check(const struct udp_stats *before, int why, bool broke)
 {
 	for (int r = 0; r < UDP_NDROPS; r++)
-		if (r != UDP_DROP_NOBUF)
+		if (r == UDP_DROP_SEQ && broke)
+			CHECK(F.u->st.drops[r] >= before->drops[r] + (r == why), "drops went back");
+		else if (r != UDP_DROP_NOBUF)
 			CHECK(F.u->st.drops[r] == before->drops[r] + (r == why),
 			      "drop reason %d counted %llu times, the verdict is %d", r,
 			      (unsigned long long)(F.u->st.drops[r] - before->drops[r]), why);
@@ -455,14 +574,14 @@ static void dgram(const unsigned char *b, size_t n, int src)
 	if (data) {
 		seq = be32(b + 20);
 		ahead = seq - uchan(c)->rcv_nxt;
-		model_data(c, seq, be32(b + 12), be32(b + 16), b[1], b + UDP_HDR_LEN);
+		model_data(c, seq, be32(b + 12), be32(b + 16), b[1], b[6], b + UDP_HDR_LEN);
 	}
 	dgram_feed(b, n, src);
 	if (data && (int32_t)ahead < 0)
 		CHECK(F.u->st.dups == st.dups + 1, "duplicate not counted");
 	if (data && ahead >= UDP_WIN && (int32_t)ahead > 0)
 		why = UDP_DROP_SEQ;
-	drops_check(&st, why);
+	drops_check(&st, why, F.offers && data && uchan(c)->err);
 	sync_all();
 	if (why >= 0 || (data && ahead >= UDP_WIN))
 		CHECK(F.u->st.rx_data == st.rx_data, "a dropped datagram was delivered");
@@ -561,9 +680,37 @@ static size_t op_raw(const unsigned char *in, size_t n)
 
 /* --- the user side --- */
 
+/* Offers (CLCP_QF_PULL) at the front of c's queue: a receive on c declines them first. */
+static uint32_t offers_first(int c)
+{
+	uint32_t n = 0;
+
+	while (n < F.m[c].qlen && (qfront(c, n)->flags & CLCP_QF_PULL))
+		n++;
+	return n;
+}
+
+/* Some channel's queue begins with an offer. */
+static bool offers_any(void)
+{
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		if (offers_first(c))
+			return true;
+	return false;
+}
+
+/* The device keeps the frame it delivers next on c. */
+static bool kept_next(int c)
+{
+	const struct mframe *w = &F.m[c].win[F.m[c].nxt % UDP_WIN];
+
+	return w->have && w->seq == F.m[c].nxt;
+}
+
+/* A frame of c's queue from its first one after the leading offers ends a message. */
 static bool has_last(int c)
 {
-	for (uint32_t i = 0; i < F.m[c].qlen; i++)
+	for (uint32_t i = offers_first(c); i < F.m[c].qlen; i++)
 		if (qfront(c, i)->flags & CLCP_QF_LAST)
 			return true;
 	return false;
@@ -598,22 +745,81 @@ static uint8_t kept_run(int c, bool *last)
  */
 static bool msg_safe(int c)
 {
-	const struct mframe *h = qfront(c, 0);
+	const struct mframe *h = qfront(c, offers_first(c));
 	bool last;
 	uint8_t kept;
 
 	if (h)
 		return !(h->flags & CLCP_QF_FIRST) || has_last(c);
+	if (F.offers) /* a late wake, no progress: only a decline's answer (its credit) flushes */
+		return !offers_first(c) || !kept_next(c);
 	kept = kept_run(c, &last);
 	return !(kept & CLCP_QF_FIRST) || last;
 }
 
+/* A receive from any channel could meet an offer on one and go on with another's frames. */
 static bool msg_safe_any(void)
 {
 	for (int c = 0; c < FUZZ_NCHAN; c++)
 		if (!msg_safe(c))
 			return false;
-	return true;
+	return !offers_any();
+}
+
+/* Frames the core holds for channel c: parked, or still in the Rx ring (lent ones are out). */
+static uint32_t core_pending(int c)
+{
+	const struct clcp__endpt_priv *p = F.ep->priv;
+	uint32_t n = 0, ch = (uint32_t)F.chan[c];
+
+	for (int32_t i = p->chq[ch].head; i >= 0; i = p->held[i].next)
+		n++;
+	for (uint32_t t = F.ep->rx_tail; t != F.ep->hdr->rx_head; t++)
+		n += F.ep->rxq[t & F.ep->rx_mask].chan == ch;
+	return n;
+}
+
+/* An offer the core takes as one: its descriptor's 24 bytes name its length (rx.c). */
+static bool offer_ok(const struct mframe *f)
+{
+	struct clcp__pull d;
+
+	if (f->len != sizeof(d))
+		return false;
+	memcpy(&d, f->data, sizeof(d));
+	return d.len == f->msg_len && f->msg_len >= CLCP_MTU_MIN;
+}
+
+/*
+ * The offers a receive on channel c met at c's head (before it, the core
+ * held pend frames of c, the model's queue q0): each declined, its frames
+ * follow; or the receive ended at one with its result n: -EPROTO for one it
+ * cannot take, the channel's error once it failed. True when the receive
+ * went on past them: n is for what follows.
+ */
+static bool offers_met(int c, uint32_t pend, uint32_t q0, ssize_t n)
+{
+	uint32_t lead = offers_first(c), i;
+	uint32_t taken = pend + (F.m[c].qlen - q0) - core_pending(c); /* with those delivered since */
+
+	for (i = 0; i < lead && i < taken; i++) {
+		bool ok = offer_ok(qfront(c, 0));
+
+		qpop(c);
+		F.met = i + 1;
+		if (!ok) {
+			CHECK(n == -EPROTO && i + 1 == taken, "chan %d: a bad offer gave %zd", c, n);
+			return false;
+		}
+		if (uchan(c)->err) {
+			CHECK(n == uchan(c)->err && i + 1 == taken,
+			      "chan %d: an offer on a failed channel gave %zd", c, n);
+			return false;
+		}
+	}
+	if (i < lead) /* it ended before an offer */
+		CHECK(n < 0, "chan %d: an offer at the head was passed over", c);
+	return i == lead;
 }
 
 static int chan_index(int chan)
@@ -662,7 +868,7 @@ static size_t msg_take(int c, size_t got, bool copied)
 		CHECK(!(i && (f->flags & CLCP_QF_FIRST)), "chan %d: taken across a first frame", c);
 		last = f->flags & CLCP_QF_LAST;
 		if (copied)
-			CHECK(off + f->len <= got && memcmp(F.msg + off, f->data, f->len) == 0,
+			CHECK(off + f->len <= got && memcmp(F.rbuf + off, f->data, f->len) == 0,
 			      "chan %d: message bytes %zu.. are not what was sent", c, off);
 		off += f->len;
 		qpop(c);
@@ -745,19 +951,25 @@ static void op_msg(uint8_t a)
 {
 	int c = a & 3, chan = c == 3 ? CLCP_ANY : F.chan[c];
 	size_t cap = fuzz_caps[(a >> 2) & 3];
+	uint32_t pend, q0;
 	ssize_t n;
 
+	sync_all(); /* what came since (a release's reposts): pend and q0 agree */
+	pend = c < 3 ? core_pending(c) : 0;
+	q0 = c < 3 ? F.m[c].qlen : 0;
 	if (c == 3 ? !msg_safe_any() : !msg_safe(c))
 		return;
-	if (a & 0x20)
+	if ((a & 0x20) || F.offers)
 		late_wake();
 	if (a & 0x40)
-		return op_peek(chan);
+		return c < 3 && offers_first(c) ? (void)0 : op_peek(chan);
 	if (a & 0x10)
 		n = clcp_poll_rx_msg(F.ep, &chan, F.msg, cap, CLCP_NONBLOCK);
 	else
 		n = clcp_rcv_message(F.ep, &chan, F.msg, cap, CLCP_NONBLOCK);
 	sync_all();
+	if (c < 3 && !offers_met(c, pend, q0, n))
+		return;
 	if (n >= 0 || n == -EMSGSIZE || n == -EPROTO || (n == -ECONNRESET && chan != CLCP_ANY))
 		msg_result(chan_index(chan), n, cap);
 	else
@@ -776,10 +988,20 @@ static bool frame_take(int chan)
 {
 	struct clcp_frame f;
 	const struct mframe *w;
-	int rc = clcp_rcv_frame(F.ep, chan, &f, CLCP_NONBLOCK), c;
+	int c = chan == CLCP_ANY ? -1 : chan_index(chan), rc;
+	uint32_t pend, q0;
 
+	sync_all(); /* what came since (a release's reposts): pend and q0 agree */
+	pend = c >= 0 ? core_pending(c) : 0;
+	q0 = c >= 0 ? F.m[c].qlen : 0;
+	if (F.offers)
+		late_wake();
+	F.met = 0;
+	rc = clcp_rcv_frame(F.ep, chan, &f, CLCP_NONBLOCK);
 	sync_all();
 	F.take_rc = rc;
+	if (c >= 0 && !offers_met(c, pend, q0, rc))
+		return false;
 	if (rc < 0) {
 		CHECK(rc == -EAGAIN || rc == -ENOBUFS || rc == -ECONNRESET, "rcv_frame: %d", rc);
 		return false;
@@ -803,6 +1025,8 @@ static void op_frame(uint8_t a)
 		lent_release();
 	if (a & 8)
 		late_wake();
+	if (c == 3 && offers_any())
+		return; /* from any channel it could decline an offer on one, take another's frame */
 	frame_take(c == 3 ? CLCP_ANY : F.chan[c]);
 }
 
@@ -864,6 +1088,201 @@ static void op_chan(uint8_t a)
 				    chan_def[c].peer_port);
 	CHECK(F.chan[c] >= 0, "alloc_chan: %s", clcp_errmsg());
 	model_reset(c);
+	sync_all(); /* the release's reposts may deliver kept frames of the others */
+}
+
+/* --- a receive that waits and gives its buffer (FOP_WAIT, offers only) --- */
+
+/* An offer holds a waiting receive's buffer, or is taken into it (the device's bulk_uc). */
+static bool bulk_busy(void)
+{
+	for (int c = 0; c < FUZZ_NCHAN; c++)
+		if (F.m[c].bstate >= MB_PRIMED)
+			return true;
+	return false;
+}
+
+static void wait_done(void)
+{
+	free(F.wbuf);
+	F.wbuf = NULL;
+	F.wchan = -1;
+	F.wtake = false;
+}
+
+/*
+ * A receive on channel a % 3 begins to wait (polling) with a buffer of
+ * fuzz_rooms[(a >> 3) & 3] bytes (a & 4: from any channel, no buffer): it
+ * tells the device as the core does (udp_pull_ready), which gives the
+ * buffer to the offer due next (GRANT) when nothing is there to take.
+ */
+static void wait_begin(uint8_t a)
+{
+	int c = (a & 3) % FUZZ_NCHAN;
+	const struct udp_chan *uc = uchan(c);
+	struct mchan *m = &F.m[c];
+	bool grant;
+
+	F.wroom = fuzz_rooms[(a >> 3) & 3];
+	F.wbuf = (a & 4) ? NULL : malloc(F.wroom); /* its exact size: ASan sees a write past it */
+	CHECK((a & 4) || F.wbuf, "out of memory");
+	F.wchan = c;
+	grant = F.wbuf && F.wroom >= UDP_PULL_MIN && m->bstate == MB_NONE && !bulk_busy() &&
+		udp_seen(uc) && !uc->err && F.ep->hdr->rx_head == F.ep->rx_tail && F.ep->nheld == 0;
+	CHECK(udp_pull_ready(F.ep, F.chan[c], F.wbuf, F.wroom) == 0, "pull_ready");
+	CHECK(grant == (uc->bulk.state == UDP_BULK_PRIMED), "chan %d: a GRANT %s", c,
+	      grant ? "not given" : "given");
+	if (!grant)
+		return;
+	m->bstate = MB_PRIMED;
+	m->blen = (uint32_t)F.wroom;
+	m->seq0 = m->nxt + 1;
+}
+
+/* The sequence number an offer's descriptor names. */
+static uint32_t desc_seq(const struct mframe *o)
+{
+	struct clcp__pull d;
+
+	memcpy(&d, o->data, sizeof(d));
+	return d.seq;
+}
+
+/*
+ * After an offer it declines, a receive takes the frames that follow as the
+ * message without waiting: none of them an offer, up to a last frame or
+ * the next message's first.
+ */
+static bool frames_follow(int c)
+{
+	for (uint32_t i = 1; i < F.m[c].qlen; i++) {
+		const struct mframe *f = qfront(c, i);
+
+		if (f->flags & CLCP_QF_PULL)
+			return false;
+		if ((f->flags & CLCP_QF_LAST) || (i > 1 && (f->flags & CLCP_QF_FIRST)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The offer at the head of the waiting receive's channel, which took its
+ * buffer, can be taken without a wait: one that begins no message, a bad
+ * one, on a failed channel, all in, or declined (or not the one the buffer
+ * went to) with its frames in.
+ */
+static bool take_now(int c)
+{
+	const struct mframe *o = qfront(c, 0);
+	bool match;
+
+	CHECK(o && (o->flags & CLCP_QF_PULL), "chan %d: the offer that took the buffer is gone", c);
+	if (!(o->flags & CLCP_QF_FIRST) || !offer_ok(o) || uchan(c)->err)
+		return true;
+	match = desc_seq(o) + 1 == F.m[c].seq0;
+	if (match && F.m[c].bstate == MB_DONE)
+		return true;
+	return !(match && F.m[c].bstate == MB_WAIT) && frames_follow(c);
+}
+
+/*
+ * The receive takes the offer that took its buffer (clcp_poll_rx_msg, as
+ * the core's receive goes on to). At its end the device lets the buffer
+ * go: taken, or the channel resets (an offer it could not take there).
+ */
+static void take_run(int c)
+{
+	struct mchan *m = &F.m[c];
+	const struct mframe *o = qfront(c, 0);
+	bool first = o->flags & CLCP_QF_FIRST, ok = first && offer_ok(o);
+	bool match = ok && desc_seq(o) + 1 == m->seq0;
+	int chan = F.chan[c], err = uchan(c)->err;
+	enum mbulk st = m->bstate;
+	ssize_t n;
+
+	late_wake();
+	n = clcp_poll_rx_msg(F.ep, &chan, F.wbuf, F.wroom, 0);
+	sync_all();
+	m->bstate = MB_NONE;
+	if (!first) { /* no message begins there: it stays (clcp_rcv_frame declines it) */
+		CHECK(n == -EPROTO, "chan %d: an offer that begins no message taken: %zd", c, n);
+	} else if (qpop(c), !ok) {
+		CHECK(n == -EPROTO, "chan %d: a bad offer taken: %zd", c, n);
+	} else if (err) {
+		CHECK(n == err, "chan %d: an offer on a failed channel taken: %zd", c, n);
+	} else if (match && st == MB_DONE) {
+		CHECK(n == (ssize_t)m->blen, "chan %d: an offer of %u bytes taken: %zd", c, m->blen, n);
+	} else {
+		F.rbuf = F.wbuf;
+		msg_result(c, n, F.wroom);
+		F.rbuf = F.msg;
+	}
+	/* Not taken there, the receive's end resets the channel (unprime: owed twice). */
+	CHECK((match && !err) == !uchan(c)->err, "chan %d: reset or not after %zd", c, n);
+	CHECK(uchan(c)->bulk.state == UDP_BULK_NONE && !UDPE(F.ep)->bulk_uc,
+	      "chan %d: the receive returned, its buffer is still the device's", c);
+	wait_done(); /* freed: a write into it now is ASan's */
+}
+
+/*
+ * The waiting receive's take, when it need not wait; force: its channel
+ * fails first (as when its peer is found dead), so it need not.
+ */
+static void take_try(bool force)
+{
+	int c = F.wchan;
+
+	if (!F.wtake)
+		return;
+	if (force) {
+		pthread_mutex_lock(&F.u->lock);
+		if (!uchan(c)->err)
+			uchan(c)->err = -ECONNRESET;
+		pthread_mutex_unlock(&F.u->lock);
+	}
+	if (take_now(c))
+		take_run(c);
+}
+
+/*
+ * The waiting receive's wait ends: it takes its READY back as the core
+ * does (udp_pull_ready with no room), which says whether an offer took its
+ * buffer meanwhile; then it takes that offer.
+ */
+static void wait_end(void)
+{
+	int c = F.wchan;
+	enum mbulk st;
+	bool owed;
+
+	if (c < 0 || F.wtake)
+		return;
+	st = F.m[c].bstate;
+	owed = st == MB_WAIT || st == MB_DONE || st == MB_DECLINED;
+	CHECK(udp_pull_ready(F.ep, F.chan[c], NULL, 0) == owed, "chan %d: owed is not %d", c,
+	      owed);
+	if (st == MB_PRIMED)
+		F.m[c].bstate = MB_NONE;
+	if (!owed)
+		return wait_done();
+	F.wtake = true;
+	take_try(false);
+}
+
+/* FOP_WAIT: a & 0x80 ends the wait, else one begins (the one before ends first). */
+static void op_wait(uint8_t a)
+{
+	wait_end();
+	if (!(a & 0x80) && !F.wtake)
+		wait_begin(a);
+}
+
+/* Before a call of the user's: a receive that waits ends; false while it waits for its take. */
+static bool user_turn(void)
+{
+	wait_end();
+	return !F.wtake;
 }
 
 /* Armed, then a last frame: the endpoint fd is readable. */
@@ -895,7 +1314,10 @@ static void input_start(uint8_t cfg)
 	clcp_endpt_attr_init(&a);
 	a.rxq_len = 2u << (cfg & 3);
 	a.txq_len = 4;
-	a.mtu = fuzz_mtus[(cfg >> 2) & 3];
+	F.offers = cfg & FUZZ_CFG_OFFERS;
+	/* With offers, the user's calls never run the engine (udp_progress holds back). */
+	clcp_store_relaxed(&F.u->thread_waits, F.offers);
+	a.mtu = F.offers ? UDP_DIRECT_MIN : fuzz_mtus[(cfg >> 2) & 3];
 	a.nchan = 4;
 	CHECK(clcp_alloc_endpt(F.dev, &a, &F.ep) == 0, "alloc_endpt: %s", clcp_errmsg());
 	for (int c = 0; c < FUZZ_NCHAN; c++) {
@@ -905,7 +1327,10 @@ static void input_start(uint8_t cfg)
 	}
 	for (int c = 0; c < FUZZ_NCHAN; c++)
 		model_reset(c);
+	CHECK(F.ep->priv->stride <= 2 * UDP_DIRECT_MIN, "Rx buffers longer than the canary");
 	F.nlent = 0;
+	F.wchan = -1;
+	F.rbuf = F.msg;
 	F.painted = calloc(F.ep->hdr->nrxbuf, 1);
 	CHECK(F.painted, "out of memory");
 	memset(F.ep->base + F.ep->priv->size, CANARY, tail_len());
@@ -915,8 +1340,15 @@ static void input_start(uint8_t cfg)
 /* Every delivered frame reaches the user; then the endpoint goes. */
 static void input_end(void)
 {
+	wait_end();
+	take_try(true);
 	lent_release();
 	/* A failed channel is reported once (-ECONNRESET); the others' frames still come. */
+	for (int c = 0; F.offers && c < FUZZ_NCHAN; c++) /* channel by channel: offers are met */
+		for (int failed = 0; frame_take(F.chan[c]) || F.met ||
+				     (F.take_rc == -ECONNRESET && ++failed <= 1);)
+			if (F.nlent == LENT_MAX)
+				lent_release();
 	for (int failed = 0; frame_take(CLCP_ANY) ||
 			     (F.take_rc == -ECONNRESET && ++failed <= FUZZ_NCHAN);)
 		if (F.nlent == LENT_MAX)
@@ -942,21 +1374,27 @@ static size_t op_run(const unsigned char *in, size_t n)
 	in++;
 	n--;
 	switch (op) {
-	case FOP_DGRAM:
 	case FOP_DGRAM2:
+		if (F.offers) {
+			if (n && user_turn())
+				op_wait(in[0]);
+			return 1 + (n > 0);
+		}
+		/* fall through */
+	case FOP_DGRAM:
 		return 1 + op_dgram(in, n);
 	case FOP_CHAN:
-		if (n)
+		if (n && user_turn())
 			op_chan(in[0]);
 		return 1 + (n > 0);
 	case FOP_RAW:
 		return 1 + op_raw(in, n);
 	case FOP_MSG:
-		if (n)
+		if (n && user_turn())
 			op_msg(in[0]);
 		return 1 + (n > 0);
 	case FOP_FRAME:
-		if (n)
+		if (n && user_turn())
 			op_frame(in[0]);
 		return 1 + (n > 0);
 	case FOP_TICK:
@@ -964,7 +1402,7 @@ static size_t op_run(const unsigned char *in, size_t n)
 			op_tick(in[0]);
 		return 1 + (n > 0);
 	default:
-		if (n >= 2)
+		if (n >= 2 && user_turn())
 			op_send(in[0], in[1]);
 		return 1 + (n < 2 ? n : 2);
 	}
@@ -980,6 +1418,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 	input_start(in[0]);
 	for (used = 1; used < n;) {
 		used += op_run(in + used, n - used);
+		take_try(false);
 		paint_check();
 		paint();
 		wake_check();
