@@ -29,8 +29,8 @@ struct clcp__buf_room {
 struct clcp__pull {
 	uint64_t addr; /* the message, in the sender's address space */
 	uint64_t len;
-	uint32_t seq; /* the backend's: tells the answer to this offer apart */
-	uint32_t pad;
+	uint32_t seq; /* the sending backend's: tells the answer to this offer apart */
+	uint32_t frame_seq; /* the receiving core's: the offer frame's own (its Rx entry's seq) */
 };
 
 /*
@@ -139,6 +139,7 @@ struct clcp_dev {
 struct clcp__held {
 	uint32_t len;
 	uint32_t msg_len;
+	uint32_t seq; /* the frame's sequence number within its channel */
 	int32_t next; /* next held frame of the same channel, or -1 */
 	uint16_t chan;
 	uint8_t flags;

@@ -114,6 +114,7 @@ static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
 	h = &p->held[idx];
 	h->len = e->len;
 	h->msg_len = e->msg_len;
+	h->seq = e->seq;
 	h->chan = e->chan;
 	h->flags = e->flags;
 	h->next = -1;
@@ -657,6 +658,7 @@ static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *b
 
 	if (len == sizeof(d))
 		memcpy(&d, frame_data(ep, (uint32_t)idx), sizeof(d));
+	d.frame_seq = h->seq; /* the wire's, not what the sender wrote */
 	frame_free(ep, (uint32_t)idx);
 	if (len != sizeof(d) || d.len != msg_len || msg_len < CLCP_MTU_MIN)
 		return clcp__err(EPROTO, "channel %d: a bad offer of a message to copy", chan);

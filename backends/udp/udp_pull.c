@@ -395,6 +395,7 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 	struct udp_dev *u = UDP(ep->priv->dev);
 	struct udp_chan *uc = &UDPE(ep)->chans[chan];
 	struct udp_bulk *b = &uc->bulk;
+	uint32_t seq = d->frame_seq; /* its frame's, as it came: not what the sender wrote */
 	int rc = 1;
 
 	pthread_mutex_lock(&u->lock);
@@ -403,18 +404,18 @@ int udp_pull_take(struct clcp_endpt *ep, int chan, const struct clcp__pull *d, v
 	if (uc->err) {
 		rc = uc->err;
 	} else if (b->state != UDP_BULK_NONE && b->state != UDP_BULK_FRAMES &&
-		   b->seq0 == d->seq + 1) {
+		   b->seq0 == seq + 1) {
 		rc = b->buf == buf ? bulk_wait(u, ep, uc, spin) : -EPROTO;
-	} else if (!buf || nonblock || uc->rcv_nxt != d->seq + 1 || UDPE(ep)->bulk_uc) {
-		answer(u, uc, d->seq, UDP_ANSWER_DECLINE);
+	} else if (!buf || nonblock || uc->rcv_nxt != seq + 1 || UDPE(ep)->bulk_uc) {
+		answer(u, uc, seq, UDP_ANSWER_DECLINE);
 	} else {
 		b->state = UDP_BULK_WAIT;
 		b->buf = buf;
 		b->len = (uint32_t)len;
 		b->got = 0;
-		b->seq0 = d->seq + 1;
+		b->seq0 = seq + 1;
 		UDPE(ep)->bulk_uc = uc;
-		answer(u, uc, d->seq, UDP_ANSWER_GO);
+		answer(u, uc, seq, UDP_ANSWER_GO);
 		rc = bulk_wait(u, ep, uc, spin);
 	}
 	if (rc == -EPROTO) { /* the offer came for another call's buffer */

@@ -1139,15 +1139,6 @@ static void wait_begin(uint8_t a)
 	m->seq0 = m->nxt + 1;
 }
 
-/* The sequence number an offer's descriptor names. */
-static uint32_t desc_seq(const struct mframe *o)
-{
-	struct clcp__pull d;
-
-	memcpy(&d, o->data, sizeof(d));
-	return d.seq;
-}
-
 /*
  * After an offer it declines, a receive takes the frames that follow as the
  * message without waiting: none of them an offer, up to a last frame or
@@ -1180,7 +1171,7 @@ static bool take_now(int c)
 	CHECK(o && (o->flags & CLCP_QF_PULL), "chan %d: the offer that took the buffer is gone", c);
 	if (!(o->flags & CLCP_QF_FIRST) || !offer_ok(o) || uchan(c)->err)
 		return true;
-	match = desc_seq(o) + 1 == F.m[c].seq0;
+	match = o->seq + 1 == F.m[c].seq0;
 	if (match && F.m[c].bstate == MB_DONE)
 		return true;
 	return !(match && F.m[c].bstate == MB_WAIT) && frames_follow(c);
@@ -1196,7 +1187,7 @@ static void take_run(int c)
 	struct mchan *m = &F.m[c];
 	const struct mframe *o = qfront(c, 0);
 	bool first = o->flags & CLCP_QF_FIRST, ok = first && offer_ok(o);
-	bool match = ok && desc_seq(o) + 1 == m->seq0;
+	bool match = ok && o->seq + 1 == m->seq0;
 	int chan = F.chan[c], err = uchan(c)->err;
 	enum mbulk st = m->bstate;
 	ssize_t n;

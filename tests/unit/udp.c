@@ -1496,10 +1496,13 @@ static void engine_in_bytes(struct engine *e, uint8_t flags, uint32_t seq, uint3
 
 #define OFFER_FRAME 200u /* an offered message of 3 frames */
 
-/* Offer seq 0 of a 600-byte message, then its frames (seqs 1..3) from msg. */
-static void offer_and_frames(struct engine *e, const unsigned char *msg)
+/*
+ * Offer seq 0 of a 600-byte message (its descriptor names seq desc_seq),
+ * then its frames (seqs 1..3) from msg.
+ */
+static void offer_and_frames(struct engine *e, const unsigned char *msg, uint32_t desc_seq)
 {
-	struct clcp__pull d = { 0, 3 * OFFER_FRAME, 0, 0 };
+	struct clcp__pull d = { 0, 3 * OFFER_FRAME, desc_seq, 0 };
 
 	engine_in_bytes(e, CLCP_FF_DATA | CLCP_FF_ACK | CLCP_FF_FIRST | CLCP_FF_LAST, 0,
 			3 * OFFER_FRAME, &d, sizeof(d), UDP_RSVD_OFFER);
@@ -1528,7 +1531,7 @@ Test(udp, frames_of_an_offer_no_receive_took_come_as_frames)
 	offer_msg(m);
 	engine_open_mtu(&e, 8, 65000);
 	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
-	offer_and_frames(&e, m);
+	offer_and_frames(&e, m, 0);
 	cr_assert_eq(e.u->st.rx_bulk_framed, 3);
 	cr_assert_eq(e.u->st.rx_bulk, 0);
 	c = e.chan;
@@ -1580,7 +1583,7 @@ Test(udp, granted_buffer_takes_the_offer_as_it_comes)
 	answer_got(&e, &seq, &what);
 	cr_assert_eq(what, UDP_ANSWER_GRANT);
 	cr_assert_eq(seq, UDP_PULL_MIN, "the room");
-	offer_and_frames(&e, m);
+	offer_and_frames(&e, m, 0);
 	cr_assert_eq(e.u->st.rx_bulk, 3);
 	cr_assert_eq(memcmp(buf, m, sizeof(m)), 0, "in the buffer before the receive took it");
 	cr_assert_eq(udp_pull_ready(e.ep, e.chan, NULL, 0), 1, "the receive must take it");
@@ -1666,6 +1669,32 @@ Test(udp, receive_after_a_withdrawn_offer_takes_the_next_message)
 	cr_assert_eq(clcp_poll_rx_msg(e.ep, &c, buf, UDP_PULL_MIN, 0), 3, "%s", clcp_errmsg());
 	cr_assert_eq(memcmp(buf, "abc", 3), 0);
 	cr_assert_eq(e.u->st.rx_bulk, 0);
+	free(buf);
+	engine_close(&e);
+}
+
+/*
+ * The offer that took a receive's buffer is known by its frame's sequence
+ * number as it came, not by what its descriptor says: the receive takes it.
+ */
+Test(udp, granted_offer_is_known_by_its_frame_not_its_descriptor)
+{
+	unsigned char m[3 * OFFER_FRAME], *buf = calloc(1, UDP_PULL_MIN);
+	struct engine e;
+	int c;
+
+	offer_msg(m);
+	engine_open_mtu(&e, 8, 65000);
+	engine_in(&e, CLCP_FF_ACK | UDP_FF_HELLO, 0, NULL);
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, buf, UDP_PULL_MIN), 0);
+	offer_and_frames(&e, m, 77);
+	cr_assert_eq(e.u->st.rx_bulk, 3);
+	cr_assert_eq(udp_pull_ready(e.ep, e.chan, NULL, 0), 1, "the receive must take it");
+	c = e.chan;
+	cr_assert_eq(clcp_poll_rx_msg(e.ep, &c, buf, UDP_PULL_MIN, CLCP_NONBLOCK),
+		     (ssize_t)sizeof(m), "%s", clcp_errmsg());
+	cr_assert_eq(memcmp(buf, m, sizeof(m)), 0);
+	cr_assert_eq(UDPE(e.ep)->chans[e.chan].err, 0, "no reset");
 	free(buf);
 	engine_close(&e);
 }
