@@ -97,7 +97,7 @@ static struct {
 	unsigned nlent;
 	bool armed, want_wake;	/* clcp_endpt_arm gave 0; a last frame came since */
 	int take_rc;		/* of frame_take's last clcp_rcv_frame */
-	uint32_t met;		/* offers the last receive met (offers_met) */
+	uint32_t met;		/* offers the last receive on one channel met (offers_met) */
 	bool offers;		/* FUZZ_CFG_OFFERS */
 	/* FOP_WAIT: a receive that waits on channel wchan (-1: none) with wbuf (wroom bytes) */
 	int wchan;
@@ -802,6 +802,7 @@ static bool offers_met(int c, uint32_t pend, uint32_t q0, ssize_t n)
 	uint32_t lead = offers_first(c), i;
 	uint32_t taken = pend + (F.m[c].qlen - q0) - core_pending(c); /* with those delivered since */
 
+	F.met = 0;
 	for (i = 0; i < lead && i < taken; i++) {
 		bool ok = offer_ok(qfront(c, 0));
 
@@ -962,7 +963,7 @@ static void op_msg(uint8_t a)
 	if ((a & 0x20) || F.offers)
 		late_wake();
 	if (a & 0x40)
-		return c < 3 && offers_first(c) ? (void)0 : op_peek(chan);
+		return op_peek(chan);
 	if (a & 0x10)
 		n = clcp_poll_rx_msg(F.ep, &chan, F.msg, cap, CLCP_NONBLOCK);
 	else
@@ -996,7 +997,6 @@ static bool frame_take(int chan)
 	q0 = c >= 0 ? F.m[c].qlen : 0;
 	if (F.offers)
 		late_wake();
-	F.met = 0;
 	rc = clcp_rcv_frame(F.ep, chan, &f, CLCP_NONBLOCK);
 	sync_all();
 	F.take_rc = rc;
