@@ -262,6 +262,9 @@ static void send_to_stopped(struct end *a, const struct stopped_rx *r)
 		tu_msleep(1); /* it waits for the message now, and said so */
 	cr_assert_eq(dev_stat(a->dev, "rx_ready"), 1);
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	/* It stops some time after kill returns, and could take the frames meanwhile: wait. */
+	cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
+	cr_assert(WIFSTOPPED(st), "receiver: %s", tu_status_str(st));
 	cr_assert_eq(clcp_snd_message(a->ep, a->chan, m, MSG, 0), (ssize_t)MSG, "%s",
 		     clcp_errmsg());
 	cr_assert_eq(kill(pid, SIGCONT), 0);
