@@ -1157,24 +1157,41 @@ static bool frames_follow(int c)
 	return false;
 }
 
-/*
- * The offer at the head of the waiting receive's channel, which took its
- * buffer, can be taken without a wait: one that begins no message, a bad
- * one, on a failed channel, all in, or declined (or not the one the buffer
- * went to) with its frames in.
- */
-static bool take_now(int c)
+/* What the receive meets in the offer that took its buffer, at its channel's head. */
+enum take_kind {
+	TK_NO_MESSAGE, /* it begins no message: -EPROTO, and it stays */
+	TK_BAD,	       /* its descriptor is not one: -EPROTO */
+	TK_FAILED,     /* its channel failed: the channel's error */
+	TK_DONE,       /* all of it is in the buffer: taken */
+	TK_COMING,     /* its frames still come into the buffer: the take would wait */
+	TK_WITHDRAWN,  /* withdrawn: its frames follow as a message */
+	TK_NOT_ITS,    /* not the offer the buffer went to: declined, its frames follow */
+};
+
+static enum take_kind take_kind(int c)
 {
 	const struct mframe *o = qfront(c, 0);
-	bool match;
 
 	CHECK(o && (o->flags & CLCP_QF_PULL), "chan %d: the offer that took the buffer is gone", c);
-	if (!(o->flags & CLCP_QF_FIRST) || !offer_ok(o) || uchan(c)->err)
-		return true;
-	match = o->seq + 1 == F.m[c].seq0;
-	if (match && F.m[c].bstate == MB_DONE)
-		return true;
-	return !(match && F.m[c].bstate == MB_WAIT) && frames_follow(c);
+	if (!(o->flags & CLCP_QF_FIRST))
+		return TK_NO_MESSAGE;
+	if (!offer_ok(o))
+		return TK_BAD;
+	if (uchan(c)->err)
+		return TK_FAILED;
+	if (o->seq + 1 != F.m[c].seq0)
+		return TK_NOT_ITS;
+	return F.m[c].bstate == MB_DONE ? TK_DONE
+	       : F.m[c].bstate == MB_WAIT ? TK_COMING
+					   : TK_WITHDRAWN;
+}
+
+/* The offer that took the waiting receive's buffer can be taken without a wait. */
+static bool take_now(int c)
+{
+	enum take_kind k = take_kind(c);
+
+	return k != TK_COMING && ((k != TK_WITHDRAWN && k != TK_NOT_ITS) || frames_follow(c));
 }
 
 /*
@@ -1185,24 +1202,21 @@ static bool take_now(int c)
 static void take_run(int c)
 {
 	struct mchan *m = &F.m[c];
-	const struct mframe *o = qfront(c, 0);
-	bool first = o->flags & CLCP_QF_FIRST, ok = first && offer_ok(o);
-	bool match = ok && o->seq + 1 == m->seq0;
+	enum take_kind k = take_kind(c);
 	int chan = F.chan[c], err = uchan(c)->err;
-	enum mbulk st = m->bstate;
 	ssize_t n;
 
 	late_wake();
 	n = clcp_poll_rx_msg(F.ep, &chan, F.wbuf, F.wroom, 0);
 	sync_all();
 	m->bstate = MB_NONE;
-	if (!first) { /* no message begins there: it stays (clcp_rcv_frame declines it) */
-		CHECK(n == -EPROTO, "chan %d: an offer that begins no message taken: %zd", c, n);
-	} else if (qpop(c), !ok) {
-		CHECK(n == -EPROTO, "chan %d: a bad offer taken: %zd", c, n);
-	} else if (err) {
+	if (k != TK_NO_MESSAGE) /* else it stays (clcp_rcv_frame declines it) */
+		qpop(c);
+	if (k == TK_NO_MESSAGE || k == TK_BAD) {
+		CHECK(n == -EPROTO, "chan %d: an offer that is not one taken: %zd", c, n);
+	} else if (k == TK_FAILED) {
 		CHECK(n == err, "chan %d: an offer on a failed channel taken: %zd", c, n);
-	} else if (match && st == MB_DONE) {
+	} else if (k == TK_DONE) {
 		CHECK(n == (ssize_t)m->blen, "chan %d: an offer of %u bytes taken: %zd", c, m->blen, n);
 	} else {
 		F.rbuf = F.wbuf;
@@ -1210,7 +1224,8 @@ static void take_run(int c)
 		F.rbuf = F.msg;
 	}
 	/* Not taken there, the receive's end resets the channel (unprime: owed twice). */
-	CHECK((match && !err) == !uchan(c)->err, "chan %d: reset or not after %zd", c, n);
+	CHECK((k == TK_DONE || k == TK_WITHDRAWN) == !uchan(c)->err,
+	      "chan %d: reset or not after %zd", c, n);
 	CHECK(uchan(c)->bulk.state == UDP_BULK_NONE && !UDPE(F.ep)->bulk_uc,
 	      "chan %d: the receive returned, its buffer is still the device's", c);
 	wait_done(); /* freed: a write into it now is ASan's */
