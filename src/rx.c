@@ -503,8 +503,12 @@ struct rx_wait_ctx {
 	int spill_for;	 /* a message of this channel is begun: starving, spill (-1: no) */
 };
 
+/*
+ * deadline: the receive call's, shared by its waits (0: set by the first
+ * one from attr.timeout_ms); NULL: the wait is not timed.
+ */
 static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
-			  int flags, bool spin, bool timed)
+			  int flags, bool spin, uint64_t *deadline)
 {
 	const struct clcp_endpt_attr *a = &ep->priv->attr;
 
@@ -515,7 +519,9 @@ static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
 	w->spin = spin;
 	w->check_ms = a->peer_check_ms;
 	clcp__spin_begin(&ep->priv->spin);
-	w->deadline = timed ? clcp__deadline(a->timeout_ms) : UINT64_MAX;
+	if (deadline && !*deadline)
+		*deadline = clcp__deadline(a->timeout_ms);
+	w->deadline = deadline ? *deadline : UINT64_MAX;
 	if (ep->priv->next_check == 0)
 		ep->priv->next_check = clcp__now_ms() + (uint64_t)w->check_ms;
 }
@@ -572,13 +578,13 @@ static bool other_next(struct clcp_endpt *ep, int c)
 
 /* Waits until *chan (or some channel, for CLCP_ANY) has a parked frame. */
 static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
-		       enum head_need need)
+		       enum head_need need, uint64_t *deadline)
 {
 	bool whole = need == HEAD_WHOLE || (need == HEAD_MESSAGE && (flags & CLCP_NONBLOCK));
 	struct rx_wait_ctx w;
 	int rc, c;
 
-	wait_ctx_init(ep, &w, flags, spin, true);
+	wait_ctx_init(ep, &w, flags, spin, deadline);
 	for (;;) {
 		c = *chan == CLCP_ANY ? pick_parked(ep, need, whole) : *chan;
 		if (c >= 0 && ep->priv->chq[c].head >= 0 && (!whole || head_whole(ep, c))) {
@@ -686,7 +692,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	bool last, begun = false, overflow = false;
 	int32_t idx;
 
-	wait_ctx_init(ep, &w, 0, spin, false);
+	wait_ctx_init(ep, &w, 0, spin, NULL);
 	msg_len = ep->priv->held[ep->priv->chq[chan].head].msg_len;
 	do {
 		idx = next_frame(ep, chan, &w);
@@ -736,14 +742,14 @@ static int rx_args_check(struct clcp_endpt *ep, const int *chan)
 
 /* Waits for a message to begin on *chan (need: HEAD_FIRST or HEAD_MESSAGE); its length. */
 static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
-			enum head_need need, uint32_t *msg_len)
+			enum head_need need, uint32_t *msg_len, uint64_t *deadline)
 {
 	struct clcp__held *h;
 	int rc;
 
 	rc = rx_args_check(ep, chan);
 	if (rc == 0)
-		rc = wait_parked(ep, chan, flags, spin, need);
+		rc = wait_parked(ep, chan, flags, spin, need, deadline);
 	if (rc < 0)
 		return rc;
 	h = &ep->priv->held[ep->priv->chq[*chan].head];
@@ -826,9 +832,10 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
  * is taken (or until no Rx buffer is left for its rest: then it is taken
  * as it comes), so that one too long for cap stays queued (-EMSGSIZE).
  */
-static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, size_t cap)
+static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, size_t cap,
+		      uint64_t *deadline)
 {
-	int rc = wait_parked(ep, chan, flags, spin, HEAD_WHOLE);
+	int rc = wait_parked(ep, chan, flags, spin, HEAD_WHOLE, deadline);
 	uint32_t n;
 	size_t len;
 
@@ -843,18 +850,18 @@ static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, si
 
 /* The message that begins next on *chan (or any channel) into buf, once it may be taken. */
 static ssize_t rx_head_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
-			   int spin)
+			   int spin, uint64_t *deadline)
 {
 	uint32_t msg_len = 0;
 	int c = *chan, rc;
 
-	rc = message_head(ep, &c, flags, spin, HEAD_MESSAGE, &msg_len);
+	rc = message_head(ep, &c, flags, spin, HEAD_MESSAGE, &msg_len, deadline);
 	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
 		*chan = c;
 	if (rc < 0)
 		return rc;
 	if (msg_len == CLCP_MSG_LEN_UNKNOWN)
-		rc = frames_fit(ep, &c, flags, spin, cap);
+		rc = frames_fit(ep, &c, flags, spin, cap, deadline);
 	if (rc < 0)
 		return rc;
 	if (msg_len != CLCP_MSG_LEN_UNKNOWN && msg_len > cap)
@@ -864,9 +871,11 @@ static ssize_t rx_head_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t c
 	return copy_message(ep, c, buf, cap, spin, flags & CLCP_NONBLOCK);
 }
 
+/* attr.timeout_ms bounds the whole call: the waits before and after a decline share it. */
 static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
 		      int spin)
 {
+	uint64_t deadline = 0;
 	ssize_t n;
 
 	if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
@@ -876,7 +885,7 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 			return n;
 	}
 	for (int want = *chan;; *chan = want) {
-		n = rx_head_msg(ep, chan, buf, cap, flags, spin);
+		n = rx_head_msg(ep, chan, buf, cap, flags, spin, &deadline);
 		if (n != RX_DECLINED)
 			return n;
 	}
@@ -937,13 +946,14 @@ ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf, size_t cap,
 
 ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 {
+	uint64_t deadline = 0;
 	uint32_t msg_len = 0;
 	int c, rc;
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	c = *chan;
-	rc = message_head(ep, &c, flags, false, HEAD_FIRST, &msg_len);
+	rc = message_head(ep, &c, flags, false, HEAD_FIRST, &msg_len, &deadline);
 	if (rc < 0)
 		return rc;
 	*chan = c;
@@ -955,6 +965,7 @@ ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 {
 	struct clcp__held *h;
+	uint64_t deadline = 0;
 	int c = chan, rc;
 	int32_t idx;
 
@@ -964,7 +975,7 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 	if (!f)
 		return clcp__err(EINVAL, "frame pointer is NULL");
 	for (;;) {
-		rc = wait_parked(ep, &c, flags, false, HEAD_FRAME);
+		rc = wait_parked(ep, &c, flags, false, HEAD_FRAME, &deadline);
 		if (rc < 0)
 			return rc;
 		idx = unpark(ep, c);

@@ -260,6 +260,72 @@ CONF_TEST(badargs, receive_timeout, conf_params_backends)
 	conf_pair_close(&pr);
 }
 
+/*
+ * Child: on 'S' waits FIRST_LATE_MS and sends the first frame of a message
+ * of two; on 'L' its last frame; then waits to quit.
+ */
+#define FIRST_LATE_MS (3 * TIMEOUT_MS / 4)
+
+static int first_frame_late(void *arg)
+{
+	const struct conf_param *p = arg;
+	struct conf_end e;
+	int rc;
+
+	rc = conf_open(p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
+	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'S', 30000) == 0, "no start");
+	usleep(FIRST_LATE_MS * 1000);
+	rc = clcp_send_frame(e.ep, e.chan, "first fr", 8, CLCP_MORE);
+	TU_CK(rc == 8, "first frame: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'L', 30000) == 0, "no last");
+	rc = clcp_send_frame(e.ep, e.chan, "last fra", 8, 0);
+	TU_CK(rc == 8, "last frame: %d %s", rc, clcp_errmsg());
+	TU_CK(tu_expect(tu_child_sock, 'Q', 30000) == 0, "no quit");
+	conf_close(&e);
+	return 0;
+}
+
+/*
+ * attr.timeout_ms bounds the whole receive: a message whose first frame
+ * comes late in the wait, and its last never, times out when the call's
+ * time is up (not a timeout after the first frame); it stays queued.
+ */
+CONF_TEST(badargs, receive_timeout_bounds_the_whole_call, conf_params_modes)
+{
+	struct clcp_endpt_attr attr;
+	struct conf_end e;
+	char buf[32];
+	uint64_t t0, dt;
+	int sock, c = CLCP_ANY;
+	ssize_t n;
+	pid_t pid;
+
+	pid = tu_fork(first_frame_late, (void *)p, &sock);
+	cr_assert_gt(pid, 0);
+	clcp_endpt_attr_init(&attr);
+	attr.timeout_ms = TIMEOUT_MS;
+	conf_open_ok(p, NODE_A, &attr, PORT_A, NODE_B, PORT_B, &e);
+	cr_assert_eq(tu_put(sock, 'S'), 0);
+	t0 = tu_now_ms();
+	conf_assert_rc(p, conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), 0), -ETIMEDOUT,
+		       "receive of a message not whole");
+	dt = tu_now_ms() - t0;
+	cr_assert_lt(dt, TIMEOUT_MS + FIRST_LATE_MS / 2, "timed out after %llu ms, timeout %d",
+		     (unsigned long long)dt, TIMEOUT_MS);
+	cr_assert_eq(tu_put(sock, 'L'), 0);
+	do {
+		c = CLCP_ANY;
+		n = conf_recv(p->mode, e.ep, &c, buf, sizeof(buf), 0);
+	} while (n == -ETIMEDOUT && tu_now_ms() - t0 < LATE_MS);
+	conf_assert_rc(p, n, 16, "the message, once whole");
+	cr_assert_eq(memcmp(buf, "first frlast fra", 16), 0, "message %.16s", buf);
+	cr_assert_eq(tu_put(sock, 'Q'), 0);
+	conf_child_ok(pid, "sender");
+	conf_close(&e);
+	close(sock);
+}
+
 CONF_TEST(badargs, unbound_peer_port_is_refused, conf_params_modes)
 {
 	struct clcp_endpt_attr attr;

@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define REAL_SHM "/dev/shm"
@@ -70,8 +71,9 @@ static void expect_clean(const char *when)
 	char names[512];
 	int live, n = tu_shm_leftovers(REAL_SHM, &live);
 
-	if (live > 0)
-		cr_log_warn("%d file(s) in %s belong to live processes", live, REAL_SHM);
+	if (live > 0) /* said, not counted: Criterion's warnings fail the run */
+		fprintf(stderr, "final: %d file(s) in %s belong to live processes\n", live,
+			REAL_SHM);
 	tu_shm_list(REAL_SHM, names, sizeof(names));
 	cr_assert_eq(n, 0, "%d clcp-%u-* file(s) in %s %s: %s", n, (unsigned)getuid(), REAL_SHM,
 		     when, names);
