@@ -100,8 +100,9 @@ struct clcp_backend_ops {
 	 * follow), or an error; nonblock (a CLCP_NONBLOCK receive): it may
 	 * decline rather than wait for the message to cross a network.
 	 * pull_ready tells the backend that a polling receive waits for a
-	 * message on chan with a buffer of cap bytes (0: no longer): a sender
-	 * may then offer shorter messages too (the backend bounds its wait).
+	 * message on chan (CLCP_ANY: on any of several channels) with a
+	 * buffer of cap bytes (0: no longer): a sender may then offer shorter
+	 * messages too (the backend bounds its wait).
 	 * With buf (a receive on chan alone) the backend may have the next
 	 * message on chan, if offered, written into buf at once; a
 	 * pull_ready(0) that returns 1 says that one came (it is in the Rx
@@ -196,7 +197,8 @@ struct clcp__endpt_priv {
 	uint64_t tx_spins, tx_sleeps; /* interrupt group: waits for Rx space that spun, slept */
 	uint64_t rx_spills; /* parked frames moved to the spill for a begun message (rx.c) */
 	uint64_t tx_pulled, tx_declined, rx_pulled; /* long messages offered to be copied */
-	int ready_chan1; /* the channel a receive told pull_ready it waits on, + 1; 0: none */
+	bool ready_told; /* a receive told pull_ready it waits on ready_chan (or CLCP_ANY) */
+	int ready_chan;
 };
 
 /*

@@ -239,10 +239,10 @@ static void block_wait(struct clcp_endpt *ep, int ms)
  */
 static bool pull_unready(struct clcp_endpt *ep)
 {
-	int c1 = ep->priv->ready_chan1;
+	bool told = ep->priv->ready_told;
 
-	ep->priv->ready_chan1 = 0;
-	return c1 && ep->priv->dev->ops->pull_ready(ep, c1 - 1, NULL, 0) > 0;
+	ep->priv->ready_told = false;
+	return told && ep->priv->dev->ops->pull_ready(ep, ep->priv->ready_chan, NULL, 0) > 0;
 }
 
 /*
@@ -891,49 +891,61 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 	}
 }
 
-/* The channel a receive on chan waits on: chan, or for CLCP_ANY the only one open; else -1. */
-static int waited_chan(struct clcp_endpt *ep, int chan)
+/*
+ * The channel a receive on chan waits on (*waited): chan, or for CLCP_ANY
+ * the only one open, or CLCP_ANY when several are. False: none.
+ */
+static bool waited_chan(struct clcp_endpt *ep, int chan, int *waited)
 {
 	int one = -1;
 
-	if (chan != CLCP_ANY)
-		return clcp__chan_check(ep, chan) == 0 ? chan : -1;
+	if (chan != CLCP_ANY) {
+		*waited = chan;
+		return clcp__chan_check(ep, chan) == 0;
+	}
 	for (uint32_t c = 0; c < ep->nchan; c++) {
 		if (ep->chans[c].state != CLCP_CHAN_ACTIVE)
 			continue;
-		if (one >= 0)
-			return -1;
+		if (one >= 0) {
+			*waited = CLCP_ANY;
+			return true;
+		}
 		one = (int)c;
 	}
-	return one;
+	*waited = one;
+	return one >= 0;
 }
 
 /*
- * A receive for one channel (or CLCP_ANY with one channel open) into a
- * buffer of 64 KiB or more says it waits (pull_ready) while it spins,
- * polling or within an adaptive budget: the sender may then offer a
- * message its Rx queue would hold (docs/api.md, "Long messages"). A
- * receive that blocks takes it back first (pull_unready). A receive for
- * one channel gives its buffer too: an offered message that the backend
- * began to write there as the receive's time ran out is taken all the same.
+ * A receive into a buffer of 64 KiB or more says it waits (pull_ready)
+ * while it spins, polling or within an adaptive budget: the sender may
+ * then offer a message its Rx queue would hold (docs/api.md, "Long
+ * messages"). It waits on its channel, or from CLCP_ANY on the only one
+ * open, or on any of several (the backend decides whether their senders
+ * hear of it). A receive that blocks takes it back first (pull_unready).
+ * A receive for one channel gives its buffer too: an offered message that
+ * the backend began to write there as the receive's time ran out is taken
+ * all the same.
  */
 ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 		     int flags, int spin)
 {
+	bool told = false;
 	ssize_t n;
-	int c = -1;
+	int c;
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	if (!(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN &&
 	    clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns))
-		c = waited_chan(ep, *chan);
-	if (c >= 0) {
+		told = waited_chan(ep, *chan, &c);
+	if (told) {
 		ep->priv->dev->ops->pull_ready(ep, c, *chan == CLCP_ANY ? NULL : buf, cap);
-		ep->priv->ready_chan1 = c + 1;
+		ep->priv->ready_told = true;
+		ep->priv->ready_chan = c;
 	}
 	n = rx_msg(ep, chan, buf, cap, flags, spin);
-	if (c >= 0)
+	if (told)
 		pull_unready(ep);
 	return n;
 }

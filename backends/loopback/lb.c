@@ -232,7 +232,7 @@ static int lb_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 	rc = slot_take(dev, le);
 	if (rc == 0) {
 		lb_ep_path(LB(dev), path, sizeof(path), dev->node, le->idx, getpid(), le->gen);
-		le->map_size = LB_FILE_SIZE(size, ep->priv->attr.nchan);
+		le->map_size = LB_FILE_SIZE(size, LB_PULL_SLOTS(ep->priv->attr.nchan));
 		rc = lb_file_create(path, le->map_size, &map);
 		if (rc < 0)
 			slot_give(dev, le);
@@ -240,7 +240,7 @@ static int lb_endpt_alloc(struct clcp_endpt *ep, uint32_t size)
 	if (rc == 0) {
 		ep->base = map;
 		le->pulls = (struct lb_pull_slot *)((unsigned char *)map + LB_PULLS_OFF(size));
-		for (uint32_t c = 0; c < ep->priv->attr.nchan; c++)
+		for (size_t c = 0; c < LB_PULL_SLOTS(ep->priv->attr.nchan); c++)
 			le->pulls[c].layout = LB_PULL_LAYOUT; /* before any port is bound */
 		rc = wake_sock_open(ep);
 		if (rc < 0) {
@@ -483,6 +483,18 @@ static struct lb_pull_slot *pull_slot_of(const struct lb_remote *r,
 	return clcp_load_relaxed(&s->layout) == LB_PULL_LAYOUT ? s : NULL;
 }
 
+/* The ready word of the peer's receives from any channel, if its file has one. */
+static const uint32_t *any_ready_of(const struct lb_remote *r, const struct clcp_endpt_hdr *h)
+{
+	uint32_t size = clcp_load_relaxed(&h->size), nchan = clcp_load_relaxed(&h->nchan);
+	struct lb_pull_slot *s;
+
+	if (r->size < LB_FILE_SIZE(size, LB_PULL_SLOTS(nchan)))
+		return NULL;
+	s = (struct lb_pull_slot *)(r->base + LB_PULLS_OFF(size)) + nchan;
+	return clcp_load_relaxed(&s->layout) == LB_PULL_LAYOUT ? &s->ready : NULL;
+}
+
 /* Takes r as the channel's peer and keeps what every frame needs of it. */
 static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_node *n,
 			  uint16_t peer_port, uint64_t w)
@@ -505,6 +517,7 @@ static void chan_resolved(struct lb_chan *lc, struct lb_remote *r, struct lb_nod
 	lc->seen = true;
 	lc->pull_refused = false;
 	lc->pull_slot = pull_slot_of(r, h, lc->peer_chan);
+	lc->any_ready = lc->pull_slot ? any_ready_of(r, h) : NULL;
 }
 
 static int resolve_locked(struct clcp_endpt *ep, int chan)
@@ -818,33 +831,39 @@ static int lb_tx_wait(struct clcp_endpt *ep, int chan, int ms, bool spin)
 	return 0;
 }
 
+/* The peer polls for a message of len bytes or more: on this channel, or on any. */
+static bool peer_ready(const struct lb_chan *lc, size_t len)
+{
+	return clcp_load_relaxed(&lc->pull_slot->ready) >= len ||
+	       (lc->any_ready && clcp_load_relaxed(lc->any_ready) >= len);
+}
+
 /*
  * The receiver waits for a message of len bytes, or starts to within
  * LB_PULL_GRACE_NS: in a ping-pong the answer is sent while its receiver
- * returns from the send it made. Waits in vain back off (b). A nonblocking
- * send does not wait.
+ * returns from the send it made. Waits in vain back off (lc->graced). A
+ * nonblocking send does not wait.
  */
-static bool ready_soon(struct lb_dev *dev, struct lb_pull_slot *s, struct clcp__backoff *b,
-		       size_t len, bool nonblock)
+static bool ready_soon(struct lb_dev *dev, struct lb_chan *lc, size_t len, bool nonblock)
 {
 	uint64_t until;
 	bool ready;
 
-	if (clcp_load_relaxed(&s->ready) < len) {
-		if (nonblock || clcp__backoff_skips(b))
+	if (!peer_ready(lc, len)) {
+		if (nonblock || clcp__backoff_skips(&lc->graced))
 			return false;
 		until = clcp__now_ns() + LB_PULL_GRACE_NS;
 		do
 			clcp_cpu_relax();
-		while (clcp_load_relaxed(&s->ready) < len && clcp__now_ns() < until);
-		ready = clcp_load_relaxed(&s->ready) >= len;
+		while (!peer_ready(lc, len) && clcp__now_ns() < until);
+		ready = peer_ready(lc, len);
 		clcp_fetch_add(ready ? &dev->pull_graced : &dev->pull_grace_vain, 1u);
 		if (!ready) {
-			clcp__backoff_vain(b);
+			clcp__backoff_vain(&lc->graced);
 			return false;
 		}
 	}
-	clcp__backoff_paid(b);
+	clcp__backoff_paid(&lc->graced);
 	return true;
 }
 
@@ -870,7 +889,7 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 	fits = len <= (size_t)(lc->rmask + 1) * lc->rmtu;
 	/* Frames would not make us wait: offered only to a receiver that waits. */
 	if (fits && (len < LB_PULL_READY_MIN ||
-		     !ready_soon(LB(ep->priv->dev), lc->pull_slot, &lc->graced, len, nonblock) ||
+		     !ready_soon(LB(ep->priv->dev), lc, len, nonblock) ||
 		     clcp__backoff_skips(&lc->withdrawn)))
 		return -ENOSYS;
 	w = clcp_load_acquire(&lc->pull_slot->answer);
@@ -881,15 +900,18 @@ static int lb_pull_offer(struct clcp_endpt *ep, int chan, const void *buf, size_
 }
 
 /*
- * The receiver of chan polls for a message of up to cap bytes (0: no
- * longer). Its peer is resolved now, off the way of an offer's answer.
+ * The receiver of chan (or of any channel: the slot after the channels')
+ * polls for a message of up to cap bytes (0: no longer). The peer of chan
+ * is resolved now, off the way of an offer's answer.
  */
 static int lb_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap)
 {
+	uint32_t slot = chan == CLCP_ANY ? ep->nchan : (uint32_t)chan;
+
 	(void)buf; /* the receive copies from the sender's memory itself */
-	if (cap)
+	if (cap && chan != CLCP_ANY)
 		(void)resolve(ep, chan);
-	clcp_store_relaxed(&LBE(ep)->pulls[chan].ready,
+	clcp_store_relaxed(&LBE(ep)->pulls[slot].ready,
 			   cap > CLCP_MSG_MAX ? (uint32_t)CLCP_MSG_MAX : (uint32_t)cap);
 	return 0;
 }

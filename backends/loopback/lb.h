@@ -157,6 +157,7 @@ struct lb_chan {
 	uint32_t stamp; /* our port's binding (port_stamp): what mark_seen leaves in the peer's rx_seq */
 	bool pull_refused; /* the peer cannot copy from us (permissions) */
 	struct lb_pull_slot *pull_slot; /* in the peer's file; NULL: it has none */
+	const uint32_t *any_ready; /* the peer's ready for receives from any channel; NULL: none */
 	uint64_t pull_port; /* port_word when the pull was offered */
 	uint64_t pull_withdraw_ns; /* the offer is withdrawn if not taken by then; 0: never */
 	struct clcp__backoff withdrawn; /* offers to a waiting receiver not taken in time */
@@ -168,9 +169,11 @@ struct lb_chan {
 
 /*
  * The endpoint's file: the core's layout (size bytes), then at
- * LB_PULLS_OFF(size) a pull slot per channel.
+ * LB_PULLS_OFF(size) a pull slot per channel, then one whose ready a
+ * receive from any channel sets (a file of an older library lacks it).
  */
 #define LB_PULLS_OFF(size) (((size_t)(size) + 63u) & ~(size_t)63u)
+#define LB_PULL_SLOTS(nchan) ((size_t)(nchan) + 1u)
 #define LB_FILE_SIZE(size, nchan) \
 	(LB_PULLS_OFF(size) + (size_t)(nchan) * sizeof(struct lb_pull_slot))
 

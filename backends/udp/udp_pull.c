@@ -169,15 +169,20 @@ static int unprime(struct udp_dev *u, struct clcp_endpt *ep, struct udp_chan *uc
  * A receive waits on chan with cap bytes of room (0: no longer): with
  * nothing delivered that it could take, the peer hears of it (READY), so
  * that its next long message is offered; with buf (a receive on chan
- * alone), a GRANT: the offer's frames may come at once, into buf.
+ * alone), a GRANT: the offer's frames may come at once, into buf. A
+ * receive from any of several channels is not told: a datagram to each
+ * peer at each receive would cost more than it saves.
  */
 int udp_pull_ready(struct clcp_endpt *ep, int chan, void *buf, size_t cap)
 {
 	struct udp_dev *u = UDP(ep->priv->dev);
-	struct udp_chan *uc = &UDPE(ep)->chans[chan];
+	struct udp_chan *uc;
 	uint32_t room = cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
 	bool grant;
 
+	if (chan == CLCP_ANY)
+		return 0;
+	uc = &UDPE(ep)->chans[chan];
 	if (cap == 0)
 		return UDPE(ep)->primed ? unprime(u, ep, uc) : 0;
 	if (cap < UDP_PULL_MIN || u->xsk || ep->mtu < UDP_DIRECT_MIN)

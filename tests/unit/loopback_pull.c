@@ -336,6 +336,24 @@ Test(lbpull, polling_receive_from_any_channel_is_offered_mid_size_messages)
 	run_end_offered(&r, 2);
 }
 
+/*
+ * A polling receive from CLCP_ANY with several channels open waits on all:
+ * a sender on any of them is offered (here the second channel's peer never
+ * comes).
+ */
+Test(lbpull, polling_receive_from_any_of_several_channels_is_offered_mid_size_messages)
+{
+	struct run r = { .args = { .count = 2, .len = MID_LEN, .paced = true }, .from_any = true };
+	int other;
+
+	run_launch(&r, "", &(struct slot_poke){ 0 });
+	other = clcp_alloc_chan(r.rx.ep, RX_PORT + 1, r.args.node, TX_PORT + 1);
+	cr_assert_geq(other, 0, "%s", clcp_errmsg());
+	for (int i = 1; i <= 2; i++)
+		recv_intact(&r, i, true);
+	run_end_offered(&r, 2);
+}
+
 /* Messages 1..count, intact, all by the interrupt call with a spin budget of spin_us. */
 static void recv_spinning(struct run *r, int count, int32_t spin_us)
 {
