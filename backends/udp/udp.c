@@ -156,7 +156,7 @@ static int udp_open(struct clcp_dev *dev, const char *args)
 static const char *const drop_names[UDP_NDROPS] = {
 	"drop_short", "drop_version", "drop_key",   "drop_len", "drop_src",
 	"drop_port",  "drop_seq",     "drop_nobuf", "drop_crc", "drop_early",
-	"drop_stale",
+	"drop_stale", "drop_crc_off",
 };
 
 static const char *const gone_names[UDP_NGONE] = { "gone_rst", "gone_icmp", "gone_silence",
@@ -662,6 +662,14 @@ static int udp_tx_ready(struct clcp_endpt *ep, int chan)
 }
 
 
+/* Why a peer may not be seen though it is there: what the device dropped says so. */
+static const char *unseen_hint(const struct udp_dev *u)
+{
+	return u->st.drops[UDP_DROP_CRC_OFF] ? " (datagrams without a CRC came: a node with crc=0? "
+					       "every node needs the same crc setting)"
+					     : "";
+}
+
 /* Unseen peer for connect_ms: refused. Called with the lock held. */
 static bool connect_expired(struct clcp_endpt *ep, int chan, struct udp_chan *uc, uint64_t now)
 {
@@ -673,9 +681,10 @@ static bool connect_expired(struct clcp_endpt *ep, int chan, struct udp_chan *uc
 		uc->wait_since_ms = now;
 	if (now - uc->wait_since_ms < (uint64_t)ep->priv->attr.connect_ms)
 		return false;
-	ep->chan_err[chan] = clcp__err(ECONNREFUSED, "udp: peer port %u of node %u not bound within %d ms",
+	ep->chan_err[chan] = clcp__err(ECONNREFUSED,
+				       "udp: peer port %u of node %u not bound within %d ms%s",
 				       ep->chans[chan].peer_port, ep->chans[chan].peer_node,
-				       ep->priv->attr.connect_ms);
+				       ep->priv->attr.connect_ms, unseen_hint(UDP(ep->priv->dev)));
 	return true;
 }
 

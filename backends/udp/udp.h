@@ -86,6 +86,7 @@ enum udp_drop {
 	UDP_DROP_CRC,
 	UDP_DROP_EARLY, /* data before the peer channel's incarnation is known */
 	UDP_DROP_STALE, /* a control frame for an earlier channel of ours on its port */
+	UDP_DROP_CRC_OFF, /* a CRC of 0 where one was due: likely a sender with crc=0 */
 	UDP_NDROPS,
 };
 

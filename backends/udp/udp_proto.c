@@ -129,19 +129,24 @@ static uint32_t rxd_crc(const struct udp_rxd *d, size_t len)
 	return len > in_body ? udp_crc32c(crc, d->spill, len - in_body) : crc;
 }
 
-/* The CRC32C at the end of the datagram (n: bytes before it) is right. */
-static bool rxd_crc_ok(const struct udp_rxd *d, size_t n)
+/*
+ * The CRC32C at the end of the datagram (n: bytes before it): 0 right, else
+ * the drop reason (a trailer of 0: the sender has crc=0, most likely).
+ */
+static int rxd_crc_check(const struct udp_rxd *d, size_t n)
 {
 	unsigned char wire[UDP_CRC_LEN];
 
 	rxd_read(d, n - UDP_HDR_LEN, wire, sizeof(wire));
-	return rxd_crc(d, n - UDP_HDR_LEN) == get_be32(wire);
+	if (rxd_crc(d, n - UDP_HDR_LEN) == get_be32(wire))
+		return 0;
+	return get_be32(wire) ? UDP_DROP_CRC + 1 : UDP_DROP_CRC_OFF + 1;
 }
 #else
-static bool rxd_crc_ok(const struct udp_rxd *d, size_t n)
+static int rxd_crc_check(const struct udp_rxd *d, size_t n)
 {
 	(void)d, (void)n;
-	return true;
+	return 0;
 }
 #endif
 
@@ -150,12 +155,14 @@ static int hdr_get(const struct udp_rxd *d, const struct udp_conf *c, struct udp
 {
 	size_t n = d->n;
 	struct clcp_frame_hdr h;
+	int why;
 
 	if (n < UDP_HDR_LEN + UDP_CRC_LEN)
 		return UDP_DROP_SHORT + 1;
 	n -= UDP_CRC_LEN;
-	if (!c->no_crc && !rxd_crc_ok(d, n))
-		return UDP_DROP_CRC + 1;
+	why = c->no_crc ? 0 : rxd_crc_check(d, n);
+	if (why)
+		return why;
 	memcpy(&h, d->hdr, sizeof(h));
 	if (h.version != CLCP_FRAME_VERSION)
 		return UDP_DROP_VERSION + 1;

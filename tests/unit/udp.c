@@ -1192,6 +1192,33 @@ Test(udp, crc_off_both_ends)
 	clcp_close(b);
 }
 
+/*
+ * crc=0 on one end only: the end that checks drops what the other sends
+ * (drop_crc_off, not drop_crc), and its send is refused, saying why.
+ */
+Test(udp, crc_on_one_end_only_is_told)
+{
+	struct clcp_endpt_attr attr;
+	clcp_dev_t *a, *b;
+	clcp_endpt_t *ea, *eb;
+	int cb;
+
+	open_two(2, "&crc=0", "&crc=1", &a, &b);
+	clcp_endpt_attr_init(&attr);
+	attr.connect_ms = 300;
+	cr_assert_eq(clcp_alloc_endpt(a, &attr, &ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(b, &attr, &eb), 0);
+	cr_assert_geq(clcp_alloc_chan(ea, 10, 1, 20), 0);
+	cb = clcp_alloc_chan(eb, 20, 0, 10);
+	cr_assert_geq(cb, 0);
+	cr_assert_eq(clcp_snd_message(eb, cb, "x", 1, 0), -ECONNREFUSED, "%s", clcp_errmsg());
+	cr_assert(strstr(clcp_errmsg(), "crc") != NULL, "%s", clcp_errmsg());
+	cr_assert_gt(dev_stat(b, "drop_crc_off"), 0u);
+	cr_assert_eq(dev_stat(b, "drop_crc"), 0u);
+	clcp_close(a);
+	clcp_close(b);
+}
+
 /* The trailer of node 0's first datagram to node 1, a raw socket on 127.0.0.1:port1. */
 static uint32_t hello_trailer(const char *uri, unsigned port1)
 {
