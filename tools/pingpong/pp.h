@@ -96,6 +96,7 @@ struct opts {
 	const char *csv;
 	int cpu; /* --cpu, -1: none */
 	unsigned nulls, null_run_ms, null_block_ms; /* --null N: paper's null processes */
+	long any; /* --any N: receive from CLCP_ANY, N idle channels more; -1: on the channel */
 };
 
 /* pp_opts.c */
@@ -164,6 +165,7 @@ struct link {
 	enum api api;
 	struct clcp_frame frame; /* lent by the last frame receive */
 	bool lent;
+	bool any; /* receives from CLCP_ANY */
 	uint32_t peer_node;
 };
 
@@ -234,7 +236,7 @@ static inline void link_msg_send(struct link *l, const void *buf, size_t len)
 
 static inline void link_msg_recv(struct link *l, void *buf, size_t cap, size_t want)
 {
-	int chan = l->chan;
+	int chan = l->any ? CLCP_ANY : l->chan;
 	ssize_t n = link_msg_rx(l, &chan, buf, cap);
 
 	if (n != (ssize_t)want || chan != l->chan)

@@ -46,6 +46,8 @@ static void endpt_open(struct link *l, const struct opts *o, long node)
 		fail_clcp("clcp_alloc_endpt", rc);
 }
 
+#define IDLE_PORT 61000 /* --any: the idle channels' peer ports, which nobody binds */
+
 void link_open(struct link *l, const struct opts *o, long node, long port, long peer_node,
 	       long peer_port)
 {
@@ -62,6 +64,14 @@ void link_open(struct link *l, const struct opts *o, long node, long port, long 
 	l->chan = clcp_alloc_chan(l->ep, (uint16_t)port, l->peer_node, (uint16_t)peer_port);
 	if (l->chan < 0)
 		fail_clcp("clcp_alloc_chan", l->chan);
+	l->any = o->any >= 0;
+	for (long i = 0; i < o->any; i++) {
+		int rc = clcp_alloc_chan(l->ep, CLCP_PORT_ANY, l->peer_node,
+					 (uint16_t)(IDLE_PORT + i));
+
+		if (rc < 0)
+			fail_clcp("clcp_alloc_chan (--any)", rc);
+	}
 }
 
 /* The frame size the endpoint really uses. */
@@ -153,11 +163,13 @@ static const void *recv_frame(struct link *l, size_t *len)
 
 	in_call = "clcp_rcv_frame";
 	do
-		rc = clcp_rcv_frame(l->ep, l->chan, &l->frame, flags);
+		rc = clcp_rcv_frame(l->ep, l->any ? CLCP_ANY : l->chan, &l->frame, flags);
 	while (rc == -EAGAIN && l->mode == MODE_POLL);
 	if (rc < 0)
 		fail_clcp("clcp_rcv_frame", rc);
 	l->lent = true;
+	if (l->frame.chan != l->chan)
+		fail("clcp_rcv_frame: a frame of channel %d, expected %d", l->frame.chan, l->chan);
 	if (!(l->frame.flags & CLCP_QF_LAST))
 		fail("clcp_rcv_frame: a frame without the last-frame flag");
 	*len = l->frame.len;
@@ -166,7 +178,7 @@ static const void *recv_frame(struct link *l, size_t *len)
 
 static const void *recv_msg(struct link *l, void *buf, size_t cap, size_t *len)
 {
-	int chan = l->chan;
+	int chan = l->any ? CLCP_ANY : l->chan;
 	ssize_t n;
 
 	in_call = msg_call(l, false);

@@ -66,6 +66,9 @@ static void usage(FILE *f)
 		   "  --null N               run N null processes meanwhile (0): each\n"
 		   "                         runs --null-run-ms of CPU (3), then\n"
 		   "                         blocks --null-block-ms (50), unpinned\n"
+		   "  --any N                receive from CLCP_ANY, each end with N\n"
+		   "                         more channels open, to ports nobody\n"
+		   "                         binds (off: on the channel)\n"
 		   "Two processes (other backends or hosts); the client drives, the\n"
 		   "server needs only the backend, node, port and endpoint options:\n"
 		   "  --role server|client   run one end (the client waits up to\n"
@@ -158,6 +161,7 @@ enum opt_id {
 	OPT_NULL,
 	OPT_NULL_RUN,
 	OPT_NULL_BLOCK,
+	OPT_ANY,
 	OPT_STATS,
 	OPT_HELP,
 };
@@ -191,6 +195,7 @@ static const struct option long_opts[] = {
 	{ "null", required_argument, NULL, OPT_NULL },
 	{ "null-run-ms", required_argument, NULL, OPT_NULL_RUN },
 	{ "null-block-ms", required_argument, NULL, OPT_NULL_BLOCK },
+	{ "any", required_argument, NULL, OPT_ANY },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -217,6 +222,7 @@ static void opts_default(struct opts *o)
 	o->rxq = CLCP_QLEN_DEFAULT;
 	o->txq = CLCP_QLEN_DEFAULT;
 	o->cpu = -1;
+	o->any = -1;
 	o->null_run_ms = 3;
 	o->null_block_ms = 50;
 }
@@ -379,6 +385,9 @@ static void parse_one(struct opts *o, int id, const char *a)
 		break;
 	case OPT_NULL:
 		o->nulls = (unsigned)parse_num(name, a, 0, 1000);
+		break;
+	case OPT_ANY:
+		o->any = (long)parse_num(name, a, 0, 64);
 		break;
 	case OPT_NULL_RUN:
 		o->null_run_ms = (unsigned)parse_num(name, a, 1, 60000);

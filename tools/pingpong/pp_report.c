@@ -279,5 +279,7 @@ void print_header(const struct bench *bn)
 	if (o->nulls)
 		printf("%u null processes meanwhile: %u ms running, %u ms blocked\n", o->nulls,
 		       o->null_run_ms, o->null_block_ms);
+	if (o->any >= 0)
+		printf("receives from CLCP_ANY, %ld idle channels more at each end\n", o->any);
 	fflush(stdout);
 }
