@@ -112,9 +112,10 @@ static int priv_alloc(struct clcp_endpt *ep, const struct clcp_endpt_attr *a, ui
 	/* The NIC's buffers circulate too; as many again for spilled frames. */
 	p->held = calloc(2 * (size_t)nrxbuf, sizeof(*p->held));
 	p->chq = calloc(a->nchan, sizeof(*p->chq));
+	p->parked = calloc((a->nchan + 63) / 64, sizeof(*p->parked));
 	p->tx_midmsg = calloc(a->nchan, 1);
 	ep->chan_err = calloc(a->nchan, sizeof(*ep->chan_err));
-	if (!p->free_bufs || !p->held || !p->chq || !p->tx_midmsg ||
+	if (!p->free_bufs || !p->held || !p->chq || !p->parked || !p->tx_midmsg ||
 	    !ep->chan_err)
 		return -ENOMEM;
 	return 0;
@@ -133,6 +134,7 @@ static void priv_free(struct clcp_endpt *ep)
 	free(p->spill);
 	free(p->spill_free);
 	free(p->chq);
+	free(p->parked);
 	free(p->tx_midmsg);
 	clcp__spin_fini(&p->spin);
 	free(p);
@@ -301,6 +303,7 @@ int clcp_alloc_chan(clcp_endpt_t *ep, uint16_t my_port, uint32_t peer_node,
 	ep->chan_err[c] = 0;
 	p->tx_midmsg[c] = 0;
 	p->chq[c].head = p->chq[c].tail = -1;
+	p->parked[c / 64] &= ~(1ull << (c % 64));
 	p->chq[c].cut = false;
 	rc = p->dev->ops->chan_alloc(ep, (int)c);
 	if (rc < 0)

@@ -95,6 +95,28 @@ static bool entry_sane(struct clcp_endpt *ep, const struct clcp_qentry *e)
 }
 
 /* Moves the frame at the ring's tail to its channel's parked list. */
+/* Chan's queue, empty, begins with frame idx. */
+static void parked_head(struct clcp_endpt *ep, uint32_t chan, int32_t idx)
+{
+	ep->priv->chq[chan].head = idx;
+	ep->priv->parked[chan / 64] |= 1ull << (chan % 64);
+}
+
+/* The first channel from c on whose queue holds frames; -1: none. */
+static int parked_from(const struct clcp_endpt *ep, uint32_t c)
+{
+	const uint64_t *map = ep->priv->parked;
+	uint32_t w = c / 64, words = (ep->nchan + 63) / 64;
+	uint64_t bits;
+
+	if (c >= ep->nchan)
+		return -1;
+	for (bits = map[w] & (~0ull << (c % 64)); !bits; bits = map[w])
+		if (++w == words)
+			return -1;
+	return (int)(w * 64 + (uint32_t)__builtin_ctzll(bits));
+}
+
 static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
 {
 	struct clcp__endpt_priv *p = ep->priv;
@@ -133,7 +155,7 @@ static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
 	if (q->tail >= 0)
 		p->held[q->tail].next = (int32_t)idx;
 	else
-		q->head = (int32_t)idx;
+		parked_head(ep, h->chan, (int32_t)idx);
 	q->tail = (int32_t)idx;
 	ep->nheld++;
 	clcp__rx_refill(ep);
@@ -156,8 +178,10 @@ static int32_t unpark(struct clcp_endpt *ep, int chan)
 	int32_t idx = q->head;
 
 	q->head = ep->priv->held[idx].next;
-	if (q->head < 0)
+	if (q->head < 0) {
 		q->tail = -1;
+		ep->priv->parked[chan / 64] &= ~(1ull << (chan % 64));
+	}
 	ep->nheld--;
 	return idx;
 }
@@ -174,7 +198,8 @@ void clcp__rx_drop_chan(struct clcp_endpt *ep, int chan)
 bool clcp__rx_has_last(struct clcp_endpt *ep)
 {
 	struct clcp__endpt_priv *p = ep->priv;
-	uint32_t i, c;
+	uint32_t i;
+	int c;
 
 	for (i = ep->rx_tail; i != ep->rx_post; i++) {
 		const struct clcp_qentry *e = &ep->rxq[i & ep->rx_mask];
@@ -186,7 +211,7 @@ bool clcp__rx_has_last(struct clcp_endpt *ep)
 	}
 	if (ep->nheld == 0)
 		return false;
-	for (c = 0; c < ep->nchan; c++) {
+	for (c = parked_from(ep, 0); c >= 0; c = parked_from(ep, (uint32_t)c + 1)) {
 		int32_t idx;
 
 		for (idx = p->chq[c].head; idx >= 0; idx = p->held[idx].next)
@@ -340,13 +365,14 @@ static void spill_move(struct clcp_endpt *ep, struct clcp__chanq *q, int32_t *li
 static bool spill_one(struct clcp_endpt *ep, int chan)
 {
 	struct clcp__endpt_priv *p = ep->priv;
-	uint32_t c, n = ep->hdr->nrxbuf;
+	uint32_t n = ep->hdr->nrxbuf;
 	int32_t *link;
+	int c;
 
 	if (!spill_ready(ep) || p->nspill_free == 0)
 		return false;
-	for (c = 0; c < ep->nchan; c++) {
-		if ((int)c == chan)
+	for (c = parked_from(ep, 0); c >= 0; c = parked_from(ep, (uint32_t)c + 1)) {
+		if (c == chan)
 			continue;
 		for (link = &p->chq[c].head; *link >= 0; link = &p->held[*link].next)
 			if ((uint32_t)*link < n) {
@@ -427,20 +453,31 @@ static bool head_done(const struct clcp_endpt *ep, int c)
 	return head_scan(ep, c, &len, &n) != HEAD_OPEN;
 }
 
+/* The first channel with frames in [from, to) whose head fits (and is done, if asked). */
+static int pick_in(struct clcp_endpt *ep, uint32_t from, uint32_t to, enum head_need need,
+		   bool whole, bool done)
+{
+	int c;
+
+	for (c = parked_from(ep, from); c >= 0 && (uint32_t)c < to;
+	     c = parked_from(ep, (uint32_t)c + 1))
+		if (head_fits(ep, c, need, whole) && (!done || head_done(ep, c)))
+			return c;
+	return -1;
+}
+
 /* The first channel from the round robin's place whose head fits (and is done, if asked). */
 static int pick_round(struct clcp_endpt *ep, enum head_need need, bool whole, bool done)
 {
 	struct clcp__endpt_priv *p = ep->priv;
-	uint32_t i, c;
+	uint32_t start = p->rr < ep->nchan ? p->rr : 0;
+	int c = pick_in(ep, start, ep->nchan, need, whole, done);
 
-	for (i = 0; i < ep->nchan; i++) {
-		c = (p->rr + i) % ep->nchan;
-		if (head_fits(ep, (int)c, need, whole) && (!done || head_done(ep, (int)c))) {
-			p->rr = c + 1;
-			return (int)c;
-		}
-	}
-	return -1;
+	if (c < 0)
+		c = pick_in(ep, 0, start, need, whole, done);
+	if (c >= 0)
+		p->rr = (uint32_t)c + 1;
+	return c;
 }
 
 /*
@@ -610,9 +647,9 @@ static void repark_front(struct clcp_endpt *ep, int chan, int32_t idx)
 	struct clcp__chanq *q = &ep->priv->chq[chan];
 
 	ep->priv->held[idx].next = q->head;
-	q->head = idx;
 	if (q->tail < 0)
 		q->tail = idx;
+	parked_head(ep, (uint32_t)chan, idx);
 	ep->nheld++;
 }
 

@@ -167,6 +167,56 @@ Test(loopback, released_channel_frames_do_not_reach_the_next)
 	cr_assert_eq(clcp_close(dev), 0);
 }
 
+/*
+ * CLCP_ANY finds parked messages on channels in every word of the map it
+ * scans (channel numbers 0, 63, 64, 130, 149 of 150), each channel's in
+ * order; messages of three frames, so that the library parks them.
+ */
+Test(loopback, any_receive_finds_channels_in_every_word)
+{
+	static const int used[] = { 130, 0, 149, 64, 63 };
+	enum { NCHAN = 150, NUSED = sizeof(used) / sizeof(used[0]), LEN = 700 };
+	uint32_t node = tu_private_node();
+	int tx_chan[NCHAN], next[NCHAN] = { 0 };
+	struct clcp_endpt_attr a;
+	clcp_endpt_t *rx, *tx;
+	clcp_dev_t *dev;
+	char buf[LEN];
+
+	clcp_endpt_attr_init(&a);
+	a.timeout_ms = 2000;
+	a.mtu = 256;
+	a.nchan = 200;
+	open_node(node, &dev);
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &rx), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_endpt(dev, &a, &tx), 0, "%s", clcp_errmsg());
+	for (int i = 0; i < NCHAN; i++)
+		cr_assert_eq(clcp_alloc_chan(rx, (uint16_t)(1000 + i), node, (uint16_t)(2000 + i)), i);
+	for (int k = 0; k < NUSED; k++) {
+		tx_chan[used[k]] = clcp_alloc_chan(tx, (uint16_t)(2000 + used[k]), node,
+						   (uint16_t)(1000 + used[k]));
+		cr_assert_geq(tx_chan[used[k]], 0, "%s", clcp_errmsg());
+	}
+	for (int r = 0; r < 2; r++)
+		for (int k = 0; k < NUSED; k++) {
+			tu_fill(buf, LEN, (uint32_t)(used[k] * 10 + r));
+			cr_assert_eq(clcp_snd_message(tx, tx_chan[used[k]], buf, LEN, 0), LEN, "%s",
+				     clcp_errmsg());
+		}
+	for (int n = 0; n < 2 * NUSED; n++) {
+		int c = CLCP_ANY;
+
+		cr_assert_eq(clcp_rcv_message(rx, &c, buf, LEN, 0), LEN, "message %d: %s", n,
+			     clcp_errmsg());
+		cr_assert(c >= 0 && c < NCHAN && next[c] < 2, "channel %d", c);
+		cr_assert_eq(tu_check(buf, LEN, (uint32_t)(c * 10 + next[c]++)), -1, "channel %d", c);
+	}
+	for (int k = 0; k < NUSED; k++)
+		cr_assert_eq(next[used[k]], 2, "channel %d", used[k]);
+	cr_assert_eq(clcp_rcv_message(rx, &(int){ CLCP_ANY }, buf, LEN, CLCP_NONBLOCK), -EAGAIN);
+	cr_assert_eq(clcp_close(dev), 0);
+}
+
 /* No buffer room on loopback: the layout of docs/endpoint-abi.md, buffers back to back. */
 Test(loopback, layout_as_documented)
 {
