@@ -94,8 +94,7 @@ static bool entry_sane(struct clcp_endpt *ep, const struct clcp_qentry *e)
 	       (!(e->flags & CLCP_QF_INLINE) || e->len <= CLCP_QE_INLINE_MAX);
 }
 
-/* Moves the frame at the ring's tail to its channel's parked list. */
-/* Chan's queue, empty, begins with frame idx. */
+/* Chan's queue begins with frame idx now: it holds frames. */
 static void parked_head(struct clcp_endpt *ep, uint32_t chan, int32_t idx)
 {
 	ep->priv->chq[chan].head = idx;
@@ -117,6 +116,7 @@ static int parked_from(const struct clcp_endpt *ep, uint32_t c)
 	return (int)(w * 64 + (uint32_t)__builtin_ctzll(bits));
 }
 
+/* Moves the frame at the ring's tail to its channel's parked list. */
 static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
 {
 	struct clcp__endpt_priv *p = ep->priv;

@@ -174,8 +174,8 @@ struct lb_chan {
  */
 #define LB_PULLS_OFF(size) (((size_t)(size) + 63u) & ~(size_t)63u)
 #define LB_PULL_SLOTS(nchan) ((size_t)(nchan) + 1u)
-#define LB_FILE_SIZE(size, nchan) \
-	(LB_PULLS_OFF(size) + (size_t)(nchan) * sizeof(struct lb_pull_slot))
+#define LB_FILE_SIZE(size, nslots) \
+	(LB_PULLS_OFF(size) + (size_t)(nslots) * sizeof(struct lb_pull_slot))
 
 struct lb_ep {
 	uint32_t idx, gen;
