@@ -9,7 +9,10 @@
 #   2. scripts/fig12.sh, 1 round, 0 and 4 null processes, up to 16 KiB,
 #      loopback and (as root) udp between namespaces: every row, the plots;
 #   3. scripts/bench_peers.sh quick: our figures and each ratio present
-#      (a peer that fails is named, it does not fail the check).
+#      (a peer that fails is named, it does not fail the check);
+#   4. clcp_pingpong --any 2 (receives from CLCP_ANY, idle channels open),
+#      every mode, 8 B .. 256 KiB: every row sane, and 256 KiB streaming
+#      above 1/100 of the same run's on the channel.
 # Prints one line per check; exit status 1 if one failed.
 #
 #   bench_check.sh BUILD_DIR
@@ -82,7 +85,29 @@ peers() {
 		"$out/peers/report.txt"
 }
 
-for check in pingpong fig12 peers; do
+# any: receives from CLCP_ANY with two idle channels more; sane, and not
+# 100x slower than receives on the channel in the same run.
+any() {
+	local a
+	for a in "" "--any 2"; do
+		# shellcheck disable=SC2086 # $a: no option, or two words
+		timeout 300 "$exe" --mode all --no-floor --min 8 --max 256K --iters 200 --warmup 10 \
+			--point-ms 20 $a --csv "$out/any${a:+-any}.csv" >"$out/any.txt" 2>&1 ||
+			{ cat "$out/any.txt"; return 1; }
+	done
+	awk -F, '
+		FNR == 1 { f++; next }
+		{ rows[f]++
+			if (!($4 > 0 && $5 >= $4 && $6 > 0 && $7 > 0)) { print "insane row: " $0; bad = 1 }
+			if ($3 == 262144) bw[f, $1] = $7 }
+		END {
+			if (rows[1] != 48 || rows[2] != 48) { print "want 16 sizes x 3 modes, got " rows[1] " and " rows[2]; bad = 1 }
+			for (m in bw) { split(m, k, SUBSEP)
+				if (k[1] == 2 && !(bw[m] > bw[1, k[2]] / 100)) { print k[2] " 256 KiB from CLCP_ANY " bw[m] " MB/s vs " bw[1, k[2]]; bad = 1 } }
+			exit bad }' "$out/any.csv" "$out/any-any.csv"
+}
+
+for check in pingpong fig12 peers any; do
 	if "$check"; then
 		say "$check: passed"
 	else

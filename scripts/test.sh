@@ -82,13 +82,14 @@ run_config() {
 # bench_check BUILD_DIR: the benchmark tools run on small sizes and their
 # figures are sane (scripts/bench_check.sh: clcp_pingpong in every mode
 # with its floors, a tiny Figure 12 rerun with its plots, the peers'
-# comparison). Never a timing assertion: bounds are 100x off the floor.
+# comparison, receives from CLCP_ANY). Never a timing assertion: bounds
+# are 100x off the floor.
 bench_check() {
 	if [ ! -x "$1/tools/clcp_pingpong" ]; then
 		summary+=("bench tools: not built, skipped")
 		return 0
 	fi
-	note "bench tools: pingpong (every mode, floors), fig12.sh, bench_peers.sh; small sizes"
+	note "bench tools: pingpong (every mode, floors), fig12.sh, bench_peers.sh, pingpong --any; small sizes"
 	if scripts/bench_check.sh "$1"; then
 		total_pass=$((total_pass + 1))
 		summary+=("bench tools: run, figures sane")
