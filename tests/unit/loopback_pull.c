@@ -354,6 +354,103 @@ Test(lbpull, polling_receive_from_any_of_several_channels_is_offered_mid_size_me
 	run_end_offered(&r, 2);
 }
 
+#define ANY_SENDERS 2
+#define ANY_COUNT 40
+#define ANY_CAP (300u * 1024u + 7u)
+
+/* Message i of sender k: 64 KiB to 300 KiB (the largest beyond the Rx queue: always offered). */
+static size_t any_len(int k, int i)
+{
+	static const size_t lens[] = { 64u * 1024u, 100u * 1024u + 3u, 200u * 1024u + 5u, ANY_CAP };
+
+	return lens[(size_t)(i + k) % 4];
+}
+
+struct any_sender_args {
+	uint32_t node;
+	int k;
+};
+
+/* Child k: its messages on port TX_PORT + k; reports tx_pulled, waits for 'Q'. */
+static int any_sender(void *arg)
+{
+	const struct any_sender_args *a = arg;
+	char *buf = malloc(ANY_CAP);
+	int k = a->k;
+	struct end e;
+
+	TU_CK(buf && end_open(&e, a->node, "", (uint16_t)(TX_PORT + k), (uint16_t)(RX_PORT + k)) == 0,
+	      "open: %s", clcp_errmsg());
+	for (int i = 0; i < ANY_COUNT; i++) {
+		ssize_t n;
+
+		tu_fill(buf, any_len(k, i), (uint32_t)(k * 1000 + i));
+		n = clcp_snd_message(e.ep, e.chan, buf, any_len(k, i), 0);
+		TU_CK(n == (ssize_t)any_len(k, i), "send %d: %zd %s", i, n, clcp_errmsg());
+	}
+	TU_CK(tu_put_u64(tu_child_sock, counter_of(NULL, e.ep, "tx_pulled")) == 0, "report");
+	TU_CK(tu_expect(tu_child_sock, 'Q', 20000) == 0, "no Q");
+	clcp_close(e.dev);
+	free(buf);
+	return 0;
+}
+
+/*
+ * Two senders at once to one receiver that takes their messages from
+ * CLCP_ANY, polling and (every third) by the interrupt call: each
+ * channel's arrive intact and in order, offered or as frames, and the two
+ * ends count the same offers taken.
+ */
+Test(lbpull, two_senders_to_one_receive_from_any_channel)
+{
+	int next[ANY_SENDERS] = { 0 }, sock[ANY_SENDERS];
+	struct any_sender_args args[ANY_SENDERS];
+	uint32_t node = tu_private_node();
+	pid_t pid[ANY_SENDERS];
+	char *buf = malloc(ANY_CAP);
+	uint64_t pulled = 0, v;
+	struct end rx;
+
+	cr_assert_not_null(buf);
+	cr_assert_eq(end_open(&rx, node, "", RX_PORT, TX_PORT), 0, "%s", clcp_errmsg());
+	cr_assert_eq(clcp_alloc_chan(rx.ep, RX_PORT + 1, node, TX_PORT + 1), 1);
+	for (int k = 0; k < ANY_SENDERS; k++) {
+		args[k] = (struct any_sender_args){ node, k };
+		pid[k] = tu_fork(any_sender, &args[k], &sock[k]);
+		cr_assert_gt(pid[k], 0);
+	}
+	for (int n = 0; n < ANY_SENDERS * ANY_COUNT; n++) {
+		int c = CLCP_ANY, i;
+		ssize_t got = n % 3 ? clcp_poll_rx_msg(rx.ep, &c, buf, ANY_CAP, 0)
+				    : clcp_rcv_message(rx.ep, &c, buf, ANY_CAP, 0);
+
+		cr_assert(c == 0 || c == 1, "receive %d: channel %d (%zd %s)", n, c, got,
+			  clcp_errmsg());
+		i = next[c]++;
+		cr_assert_eq(got, (ssize_t)any_len(c, i), "channel %d message %d: %s", c, i,
+			     clcp_errmsg());
+		cr_assert_eq(tu_check(buf, (size_t)got, (uint32_t)(c * 1000 + i)), -1,
+			     "channel %d message %d", c, i);
+	}
+	for (int k = 0; k < ANY_SENDERS; k++) {
+		int status;
+
+		cr_assert_eq(tu_get_u64(sock[k], 20000, &v), 0, "no report");
+		pulled += v;
+		cr_assert_eq(tu_put(sock[k], 'Q'), 0);
+		cr_assert_eq(tu_wait(pid[k], 20000, &status), 0);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sender %d: %s", k,
+			  tu_status_str(status));
+		close(sock[k]);
+	}
+	cr_assert_eq(counter_of(NULL, rx.ep, "rx_pulled"), pulled);
+	cr_assert_geq(pulled, ANY_SENDERS * ANY_COUNT / 4, "the 300 KiB ones at least");
+	cr_log_info("two senders, CLCP_ANY: %llu of %d offered and taken", (unsigned long long)pulled,
+		    ANY_SENDERS * ANY_COUNT);
+	cr_assert_eq(clcp_close(rx.dev), 0);
+	free(buf);
+}
+
 /* Messages 1..count, intact, all by the interrupt call with a spin budget of spin_us. */
 static void recv_spinning(struct run *r, int count, int32_t spin_us)
 {
