@@ -303,7 +303,6 @@ int clcp_alloc_chan(clcp_endpt_t *ep, uint16_t my_port, uint32_t peer_node,
 	ep->chan_err[c] = 0;
 	p->tx_midmsg[c] = 0;
 	p->chq[c].head = p->chq[c].tail = -1;
-	p->parked[c / 64] &= ~(1ull << (c % 64));
 	p->chq[c].cut = false;
 	rc = p->dev->ops->chan_alloc(ep, (int)c);
 	if (rc < 0)

@@ -188,7 +188,7 @@ struct clcp__endpt_priv {
 	uint32_t *spill_free;	  /* free spill slots, as held indexes */
 	uint32_t nspill_free;
 	struct clcp__chanq *chq;
-	uint64_t *parked; /* bit c: chq[c] holds frames (CLCP_ANY looks at those alone) */
+	uint64_t *parked; /* bit c: chq[c] holds frames (CLCP_ANY looks at those alone; rx.c) */
 	uint32_t rr; /* round robin start for CLCP_ANY */
 	uint32_t stride; /* bytes between frame buffers */
 	struct clcp__buf_room room; /* the backend's, around each buffer */

@@ -187,23 +187,35 @@ static void open_two(unsigned off, const char *qa, const char *qb, clcp_dev_t **
 	cr_assert_eq(clcp_open(ub, b), 0, "%s: %s", ub, clcp_errmsg());
 }
 
-Test(udp, wrong_key_is_refused)
-{
-	struct clcp_endpt_attr attr;
+/* Two devices, an endpoint each (connect_ms 300: some tests expect a refusal), a channel each way. */
+struct two_ends {
 	clcp_dev_t *a, *b;
 	clcp_endpt_t *ea, *eb;
-	int ca;
+	int ca, cb;
+};
 
-	open_two(5, "&key=1", "&key=2", &a, &b);
+static void open_two_ends(unsigned off, const char *qa, const char *qb, struct two_ends *t)
+{
+	struct clcp_endpt_attr attr;
+
+	open_two(off, qa, qb, &t->a, &t->b);
 	clcp_endpt_attr_init(&attr);
 	attr.connect_ms = 300;
-	cr_assert_eq(clcp_alloc_endpt(a, &attr, &ea), 0);
-	cr_assert_eq(clcp_alloc_endpt(b, &attr, &eb), 0);
-	ca = clcp_alloc_chan(ea, 10, 1, 20);
-	cr_assert_geq(clcp_alloc_chan(eb, 20, 0, 10), 0);
-	cr_assert_eq(clcp_snd_message(ea, ca, "x", 1, 0), -ECONNREFUSED, "%s", clcp_errmsg());
-	clcp_close(a);
-	clcp_close(b);
+	cr_assert_eq(clcp_alloc_endpt(t->a, &attr, &t->ea), 0);
+	cr_assert_eq(clcp_alloc_endpt(t->b, &attr, &t->eb), 0);
+	t->ca = clcp_alloc_chan(t->ea, 10, 1, 20);
+	t->cb = clcp_alloc_chan(t->eb, 20, 0, 10);
+	cr_assert(t->ca >= 0 && t->cb >= 0, "%s", clcp_errmsg());
+}
+
+Test(udp, wrong_key_is_refused)
+{
+	struct two_ends t;
+
+	open_two_ends(5, "&key=1", "&key=2", &t);
+	cr_assert_eq(clcp_snd_message(t.ea, t.ca, "x", 1, 0), -ECONNREFUSED, "%s", clcp_errmsg());
+	clcp_close(t.a);
+	clcp_close(t.b);
 }
 
 /* The value of the device counter `name`; fails the test when it is missing. */
@@ -1173,23 +1185,17 @@ Test(udp, wire_format_by_hand)
 /* crc=0 on both ends (a trusted path): messages flow without the check. */
 Test(udp, crc_off_both_ends)
 {
+	struct two_ends t;
 	char buf[64];
-	clcp_dev_t *a, *b;
-	clcp_endpt_t *ea, *eb;
-	int ca, cb, c;
+	int c;
 
-	open_two(2, "&crc=0", "&crc=0", &a, &b);
-	cr_assert_eq(clcp_alloc_endpt(a, NULL, &ea), 0);
-	cr_assert_eq(clcp_alloc_endpt(b, NULL, &eb), 0);
-	ca = clcp_alloc_chan(ea, 10, 1, 20);
-	cb = clcp_alloc_chan(eb, 20, 0, 10);
-	cr_assert(ca >= 0 && cb >= 0);
-	cr_assert_eq(clcp_snd_message(ea, ca, "no crc", 6, 0), 6, "%s", clcp_errmsg());
-	c = cb;
-	cr_assert_eq(clcp_rcv_message(eb, &c, buf, sizeof(buf), 0), 6, "%s", clcp_errmsg());
+	open_two_ends(2, "&crc=0", "&crc=0", &t);
+	cr_assert_eq(clcp_snd_message(t.ea, t.ca, "no crc", 6, 0), 6, "%s", clcp_errmsg());
+	c = t.cb;
+	cr_assert_eq(clcp_rcv_message(t.eb, &c, buf, sizeof(buf), 0), 6, "%s", clcp_errmsg());
 	cr_assert_eq(memcmp(buf, "no crc", 6), 0);
-	clcp_close(a);
-	clcp_close(b);
+	clcp_close(t.a);
+	clcp_close(t.b);
 }
 
 /*
@@ -1198,25 +1204,15 @@ Test(udp, crc_off_both_ends)
  */
 Test(udp, crc_on_one_end_only_is_told)
 {
-	struct clcp_endpt_attr attr;
-	clcp_dev_t *a, *b;
-	clcp_endpt_t *ea, *eb;
-	int cb;
+	struct two_ends t;
 
-	open_two(2, "&crc=0", "&crc=1", &a, &b);
-	clcp_endpt_attr_init(&attr);
-	attr.connect_ms = 300;
-	cr_assert_eq(clcp_alloc_endpt(a, &attr, &ea), 0);
-	cr_assert_eq(clcp_alloc_endpt(b, &attr, &eb), 0);
-	cr_assert_geq(clcp_alloc_chan(ea, 10, 1, 20), 0);
-	cb = clcp_alloc_chan(eb, 20, 0, 10);
-	cr_assert_geq(cb, 0);
-	cr_assert_eq(clcp_snd_message(eb, cb, "x", 1, 0), -ECONNREFUSED, "%s", clcp_errmsg());
+	open_two_ends(2, "&crc=0", "&crc=1", &t);
+	cr_assert_eq(clcp_snd_message(t.eb, t.cb, "x", 1, 0), -ECONNREFUSED, "%s", clcp_errmsg());
 	cr_assert(strstr(clcp_errmsg(), "crc") != NULL, "%s", clcp_errmsg());
-	cr_assert_gt(dev_stat(b, "drop_crc_off"), 0u);
-	cr_assert_eq(dev_stat(b, "drop_crc"), 0u);
-	clcp_close(a);
-	clcp_close(b);
+	cr_assert_gt(dev_stat(t.b, "drop_crc_off"), 0u);
+	cr_assert_eq(dev_stat(t.b, "drop_crc"), 0u);
+	clcp_close(t.a);
+	clcp_close(t.b);
 }
 
 /* The trailer of node 0's first datagram to node 1, a raw socket on 127.0.0.1:port1. */
