@@ -99,7 +99,7 @@ struct clcp_backend_ops {
 	 * into buf, or declines it when buf is NULL: 0, 1 declined (its frames
 	 * follow), or an error; nonblock (a CLCP_NONBLOCK receive): it may
 	 * decline rather than wait for the message to cross a network.
-	 * pull_ready tells the backend that a polling receive waits for a
+	 * pull_ready tells the backend that a receive waits for a
 	 * message on chan (CLCP_ANY: on any of several channels) with a
 	 * buffer of cap bytes (0: no longer): a sender may then offer shorter
 	 * messages too (the backend bounds its wait).
@@ -121,7 +121,7 @@ struct clcp_backend_ops {
 	int (*stats)(struct clcp_dev *dev, struct clcp_stat *st, unsigned n);
 };
 
-/* A polling receive tells pull_ready only with a buffer this large. */
+/* A receive tells pull_ready only with a buffer this large. */
 #define CLCP__PULL_READY_MIN 65536u
 
 extern const struct clcp_backend_ops *const clcp__backends[];

@@ -294,7 +294,6 @@ static void spin_then_block(struct clcp_endpt *ep, int ms)
 		now = seen;
 	}
 	s->blocked = true;
-	pull_unready(ep); /* an offer now would wait for the wake-up */
 	block_wait(ep, ms);
 	if (clcp_rxq_peek(ep))
 		clcp__spin_done(s, clcp__now_ns() - s->wait_t0, false);
@@ -954,12 +953,14 @@ static bool waited_chan(struct clcp_endpt *ep, int chan, int *waited)
 }
 
 /*
- * A receive into a buffer of 64 KiB or more says it waits (pull_ready)
- * while it spins, polling or within an adaptive budget: the sender may
- * then offer a message its Rx queue would hold (docs/api.md, "Long
- * messages"). It waits on its channel, or from CLCP_ANY on the only one
- * open, or on any of several (the backend decides whether their senders
- * hear of it). A receive that blocks takes it back first (pull_unready).
+ * A receive into a buffer of 64 KiB or more says it waits (pull_ready),
+ * spinning or blocked: the sender may then offer a message its Rx queue
+ * would hold (docs/api.md, "Long messages"). An offer wakes a blocked
+ * receive as a message's last frame does; as frames, the receive would
+ * copy them only once the last had come, after the sender's copy, where
+ * both copy at once in a pull. It waits on its channel, or from CLCP_ANY
+ * on the only one open, or on any of several (the backend decides
+ * whether their senders hear of it).
  * A receive for one channel gives its buffer too: an offered message that
  * the backend began to write there as the receive's time ran out is taken
  * all the same.
@@ -974,7 +975,7 @@ ssize_t clcp__rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	if (!(flags & CLCP_NONBLOCK) && buf && cap >= CLCP__PULL_READY_MIN &&
-	    clcp__endpt_check(ep) == 0 && (spin || ep->priv->spin.budget_ns))
+	    clcp__endpt_check(ep) == 0)
 		told = waited_chan(ep, *chan, &c);
 	if (told) {
 		ep->priv->dev->ops->pull_ready(ep, c, *chan == CLCP_ANY ? NULL : buf, cap);

@@ -149,7 +149,7 @@ static void *rx_run(void *arg)
 /*
  * n messages of size bytes from node 0 to a receiving thread on node 1,
  * both polling or both blocking, each sent once the one before was taken
- * and a polling receive said it waits for the next; some went by an offer
+ * and the receive said it waits for the next; some went by an offer
  * (not the first: the peer was not known yet; an offer that a preempted
  * receiver does not answer in time goes as frames, and so do the next 2^n).
  */
@@ -173,7 +173,7 @@ static void stream(int n, size_t size, bool poll)
 		free(m);
 		while (__atomic_load_n(&j.done, __ATOMIC_ACQUIRE) < i + 1 && !j.failed)
 			usleep(100);
-		for (int ms = 0; poll && dev_stat(a.dev, "rx_ready") < ready + 1 && ms < 2000; ms++)
+		for (int ms = 0; dev_stat(a.dev, "rx_ready") < ready + 1 && ms < 2000; ms++)
 			usleep(1000);
 		ready = dev_stat(a.dev, "rx_ready");
 	}
@@ -201,10 +201,16 @@ Test(udp_pull, polling_receive_takes_the_message_into_its_buffer)
 }
 
 /*
- * A blocking receive does not say it waits: a message that frames would not
- * fit is offered all the same (the sender would wait for it anyway), and
- * the progress thread reads its frames while both callers sleep.
+ * A blocking receive says it waits too: the message goes into its buffer
+ * while it sleeps (the progress thread reads the frames), and wakes it
+ * once whole; as frames, its copy would only begin then.
  */
+Test(udp_pull, blocking_receive_takes_the_message_into_its_buffer)
+{
+	stream(4, MSG, false);
+}
+
+/* One that frames would not fit: offered whatever the receive said. */
 Test(udp_pull, blocking_receive_takes_a_message_frames_would_not_fit)
 {
 	stream(3, 8u << 20, false);
