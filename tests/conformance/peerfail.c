@@ -56,6 +56,12 @@ static int victim(void *arg)
 	return 1;
 }
 
+/*
+ * Opens the watching end and sends the peer one message (it never reads
+ * it): the send returns once the peer was heard (udp: seen). On a lossy
+ * wire (udpns) every answer of a peer that dies soon may be lost, and a
+ * peer never heard is not one that died: the receive would time out.
+ */
 static void open_watcher(const struct conf_param *p, struct conf_end *e)
 {
 	struct clcp_endpt_attr attr;
@@ -64,6 +70,8 @@ static void open_watcher(const struct conf_param *p, struct conf_end *e)
 	attr.peer_check_ms = PEER_CHECK_MS;
 	attr.timeout_ms = WATCH_TIMEOUT_MS;
 	conf_open_ok(p, NODE_A, &attr, PORT_A, NODE_B, PORT_B, e);
+	conf_assert_rc(p, conf_send_pat(CONF_POLL, e->ep, e->chan, SMALL, 0), 0,
+		       "a message to the peer");
 }
 
 /* Receives once and asserts -ECONNRESET within RESET_WITHIN_MS. */
@@ -158,7 +166,7 @@ CONF_TEST(peerfail, released_channel_resets_peer, conf_params_modes)
 	close(sock);
 }
 
-/* Child: a receiver that never reads, then dies. */
+/* Child: a receiver that never reads, then dies wait_ms after the 'G' token. */
 static int sleeper(void *arg)
 {
 	const struct victim_args *a = arg;
@@ -168,6 +176,7 @@ static int sleeper(void *arg)
 	rc = conf_open(a->p, NODE_B, NULL, PORT_B, NODE_A, PORT_A, &e);
 	TU_CK(rc == 0, "open: %d %s", rc, clcp_errmsg());
 	TU_CK(tu_put(tu_child_sock, 'R') == 0, "token");
+	TU_CK(tu_expect(tu_child_sock, 'G', 20000) == 0, "no go");
 	tu_msleep(a->wait_ms);
 	raise(SIGKILL);
 	return 1;
@@ -188,6 +197,7 @@ CONF_TEST(peerfail, blocked_sender_sees_reset, conf_params_modes)
 	conf_reap_async(pid);
 	open_watcher(p, &e);
 	cr_assert_eq(tu_expect(sock, 'R', 20000), 0);
+	cr_assert_eq(tu_put(sock, 'G'), 0);
 	t0 = tu_now_ms();
 	/* Far more than the receiver's buffers: the send must block. */
 	conf_assert_rc(p, conf_send(p->mode, e.ep, e.chan, buf, HUGE_LEN, 0), -ECONNRESET,
