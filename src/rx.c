@@ -530,6 +530,17 @@ static int peers_check(struct clcp_endpt *ep, int *chan)
 	return 0;
 }
 
+/*
+ * One receive call: its flags, its group (spin: polling), and its deadline,
+ * shared by its waits (0 until the first sets it from attr.timeout_ms;
+ * UINT64_MAX: not timed).
+ */
+struct rx_call {
+	int flags;
+	bool spin;
+	uint64_t deadline;
+};
+
 struct rx_wait_ctx {
 	uint64_t deadline;
 	int32_t check_ms;
@@ -539,25 +550,20 @@ struct rx_wait_ctx {
 	int spill_for;	 /* a message of this channel is begun: starving, spill (-1: no) */
 };
 
-/*
- * deadline: the receive call's, shared by its waits (0: set by the first
- * one from attr.timeout_ms); NULL: the wait is not timed.
- */
-static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w,
-			  int flags, bool spin, uint64_t *deadline)
+static void wait_ctx_init(struct clcp_endpt *ep, struct rx_wait_ctx *w, struct rx_call *call)
 {
 	const struct clcp_endpt_attr *a = &ep->priv->attr;
 
 	clcp__rx_flush(ep); /* a wait gives the inline path's slots back first */
-	w->nonblock = flags & CLCP_NONBLOCK;
+	w->nonblock = call->flags & CLCP_NONBLOCK;
 	w->progressed = false;
 	w->spill_for = -1;
-	w->spin = spin;
+	w->spin = call->spin;
 	w->check_ms = a->peer_check_ms;
 	clcp__spin_begin(&ep->priv->spin);
-	if (deadline && !*deadline)
-		*deadline = clcp__deadline(a->timeout_ms);
-	w->deadline = deadline ? *deadline : UINT64_MAX;
+	if (!call->deadline)
+		call->deadline = clcp__deadline(a->timeout_ms);
+	w->deadline = call->deadline;
 	if (ep->priv->next_check == 0)
 		ep->priv->next_check = clcp__now_ms() + (uint64_t)w->check_ms;
 }
@@ -613,14 +619,14 @@ static bool other_next(struct clcp_endpt *ep, int c)
 }
 
 /* Waits until *chan (or some channel, for CLCP_ANY) has a parked frame. */
-static int wait_parked(struct clcp_endpt *ep, int *chan, int flags, bool spin,
-		       enum head_need need, uint64_t *deadline)
+static int wait_parked(struct clcp_endpt *ep, int *chan, struct rx_call *call,
+		       enum head_need need)
 {
-	bool whole = need == HEAD_WHOLE || (need == HEAD_MESSAGE && (flags & CLCP_NONBLOCK));
+	bool whole = need == HEAD_WHOLE || (need == HEAD_MESSAGE && (call->flags & CLCP_NONBLOCK));
 	struct rx_wait_ctx w;
 	int rc, c;
 
-	wait_ctx_init(ep, &w, flags, spin, deadline);
+	wait_ctx_init(ep, &w, call);
 	for (;;) {
 		c = *chan == CLCP_ANY ? pick_parked(ep, need, whole) : *chan;
 		if (c >= 0 && ep->priv->chq[c].head >= 0 && (!whole || head_whole(ep, c))) {
@@ -719,8 +725,10 @@ static ssize_t take_pulled(struct clcp_endpt *ep, int chan, int32_t idx, void *b
  * them to cross the network).
  */
 static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
-			    size_t cap, bool spin, bool nonblock)
+			    size_t cap, const struct rx_call *call)
 {
+	struct rx_call begun_msg = { 0, call->spin, UINT64_MAX }; /* its rest: not timed */
+	bool nonblock = call->flags & CLCP_NONBLOCK;
 	struct clcp__held *h;
 	struct rx_wait_ctx w;
 	uint32_t msg_len;
@@ -728,7 +736,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 	bool last, begun = false, overflow = false;
 	int32_t idx;
 
-	wait_ctx_init(ep, &w, 0, spin, NULL);
+	wait_ctx_init(ep, &w, &begun_msg);
 	msg_len = ep->priv->held[ep->priv->chq[chan].head].msg_len;
 	do {
 		idx = next_frame(ep, chan, &w);
@@ -736,7 +744,7 @@ static ssize_t copy_message(struct clcp_endpt *ep, int chan, void *buf,
 			return begun && idx == -ENOBUFS ? drop_rest(ep, chan, idx) : idx;
 		h = &ep->priv->held[idx];
 		if ((h->flags & CLCP_QF_PULL) && !begun) { /* cap holds msg_len */
-			ssize_t n = take_pulled(ep, chan, idx, buf, spin, nonblock);
+			ssize_t n = take_pulled(ep, chan, idx, buf, call->spin, nonblock);
 
 			return n != 1 ? n : RX_DECLINED;
 		}
@@ -777,15 +785,15 @@ static int rx_args_check(struct clcp_endpt *ep, const int *chan)
 }
 
 /* Waits for a message to begin on *chan (need: HEAD_FIRST or HEAD_MESSAGE); its length. */
-static int message_head(struct clcp_endpt *ep, int *chan, int flags, bool spin,
-			enum head_need need, uint32_t *msg_len, uint64_t *deadline)
+static int message_head(struct clcp_endpt *ep, int *chan, struct rx_call *call,
+			enum head_need need, uint32_t *msg_len)
 {
 	struct clcp__held *h;
 	int rc;
 
 	rc = rx_args_check(ep, chan);
 	if (rc == 0)
-		rc = wait_parked(ep, chan, flags, spin, need, deadline);
+		rc = wait_parked(ep, chan, call, need);
 	if (rc < 0)
 		return rc;
 	h = &ep->priv->held[ep->priv->chq[*chan].head];
@@ -868,10 +876,9 @@ static ssize_t spin_fast(struct clcp_endpt *ep, int *chan, void *buf, size_t cap
  * is taken (or until no Rx buffer is left for its rest: then it is taken
  * as it comes), so that one too long for cap stays queued (-EMSGSIZE).
  */
-static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, size_t cap,
-		      uint64_t *deadline)
+static int frames_fit(struct clcp_endpt *ep, int *chan, struct rx_call *call, size_t cap)
 {
-	int rc = wait_parked(ep, chan, flags, spin, HEAD_WHOLE, deadline);
+	int rc = wait_parked(ep, chan, call, HEAD_WHOLE);
 	uint32_t n;
 	size_t len;
 
@@ -885,33 +892,33 @@ static int frames_fit(struct clcp_endpt *ep, int *chan, int flags, bool spin, si
 }
 
 /* The message that begins next on *chan (or any channel) into buf, once it may be taken. */
-static ssize_t rx_head_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
-			   int spin, uint64_t *deadline)
+static ssize_t rx_head_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap,
+			   struct rx_call *call)
 {
 	uint32_t msg_len = 0;
 	int c = *chan, rc;
 
-	rc = message_head(ep, &c, flags, spin, HEAD_MESSAGE, &msg_len, deadline);
+	rc = message_head(ep, &c, call, HEAD_MESSAGE, &msg_len);
 	if (rc == -ECONNRESET || rc == -EPROTO || rc == -EMSGSIZE || rc == 0)
 		*chan = c;
 	if (rc < 0)
 		return rc;
 	if (msg_len == CLCP_MSG_LEN_UNKNOWN)
-		rc = frames_fit(ep, &c, flags, spin, cap, deadline);
+		rc = frames_fit(ep, &c, call, cap);
 	if (rc < 0)
 		return rc;
 	if (msg_len != CLCP_MSG_LEN_UNKNOWN && msg_len > cap)
 		return clcp__err(EMSGSIZE, "message of %u bytes, buffer of %zu", msg_len, cap);
 	if (cap && !buf)
 		return clcp__err(EFAULT, "buffer is NULL");
-	return copy_message(ep, c, buf, cap, spin, flags & CLCP_NONBLOCK);
+	return copy_message(ep, c, buf, cap, call);
 }
 
 /* attr.timeout_ms bounds the whole call: the waits before and after a decline share it. */
 static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, int flags,
 		      int spin)
 {
-	uint64_t deadline = 0;
+	struct rx_call call = { flags, spin, 0 };
 	ssize_t n;
 
 	if (!(flags & CLCP_NONBLOCK) && clcp__endpt_check(ep) == 0 &&
@@ -921,7 +928,7 @@ static ssize_t rx_msg(struct clcp_endpt *ep, int *chan, void *buf, size_t cap, i
 			return n;
 	}
 	for (int want = *chan;; *chan = want) {
-		n = rx_head_msg(ep, chan, buf, cap, flags, spin, &deadline);
+		n = rx_head_msg(ep, chan, buf, cap, &call);
 		if (n != RX_DECLINED)
 			return n;
 	}
@@ -996,14 +1003,14 @@ ssize_t clcp_rcv_message(clcp_endpt_t *ep, int *chan, void *buf, size_t cap,
 
 ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 {
-	uint64_t deadline = 0;
+	struct rx_call call = { flags, false, 0 };
 	uint32_t msg_len = 0;
 	int c, rc;
 
 	if (!chan)
 		return clcp__err(EINVAL, "chan pointer is NULL");
 	c = *chan;
-	rc = message_head(ep, &c, flags, false, HEAD_FIRST, &msg_len, &deadline);
+	rc = message_head(ep, &c, &call, HEAD_FIRST, &msg_len);
 	if (rc < 0)
 		return rc;
 	*chan = c;
@@ -1014,8 +1021,8 @@ ssize_t clcp_peek_message(clcp_endpt_t *ep, int *chan, int flags)
 
 int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 {
+	struct rx_call call = { flags, false, 0 };
 	struct clcp__held *h;
-	uint64_t deadline = 0;
 	int c = chan, rc;
 	int32_t idx;
 
@@ -1025,7 +1032,7 @@ int clcp_rcv_frame(clcp_endpt_t *ep, int chan, struct clcp_frame *f, int flags)
 	if (!f)
 		return clcp__err(EINVAL, "frame pointer is NULL");
 	for (;;) {
-		rc = wait_parked(ep, &c, flags, false, HEAD_FRAME, &deadline);
+		rc = wait_parked(ep, &c, &call, HEAD_FRAME);
 		if (rc < 0)
 			return rc;
 		idx = unpark(ep, c);
