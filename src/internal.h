@@ -81,6 +81,13 @@ struct clcp_backend_ops {
 	/* A caller that may have polled is about to block: deliver without it. */
 	void (*rx_sleep)(struct clcp_endpt *ep);
 	/*
+	 * Optional: a blocking receive sleeps here, armed CLCP_ARMED_FD, up to
+	 * ms: on the endpoint fd and on what brings the backend its frames,
+	 * whose work it then does itself (no hop through a thread). Else the
+	 * core sleeps on the armed word or the fd.
+	 */
+	void (*rx_block)(struct clcp_endpt *ep, int ms);
+	/*
 	 * The waker (the NIC side) runs on this host in user space: the core's
 	 * own blocking waits may sleep on the armed word (CLCP_ARMED_FUTEX);
 	 * whoever takes it calls clcp__irq_futex. Else they poll the fd.

@@ -237,11 +237,12 @@ static void futex_sleep(uint32_t *word, int ms)
 static void block_wait(struct clcp_endpt *ep, int ms)
 {
 	const struct clcp_backend_ops *ops = ep->priv->dev->ops;
-	uint32_t how = ops->futex_wake ? CLCP_ARMED_FUTEX : CLCP_ARMED_FD;
+	bool futex = ops->futex_wake && !ops->rx_block;
+	uint32_t how = futex ? CLCP_ARMED_FUTEX : CLCP_ARMED_FD;
 	struct pollfd pfd = { .fd = ep->priv->fd, .events = POLLIN };
 
 	ops->rx_sleep(ep);
-	if (!ops->futex_wake)
+	if (!futex)
 		ops->fd_drain(ep);
 	if (clcp_load_relaxed(&ep->hdr->tx_blocked))
 		clcp_store_relaxed(&ep->hdr->tx_blocked, 0u); /* senders set it again */
@@ -249,7 +250,9 @@ static void block_wait(struct clcp_endpt *ep, int ms)
 	/* F3: orders arming before looking at the ring; pairs with F4. */
 	clcp_fence_full();
 	if (!clcp_rxq_peek(ep)) {
-		if (ops->futex_wake)
+		if (ops->rx_block)
+			ops->rx_block(ep, ms);
+		else if (futex)
 			futex_sleep(&ep->hdr->armed, ms);
 		else
 			poll(&pfd, 1, ms);

@@ -193,6 +193,8 @@ static int udp_stats(struct clcp_dev *dev, struct clcp_stat *out, unsigned n)
 		{ "tx_granted", offsetof(struct udp_stats, tx_granted) },
 		{ "bulk_kept", offsetof(struct udp_stats, bulk_kept) },
 		{ "rx_bulk_framed", offsetof(struct udp_stats, rx_bulk_framed) },
+		{ "wake_direct", offsetof(struct udp_stats, wake_direct) },
+		{ "wake_direct_vain", offsetof(struct udp_stats, wake_direct_vain) },
 		{ "tx_gso", offsetof(struct udp_stats, tx_gso) },
 		{ "xdp_tx", offsetof(struct udp_stats, xdp_tx) },
 		{ "xdp_rx", offsetof(struct udp_stats, xdp_rx) },
@@ -775,9 +777,41 @@ static void udp_wake_senders(struct clcp_endpt *ep)
 	pthread_mutex_unlock(&u->lock);
 }
 
-static void udp_rx_sleep(struct clcp_endpt *ep)
+/*
+ * A blocking receive that waits for a message to begin sleeps on the
+ * device's sockets beside its fd: the datagram wakes it, and it reads it
+ * itself as a polling caller does (the progress thread stays off the
+ * sockets meanwhile), instead of the thread waking first and then waking
+ * it. A wake that brought it nothing (acks of what it sent, another
+ * endpoint's frames) was in vain: the next 2^n sleeps leave the sockets to
+ * the thread. So do those with frames parked (a message partly in): the
+ * thread takes the rest in batches and wakes it at the last frame.
+ */
+static void udp_rx_block(struct clcp_endpt *ep, int ms)
 {
-	udp_thread_unpoll(UDP(ep->priv->dev));
+	struct udp_dev *u = UDP(ep->priv->dev);
+	struct udp_ep *ue = UDPE(ep);
+	struct pollfd pfd[3 + UDP_PEER_SOCKS];
+	unsigned n = 1;
+	bool direct = !ep->nheld && !clcp__backoff_skips(&ue->direct), paid;
+
+	if (direct)
+		n = udp_sock_pollfds(u, pfd, true);
+	else
+		udp_thread_unpoll(u);
+	pfd[0] = (struct pollfd){ .fd = ep->priv->fd, .events = POLLIN }; /* not the stop fd */
+	if (poll(pfd, n, ms) <= 0 || pfd[0].revents || !direct)
+		return;
+	udp_progress(ep);
+	paid = clcp_rxq_peek(ep) != NULL;
+	if (paid)
+		clcp__backoff_paid(&ue->direct);
+	else
+		clcp__backoff_vain(&ue->direct);
+	pthread_mutex_lock(&u->lock);
+	u->st.wake_direct++;
+	u->st.wake_direct_vain += !paid;
+	pthread_mutex_unlock(&u->lock);
 }
 
 /* A polling caller does the NIC's receive work itself: no thread hop. */
@@ -828,7 +862,8 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.fd_drain = udp_fd_drain,
 	.wake_senders = udp_wake_senders,
 	.progress = udp_progress,
-	.rx_sleep = udp_rx_sleep,
+	.rx_sleep = clcp__noop, /* udp_rx_block decides who watches the sockets */
+	.rx_block = udp_rx_block,
 	.futex_wake = true,
 	.pull_offer = udp_pull_offer,
 	.pull_wait = udp_pull_wait,

@@ -122,6 +122,8 @@ struct udp_stats {
 	uint64_t tx_granted;	   /* offers whose frames went on a GRANT, not waiting for GO */
 	uint64_t bulk_kept;	   /* offers whose frames were not acked in time: into the store */
 	uint64_t rx_bulk_framed;   /* frames of offers no receive took: into the Rx ring */
+	uint64_t wake_direct;	   /* blocking receives woken by a datagram they read themselves */
+	uint64_t wake_direct_vain; /* of those, woken by one that brought them nothing */
 	uint64_t xdp_tx, xdp_rx; /* datagrams through the AF_XDP socket (xdp mode) */
 	uint64_t xdp_bad;	 /* packets from the AF_XDP socket that were not ours */
 	uint64_t xdp_lost; /* packets the kernel could not put on the Rx ring (XDP_STATISTICS) */
@@ -324,6 +326,7 @@ struct udp_ep {
 	struct udp_chan *chans;
 	struct udp_chan *bulk_uc; /* its receive waits for an offered message's frames, or NULL */
 	bool primed; /* the user's: its receive gave its buffer (GRANT); checked when it ends */
+	struct clcp__backoff direct; /* the user's: blocking receives that watch the sockets */
 };
 
 struct udp_dev {

@@ -1182,6 +1182,59 @@ Test(udp, wire_format_by_hand)
 	close(s);
 }
 
+#define ECHOES 50
+
+/* The far end of a ping-pong: ECHOES blocking receives, each answered. */
+static void *echo_run(void *arg)
+{
+	struct two_ends *t = arg;
+	char buf[64];
+
+	for (int i = 0; i < ECHOES; i++) {
+		int c = t->cb;
+		ssize_t n = clcp_rcv_message(t->eb, &c, buf, sizeof(buf), 0);
+
+		if (n != 8 || clcp_snd_message(t->eb, t->cb, buf, 8, 0) != 8)
+			return "echo failed";
+	}
+	return NULL;
+}
+
+/*
+ * A blocking receive sleeps on the sockets too: the reply's datagram wakes
+ * it, and it reads it itself, not through the progress thread (counters
+ * wake_direct, wake_direct_vain). Each ping-pong reply and request: most
+ * of the wakes of each end bring their message.
+ */
+Test(udp, blocking_receive_is_woken_by_its_datagram)
+{
+	struct two_ends t;
+	char buf[64];
+	void *why;
+	pthread_t th;
+
+	open_two_ends(6, "", "", &t);
+	cr_assert_eq(pthread_create(&th, NULL, echo_run, &t), 0);
+	for (uint64_t i = 0; i < ECHOES; i++) {
+		int c = t.ca;
+
+		cr_assert_eq(clcp_snd_message(t.ea, t.ca, &i, 8, 0), 8, "%s", clcp_errmsg());
+		cr_assert_eq(clcp_rcv_message(t.ea, &c, buf, sizeof(buf), 0), 8, "%s", clcp_errmsg());
+		cr_assert_eq(memcmp(buf, &i, 8), 0);
+	}
+	cr_assert_eq(pthread_join(th, &why), 0);
+	cr_assert_null(why, "%s", (const char *)why);
+	for (int k = 0; k < 2; k++) {
+		clcp_dev_t *d = k ? t.b : t.a;
+		uint64_t woke = dev_stat(d, "wake_direct"), vain = dev_stat(d, "wake_direct_vain");
+
+		cr_assert_geq(woke - vain, ECHOES / 2, "end %d: %llu direct wakes, %llu in vain", k,
+			      (unsigned long long)woke, (unsigned long long)vain);
+	}
+	clcp_close(t.a);
+	clcp_close(t.b);
+}
+
 /* crc=0 on both ends (a trusted path): messages flow without the check. */
 Test(udp, crc_off_both_ends)
 {
