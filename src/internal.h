@@ -78,8 +78,6 @@ struct clcp_backend_ops {
 	void (*wake_senders)(struct clcp_endpt *ep);
 	/* Background work while a caller polls (retransmits...); may be a no-op. */
 	void (*progress)(struct clcp_endpt *ep);
-	/* A caller that may have polled is about to block: deliver without it. */
-	void (*rx_sleep)(struct clcp_endpt *ep);
 	/*
 	 * Optional: a blocking receive sleeps here, armed CLCP_ARMED_FD, up to
 	 * ms: on the endpoint fd and on what brings the backend its frames,

@@ -101,6 +101,13 @@ static void parked_head(struct clcp_endpt *ep, uint32_t chan, int32_t idx)
 	ep->priv->parked[chan / 64] |= 1ull << (chan % 64);
 }
 
+/* Chan's queue is empty now. */
+static void parked_none(struct clcp_endpt *ep, uint32_t chan)
+{
+	ep->priv->chq[chan].tail = -1;
+	ep->priv->parked[chan / 64] &= ~(1ull << (chan % 64));
+}
+
 /* The first channel from c on whose queue holds frames; -1: none. */
 static int parked_from(const struct clcp_endpt *ep, uint32_t c)
 {
@@ -115,6 +122,10 @@ static int parked_from(const struct clcp_endpt *ep, uint32_t c)
 			return -1;
 	return (int)(w * 64 + (uint32_t)__builtin_ctzll(bits));
 }
+
+/* Each channel c from 0 on whose queue holds frames. */
+#define for_each_parked(ep, c) \
+	for ((c) = parked_from((ep), 0); (c) >= 0; (c) = parked_from((ep), (uint32_t)(c) + 1))
 
 /* Moves the frame at the ring's tail to its channel's parked list. */
 static void park_one(struct clcp_endpt *ep, const struct clcp_qentry *e)
@@ -178,10 +189,8 @@ static int32_t unpark(struct clcp_endpt *ep, int chan)
 	int32_t idx = q->head;
 
 	q->head = ep->priv->held[idx].next;
-	if (q->head < 0) {
-		q->tail = -1;
-		ep->priv->parked[chan / 64] &= ~(1ull << (chan % 64));
-	}
+	if (q->head < 0)
+		parked_none(ep, (uint32_t)chan);
 	ep->nheld--;
 	return idx;
 }
@@ -211,7 +220,7 @@ bool clcp__rx_has_last(struct clcp_endpt *ep)
 	}
 	if (ep->nheld == 0)
 		return false;
-	for (c = parked_from(ep, 0); c >= 0; c = parked_from(ep, (uint32_t)c + 1)) {
+	for_each_parked(ep, c) {
 		int32_t idx;
 
 		for (idx = p->chq[c].head; idx >= 0; idx = p->held[idx].next)
@@ -241,7 +250,6 @@ static void block_wait(struct clcp_endpt *ep, int ms)
 	uint32_t how = futex ? CLCP_ARMED_FUTEX : CLCP_ARMED_FD;
 	struct pollfd pfd = { .fd = ep->priv->fd, .events = POLLIN };
 
-	ops->rx_sleep(ep);
 	if (!futex)
 		ops->fd_drain(ep);
 	if (clcp_load_relaxed(&ep->hdr->tx_blocked))
@@ -373,7 +381,7 @@ static bool spill_one(struct clcp_endpt *ep, int chan)
 
 	if (!spill_ready(ep) || p->nspill_free == 0)
 		return false;
-	for (c = parked_from(ep, 0); c >= 0; c = parked_from(ep, (uint32_t)c + 1)) {
+	for_each_parked(ep, c) {
 		if (c == chan)
 			continue;
 		for (link = &p->chq[c].head; *link >= 0; link = &p->held[*link].next)

@@ -1256,7 +1256,6 @@ const struct clcp_backend_ops clcp_loopback_ops = {
 	.fd_drain = lb_fd_drain,
 	.wake_senders = lb_wake_senders,
 	.progress = clcp__noop,
-	.rx_sleep = clcp__noop,
 	.futex_wake = true,
 	.pull_offer = lb_pull_offer,
 	.pull_wait = lb_pull_wait,

@@ -731,7 +731,6 @@ const struct clcp_backend_ops clcp_myrinet_ops = {
 	.fd_drain = mx_fd_drain,
 	.wake_senders = mx_wake_senders,
 	.progress = mx_progress,
-	.rx_sleep = clcp__noop,
 	CLCP__NO_PULL,
 	.stats = mx_stats,
 };

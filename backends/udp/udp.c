@@ -792,14 +792,12 @@ static void udp_rx_block(struct clcp_endpt *ep, int ms)
 	struct udp_dev *u = UDP(ep->priv->dev);
 	struct udp_ep *ue = UDPE(ep);
 	struct pollfd pfd[3 + UDP_PEER_SOCKS];
-	unsigned n = 1;
+	unsigned n;
 	bool direct = !ep->nheld && !clcp__backoff_skips(&ue->direct), paid;
 
-	if (direct)
-		n = udp_sock_pollfds(u, pfd, true);
-	else
+	if (!direct)
 		udp_thread_unpoll(u);
-	pfd[0] = (struct pollfd){ .fd = ep->priv->fd, .events = POLLIN }; /* not the stop fd */
+	n = udp_sock_pollfds(u, pfd, ep->priv->fd, direct);
 	if (poll(pfd, n, ms) <= 0 || pfd[0].revents || !direct)
 		return;
 	udp_progress(ep);
@@ -862,7 +860,6 @@ const struct clcp_backend_ops clcp_udp_ops = {
 	.fd_drain = udp_fd_drain,
 	.wake_senders = udp_wake_senders,
 	.progress = udp_progress,
-	.rx_sleep = clcp__noop, /* udp_rx_block decides who watches the sockets */
 	.rx_block = udp_rx_block,
 	.futex_wake = true,
 	.pull_offer = udp_pull_offer,

@@ -402,7 +402,7 @@ void udp_psock_forget(struct udp_dev *u, const struct clcp_endpt *ep);
 void udp_rx_drain(struct udp_dev *u);
 void udp_rx_poll(struct udp_dev *u, uint64_t now);
 void udp_errq_drain(struct udp_dev *u, int fd);
-unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks);
+unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, int first, bool with_socks);
 
 /* udp_xdp.c: the AF_XDP mode; the program's loader is also the unit test's. */
 struct bpf_object;

@@ -1495,7 +1495,7 @@ static void *progress_main(void *arg)
 		/* A polling caller reads the sockets itself: stay off them meanwhile. */
 		bool poller = udp_now_us() - clcp_load_relaxed(&u->poll_us) < 2000u;
 
-		n = udp_sock_pollfds(u, pfd, !poller);
+		n = udp_sock_pollfds(u, pfd, u->stop_fd, !poller);
 		poll(pfd, n, poller || clcp_load_relaxed(&u->busy) ? 1 : UDP_TICK_MS);
 		if (pfd[0].revents && read(u->stop_fd, &buf, sizeof(buf)) > 0 &&
 		    clcp_load_relaxed(&u->stopping))

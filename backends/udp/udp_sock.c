@@ -427,12 +427,12 @@ void udp_rx_poll(struct udp_dev *u, uint64_t now)
 	udp_tx_flush(u);
 }
 
-/* The progress thread's poll set: the stop fd, then every socket (not locked: fds only). */
-unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, bool with_socks)
+/* A poll set: first (the thread's stop fd, a receive's endpoint fd), then every socket (not locked). */
+unsigned udp_sock_pollfds(struct udp_dev *u, struct pollfd *pfd, int first, bool with_socks)
 {
 	unsigned n = 0;
 
-	pfd[n++] = (struct pollfd){ .fd = u->stop_fd, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = first, .events = POLLIN };
 	if (!with_socks)
 		return n;
 	pfd[n++] = (struct pollfd){ .fd = u->sock, .events = POLLIN };
